@@ -1,0 +1,2 @@
+//! The `vdestack` command line.
+fn main() {}

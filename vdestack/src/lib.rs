@@ -1,0 +1,31 @@
+//! # vdestack: Internet of Threads in Rust
+//!
+//! Any program, thread or test gets private network stacks of its own, plugged into
+//! virtual Ethernet networks (VDE), without root. This crate re-creates, and
+//! interoperates with, the C libraries of the VirtualSquare project.
+//!
+//! ## Layers
+//!
+//! The crate is one library with layered modules. A module only uses the modules
+//! below it:
+//!
+//! | layer | module | what it does |
+//! |---|---|---|
+//! | 0 | [`sys`] | the only place with `unsafe`: the few system calls `rustix` lacks (tun ioctls, `IP_PKTINFO`), each with a `// SAFETY:` comment |
+//! | 1 | [`vde`] | VDE plugs: Ethernet frames over a transport chosen by a URL (a "VNL"), wire-compatible with libvdeplug4 (`vde://`, `hub://`, `switch://`, `vxvde://`, `vxlan://`, `udp://`, `ptp://`, `tap://`, `cmd://`, `seqpacket://`, `null://`) |
+//!
+//! Protocol logic is kept free of I/O where it can be (URL parsing, stream framing,
+//! the hub/switch forwarding core, the vde_switch handshake encoding), so it is
+//! unit-tested without sockets.
+//!
+//! ## Errors
+//!
+//! Everything that touches the OS returns [`std::io::Result`]. Bad input (a malformed
+//! URL, an unknown option) is an [`std::io::Error`] of kind `InvalidInput` wrapping a
+//! [`vde::UrlError`] that says what was wrong; nothing that comes from outside panics.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod sys;
+pub mod vde;

@@ -1,0 +1,15 @@
+//! The operating-system edge. This is the only module allowed to use `unsafe`, for
+//! the few calls that `rustix` does not wrap (tun ioctls, user and group look-ups,
+//! daemonising); every `unsafe` block carries a `// SAFETY:` comment. The rest are
+//! small safe helpers over `rustix` that several plugins share.
+
+mod fdutil;
+mod tun;
+mod user;
+
+pub use fdutil::{claim_fd, poll_readable, set_nonblocking, would_block};
+pub use tun::{open_tap, TAP_NAME_MAX};
+pub use user::{daemonize, group_id, user_name};
+
+mod child;
+pub use child::terminate_child;

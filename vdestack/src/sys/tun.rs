@@ -1,0 +1,67 @@
+//! Opening tap interfaces through `/dev/net/tun`.
+
+#![allow(unsafe_code)]
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+use crate::error::context;
+
+/// The longest interface name the kernel takes (IFNAMSIZ - 1).
+pub const TAP_NAME_MAX: usize = 15;
+
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+const IFF_TAP: libc::c_short = 0x0002;
+const IFF_NO_PI: libc::c_short = 0x1000;
+
+#[repr(C)]
+struct IfReq {
+    name: [u8; libc::IFNAMSIZ],
+    flags: libc::c_short,
+    _pad: [u8; 22],
+}
+
+/// Opens (creating it if needed) the tap interface `name` (`IFF_TAP | IFF_NO_PI`),
+/// non-blocking and close-on-exec. An empty name lets the kernel choose. Returns the
+/// fd and the interface's name.
+pub fn open_tap(name: &str) -> io::Result<(OwnedFd, String)> {
+    if name.len() > TAP_NAME_MAX || name.contains('\0') || name.contains('/') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad interface name `{name}`: at most {TAP_NAME_MAX} bytes, no `/`"),
+        ));
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open("/dev/net/tun")
+        .map_err(|e| context(e, "open /dev/net/tun"))?;
+    let mut req = IfReq {
+        name: [0; libc::IFNAMSIZ],
+        flags: IFF_TAP | IFF_NO_PI,
+        _pad: [0; 22],
+    };
+    req.name[..name.len()].copy_from_slice(name.as_bytes());
+    let fd = OwnedFd::from(file);
+    // SAFETY: TUNSETIFF reads and writes a `struct ifreq`, which IfReq matches in
+    // layout and size (40 bytes on Linux); `req` outlives the call.
+    let rc = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            TUNSETIFF as _,
+            &mut req as *mut IfReq,
+        )
+    };
+    if rc < 0 {
+        return Err(context(
+            io::Error::last_os_error(),
+            format!("creating tap `{name}` (TUNSETIFF)"),
+        ));
+    }
+    let len = req.name.iter().position(|&b| b == 0).unwrap_or(libc::IFNAMSIZ);
+    let got = String::from_utf8_lossy(&req.name[..len]).into_owned();
+    Ok((fd, got))
+}

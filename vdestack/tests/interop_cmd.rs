@@ -1,0 +1,49 @@
+//! `cmd://` with Debian's `vde_plug` as the coprocess, through Debian's `vde_switch`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use vdestack::vde::{self, recv_timeout, MAX_FRAME};
+
+sandbox_test! {
+    fn cmd_with_debian_vde_plug_through_debian_switch() {
+        const T: &str = "cmd_with_debian_vde_plug_through_debian_switch";
+        if !have_tool(T, "vde_switch") || !have_tool(T, "vde_plug") {
+            return;
+        }
+        let dir = TempDir::new("cmd");
+        let sw = dir.path("sw");
+        let _switch = debian_vde_switch(&sw);
+        let mut ours = vde::open(&format!("cmd://vde_plug vde://{}", sw.display())).unwrap();
+        let mut theirs = StreamPeer::vde_plug(&format!("vde://{}", sw.display()));
+        std::thread::sleep(Duration::from_millis(200));
+        let mut buf = vec![0u8; MAX_FRAME];
+
+        let there = test_frames(300, mac(1), mac(2), 1);
+        check_flow("cmd:// -> vde_switch -> vde_plug", &there, |f| {
+            ours.send(f).unwrap();
+        }, |t| theirs.recv(t));
+
+        let back = test_frames(300, mac(2), mac(1), 2);
+        check_flow("vde_plug -> vde_switch -> cmd://", &back, |f| theirs.send(f), |t| {
+            recv_timeout(ours.as_mut(), &mut buf, t).unwrap().map(|n| buf[..n].to_vec())
+        });
+
+        // Closing our side ends the coprocess; the Debian peer keeps running, and
+        // when it goes, nothing of ours hangs.
+        drop(ours);
+        theirs.close_stdin();
+        assert!(theirs.proc.wait_exit(Duration::from_secs(5)).is_some(), "vde_plug did not exit on EOF");
+    }
+}
+
+sandbox_test! {
+    fn cmd_reports_the_coprocess_exit() {
+        let mut p = vde::open("cmd://sh -c 'exit 0'").unwrap();
+        let mut buf = vec![0u8; MAX_FRAME];
+        let e = recv_timeout(p.as_mut(), &mut buf, Duration::from_secs(5)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
+}
