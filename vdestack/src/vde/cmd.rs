@@ -12,6 +12,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rustix::event::epoll;
+
 use super::stream::{Decoder, OutQueue, StreamError};
 use super::url::{bad_value, split_command};
 use super::{Plug, Recv, MIN_FRAME};
@@ -27,6 +29,10 @@ pub struct Cmd {
     to_child: OwnedFd,
     from_child: OwnedFd,
     out: OutQueue,
+    /// Polled by callers: readable when the command wrote, or when queued frames can
+    /// be written on (so a relay calls `recv`, which flushes them).
+    epoll: OwnedFd,
+    out_armed: bool,
     decoder: Decoder,
     read_buf: Box<[u8]>,
     eof: bool,
@@ -54,11 +60,20 @@ impl Cmd {
         let from_child: OwnedFd = child.stdout.take().expect("piped stdout").into();
         crate::sys::set_nonblocking(&to_child)?;
         crate::sys::set_nonblocking(&from_child)?;
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        epoll::add(
+            &epoll,
+            &from_child,
+            epoll::EventData::new_u64(0),
+            epoll::EventFlags::IN,
+        )?;
         Ok(Self {
             child,
             to_child,
             from_child,
             out: OutQueue::new(OUT_LIMIT),
+            epoll,
+            out_armed: false,
             decoder: Decoder::new(),
             read_buf: vec![0; 64 * 1024].into_boxed_slice(),
             eof: false,
@@ -75,7 +90,28 @@ impl Cmd {
     }
 
     fn flush(&mut self) -> io::Result<bool> {
-        self.out.flush_with(Self::write_out(&self.to_child))
+        let done = self.out.flush_with(Self::write_out(&self.to_child));
+        self.arm_out()?;
+        done
+    }
+
+    /// Watches the command's stdin for room only while frames wait for it.
+    fn arm_out(&mut self) -> io::Result<()> {
+        let want = !self.out.is_empty();
+        if want != self.out_armed {
+            if want {
+                epoll::add(
+                    &self.epoll,
+                    &self.to_child,
+                    epoll::EventData::new_u64(1),
+                    epoll::EventFlags::OUT,
+                )?;
+            } else {
+                epoll::delete(&self.epoll, &self.to_child)?;
+            }
+            self.out_armed = want;
+        }
+        Ok(())
     }
 }
 
@@ -84,7 +120,9 @@ impl Plug for Cmd {
         if frame.len() < MIN_FRAME {
             return Ok(frame.len());
         }
-        match self.out.send_frame(frame, Self::write_out(&self.to_child)) {
+        let sent = self.out.send_frame(frame, Self::write_out(&self.to_child));
+        self.arm_out()?;
+        match sent {
             Err(e) if e.raw_os_error() == Some(libc::EPIPE) => Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
                 "cmd://: the command has exited",
@@ -95,8 +133,11 @@ impl Plug for Cmd {
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
         // Give a slow coprocess what waited for it, whenever we get the chance.
+        let woke_for_flush = !self.out.is_empty();
         if !self.out.is_empty() {
-            let _ = self.flush();
+            if let Err(e) = self.flush() {
+                log::debug!("cmd://: writing to the command: {e}");
+            }
         }
         loop {
             if let Some(frame) = self.decoder.next_frame() {
@@ -119,13 +160,15 @@ impl Plug for Cmd {
                 Ok(0) => self.eof = true,
                 Ok(n) => self.decoder.push(&self.read_buf[..n]),
                 Err(rustix::io::Errno::INTR) => {}
+                // Woken only to flush (or spuriously): nothing for the caller.
+                Err(rustix::io::Errno::AGAIN) if woke_for_flush => return Ok(Recv::Nothing),
                 Err(e) => return Err(e.into()),
             }
         }
     }
 
     fn data_fd(&self) -> BorrowedFd<'_> {
-        self.from_child.as_fd()
+        self.epoll.as_fd()
     }
 }
 
