@@ -8,34 +8,20 @@
 //! SIGTERM to the command and reaps it (SIGKILL after a second).
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::event::epoll;
-
-use super::stream::{Decoder, OutQueue, StreamError};
+use super::stream_plug::StreamPlug;
 use super::url::{bad_value, split_command};
-use super::{Plug, Recv, MIN_FRAME};
+use super::{Plug, Recv};
 use crate::error::context;
-
-/// How many bytes may wait for a slow coprocess before frames are dropped.
-const OUT_LIMIT: usize = 256 * 1024;
 
 /// A plug whose other end is a coprocess.
 #[derive(Debug)]
 pub struct Cmd {
+    stream: StreamPlug,
     child: Child,
-    to_child: OwnedFd,
-    from_child: OwnedFd,
-    out: OutQueue,
-    /// Polled by callers: readable when the command wrote, or when queued frames can
-    /// be written on (so a relay calls `recv`, which flushes them).
-    epoll: OwnedFd,
-    out_armed: bool,
-    decoder: Decoder,
-    read_buf: Box<[u8]>,
-    eof: bool,
 }
 
 impl Cmd {
@@ -58,130 +44,40 @@ impl Cmd {
             .spawn()?;
         let to_child: OwnedFd = child.stdin.take().expect("piped stdin").into();
         let from_child: OwnedFd = child.stdout.take().expect("piped stdout").into();
-        crate::sys::set_nonblocking(&to_child)?;
-        crate::sys::set_nonblocking(&from_child)?;
-        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-        epoll::add(
-            &epoll,
-            &from_child,
-            epoll::EventData::new_u64(0),
-            epoll::EventFlags::IN,
-        )?;
-        Ok(Self {
-            child,
-            to_child,
-            from_child,
-            out: OutQueue::new(OUT_LIMIT),
-            epoll,
-            out_armed: false,
-            decoder: Decoder::new(),
-            read_buf: vec![0; 64 * 1024].into_boxed_slice(),
-            eof: false,
-        })
+        let stream = match StreamPlug::new(from_child, to_child) {
+            Ok(s) => s,
+            Err(e) => {
+                crate::sys::terminate_child(&mut child, Duration::from_secs(1));
+                return Err(e);
+            }
+        };
+        Ok(Self { stream, child })
     }
 
     /// The coprocess's pid.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
-
-    fn write_out(fd: &OwnedFd) -> impl FnMut(&[u8]) -> io::Result<usize> + '_ {
-        move |b| rustix::io::write(fd, b).map_err(io::Error::from)
-    }
-
-    fn flush(&mut self) -> io::Result<bool> {
-        let done = self.out.flush_with(Self::write_out(&self.to_child));
-        self.arm_out()?;
-        done
-    }
-
-    /// Watches the command's stdin for room only while frames wait for it.
-    fn arm_out(&mut self) -> io::Result<()> {
-        let want = !self.out.is_empty();
-        if want != self.out_armed {
-            if want {
-                epoll::add(
-                    &self.epoll,
-                    &self.to_child,
-                    epoll::EventData::new_u64(1),
-                    epoll::EventFlags::OUT,
-                )?;
-            } else {
-                epoll::delete(&self.epoll, &self.to_child)?;
-            }
-            self.out_armed = want;
-        }
-        Ok(())
-    }
 }
 
 impl Plug for Cmd {
     fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
-        if frame.len() < MIN_FRAME {
-            return Ok(frame.len());
-        }
-        let sent = self.out.send_frame(frame, Self::write_out(&self.to_child));
-        self.arm_out()?;
-        match sent {
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "cmd://: the command has exited",
-            )),
-            other => other,
-        }
+        self.stream.send(frame)
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
-        // Give a slow coprocess what waited for it, whenever we get the chance.
-        let woke_for_flush = !self.out.is_empty();
-        if !self.out.is_empty() {
-            if let Err(e) = self.flush() {
-                log::debug!("cmd://: writing to the command: {e}");
-            }
-        }
-        loop {
-            if let Some(frame) = self.decoder.next_frame() {
-                return match frame {
-                    Ok(f) => {
-                        let n = f.len().min(buf.len());
-                        buf[..n].copy_from_slice(&f[..n]);
-                        Ok(Recv::Frame(n))
-                    }
-                    Err(e @ StreamError::TooLong(_)) => {
-                        log::warn!("cmd://: {e}");
-                        Ok(Recv::Nothing)
-                    }
-                };
-            }
-            if self.eof {
-                return Ok(Recv::Closed);
-            }
-            match rustix::io::read(&self.from_child, &mut self.read_buf[..]) {
-                Ok(0) => self.eof = true,
-                Ok(n) => self.decoder.push(&self.read_buf[..n]),
-                Err(rustix::io::Errno::INTR) => {}
-                // Woken only to flush (or spuriously): nothing for the caller.
-                Err(rustix::io::Errno::AGAIN) if woke_for_flush => return Ok(Recv::Nothing),
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.stream.recv(buf)
     }
 
     fn data_fd(&self) -> BorrowedFd<'_> {
-        self.epoll.as_fd()
+        self.stream.data_fd()
     }
 }
 
 impl Drop for Cmd {
     fn drop(&mut self) {
-        // Best effort: hand over queued frames, then ask the command to stop.
-        let deadline = Instant::now() + Duration::from_millis(200);
-        while !self.out.is_empty() && Instant::now() < deadline {
-            match self.flush() {
-                Ok(true) | Err(_) => break,
-                Ok(false) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
+        // Hand over queued frames, then ask the command to stop.
+        self.stream.drain(Duration::from_millis(200));
         crate::sys::terminate_child(&mut self.child, Duration::from_secs(1));
     }
 }

@@ -36,6 +36,7 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
+pub mod cable;
 pub mod cmd;
 pub mod mactable;
 pub mod netnode;
@@ -43,6 +44,7 @@ pub mod null;
 pub mod ptp;
 pub mod seqpacket;
 pub mod stream;
+pub mod stream_plug;
 pub mod tap;
 pub mod udp;
 pub mod url;

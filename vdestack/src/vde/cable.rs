@@ -1,0 +1,127 @@
+//! A cable between two plugs: frames read from one are sent to the other, until
+//! either closes or the caller's stop fd becomes readable. This is `vde_plug URL1
+//! URL2` (and, with a [`StreamPlug`](super::stream_plug::StreamPlug) on stdio or on a
+//! coprocess, `vde_plug URL` and `vde_plug URL = CMD`).
+//!
+//! It never blocks on a full side: such frames are dropped and counted. It never
+//! spins: it sleeps in `poll` until something is ready.
+
+use std::io;
+use std::os::fd::BorrowedFd;
+
+use rustix::event::{poll, PollFd, PollFlags};
+
+use super::{Plug, Recv, MAX_FRAME};
+
+/// How many frames one side may move before the other gets its turn.
+const BATCH: usize = 64;
+
+/// Why a cable stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CableEnd {
+    /// The first plug closed (EOF, the switch closed the port, the command exited).
+    FirstClosed,
+    /// The second plug closed.
+    SecondClosed,
+    /// The stop fd became readable.
+    Stopped,
+}
+
+/// Frames moved by a cable.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CableStats {
+    /// Frames from the first plug delivered to the second.
+    pub first_to_second: u64,
+    /// Frames from the second plug delivered to the first.
+    pub second_to_first: u64,
+    /// Frames dropped because the receiving side was full.
+    pub dropped: u64,
+}
+
+/// Relays frames between `first` and `second` until one closes or `stop` is readable.
+pub fn run(
+    first: &mut dyn Plug,
+    second: &mut dyn Plug,
+    stop: Option<BorrowedFd<'_>>,
+) -> io::Result<(CableEnd, CableStats)> {
+    let mut stats = CableStats::default();
+    let mut buf = vec![0u8; MAX_FRAME];
+    loop {
+        let (r1, r2, rs) = {
+            let mut fds = vec![
+                PollFd::from_borrowed_fd(first.data_fd(), PollFlags::IN),
+                PollFd::from_borrowed_fd(second.data_fd(), PollFlags::IN),
+            ];
+            if let Some(s) = stop {
+                fds.push(PollFd::from_borrowed_fd(s, PollFlags::IN));
+            }
+            match poll(&mut fds, None) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());
+            (ready(0), ready(1), ready(2))
+        };
+        if rs {
+            return Ok((CableEnd::Stopped, stats));
+        }
+        if r1 && pump(first, second, &mut buf, &mut stats.first_to_second, &mut stats.dropped)? {
+            return Ok((CableEnd::FirstClosed, stats));
+        }
+        if r2 && pump(second, first, &mut buf, &mut stats.second_to_first, &mut stats.dropped)? {
+            return Ok((CableEnd::SecondClosed, stats));
+        }
+    }
+}
+
+/// Moves up to [`BATCH`] frames from `from` to `to`. Returns whether `from` closed.
+fn pump(
+    from: &mut dyn Plug,
+    to: &mut dyn Plug,
+    buf: &mut [u8],
+    moved: &mut u64,
+    dropped: &mut u64,
+) -> io::Result<bool> {
+    for _ in 0..BATCH {
+        match from.recv(buf) {
+            Ok(Recv::Frame(n)) => match to.send(&buf[..n]) {
+                Ok(_) => *moved += 1,
+                Err(e) if crate::sys::would_block(&e) => *dropped += 1,
+                Err(e) => return Err(e),
+            },
+            Ok(Recv::Nothing) => {}
+            Ok(Recv::Closed) => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vde::stream_plug::StreamPlug;
+
+    #[test]
+    fn moves_frames_until_a_side_closes() {
+        // first <-> (pipes) <-> test; second is a `cat` coprocess that echoes back.
+        let cloexec = rustix::pipe::PipeFlags::CLOEXEC;
+        let (in_r, in_w) = rustix::pipe::pipe_with(cloexec).unwrap();
+        let (out_r, out_w) = rustix::pipe::pipe_with(cloexec).unwrap();
+        let mut first = StreamPlug::new(in_r, out_w).unwrap();
+        let mut second = crate::vde::cmd::Cmd::open("cat").unwrap();
+        let mut wire = Vec::new();
+        for i in 0..20u8 {
+            crate::vde::stream::encode(&[i; 60], &mut wire);
+        }
+        rustix::io::write(&in_w, &wire).unwrap();
+        drop(in_w); // EOF after the frames: the cable ends with FirstClosed
+        let (end, stats) = run(&mut first, &mut second, None).unwrap();
+        assert_eq!(end, CableEnd::FirstClosed);
+        assert_eq!(stats.first_to_second, 20);
+        drop(out_r);
+    }
+}
