@@ -303,6 +303,11 @@ sandbox_test! {
         check_flow("vde:// <- our switch <- vde://", &back, |f| {
             b.send(f).unwrap();
         }, |t| rx(a.as_mut(), &mut buf, t));
+        // Jumbo frames pass between our own ends (vde_switch would truncate them).
+        let mut jumbo = test_frames(1, mac(1), mac(2), 9).remove(0);
+        jumbo.resize(9000, 0x5a);
+        a.send(&jumbo).unwrap();
+        assert_eq!(rx(b.as_mut(), &mut buf, Duration::from_secs(5)), Some(jumbo));
         drop(b);
         wait_until("b's port removed", Duration::from_secs(5), || port_files(&sw) == 1);
         drop(stop_node(stop, h));
@@ -373,5 +378,48 @@ sandbox_test! {
             let mut ok = vde::open(&format!("vde://{}[5]", sw.display())).unwrap();
             assert!(ok.send(&test_frames(1, mac(1), mac(2), 1)[0]).is_ok());
         }
+    }
+}
+
+sandbox_test! {
+    fn raw_requests_to_our_switch() {
+        use std::io::{Read, Write};
+        use std::os::unix::net::{UnixDatagram, UnixStream};
+        use vdestack::vde::netnode::protocol::{decode_sockaddr, Request};
+
+        let dir = TempDir::new("raw");
+        let sw = dir.path("sw");
+        let node = NetNode::open(Kind::Switch, &sw.to_string_lossy(), &OpenArgs::default()).unwrap();
+        let (stop, h) = run_node(node);
+
+        // Garbage (bad magic), a version-2 request and a truncated request are
+        // answered by closing the stream.
+        let good = Request::new(None, dir.path("me").to_string_lossy().as_bytes(), b"raw test")
+            .unwrap()
+            .encode();
+        let mut v2 = good.clone();
+        v2[4] = 2;
+        for bad in [&b"hello, switch"[..], &v2, &good[..100]] {
+            let mut s = UnixStream::connect(sw.join("ctl")).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(bad).unwrap();
+            let mut reply = [0u8; 110];
+            assert_eq!(s.read(&mut reply).unwrap(), 0, "refused by closing");
+        }
+
+        // A well-formed v3 request gets the 110-byte address of a port socket.
+        let me = UnixDatagram::bind(dir.path("me")).unwrap();
+        let mut s = UnixStream::connect(sw.join("ctl")).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(&good).unwrap();
+        let mut reply = [0u8; 110];
+        s.read_exact(&mut reply).unwrap();
+        let path = String::from_utf8(decode_sockaddr(&reply).unwrap()).unwrap();
+        assert!(path.starts_with(&format!("{}/fd", sw.display())), "{path}");
+        me.connect(&path).unwrap();
+        me.send(&test_frames(1, mac(1), mac(2), 1)[0]).unwrap();
+        drop(s);
+        wait_until("the raw port removed", Duration::from_secs(5), || !Path::new(&path).exists());
+        drop(stop_node(stop, h));
     }
 }

@@ -340,7 +340,8 @@ impl Plug for VdeClient {
         match rustix::net::recv(&self.data, &mut *buf, RecvFlags::DONTWAIT) {
             Ok((n, _)) => return Ok(Recv::Frame(n)),
             Err(Errno::AGAIN | Errno::INTR) => {}
-            Err(e @ (Errno::CONNREFUSED | Errno::CONNRESET)) => return Err(self.gone(e)),
+            // The switch's port socket is gone: so is the port, for good.
+            Err(Errno::CONNREFUSED | Errno::CONNRESET) => return Ok(Recv::Closed),
             Err(e) => return Err(context(e, format!("{}: recv", self.url))),
         }
         let mut scratch = [0u8; 64];
