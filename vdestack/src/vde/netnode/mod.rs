@@ -22,6 +22,7 @@
 //!
 //! An empty PATH is `/tmp/vdenode_<username>`.
 
+mod dir;
 pub mod forward;
 pub mod protocol;
 mod server;

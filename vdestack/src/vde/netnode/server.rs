@@ -1,11 +1,9 @@
 //! The socket side of a hub or switch: the directory, the `ctl` listener, one
 //! control stream and one datagram socket per client, all in one epoll set.
 
-use std::fs::Permissions;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -15,6 +13,7 @@ use rustix::event::Timespec;
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendFlags};
 
+use super::dir::{mkdir_or_reuse, set_owner_and_mode, DirGuard};
 use super::forward::{Forwarder, PortId, HOST};
 use super::protocol::{self, Request, MAX_REQUEST, REQ_NEW_CONTROL, REQ_NEW_PORT0};
 use super::{Config, Kind};
@@ -40,24 +39,6 @@ struct Port {
     path: Option<PathBuf>,
 }
 
-/// Removes the node's `ctl` and directory when dropped (last, after the sockets).
-#[derive(Debug)]
-struct DirGuard {
-    dir: PathBuf,
-    ctl: Option<PathBuf>,
-}
-
-impl Drop for DirGuard {
-    fn drop(&mut self) {
-        if let Some(ctl) = &self.ctl {
-            let _ = std::fs::remove_file(ctl);
-        }
-        if let Err(e) = std::fs::remove_dir(&self.dir) {
-            log::warn!("could not remove {}: {e}", self.dir.display());
-        }
-    }
-}
-
 /// The running node.
 #[derive(Debug)]
 pub(super) struct Server {
@@ -78,60 +59,6 @@ pub(super) struct Server {
     dead: Vec<PortId>,
     // Declared last: dropped after the sockets are closed.
     guard: DirGuard,
-}
-
-fn mkdir_or_reuse(dir: &Path) -> io::Result<()> {
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            // A node that crashed leaves its directory with a dead `ctl` behind.
-            // If that is all there is and nobody answers on it, taking the place
-            // over is safe: no running node can be using it.
-            if is_stale(dir) {
-                log::info!(
-                    "{}: reusing the directory of a node that is gone",
-                    dir.display()
-                );
-                std::fs::remove_file(dir.join("ctl"))?;
-                Ok(())
-            } else {
-                Err(crate::error::context(
-                    e,
-                    format!(
-                        "{} already exists (is another hub or switch running there?)",
-                        dir.display()
-                    ),
-                ))
-            }
-        }
-        Err(e) => Err(crate::error::context(
-            e,
-            format!("cannot create {}", dir.display()),
-        )),
-    }
-}
-
-fn is_stale(dir: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    let names: Vec<_> = entries.filter_map(|e| e.ok()).collect();
-    if names.len() != 1 || names[0].file_name() != "ctl" {
-        return false;
-    }
-    let is_socket = names[0].file_type().map(|t| t.is_socket()).unwrap_or(false);
-    is_socket
-        && matches!(UnixStream::connect(dir.join("ctl")),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused)
-}
-
-fn set_owner_and_mode(path: &Path, gid: Option<u32>, mode: u32) -> io::Result<()> {
-    if let Some(g) = gid {
-        std::os::unix::fs::chown(path, None, Some(g))
-            .map_err(|e| crate::error::context(e, format!("chown {}", path.display())))?;
-    }
-    std::fs::set_permissions(path, Permissions::from_mode(mode))
-        .map_err(|e| crate::error::context(e, format!("chmod {}", path.display())))
 }
 
 fn would_block(e: Errno) -> bool {
@@ -288,6 +215,10 @@ impl Server {
         });
     }
 
+    /// A control stream is readable: the client's request, or its EOF. Requests are
+    /// read like vde_switch does (all of it in one read); v3 and the legacy v1
+    /// layout are both accepted, for any port (the number asked for is ignored, as
+    /// upstream's netnode does). Anything else is answered by closing the stream.
     fn ctl_ready(&mut self, id: PortId) {
         let Some(port) = self.port(id) else { return };
         let mut req = [0u8; MAX_REQUEST];
