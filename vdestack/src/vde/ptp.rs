@@ -12,7 +12,10 @@ pub struct Ptp {}
 impl Ptp {
     /// Opens the plug.
     pub fn open(arg: &str, _args: &super::OpenArgs) -> io::Result<Self> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, format!("ptp://{arg} is not written yet")))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("ptp://{arg} is not written yet"),
+        ))
     }
 }
 

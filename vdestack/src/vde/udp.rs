@@ -12,7 +12,10 @@ pub struct Udp {}
 impl Udp {
     /// Opens the plug.
     pub fn open(arg: &str) -> io::Result<Self> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, format!("udp://{arg} is not written yet")))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("udp://{arg} is not written yet"),
+        ))
     }
 }
 

@@ -12,7 +12,10 @@ pub struct Vxlan {}
 impl Vxlan {
     /// Opens the plug.
     pub fn open(arg: &str) -> io::Result<Self> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, format!("vxlan://{arg} is not written yet")))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("vxlan://{arg} is not written yet"),
+        ))
     }
 }
 

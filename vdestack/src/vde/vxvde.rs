@@ -12,7 +12,10 @@ pub struct Vxvde {}
 impl Vxvde {
     /// Opens the plug.
     pub fn open(arg: &str) -> io::Result<Self> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, format!("vxvde://{arg} is not written yet")))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("vxvde://{arg} is not written yet"),
+        ))
     }
 }
 

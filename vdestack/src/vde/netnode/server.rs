@@ -1,0 +1,378 @@
+//! The socket side of a hub or switch: the directory, the `ctl` listener, one
+//! control stream and one datagram socket per client, all in one epoll set.
+
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
+use rustix::event::Timespec;
+use rustix::io::Errno;
+use rustix::net::{RecvFlags, SendFlags};
+
+use super::dir::{mkdir_or_reuse, set_owner_and_mode, DirGuard};
+use super::forward::{Forwarder, PortId, HOST};
+use super::protocol::{self, Request, MAX_REQUEST, REQ_NEW_CONTROL, REQ_NEW_PORT0};
+use super::{Config, Kind};
+use crate::vde::{Recv, MAX_FRAME, MIN_FRAME};
+
+/// The epoll token of the listening socket. A port's tokens are `id << 1` for its
+/// control stream and `id << 1 | 1` for its data socket.
+const LISTENER: u64 = u64::MAX;
+
+/// How many epoll events one wait collects.
+const EVENTS: usize = 32;
+
+/// `sun_path` must hold `<dir>/fd<N>` and its NUL: room for "/fd" and 10 digits.
+const PORT_NAME_ROOM: usize = 14;
+
+/// One client.
+#[derive(Debug)]
+struct Port {
+    ctl: UnixStream,
+    /// Made when the client's request arrives.
+    data: Option<UnixDatagram>,
+    /// The data socket's file, unlinked when the port goes.
+    path: Option<PathBuf>,
+}
+
+/// The running node.
+#[derive(Debug)]
+pub(super) struct Server {
+    config: Config,
+    epoll: OwnedFd,
+    listener: UnixListener,
+    /// Port `id` lives at `ports[id - 1]`; freed slots are reused.
+    ports: Vec<Option<Port>>,
+    core: Forwarder,
+    /// Tokens of the events of the last wait not yet handled. Kept as plain
+    /// numbers: rustix's `Event` may hold a pointer, which is not `Send`.
+    tokens: [u64; EVENTS],
+    next_event: usize,
+    n_events: usize,
+    /// Reused for every frame, so forwarding does not allocate.
+    frame_buf: Box<[u8]>,
+    dests: Vec<PortId>,
+    dead: Vec<PortId>,
+    // Declared last: dropped after the sockets are closed.
+    guard: DirGuard,
+}
+
+fn would_block(e: Errno) -> bool {
+    e == Errno::AGAIN || e == Errno::INTR || e == Errno::NOBUFS
+}
+
+impl Server {
+    pub(super) fn start(kind: Kind, config: Config) -> io::Result<Self> {
+        let dir = config.dir.clone();
+        if dir.as_os_str().len() + PORT_NAME_ROOM > protocol::SUN_PATH_LEN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is too long for a unix socket path", dir.display()),
+            ));
+        }
+        mkdir_or_reuse(&dir)?;
+        let mut guard = DirGuard {
+            dir: dir.clone(),
+            ctl: None,
+        };
+        set_owner_and_mode(&dir, config.gid, config.dirmode)?;
+        let ctl = dir.join("ctl");
+        let listener = UnixListener::bind(&ctl)
+            .map_err(|e| crate::error::context(e, format!("cannot listen on {}", ctl.display())))?;
+        guard.ctl = Some(ctl.clone());
+        set_owner_and_mode(&ctl, config.gid, config.mode)?;
+        listener.set_nonblocking(true)?;
+        let epoll = epoll::create(CreateFlags::CLOEXEC)?;
+        epoll::add(
+            &epoll,
+            &listener,
+            EventData::new_u64(LISTENER),
+            EventFlags::IN,
+        )?;
+        Ok(Self {
+            core: Forwarder::new(kind, config.expire, config.hashsize),
+            config,
+            epoll,
+            listener,
+            ports: Vec::new(),
+            tokens: [0; EVENTS],
+            next_event: 0,
+            n_events: 0,
+            frame_buf: vec![0; MAX_FRAME].into_boxed_slice(),
+            dests: Vec::with_capacity(64),
+            dead: Vec::with_capacity(8),
+            guard,
+        })
+    }
+
+    pub(super) fn dir(&self) -> &Path {
+        &self.guard.dir
+    }
+
+    pub(super) fn epoll(&self) -> &OwnedFd {
+        &self.epoll
+    }
+
+    pub(super) fn port_count(&self) -> usize {
+        self.core.ports().len() - 1
+    }
+
+    /// Handles ready events until one yields a frame for the host.
+    pub(super) fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
+        let mut handled = false;
+        loop {
+            if self.next_event == self.n_events {
+                if handled {
+                    return Ok(Recv::Nothing);
+                }
+                let zero = Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                self.next_event = 0;
+                self.n_events = 0;
+                let mut events = [Event {
+                    flags: EventFlags::empty(),
+                    data: EventData::new_u64(0),
+                }; EVENTS];
+                self.n_events = epoll::wait(&self.epoll, &mut events[..], Some(&zero))?;
+                for (t, e) in self.tokens.iter_mut().zip(&events[..self.n_events]) {
+                    *t = e.data.u64();
+                }
+                if self.n_events == 0 {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+            }
+            let token = self.tokens[self.next_event];
+            self.next_event += 1;
+            handled = true;
+            if token == LISTENER {
+                self.accept();
+            } else if token & 1 == 0 {
+                self.ctl_ready((token >> 1) as PortId);
+            } else if let Some(n) = self.frame_ready((token >> 1) as PortId, buf) {
+                return Ok(Recv::Frame(n));
+            }
+        }
+    }
+
+    /// Forwards a frame from the host; returns its length (it is dropped on full
+    /// ports, as a switch does).
+    pub(super) fn send_from_host(&mut self, frame: &[u8]) -> usize {
+        if frame.len() >= MIN_FRAME {
+            self.core
+                .forward(HOST, frame, Instant::now(), &mut self.dests);
+            deliver(&self.ports, &self.dests, frame, &mut self.dead);
+            self.bury_dead();
+        }
+        frame.len()
+    }
+
+    fn port(&self, id: PortId) -> Option<&Port> {
+        self.ports.get(id.checked_sub(1)?)?.as_ref()
+    }
+
+    fn accept(&mut self) {
+        let stream = match self.listener.accept() {
+            Ok((s, _)) => s,
+            Err(e) => {
+                if e.kind() != io::ErrorKind::WouldBlock {
+                    log::warn!("{}: accept: {e}", self.dir().display());
+                }
+                return;
+            }
+        };
+        if let Err(e) = stream.set_nonblocking(true) {
+            log::warn!("{}: {e}", self.dir().display());
+            return;
+        }
+        let slot = match self.ports.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.ports.push(None);
+                self.ports.len() - 1
+            }
+        };
+        let id = slot + 1;
+        let token = (id as u64) << 1;
+        if let Err(e) = epoll::add(
+            &self.epoll,
+            &stream,
+            EventData::new_u64(token),
+            EventFlags::IN,
+        ) {
+            log::warn!("{}: epoll: {e}", self.dir().display());
+            return;
+        }
+        self.ports[slot] = Some(Port {
+            ctl: stream,
+            data: None,
+            path: None,
+        });
+    }
+
+    /// A control stream is readable: the client's request, or its EOF. Requests are
+    /// read like vde_switch does (all of it in one read); v3 and the legacy v1
+    /// layout are both accepted, for any port (the number asked for is ignored, as
+    /// upstream's netnode does). Anything else is answered by closing the stream.
+    fn ctl_ready(&mut self, id: PortId) {
+        let Some(port) = self.port(id) else { return };
+        let mut req = [0u8; MAX_REQUEST];
+        let mut ctl = &port.ctl;
+        let n = match ctl.read(&mut req) {
+            Ok(0) => return self.remove_port(id), // the client closed: port gone
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+            Err(_) => return self.remove_port(id),
+        };
+        if port.data.is_some() {
+            return; // clients say nothing after the request; ignore chatter
+        }
+        // The request comes in a single read, as vde_switch also requires.
+        match Request::decode(&req[..n]) {
+            Ok(r) if r.kind == REQ_NEW_CONTROL || r.kind == REQ_NEW_PORT0 => {
+                if let Err(e) = self.open_port(id, &r) {
+                    log::warn!(
+                        "{}: cannot connect back to {r:?}: {e}",
+                        self.dir().display()
+                    );
+                    self.remove_port(id);
+                }
+            }
+            Ok(r) => {
+                log::info!("{}: unsupported request {r:?}", self.dir().display());
+                self.remove_port(id);
+            }
+            Err(e) => {
+                log::info!("{}: bad request: {e}", self.dir().display());
+                self.remove_port(id);
+            }
+        }
+    }
+
+    /// Makes the data socket for an accepted request and replies with its address.
+    fn open_port(&mut self, id: PortId, req: &Request) -> io::Result<()> {
+        let data = UnixDatagram::unbound()?;
+        data.set_nonblocking(true)?;
+        data.connect(std::ffi::OsStr::from_bytes(&req.path))?;
+        let Some(Some(port)) = self.ports.get_mut(id - 1) else {
+            return Ok(());
+        };
+        // Named after the control stream's fd, unique while the port lives. A file
+        // of that name can only be left over from a crash.
+        let path = self.guard.dir.join(format!("fd{}", port.ctl.as_raw_fd()));
+        let _ = std::fs::remove_file(&path);
+        rustix::net::bind(&data, &rustix::net::SocketAddrUnix::new(&path)?)?;
+        port.path = Some(path.clone());
+        set_owner_and_mode(&path, self.config.gid, self.config.mode)?;
+        let reply = protocol::encode_sockaddr(path.as_os_str().as_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        // A fresh stream has room for 110 bytes: this write does not block.
+        let sent = rustix::io::write(&port.ctl, &reply)?;
+        if sent != reply.len() {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let token = (id as u64) << 1 | 1;
+        epoll::add(
+            &self.epoll,
+            &data,
+            EventData::new_u64(token),
+            EventFlags::IN,
+        )?;
+        port.data = Some(data);
+        self.core.add_port(id);
+        Ok(())
+    }
+
+    /// Receives one frame from port `id` and forwards it; returns its length when the
+    /// host is one of the destinations (it is then in `buf`).
+    fn frame_ready(&mut self, id: PortId, buf: &mut [u8]) -> Option<usize> {
+        let slot = self.ports.get(id.checked_sub(1)?)?.as_ref()?;
+        let data = slot.data.as_ref()?;
+        let n = match rustix::net::recv(data, &mut self.frame_buf[..], RecvFlags::DONTWAIT) {
+            Ok((n, _)) => n,
+            Err(e) if would_block(e) => return None,
+            Err(_) => {
+                self.remove_port(id);
+                return None;
+            }
+        };
+        if n < MIN_FRAME {
+            return None;
+        }
+        let frame = &self.frame_buf[..n];
+        self.core
+            .forward(id, frame, Instant::now(), &mut self.dests);
+        deliver(&self.ports, &self.dests, frame, &mut self.dead);
+        let to_host = self.dests.contains(&HOST);
+        self.bury_dead();
+        if to_host {
+            let m = n.min(buf.len());
+            buf[..m].copy_from_slice(&self.frame_buf[..m]);
+            Some(m)
+        } else {
+            None
+        }
+    }
+
+    fn bury_dead(&mut self) {
+        while let Some(id) = self.dead.pop() {
+            self.remove_port(id);
+        }
+    }
+
+    /// Closes a port: its sockets, its socket file, its learned addresses.
+    fn remove_port(&mut self, id: PortId) {
+        let Some(port) = self.ports.get_mut(id - 1).and_then(Option::take) else {
+            return;
+        };
+        // Closing the fds takes them out of the epoll set too.
+        if let Some(path) = &port.path {
+            let _ = std::fs::remove_file(path);
+        }
+        self.core.remove_port(id);
+    }
+}
+
+/// Sends `frame` to every client port in `dests` without blocking. A full port
+/// drops the frame; a port whose socket fails is put in `dead`.
+fn deliver(ports: &[Option<Port>], dests: &[PortId], frame: &[u8], dead: &mut Vec<PortId>) {
+    for &id in dests {
+        if id == HOST {
+            continue;
+        }
+        let Some(data) = id
+            .checked_sub(1)
+            .and_then(|i| ports.get(i))
+            .and_then(Option::as_ref)
+            .and_then(|p| p.data.as_ref())
+        else {
+            continue;
+        };
+        match rustix::net::send(
+            data.as_fd(),
+            frame,
+            SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+        ) {
+            Ok(_) => {}
+            Err(e) if would_block(e) => {}
+            Err(_) => dead.push(id),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        for port in self.ports.iter().flatten() {
+            if let Some(path) = &port.path {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        self.ports.clear();
+    }
+}
