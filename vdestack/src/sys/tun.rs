@@ -61,7 +61,11 @@ pub fn open_tap(name: &str) -> io::Result<(OwnedFd, String)> {
             format!("creating tap `{name}` (TUNSETIFF)"),
         ));
     }
-    let len = req.name.iter().position(|&b| b == 0).unwrap_or(libc::IFNAMSIZ);
+    let len = req
+        .name
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(libc::IFNAMSIZ);
     let got = String::from_utf8_lossy(&req.name[..len]).into_owned();
     Ok((fd, got))
 }

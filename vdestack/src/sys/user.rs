@@ -43,7 +43,10 @@ pub fn group_id(group: &str) -> io::Result<u32> {
         return Ok(n);
     }
     let cname = CString::new(group).map_err(|_| {
-        io::Error::new(io::ErrorKind::InvalidInput, "group name contains a NUL byte")
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "group name contains a NUL byte",
+        )
     })?;
     let mut buf = vec![0u8; 16384];
     // SAFETY: `group` is plain data; all-zero is a valid initial value.

@@ -151,7 +151,9 @@ mod tests {
     fn echo_coprocess_returns_frames_in_order() {
         // `cat` echoes the stream back: frames come back unchanged and in order.
         let mut c = Cmd::open("cat").unwrap();
-        let frames: Vec<Vec<u8>> = (0..50u16).map(|i| vec![i as u8; 14 + i as usize * 30]).collect();
+        let frames: Vec<Vec<u8>> = (0..50u16)
+            .map(|i| vec![i as u8; 14 + i as usize * 30])
+            .collect();
         for f in &frames {
             assert_eq!(c.send(f).unwrap(), f.len());
         }

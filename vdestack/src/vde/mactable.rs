@@ -19,7 +19,9 @@ pub fn dst_mac(frame: &[u8]) -> Mac {
 
 /// The source MAC of a frame (the caller has checked it is at least 14 bytes).
 pub fn src_mac(frame: &[u8]) -> Mac {
-    frame[6..12].try_into().expect("caller checked frame length")
+    frame[6..12]
+        .try_into()
+        .expect("caller checked frame length")
 }
 
 /// The 802.1Q VLAN id of a frame, or 0 if untagged.
@@ -116,7 +118,11 @@ mod tests {
         t.learn(BCAST, 0, 2u32, t0);
         assert_eq!(t.lookup(&A, 0, t0), Some(&1));
         assert_eq!(t.lookup(&A, 5, t0), None, "vlan is part of the key");
-        assert_eq!(t.lookup(&BCAST, 0, t0), None, "group MACs are never learned");
+        assert_eq!(
+            t.lookup(&BCAST, 0, t0),
+            None,
+            "group MACs are never learned"
+        );
         assert_eq!(t.lookup(&A, 0, t0 + Duration::from_secs(11)), None);
         t.learn(B, 0, 1, t0);
         t.forget(&1);

@@ -21,7 +21,10 @@ pub struct NetNode {}
 impl NetNode {
     /// Opens the plug.
     pub fn open(kind: Kind, arg: &str, _args: &super::OpenArgs) -> io::Result<Self> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, format!("{kind:?} {arg} is not written yet")))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{kind:?} {arg} is not written yet"),
+        ))
     }
 }
 

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{FileType, Gid, Mode};
 use rustix::io::Errno;
-use rustix::net::{self as rnet, AddressFamily, RecvFlags, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
+use rustix::net::{
+    self as rnet, AddressFamily, RecvFlags, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
+};
 
 use super::url::bad_value;
 use super::{OpenArgs, Plug, Recv, MIN_FRAME};
@@ -76,35 +78,56 @@ impl Ptp {
         }
         let mode = args.mode.unwrap_or(0o700);
         if mode & 0o777 == 0 {
-            return Err(bad_value("ptp", "mode", "0", "the other end could not use the socket").into());
+            return Err(
+                bad_value("ptp", "mode", "0", "the other end could not use the socket").into(),
+            );
         }
         let gid = match &args.group {
-            Some(g) => Some(crate::sys::group_id(g).map_err(|e| context(e, format!("ptp://{arg}: group")))?),
+            Some(g) => Some(
+                crate::sys::group_id(g).map_err(|e| context(e, format!("ptp://{arg}: group")))?,
+            ),
             None => None,
         };
         let first = PathBuf::from(arg);
         let second = PathBuf::from(format!("{arg}+"));
         let fd = dgram_socket()?;
         let mut p = match claim(&fd, &first) {
-            Ok(()) => Self { fd, own: first, peer: second, connected: false },
+            Ok(()) => Self {
+                fd,
+                own: first,
+                peer: second,
+                connected: false,
+            },
             Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
                 match claim(&fd, &second) {
                     Ok(()) => {}
                     Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
-                        return Err(context(e, format!("ptp://{arg}: both ends are in use ({arg} and {arg}+)")))
+                        return Err(context(
+                            e,
+                            format!("ptp://{arg}: both ends are in use ({arg} and {arg}+)"),
+                        ))
                     }
                     Err(e) => return Err(context(e, format!("ptp://{arg}: binding {arg}+"))),
                 }
-                let mut p = Self { fd, own: second, peer: first, connected: false };
+                let mut p = Self {
+                    fd,
+                    own: second,
+                    peer: first,
+                    connected: false,
+                };
                 // The first end is there: connect now, so that only it is heard.
                 if let Err(e) = p.connect() {
-                    return Err(context(e, format!("ptp://{arg}: connecting to the first end")));
+                    return Err(context(
+                        e,
+                        format!("ptp://{arg}: connecting to the first end"),
+                    ));
                 }
                 p
             }
             Err(e) => return Err(context(e, format!("ptp://{arg}: binding {arg}"))),
         };
-        p.set_permissions(mode, gid).map_err(|e| context(e, format!("ptp://{arg}: permissions")))?;
+        p.set_permissions(mode, gid)
+            .map_err(|e| context(e, format!("ptp://{arg}: permissions")))?;
         Ok(p)
     }
 
@@ -145,10 +168,16 @@ impl Plug for Ptp {
             }
             match self.send_connected(frame) {
                 Ok(n) => return Ok(n),
-                Err(Errno::CONNREFUSED | Errno::NOTCONN | Errno::CONNRESET) => self.connected = false,
+                Err(Errno::CONNREFUSED | Errno::NOTCONN | Errno::CONNRESET) => {
+                    self.connected = false
+                }
                 Err(e) => {
                     let e = io::Error::from(e);
-                    return if crate::sys::would_block(&e) { Err(io::ErrorKind::WouldBlock.into()) } else { Err(e) };
+                    return if crate::sys::would_block(&e) {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    } else {
+                        Err(e)
+                    };
                 }
             }
         }
@@ -185,7 +214,10 @@ mod tests {
 
     #[test]
     fn refuses_mode_zero_and_empty_path() {
-        let args = OpenArgs { mode: Some(0), ..OpenArgs::default() };
+        let args = OpenArgs {
+            mode: Some(0),
+            ..OpenArgs::default()
+        };
         let e = Ptp::open("/tmp/never-made", &args).unwrap_err();
         assert!(e.to_string().contains("mode"), "{e}");
         assert!(Ptp::open("", &OpenArgs::default()).is_err());

@@ -26,14 +26,15 @@ impl SeqPacket {
             .filter(|&n| n <= i32::MAX as u64)
             .ok_or_else(|| bad_value("seqpacket", "fd number", arg, "expected a number"))?;
         let raw = n as RawFd;
-        let fd = crate::sys::claim_fd(raw)
-            .map_err(|e| context(e, format!("seqpacket://{arg}")))?;
+        let fd = crate::sys::claim_fd(raw).map_err(|e| context(e, format!("seqpacket://{arg}")))?;
         match sockopt::socket_type(&fd) {
             Ok(SocketType::SEQPACKET) => {}
             Ok(_) | Err(_) => {
                 // Not a socket we can use: leave the fd open, as we found it.
                 let _ = fd.into_raw_fd();
-                return Err(bad_value("seqpacket", "fd", arg, "not a SOCK_SEQPACKET socket").into());
+                return Err(
+                    bad_value("seqpacket", "fd", arg, "not a SOCK_SEQPACKET socket").into(),
+                );
             }
         }
         crate::sys::set_nonblocking(&fd)?;
@@ -53,7 +54,11 @@ impl Plug for SeqPacket {
         if frame.len() < MIN_FRAME {
             return Ok(frame.len());
         }
-        Ok(send(&self.fd, frame, SendFlags::DONTWAIT | SendFlags::NOSIGNAL)?)
+        Ok(send(
+            &self.fd,
+            frame,
+            SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+        )?)
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {

@@ -222,7 +222,10 @@ mod tests {
             got += 1;
         }
         assert_eq!(got, sent);
-        assert!((10..20).contains(&sent), "some frames dropped, most sent: {sent}");
+        assert!(
+            (10..20).contains(&sent),
+            "some frames dropped, most sent: {sent}"
+        );
     }
 
     #[test]

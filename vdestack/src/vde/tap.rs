@@ -18,7 +18,8 @@ pub struct Tap {
 impl Tap {
     /// Opens `tap://IFNAME`.
     pub fn open(arg: &str) -> io::Result<Self> {
-        let (fd, name) = crate::sys::open_tap(arg).map_err(|e| context(e, format!("tap://{arg}")))?;
+        let (fd, name) =
+            crate::sys::open_tap(arg).map_err(|e| context(e, format!("tap://{arg}")))?;
         Ok(Self { fd, name })
     }
 

@@ -42,21 +42,33 @@ pub struct UdpSpec {
 /// Splits `HOST:PORT` at the last `:`, removing brackets around the host.
 fn host_port(s: &str) -> Option<(&str, &str)> {
     let (h, p) = s.rsplit_once(':')?;
-    let h = h.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(h);
+    let h = h
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(h);
     Some((h, p))
 }
 
 fn port(what: &'static str, s: &str) -> Result<u16, UrlError> {
-    s.parse::<u16>().map_err(|_| bad_value("udp", what, s, "expected a port number 0..65535"))
+    s.parse::<u16>()
+        .map_err(|_| bad_value("udp", what, s, "expected a port number 0..65535"))
 }
 
 /// Parses `[SRCADDR:]SRCPORT->DSTHOST:DSTPORT`.
 pub fn parse(arg: &str) -> Result<UdpSpec, UrlError> {
     let Some((src, dst)) = arg.split_once("->") else {
-        return Err(bad_value("udp", "argument", arg, "expected [SRCADDR:]SRCPORT->DSTHOST:DSTPORT (no `->`)"));
+        return Err(bad_value(
+            "udp",
+            "argument",
+            arg,
+            "expected [SRCADDR:]SRCPORT->DSTHOST:DSTPORT (no `->`)",
+        ));
     };
     let (src_host, src_port) = match host_port(src) {
-        Some((h, p)) => (Some(h.to_string()).filter(|h| !h.is_empty()), port("source port", p)?),
+        Some((h, p)) => (
+            Some(h.to_string()).filter(|h| !h.is_empty()),
+            port("source port", p)?,
+        ),
         None => (None, port("source port", src)?),
     };
     let (dst_host, dst_port) = host_port(dst)
@@ -79,12 +91,29 @@ impl Udp {
         let what = |part: &str| format!("udp://{arg}: {part}");
         let peer = (spec.dst_host.as_str(), spec.dst_port)
             .to_socket_addrs()
-            .map_err(|e| context(e, what(&format!("cannot resolve destination host `{}`", spec.dst_host))))?
+            .map_err(|e| {
+                context(
+                    e,
+                    what(&format!(
+                        "cannot resolve destination host `{}`",
+                        spec.dst_host
+                    )),
+                )
+            })?
             .next()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, what("destination host has no address")))?;
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    what("destination host has no address"),
+                )
+            })?;
         let sources: Vec<SocketAddr> = match &spec.src_host {
             None => vec![SocketAddr::new(
-                if peer.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) },
+                if peer.is_ipv4() {
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                } else {
+                    IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                },
                 spec.src_port,
             )],
             Some(h) => (h.as_str(), spec.src_port)
@@ -101,7 +130,8 @@ impl Udp {
             let fd = udp_socket(&peer)?;
             match rnet::bind(&fd, &src) {
                 Ok(()) => {
-                    rnet::connect(&fd, &peer).map_err(|e| context(e, what(&format!("connecting to {peer}"))))?;
+                    rnet::connect(&fd, &peer)
+                        .map_err(|e| context(e, what(&format!("connecting to {peer}"))))?;
                     return Ok(Self { fd, peer });
                 }
                 Err(e) => last = context(e, what(&format!("binding {src}"))),
@@ -120,7 +150,10 @@ impl Udp {
 /// not (yet) there. For a cable this means "frame lost", nothing more.
 fn is_transient(e: rustix::io::Errno) -> bool {
     use rustix::io::Errno;
-    matches!(e, Errno::CONNREFUSED | Errno::HOSTUNREACH | Errno::NETUNREACH | Errno::CONNRESET)
+    matches!(
+        e,
+        Errno::CONNREFUSED | Errno::HOSTUNREACH | Errno::NETUNREACH | Errno::CONNRESET
+    )
 }
 
 impl Plug for Udp {
@@ -163,13 +196,22 @@ mod tests {
     #[test]
     fn parses_the_forms() {
         let s = parse("5000->host:5001").unwrap();
-        assert_eq!((s.src_host, s.src_port, s.dst_host.as_str(), s.dst_port), (None, 5000, "host", 5001));
+        assert_eq!(
+            (s.src_host, s.src_port, s.dst_host.as_str(), s.dst_port),
+            (None, 5000, "host", 5001)
+        );
         let s = parse("127.0.0.1:5000->127.0.0.2:5001").unwrap();
         assert_eq!(s.src_host.as_deref(), Some("127.0.0.1"));
         let s = parse("::1:5000->::1:5001").unwrap();
-        assert_eq!((s.src_host.as_deref(), s.dst_host.as_str()), (Some("::1"), "::1"));
+        assert_eq!(
+            (s.src_host.as_deref(), s.dst_host.as_str()),
+            (Some("::1"), "::1")
+        );
         let s = parse("[::1]:5000->[::1]:5001").unwrap();
-        assert_eq!((s.src_host.as_deref(), s.dst_host.as_str()), (Some("::1"), "::1"));
+        assert_eq!(
+            (s.src_host.as_deref(), s.dst_host.as_str()),
+            (Some("::1"), "::1")
+        );
     }
 
     #[test]

@@ -165,7 +165,10 @@ pub fn parse_number(s: &str) -> Option<u64> {
         't' | 'T' => (&s[..s.len() - 1], 40),
         _ => (s, 0),
     };
-    let n = if let Some(hex) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+    let n = if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
         u64::from_str_radix(hex, 16).ok()?
     } else if digits.len() > 1 && digits.starts_with('0') {
         u64::from_str_radix(&digits[1..], 8).ok()?
@@ -194,7 +197,10 @@ fn lex(s: &str) -> Result<Vec<Ch>, UrlError> {
             (None, '\'' | '"') => quote = Some(c),
             (Some(q), c) if c == q => quote = None,
             (_, '\\') => match chars.next() {
-                Some(n) => out.push(Ch { c: n, literal: true }),
+                Some(n) => out.push(Ch {
+                    c: n,
+                    literal: true,
+                }),
                 None => {
                     return Err(UrlError::Syntax {
                         vnl: s.to_string(),
@@ -371,7 +377,16 @@ mod tests {
 
     const VDE_TAGS: &[&str] = &["", "port", "portgroup", "group", "mode"];
     const VXVDE_TAGS: &[&str] = &[
-        "port", "vni", "grp", "ttl", "rcvbuf", "v4", "v6", "hashsize", "expiretime", "if",
+        "port",
+        "vni",
+        "grp",
+        "ttl",
+        "rcvbuf",
+        "v4",
+        "v6",
+        "hashsize",
+        "expiretime",
+        "if",
         "bind",
     ];
 
@@ -422,8 +437,8 @@ mod tests {
         assert_eq!(a, "239.1.2.3");
         assert_eq!(o, Options::default());
 
-        let (a, o) = parse_url_style("vxvde", "239.0.0.1/port=14789/vni=1/ttl=2", VXVDE_TAGS)
-            .unwrap();
+        let (a, o) =
+            parse_url_style("vxvde", "239.0.0.1/port=14789/vni=1/ttl=2", VXVDE_TAGS).unwrap();
         assert_eq!(a, "239.0.0.1");
         assert_eq!(o.get("port"), Some("14789"));
         assert_eq!(o.get("vni"), Some("1"));

@@ -12,7 +12,10 @@ pub struct VdeClient {}
 impl VdeClient {
     /// Opens the plug.
     pub fn open(arg: &str, _args: &super::OpenArgs) -> io::Result<Self> {
-        Err(io::Error::new(io::ErrorKind::Unsupported, format!("vde_client://{arg} is not written yet")))
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("vde_client://{arg} is not written yet"),
+        ))
     }
 }
 

@@ -25,7 +25,15 @@ use crate::error::context;
 
 /// The option table, in upstream's order.
 const TAGS: &[&str] = &[
-    "port", "vni", "ttl", "rcvbuf", "v4", "v6", "hashsize", "expiretime", "if",
+    "port",
+    "vni",
+    "ttl",
+    "rcvbuf",
+    "v4",
+    "v6",
+    "hashsize",
+    "expiretime",
+    "if",
 ];
 
 /// A `vxlan://` endpoint.
@@ -83,12 +91,19 @@ impl Plug for Vxlan {
         let (n, from) = match common::recv_from(&self.fd, &mut hdr, buf) {
             Ok(r) => r,
             // A queued ICMP error is not a frame and not fatal.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)) => {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)
+                ) =>
+            {
                 return Ok(Recv::Nothing)
             }
             Err(e) => return Err(e),
         };
-        let Some(from) = from else { return Ok(Recv::Nothing) };
+        let Some(from) = from else {
+            return Ok(Recv::Nothing);
+        };
         if n < HEADER_LEN + MIN_FRAME || common::decode_vni(&hdr) != Some(self.vni) {
             return Ok(Recv::Nothing);
         }

@@ -30,7 +30,17 @@ use crate::error::context;
 
 /// The option table, in upstream's order (it decides what a prefix means).
 const TAGS: &[&str] = &[
-    "port", "vni", "grp", "ttl", "rcvbuf", "v4", "v6", "hashsize", "expiretime", "if", "bind",
+    "port",
+    "vni",
+    "grp",
+    "ttl",
+    "rcvbuf",
+    "v4",
+    "v6",
+    "hashsize",
+    "expiretime",
+    "if",
+    "bind",
 ];
 
 /// A `vxvde://` endpoint.
@@ -72,13 +82,19 @@ impl Vxvde {
 
         let ucast = common::udp_socket(&group)?;
         let local = SocketAddr::new(cfg.bind.unwrap_or_else(|| unspecified(&group)), 0);
-        rnet::bind(&ucast, &local).map_err(|e| context(e, format!("binding the unicast socket to {local}")))?;
+        rnet::bind(&ucast, &local)
+            .map_err(|e| context(e, format!("binding the unicast socket to {local}")))?;
         common::set_output(&ucast, &group, cfg, ifx)?;
         let me = local_source(&ucast, &group, cfg, ifx)?;
 
         let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         for (i, fd) in [&mcast, &ucast].into_iter().enumerate() {
-            epoll::add(&ep, fd, epoll::EventData::new_u64(i as u64), epoll::EventFlags::IN)?;
+            epoll::add(
+                &ep,
+                fd,
+                epoll::EventData::new_u64(i as u64),
+                epoll::EventFlags::IN,
+            )?;
         }
         Ok(Self {
             fwd: Forwarder::new(cfg, group),
@@ -100,7 +116,9 @@ impl Vxvde {
         let mut hdr = [0u8; HEADER_LEN];
         let fd = if from_mcast { &self.mcast } else { &self.ucast };
         let (n, from) = common::recv_from(fd, &mut hdr, buf)?;
-        let Some(from) = from else { return Ok(Recv::Nothing) };
+        let Some(from) = from else {
+            return Ok(Recv::Nothing);
+        };
         if n < HEADER_LEN || hdr != self.fwd.header {
             return Ok(Recv::Nothing);
         }
@@ -131,7 +149,12 @@ fn unspecified(group: &SocketAddr) -> IpAddr {
 /// The source address and port our multicast datagrams carry: the unicast socket's
 /// port, and the address the kernel picks toward the group (asked of a connected
 /// probe socket with the same output settings, which sends nothing).
-fn local_source(ucast: &OwnedFd, group: &SocketAddr, cfg: &VxConfig, ifx: u32) -> io::Result<SocketAddr> {
+fn local_source(
+    ucast: &OwnedFd,
+    group: &SocketAddr,
+    cfg: &VxConfig,
+    ifx: u32,
+) -> io::Result<SocketAddr> {
     let bound = SocketAddr::try_from(rnet::getsockname(ucast)?)
         .map_err(|_| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))?;
     if !bound.ip().is_unspecified() {
@@ -158,7 +181,12 @@ impl Plug for Vxvde {
             match self.recv_one(from_mcast, buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => last = e,
                 // An ICMP error queued on the socket is not a frame and not fatal.
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)) => {
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)
+                    ) =>
+                {
                     return Ok(Recv::Nothing)
                 }
                 other => return other,

@@ -100,7 +100,11 @@ fn run(cmd: &str) {
 fn setup_inside() {
     // Refuse to run anywhere but a namespace of our own: only `lo` may exist.
     let links = std::fs::read_dir("/sys/class/net")
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect::<Vec<_>>())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     let ifaces = std::fs::read_to_string("/proc/net/dev").unwrap_or_default();
     let names: Vec<&str> = ifaces
@@ -120,7 +124,9 @@ fn setup_inside() {
         .stderr(Stdio::null())
         .status();
     let _ = Command::new("ip")
-        .args(["-6", "route", "add", "ff00::/8", "dev", "lo", "table", "local"])
+        .args([
+            "-6", "route", "add", "ff00::/8", "dev", "lo", "table", "local",
+        ])
         .stderr(Stdio::null())
         .status();
 }
@@ -131,14 +137,21 @@ pub fn have_tool(test: &str, tool: &str) -> bool {
         .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
         .unwrap_or(false);
     if !found {
-        skip(test, &format!("`{tool}` is not installed (run .ci/run, or apt install it)"));
+        skip(
+            test,
+            &format!("`{tool}` is not installed (run .ci/run, or apt install it)"),
+        );
     }
     found
 }
 
 /// Whether `/dev/net/tun` can be opened here; if not, prints the skip message.
 pub fn have_tun(test: &str) -> bool {
-    match std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun") {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+    {
         Ok(_) => true,
         Err(e) => {
             skip(test, &format!("needs access to /dev/net/tun ({e})"));
@@ -182,7 +195,9 @@ pub struct Proc {
 impl Proc {
     pub fn spawn(mut cmd: Command) -> Self {
         let what = format!("{cmd:?}");
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {what}: {e}"));
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {what}: {e}"));
         Proc { child, what }
     }
 
@@ -210,7 +225,11 @@ impl Drop for Proc {
 pub fn wait_for_path(path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !path.exists() {
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -219,7 +238,10 @@ pub fn wait_for_path(path: &Path) {
 /// its control socket exists.
 pub fn debian_vde_switch(dir: &Path) -> Proc {
     let mut cmd = Command::new("vde_switch");
-    cmd.arg("-s").arg(dir).stdin(Stdio::piped()).stdout(Stdio::null());
+    cmd.arg("-s")
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null());
     let p = Proc::spawn(cmd);
     wait_for_path(&dir.join("ctl"));
     p

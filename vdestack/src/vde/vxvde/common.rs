@@ -74,10 +74,20 @@ pub fn parse_config(
     let port = match num("port")? {
         None => default_port,
         Some(p) if (1..=65535).contains(&p) => p as u16,
-        Some(_) => return Err(bad_value(scheme, "port", opts.get("port").unwrap_or(""), "expected 1..65535").into()),
+        Some(_) => {
+            return Err(bad_value(
+                scheme,
+                "port",
+                opts.get("port").unwrap_or(""),
+                "expected 1..65535",
+            )
+            .into())
+        }
     };
     let gid = match opts.get("grp") {
-        Some(g) => Some(crate::sys::group_id(g).map_err(|e| context(e, format!("{scheme}://: grp={g}")))?),
+        Some(g) => {
+            Some(crate::sys::group_id(g).map_err(|e| context(e, format!("{scheme}://: grp={g}")))?)
+        }
         None => None,
     };
     let vni = match opts.get("vni") {
@@ -86,13 +96,22 @@ pub fn parse_config(
     };
     let ttl = num("ttl")?.unwrap_or(1);
     if ttl > 255 {
-        return Err(bad_value(scheme, "ttl", opts.get("ttl").unwrap_or(""), "expected 0..255").into());
+        return Err(bad_value(
+            scheme,
+            "ttl",
+            opts.get("ttl").unwrap_or(""),
+            "expected 0..255",
+        )
+        .into());
     }
     let rcvbuf = num("rcvbuf")?.map(|n| n.min(i32::MAX as u64) as usize);
     let hashsize = num("hashsize")?.unwrap_or(1024).clamp(1, 1 << 20) as usize;
     let expire = Duration::from_secs(num("expiretime")?.unwrap_or(128));
     let bind = match opts.get("bind") {
-        Some(b) => Some(b.parse::<IpAddr>().map_err(|_| bad_value(scheme, "bind", b, "expected an IP address"))?),
+        Some(b) => Some(
+            b.parse::<IpAddr>()
+                .map_err(|_| bad_value(scheme, "bind", b, "expected an IP address"))?,
+        ),
         None => None,
     };
     let groups = resolve_groups(scheme, &addr, &opts, port, gid)?;
@@ -117,7 +136,12 @@ fn vni_value(scheme: &'static str, v: &str) -> Result<u32, UrlError> {
             .into(),
     };
     if n > 0xff_ffff {
-        return Err(bad_value(scheme, "vni", v, "a VNI has 24 bits (at most 16777215)"));
+        return Err(bad_value(
+            scheme,
+            "vni",
+            v,
+            "a VNI has 24 bits (at most 16777215)",
+        ));
     }
     Ok(n as u32)
 }
@@ -170,7 +194,10 @@ fn resolve_groups(
     if let Some(ip) = ips.iter().find(|ip| !ip.is_multicast()) {
         return Err(bad_value(scheme, "group", &ip.to_string(), "not a multicast address").into());
     }
-    Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
+    Ok(ips
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect())
 }
 
 /// `ip` with its last three bytes replaced.
@@ -190,7 +217,11 @@ fn with_low_bytes(ip: IpAddr, low: [u8; 3]) -> IpAddr {
 
 /// A non-blocking, close-on-exec UDP socket of `addr`'s family.
 pub fn udp_socket(addr: &SocketAddr) -> io::Result<OwnedFd> {
-    let family = if addr.is_ipv4() { AddressFamily::INET } else { AddressFamily::INET6 };
+    let family = if addr.is_ipv4() {
+        AddressFamily::INET
+    } else {
+        AddressFamily::INET6
+    };
     Ok(rnet::socket_with(
         family,
         SocketType::DGRAM,
@@ -211,7 +242,9 @@ pub fn ifindex(fd: impl AsFd, ifname: Option<&str>) -> io::Result<u32> {
 /// Joins `group` on `fd` (on interface `ifx`, 0 for the kernel's choice).
 pub fn join(fd: impl AsFd, group: &SocketAddr, ifx: u32) -> io::Result<()> {
     match group.ip() {
-        IpAddr::V4(g) => sockopt::set_ip_add_membership_with_ifindex(fd, &g, &Ipv4Addr::UNSPECIFIED, ifx)?,
+        IpAddr::V4(g) => {
+            sockopt::set_ip_add_membership_with_ifindex(fd, &g, &Ipv4Addr::UNSPECIFIED, ifx)?
+        }
         IpAddr::V6(g) => sockopt::set_ipv6_add_membership(fd, &g, ifx)?,
     }
     Ok(())
@@ -274,7 +307,10 @@ impl Forwarder {
         if is_group(&dst) {
             return self.group;
         }
-        self.table.lookup(&dst, VLAN, now).copied().unwrap_or(self.group)
+        self.table
+            .lookup(&dst, VLAN, now)
+            .copied()
+            .unwrap_or(self.group)
     }
 
     /// Records that `frame`'s source MAC is behind `from`.
@@ -303,7 +339,13 @@ impl Forwarder {
 pub fn send_to(fd: impl AsFd, to: &SocketAddr, header: &[u8], frame: &[u8]) -> io::Result<usize> {
     let iov = [IoSlice::new(header), IoSlice::new(frame)];
     let mut no_control = SendAncillaryBuffer::default();
-    match rnet::sendmsg_addr(fd, to, &iov, &mut no_control, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+    match rnet::sendmsg_addr(
+        fd,
+        to,
+        &iov,
+        &mut no_control,
+        SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
+    ) {
         Ok(n) => Ok(n),
         Err(e) => {
             let e = io::Error::from(e);
@@ -338,14 +380,30 @@ pub fn same_endpoint(a: &SocketAddr, b: &SocketAddr) -> bool {
 mod tests {
     use super::*;
 
-    const TAGS: &[&str] = &["port", "vni", "grp", "ttl", "rcvbuf", "v4", "v6", "hashsize", "expiretime", "if", "bind"];
+    const TAGS: &[&str] = &[
+        "port",
+        "vni",
+        "grp",
+        "ttl",
+        "rcvbuf",
+        "v4",
+        "v6",
+        "hashsize",
+        "expiretime",
+        "if",
+        "bind",
+    ];
 
     #[test]
     fn header_bytes_match_the_captures() {
         assert_eq!(encode_header(1), [8, 0, 0, 0, 0, 0, 1, 0]);
         assert_eq!(encode_header(1234), [8, 0, 0, 0, 0, 4, 0xd2, 0]);
         assert_eq!(decode_vni(&encode_header(0xabcdef)), Some(0xabcdef));
-        assert_eq!(decode_vni(&[8, 1, 2, 3, 0, 0, 42, 9]), Some(42), "reserved bytes ignored");
+        assert_eq!(
+            decode_vni(&[8, 1, 2, 3, 0, 0, 42, 9]),
+            Some(42),
+            "reserved bytes ignored"
+        );
         assert_eq!(decode_vni(&[0, 0, 0, 0, 0, 0, 1, 0]), None);
         assert_eq!(decode_vni(&[8, 0, 0]), None);
     }
@@ -404,7 +462,11 @@ mod tests {
         from9[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
         f.learn(&from9, peer, now);
         assert_eq!(f.destination(&frame, now), peer);
-        assert_eq!(f.destination(&frame, now + Duration::from_secs(200)), group, "expired");
+        assert_eq!(
+            f.destination(&frame, now + Duration::from_secs(200)),
+            group,
+            "expired"
+        );
         f.forget(&peer);
         assert_eq!(f.destination(&frame, now), group, "goodbye forgets");
         frame[0] = 0xff;
