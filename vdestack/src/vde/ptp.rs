@@ -115,12 +115,18 @@ impl Ptp {
                     peer: first,
                     connected: false,
                 };
-                // The first end is there: connect now, so that only it is heard.
-                if let Err(e) = p.connect() {
-                    return Err(context(
-                        e,
-                        format!("ptp://{arg}: connecting to the first end"),
-                    ));
+                // The first end is there: connect now, so that only it is heard. EPERM
+                // means it is still connected to a second end that died; it lets go
+                // at its next send, and we connect at ours.
+                match p.connect() {
+                    Ok(()) => {}
+                    Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
+                    Err(e) => {
+                        return Err(context(
+                            e,
+                            format!("ptp://{arg}: connecting to the first end"),
+                        ))
+                    }
                 }
                 p
             }
