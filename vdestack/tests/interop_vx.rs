@@ -140,6 +140,17 @@ fn two_of_ours_and_goodbye(url: &str) {
         let mut a = vde::open(url).unwrap();
         let mut b = vde::open(url).unwrap();
         let mut c = vde::open(url).unwrap();
+        // Our own multicast comes back to our group socket; it must not be taken.
+        let hello = test_frames(1, mac(9), [0xff; 6], 20);
+        a.send(&hello[0]).unwrap();
+        assert!(
+            hears_from(b.as_mut(), mac(9), Duration::from_secs(2)),
+            "b hears a's broadcast"
+        );
+        assert!(
+            !hears_from(a.as_mut(), mac(9), Duration::from_millis(300)),
+            "a must not hear itself"
+        );
         let ab = test_frames(300, mac(1), mac(2), 21);
         check_flow(
             "a -> b",

@@ -10,6 +10,9 @@
 //! taken. A header alone is a goodbye: its sender is forgotten. The data fd is an
 //! epoll fd over both sockets.
 //!
+//! Debian's plugin drops received frames of exactly 14 bytes (it wants more than
+//! 14); ours takes every frame of 14 bytes or more, as every other plug does.
+//!
 //! Options (prefixes accepted): `port=14789`, `vni=` (default: `grp`'s gid or 1),
 //! `grp=`, `ttl=1`, `rcvbuf=`, `v4`, `v6`, `hashsize=1024`, `expiretime=128`, `if=`,
 //! `bind=`. The default group is `239.0.0.1` (`ff05:56de::1` with `v6`).
