@@ -35,6 +35,8 @@ pub struct Ptp {
     /// The other end's socket file.
     peer: PathBuf,
     connected: bool,
+    /// Whether we are the second end (bound to `PATH+`).
+    second: bool,
 }
 
 fn dgram_socket() -> io::Result<OwnedFd> {
@@ -97,6 +99,7 @@ impl Ptp {
                 own: first,
                 peer: second,
                 connected: false,
+                second: false,
             },
             Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
                 match claim(&fd, &second) {
@@ -114,6 +117,7 @@ impl Ptp {
                     own: second,
                     peer: first,
                     connected: false,
+                    second: true,
                 };
                 // The first end is there: connect now, so that only it is heard. EPERM
                 // means it is still connected to a second end that died; it lets go
@@ -153,7 +157,7 @@ impl Ptp {
 
     /// Whether this is the second end (bound to `PATH+`).
     pub fn is_second(&self) -> bool {
-        self.own.as_os_str().to_string_lossy().ends_with('+')
+        self.second
     }
 
     fn send_connected(&self, frame: &[u8]) -> Result<usize, Errno> {
@@ -227,5 +231,24 @@ mod tests {
         let e = Ptp::open("/tmp/never-made", &args).unwrap_err();
         assert!(e.to_string().contains("mode"), "{e}");
         assert!(Ptp::open("", &OpenArgs::default()).is_err());
+    }
+
+    #[test]
+    fn two_ends_then_a_refused_third() {
+        // Unix sockets in a private temporary directory: no network involved.
+        let dir = std::env::temp_dir().join(format!("vdestack-ptp-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c").to_string_lossy().into_owned();
+        let a = Ptp::open(&path, &OpenArgs::default()).unwrap();
+        let b = Ptp::open(&path, &OpenArgs::default()).unwrap();
+        assert!(!a.is_second() && b.is_second());
+        let e = Ptp::open(&path, &OpenArgs::default()).unwrap_err();
+        assert_eq!(
+            e.raw_os_error().or(crate::error::errno_of(&e).into()),
+            Some(libc::EADDRINUSE)
+        );
+        drop((a, b));
+        assert!(!Path::new(&path).exists() && !Path::new(&format!("{path}+")).exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
