@@ -1,32 +1,230 @@
-//! `udp://` (being written).
+//! `udp://[SRCADDR:]SRCPORT->DSTHOST:DSTPORT`: a point-to-point cable over UDP, one raw
+//! frame per datagram, no header (libvdeplug4's `udp` plugin). Both ends name each
+//! other: `udp://5000->host:5001` here, `udp://5001->thishost:5000` there.
+//!
+//! The destination is resolved first; the source is bound on the destination's
+//! family, the first address that binds winning. IPv6 literals may be written bare
+//! (the port is after the last `:`) or in brackets (`[::1]:5001`). The socket is
+//! connected to the destination at once, so only the peer's datagrams are ever
+//! accepted (upstream connects at the first send; until then it took anyone's).
 
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use super::{Plug, Recv};
+use rustix::net::{self as rnet, RecvFlags, SendFlags};
 
-/// The `udp://` plug.
+use super::url::{bad_value, UrlError};
+use super::vxvde::common::udp_socket;
+use super::{Plug, Recv, MIN_FRAME};
+use crate::error::context;
+
+/// A `udp://` cable end.
 #[derive(Debug)]
-pub struct Udp {}
+pub struct Udp {
+    fd: OwnedFd,
+    peer: SocketAddr,
+}
+
+/// The parts of a `udp://` argument, unresolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpSpec {
+    /// Local address, if given.
+    pub src_host: Option<String>,
+    /// Local port.
+    pub src_port: u16,
+    /// Peer host (name or address).
+    pub dst_host: String,
+    /// Peer port.
+    pub dst_port: u16,
+}
+
+/// Splits `HOST:PORT` at the last `:`, removing brackets around the host.
+fn host_port(s: &str) -> Option<(&str, &str)> {
+    let (h, p) = s.rsplit_once(':')?;
+    let h = h
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(h);
+    Some((h, p))
+}
+
+fn port(what: &'static str, s: &str) -> Result<u16, UrlError> {
+    s.parse::<u16>()
+        .map_err(|_| bad_value("udp", what, s, "expected a port number 0..65535"))
+}
+
+/// Parses `[SRCADDR:]SRCPORT->DSTHOST:DSTPORT`.
+pub fn parse(arg: &str) -> Result<UdpSpec, UrlError> {
+    let Some((src, dst)) = arg.split_once("->") else {
+        return Err(bad_value(
+            "udp",
+            "argument",
+            arg,
+            "expected [SRCADDR:]SRCPORT->DSTHOST:DSTPORT (no `->`)",
+        ));
+    };
+    let (src_host, src_port) = match host_port(src) {
+        Some((h, p)) => (
+            Some(h.to_string()).filter(|h| !h.is_empty()),
+            port("source port", p)?,
+        ),
+        None => (None, port("source port", src)?),
+    };
+    let (dst_host, dst_port) = host_port(dst)
+        .ok_or_else(|| bad_value("udp", "destination", dst, "expected DSTHOST:DSTPORT"))?;
+    if dst_host.is_empty() {
+        return Err(bad_value("udp", "destination host", dst, "no host given"));
+    }
+    Ok(UdpSpec {
+        src_host,
+        src_port,
+        dst_host: dst_host.to_string(),
+        dst_port: port("destination port", dst_port)?,
+    })
+}
 
 impl Udp {
-    /// Opens the plug.
+    /// Opens `udp://ARG`.
     pub fn open(arg: &str) -> io::Result<Self> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("udp://{arg} is not written yet"),
-        ))
+        let spec = parse(arg)?;
+        let what = |part: &str| format!("udp://{arg}: {part}");
+        let peer = (spec.dst_host.as_str(), spec.dst_port)
+            .to_socket_addrs()
+            .map_err(|e| {
+                context(
+                    e,
+                    what(&format!(
+                        "cannot resolve destination host `{}`",
+                        spec.dst_host
+                    )),
+                )
+            })?
+            .next()
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    what("destination host has no address"),
+                )
+            })?;
+        let sources: Vec<SocketAddr> = match &spec.src_host {
+            None => vec![SocketAddr::new(
+                if peer.is_ipv4() {
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                } else {
+                    IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                },
+                spec.src_port,
+            )],
+            Some(h) => (h.as_str(), spec.src_port)
+                .to_socket_addrs()
+                .map_err(|e| context(e, what(&format!("cannot resolve source address `{h}`"))))?
+                .filter(|a| a.is_ipv4() == peer.is_ipv4())
+                .collect(),
+        };
+        let mut last = io::Error::new(
+            io::ErrorKind::InvalidInput,
+            what("the source address has no address of the destination's family"),
+        );
+        for src in sources {
+            let fd = udp_socket(&peer)?;
+            match rnet::bind(&fd, &src) {
+                Ok(()) => {
+                    rnet::connect(&fd, &peer)
+                        .map_err(|e| context(e, what(&format!("connecting to {peer}"))))?;
+                    return Ok(Self { fd, peer });
+                }
+                Err(e) => last = context(e, what(&format!("binding {src}"))),
+            }
+        }
+        Err(last)
+    }
+
+    /// The peer's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
     }
 }
 
+/// Errors that a connected UDP socket reports after an ICMP message: the peer is
+/// not (yet) there. For a cable this means "frame lost", nothing more.
+fn is_transient(e: rustix::io::Errno) -> bool {
+    use rustix::io::Errno;
+    matches!(
+        e,
+        Errno::CONNREFUSED | Errno::HOSTUNREACH | Errno::NETUNREACH | Errno::CONNRESET
+    )
+}
+
 impl Plug for Udp {
-    fn send(&mut self, _frame: &[u8]) -> io::Result<usize> {
-        unreachable!()
+    fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
+        if frame.len() < MIN_FRAME {
+            return Ok(frame.len());
+        }
+        match rnet::send(&self.fd, frame, SendFlags::DONTWAIT) {
+            Ok(n) => Ok(n),
+            Err(e) if is_transient(e) => Ok(frame.len()),
+            Err(e) => {
+                let e = io::Error::from(e);
+                if crate::sys::would_block(&e) {
+                    Err(io::ErrorKind::WouldBlock.into())
+                } else {
+                    Err(e)
+                }
+            }
+        }
     }
-    fn recv(&mut self, _buf: &mut [u8]) -> io::Result<Recv> {
-        unreachable!()
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
+        match rnet::recv(&self.fd, &mut *buf, RecvFlags::DONTWAIT) {
+            Ok((n, _)) if n >= MIN_FRAME => Ok(Recv::Frame(n)),
+            Ok(_) => Ok(Recv::Nothing),
+            Err(e) if is_transient(e) => Ok(Recv::Nothing),
+            Err(e) => Err(e.into()),
+        }
     }
+
     fn data_fd(&self) -> BorrowedFd<'_> {
-        unreachable!()
+        self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_forms() {
+        let s = parse("5000->host:5001").unwrap();
+        assert_eq!(
+            (s.src_host, s.src_port, s.dst_host.as_str(), s.dst_port),
+            (None, 5000, "host", 5001)
+        );
+        let s = parse("127.0.0.1:5000->127.0.0.2:5001").unwrap();
+        assert_eq!(s.src_host.as_deref(), Some("127.0.0.1"));
+        let s = parse("::1:5000->::1:5001").unwrap();
+        assert_eq!(
+            (s.src_host.as_deref(), s.dst_host.as_str()),
+            (Some("::1"), "::1")
+        );
+        let s = parse("[::1]:5000->[::1]:5001").unwrap();
+        assert_eq!(
+            (s.src_host.as_deref(), s.dst_host.as_str()),
+            (Some("::1"), "::1")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_part() {
+        let e = parse("5000").unwrap_err().to_string();
+        assert!(e.contains("->"), "{e}");
+        let e = parse("x->h:1").unwrap_err().to_string();
+        assert!(e.contains("source port"), "{e}");
+        let e = parse("1->h:99999").unwrap_err().to_string();
+        assert!(e.contains("destination port"), "{e}");
+        let e = parse("1->h").unwrap_err().to_string();
+        assert!(e.contains("destination"), "{e}");
+        let e = parse("1->:5").unwrap_err().to_string();
+        assert!(e.contains("destination host"), "{e}");
     }
 }

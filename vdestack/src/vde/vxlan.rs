@@ -1,32 +1,119 @@
-//! `vxlan://` (being written).
+//! `vxlan://[GROUP][/opt...]`: VXLAN as the Linux kernel's `vxlan` device speaks it.
+//!
+//! One UDP socket is bound to the wildcard address at the VXLAN port (so one endpoint
+//! per host and port, like upstream and like the kernel), joins the group and has
+//! multicast loopback off. Every datagram is the 8-byte VXLAN header and a frame; on
+//! receive only the flags byte (`0x08`) and the VNI are checked. Source MACs are
+//! learned with the sender's address and the VXLAN port (the kernel sends from a
+//! hashed source port but listens on the VXLAN port), and frames to a learned MAC go
+//! there; everything else goes to the group.
+//!
+//! Options (prefixes accepted): `port=4789`, `vni=1`, `ttl=1`, `rcvbuf=`, `v4`, `v6`,
+//! `hashsize=1024`, `expiretime=128`, `if=`. The default group is `239.0.0.1`
+//! (`ff05:56de::1` with `v6`).
 
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Instant;
 
-use super::{Plug, Recv};
+use rustix::net::{self as rnet, sockopt};
 
-/// The `vxlan://` plug.
+use super::vxvde::common::{self, Forwarder, VxConfig, HEADER_LEN};
+use super::{Plug, Recv, MIN_FRAME};
+use crate::error::context;
+
+/// The option table, in upstream's order.
+const TAGS: &[&str] = &[
+    "port",
+    "vni",
+    "ttl",
+    "rcvbuf",
+    "v4",
+    "v6",
+    "hashsize",
+    "expiretime",
+    "if",
+];
+
+/// A `vxlan://` endpoint.
 #[derive(Debug)]
-pub struct Vxlan {}
+pub struct Vxlan {
+    fd: OwnedFd,
+    fwd: Forwarder,
+    vni: u32,
+}
 
 impl Vxlan {
-    /// Opens the plug.
+    /// Opens `vxlan://ARG`.
     pub fn open(arg: &str) -> io::Result<Self> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("vxlan://{arg} is not written yet"),
-        ))
+        let cfg = common::parse_config("vxlan", arg, TAGS, 4789)?;
+        let mut last = None;
+        for group in &cfg.groups {
+            match Self::open_group(&cfg, *group) {
+                Ok(p) => return Ok(p),
+                Err(e) => last = Some(context(e, format!("vxlan://{arg}: group {group}"))),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::ENETUNREACH)))
+    }
+
+    fn open_group(cfg: &VxConfig, group: SocketAddr) -> io::Result<Self> {
+        let fd = common::udp_socket(&group)?;
+        let ifx = common::ifindex(&fd, cfg.ifname.as_deref())?;
+        let any = match group {
+            SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let local = SocketAddr::new(any, group.port());
+        rnet::bind(&fd, &local).map_err(|e| context(e, format!("binding {local}")))?;
+        common::join(&fd, &group, ifx).map_err(|e| context(e, "joining the group"))?;
+        match group {
+            SocketAddr::V4(_) => sockopt::set_ip_multicast_loop(&fd, false)?,
+            SocketAddr::V6(_) => sockopt::set_ipv6_multicast_loop(&fd, false)?,
+        }
+        common::set_output(&fd, &group, cfg, ifx)?;
+        Ok(Self {
+            fd,
+            fwd: Forwarder::new(cfg, group),
+            vni: cfg.vni,
+        })
     }
 }
 
 impl Plug for Vxlan {
-    fn send(&mut self, _frame: &[u8]) -> io::Result<usize> {
-        unreachable!()
+    fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
+        self.fwd.send(&self.fd, frame)
     }
-    fn recv(&mut self, _buf: &mut [u8]) -> io::Result<Recv> {
-        unreachable!()
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
+        let mut hdr = [0u8; HEADER_LEN];
+        let (n, from) = match common::recv_from(&self.fd, &mut hdr, buf) {
+            Ok(r) => r,
+            // A queued ICMP error is not a frame and not fatal.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)
+                ) =>
+            {
+                return Ok(Recv::Nothing)
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(from) = from else {
+            return Ok(Recv::Nothing);
+        };
+        if n < HEADER_LEN + MIN_FRAME || common::decode_vni(&hdr) != Some(self.vni) {
+            return Ok(Recv::Nothing);
+        }
+        let len = n - HEADER_LEN;
+        let peer = SocketAddr::new(from.ip(), self.fwd.group.port());
+        self.fwd.learn(&buf[..len], peer, Instant::now());
+        Ok(Recv::Frame(len))
     }
+
     fn data_fd(&self) -> BorrowedFd<'_> {
-        unreachable!()
+        self.fd.as_fd()
     }
 }

@@ -1,32 +1,212 @@
-//! `vxvde://` (being written).
+//! `vxvde://[GROUP][/opt...]`: a distributed switch over UDP multicast and unicast,
+//! byte-compatible with Debian vdeplug 4.0.1's `libvdeplug_vxvde`.
+//!
+//! Every endpoint has two sockets. The *multicast* one is bound to GROUP:PORT with
+//! `SO_REUSEADDR` (so every endpoint on a host shares the port) and joins the group.
+//! The *unicast* one is bound to an ephemeral port; everything is sent from it, so
+//! peers learn that port and answer there. Frames to a learned, fresh MAC go unicast to
+//! the peer that sent it; all others go to the group. Each datagram is the 8-byte
+//! VXLAN header followed by the frame, and only datagrams with exactly our header are
+//! taken. A header alone is a goodbye: its sender is forgotten. The data fd is an
+//! epoll fd over both sockets.
+//!
+//! Debian's plugin drops received frames of exactly 14 bytes (it wants more than
+//! 14); ours takes every frame of 14 bytes or more, as every other plug does.
+//!
+//! Options (prefixes accepted): `port=14789`, `vni=` (default: `grp`'s gid or 1),
+//! `grp=`, `ttl=1`, `rcvbuf=`, `v4`, `v6`, `hashsize=1024`, `expiretime=128`, `if=`,
+//! `bind=`. The default group is `239.0.0.1` (`ff05:56de::1` with `v6`).
+
+pub(crate) mod common;
 
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::Instant;
 
-use super::{Plug, Recv};
+use rustix::event::epoll;
+use rustix::net::{self as rnet, sockopt};
 
-/// The `vxvde://` plug.
+use self::common::{Forwarder, VxConfig, HEADER_LEN};
+use super::{Plug, Recv, MIN_FRAME};
+use crate::error::context;
+
+/// The option table, in upstream's order (it decides what a prefix means).
+const TAGS: &[&str] = &[
+    "port",
+    "vni",
+    "grp",
+    "ttl",
+    "rcvbuf",
+    "v4",
+    "v6",
+    "hashsize",
+    "expiretime",
+    "if",
+    "bind",
+];
+
+/// A `vxvde://` endpoint.
 #[derive(Debug)]
-pub struct Vxvde {}
+pub struct Vxvde {
+    mcast: OwnedFd,
+    ucast: OwnedFd,
+    epoll: OwnedFd,
+    fwd: Forwarder,
+    /// Where our own datagrams come from, to drop them when multicast loops them back.
+    me: SocketAddr,
+    /// Which socket to read first: alternated, so neither can starve the other.
+    mcast_first: bool,
+}
 
 impl Vxvde {
-    /// Opens the plug.
+    /// Opens `vxvde://ARG`.
     pub fn open(arg: &str) -> io::Result<Self> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("vxvde://{arg} is not written yet"),
-        ))
+        let cfg = common::parse_config("vxvde", arg, TAGS, 14789)?;
+        let mut last = None;
+        for group in &cfg.groups {
+            match Self::open_group(&cfg, *group) {
+                Ok(p) => return Ok(p),
+                Err(e) => last = Some(context(e, format!("vxvde://{arg}: group {group}"))),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::ENETUNREACH)))
+    }
+
+    fn open_group(cfg: &VxConfig, group: SocketAddr) -> io::Result<Self> {
+        let mcast = common::udp_socket(&group)?;
+        let ifx = common::ifindex(&mcast, cfg.ifname.as_deref())?;
+        sockopt::set_socket_reuseaddr(&mcast, true)?;
+        rnet::bind(&mcast, &group).map_err(|e| context(e, "binding the multicast socket"))?;
+        common::join(&mcast, &group, ifx).map_err(|e| context(e, "joining the group"))?;
+        if let Some(n) = cfg.rcvbuf {
+            sockopt::set_socket_recv_buffer_size(&mcast, n)?;
+        }
+
+        let ucast = common::udp_socket(&group)?;
+        let local = SocketAddr::new(cfg.bind.unwrap_or_else(|| unspecified(&group)), 0);
+        rnet::bind(&ucast, &local)
+            .map_err(|e| context(e, format!("binding the unicast socket to {local}")))?;
+        common::set_output(&ucast, &group, cfg, ifx)?;
+        let me = local_source(&ucast, &group, cfg, ifx)?;
+
+        let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        for (i, fd) in [&mcast, &ucast].into_iter().enumerate() {
+            epoll::add(
+                &ep,
+                fd,
+                epoll::EventData::new_u64(i as u64),
+                epoll::EventFlags::IN,
+            )?;
+        }
+        Ok(Self {
+            fwd: Forwarder::new(cfg, group),
+            mcast,
+            ucast,
+            epoll: ep,
+            me,
+            mcast_first: true,
+        })
+    }
+
+    /// The address and port our datagrams leave from (as peers see it).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.me
+    }
+
+    /// Reads one datagram from `fd` and decides what it is.
+    fn recv_one(&mut self, from_mcast: bool, buf: &mut [u8]) -> io::Result<Recv> {
+        let mut hdr = [0u8; HEADER_LEN];
+        let fd = if from_mcast { &self.mcast } else { &self.ucast };
+        let (n, from) = common::recv_from(fd, &mut hdr, buf)?;
+        let Some(from) = from else {
+            return Ok(Recv::Nothing);
+        };
+        if n < HEADER_LEN || hdr != self.fwd.header {
+            return Ok(Recv::Nothing);
+        }
+        if from_mcast && common::same_endpoint(&from, &self.me) {
+            return Ok(Recv::Nothing); // our own multicast, looped back
+        }
+        let len = n - HEADER_LEN;
+        if len == 0 {
+            self.fwd.forget(&from); // goodbye
+            return Ok(Recv::Nothing);
+        }
+        if len < MIN_FRAME {
+            return Ok(Recv::Nothing);
+        }
+        self.fwd.learn(&buf[..len], from, Instant::now());
+        Ok(Recv::Frame(len))
     }
 }
 
+/// The wildcard address of `group`'s family.
+fn unspecified(group: &SocketAddr) -> IpAddr {
+    match group {
+        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// The source address and port our multicast datagrams carry: the unicast socket's
+/// port, and the address the kernel picks toward the group (asked of a connected
+/// probe socket with the same output settings, which sends nothing).
+fn local_source(
+    ucast: &OwnedFd,
+    group: &SocketAddr,
+    cfg: &VxConfig,
+    ifx: u32,
+) -> io::Result<SocketAddr> {
+    let bound = SocketAddr::try_from(rnet::getsockname(ucast)?)
+        .map_err(|_| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))?;
+    if !bound.ip().is_unspecified() {
+        return Ok(bound);
+    }
+    let probe = common::udp_socket(group)?;
+    common::set_output(&probe, group, cfg, ifx)?;
+    rnet::connect(&probe, group)?;
+    let via = SocketAddr::try_from(rnet::getsockname(&probe)?)
+        .map_err(|_| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))?;
+    Ok(SocketAddr::new(via.ip(), bound.port()))
+}
+
 impl Plug for Vxvde {
-    fn send(&mut self, _frame: &[u8]) -> io::Result<usize> {
-        unreachable!()
+    fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
+        self.fwd.send(&self.ucast, frame)
     }
-    fn recv(&mut self, _buf: &mut [u8]) -> io::Result<Recv> {
-        unreachable!()
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
+        let first = self.mcast_first;
+        self.mcast_first = !first;
+        let mut last = io::Error::from(io::ErrorKind::WouldBlock);
+        for from_mcast in [first, !first] {
+            match self.recv_one(from_mcast, buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => last = e,
+                // An ICMP error queued on the socket is not a frame and not fatal.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)
+                    ) =>
+                {
+                    return Ok(Recv::Nothing)
+                }
+                other => return other,
+            }
+        }
+        Err(last)
     }
+
     fn data_fd(&self) -> BorrowedFd<'_> {
-        unreachable!()
+        self.epoll.as_fd()
+    }
+}
+
+impl Drop for Vxvde {
+    fn drop(&mut self) {
+        // Goodbye: peers forget our MACs at once instead of unicasting into the void
+        // until the entries expire.
+        let _ = common::send_to(&self.ucast, &self.fwd.group, &self.fwd.header, &[]);
     }
 }

@@ -372,11 +372,8 @@ pub fn check_flow(
     mut send: impl FnMut(&[u8]),
     mut recv: impl FnMut(Duration) -> Option<Vec<u8>>,
 ) {
-<<<<<<< HEAD
-=======
     // 8, not more: a unix datagram socket queues only net.unix.max_dgram_qlen (10)
     // datagrams, and vde_switch/vde_plug drop beyond (seen: frame 270 lost with 16).
->>>>>>> helper-a
     const WINDOW: usize = 8;
     let mut next = 0;
     for (i, chunk) in frames.chunks(WINDOW).enumerate() {
