@@ -64,4 +64,3 @@ sandbox_test! {
         assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
     }
 }
-

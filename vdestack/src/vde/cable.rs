@@ -66,10 +66,26 @@ pub fn run(
         if rs {
             return Ok((CableEnd::Stopped, stats));
         }
-        if r1 && pump(first, second, &mut buf, &mut stats.first_to_second, &mut stats.dropped)? {
+        if r1
+            && pump(
+                first,
+                second,
+                &mut buf,
+                &mut stats.first_to_second,
+                &mut stats.dropped,
+            )?
+        {
             return Ok((CableEnd::FirstClosed, stats));
         }
-        if r2 && pump(second, first, &mut buf, &mut stats.second_to_first, &mut stats.dropped)? {
+        if r2
+            && pump(
+                second,
+                first,
+                &mut buf,
+                &mut stats.second_to_first,
+                &mut stats.dropped,
+            )?
+        {
             return Ok((CableEnd::SecondClosed, stats));
         }
     }

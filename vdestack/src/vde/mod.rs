@@ -205,7 +205,14 @@ pub fn recv_timeout(
                     "the plug's peer closed",
                 ))
             }
-            Ok(Recv::Nothing) => continue,
+            // Handled something else (a busy switch's port-to-port traffic): keep
+            // going, but not past the deadline.
+            Ok(Recv::Nothing) => {
+                if std::time::Instant::now() >= deadline {
+                    return Ok(None);
+                }
+                continue;
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),

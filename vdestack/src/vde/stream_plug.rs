@@ -101,9 +101,9 @@ impl Plug for StreamPlug {
             return Ok(frame.len());
         }
         let output = &self.output;
-        let sent = self
-            .out
-            .send_frame(frame, |b| rustix::io::write(output, b).map_err(io::Error::from));
+        let sent = self.out.send_frame(frame, |b| {
+            rustix::io::write(output, b).map_err(io::Error::from)
+        });
         self.arm_out()?;
         match sent {
             Err(e) if e.raw_os_error() == Some(libc::EPIPE) => Err(io::Error::new(

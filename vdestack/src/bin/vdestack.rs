@@ -1,2 +1,0 @@
-//! The `vdestack` command line.
-fn main() {}
