@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use common::*;
 
-const VDESTACK: &str = env!("CARGO_BIN_EXE_vdestack");
+/// Our binary (`VDESTACK_BIN` overrides it, for runs from a copied test binary).
+fn vdestack_bin() -> String {
+    std::env::var("VDESTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vdestack").to_string())
+}
 
 /// Starts a `vdens` on `url` running `script` in `sh -c`.
 fn vdens(url: &str, script: &str) -> Proc {
@@ -40,13 +43,13 @@ sandbox_test! {
         let ours = dir.path("ours");
         let theirs = dir.path("theirs");
 
-        let mut sw = Command::new(VDESTACK);
+        let mut sw = Command::new(vdestack_bin());
         sw.arg("switch").arg(&ours).stderr(Stdio::null());
         let mut our_switch = Proc::spawn(sw);
         wait_for_path(&ours.join("ctl"));
         let _their_switch = debian_vde_switch(&theirs);
 
-        let mut cable = Command::new(VDESTACK);
+        let mut cable = Command::new(vdestack_bin());
         cable
             .arg("plug")
             .arg(format!("vde://{}", ours.display()))
