@@ -17,7 +17,7 @@
 //! `grp=`, `ttl=1`, `rcvbuf=`, `v4`, `v6`, `hashsize=1024`, `expiretime=128`, `if=`,
 //! `bind=`. The default group is `239.0.0.1` (`ff05:56de::1` with `v6`).
 
-pub(crate) mod common;
+pub mod common;
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
