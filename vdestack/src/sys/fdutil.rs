@@ -53,3 +53,14 @@ pub fn claim_fd(raw: std::os::fd::RawFd) -> io::Result<std::os::fd::OwnedFd> {
     #[allow(unsafe_code)]
     Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
 }
+
+/// Turns a failed non-blocking send into the plug contract's error: a full queue
+/// (EAGAIN, or ENOBUFS from a datagram socket) is `WouldBlock`, a frame to drop.
+pub fn send_error(e: rustix::io::Errno) -> io::Error {
+    let e = io::Error::from(e);
+    if would_block(&e) {
+        io::ErrorKind::WouldBlock.into()
+    } else {
+        e
+    }
+}

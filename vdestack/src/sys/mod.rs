@@ -7,7 +7,7 @@ mod fdutil;
 mod tun;
 mod user;
 
-pub use fdutil::{claim_fd, poll_readable, set_nonblocking, would_block};
+pub use fdutil::{claim_fd, poll_readable, send_error, set_nonblocking, would_block};
 pub use tun::{open_tap, TAP_NAME_MAX};
 pub use user::{daemonize, group_id, user_name};
 

@@ -164,14 +164,7 @@ impl Plug for Udp {
         match rnet::send(&self.fd, frame, SendFlags::DONTWAIT) {
             Ok(n) => Ok(n),
             Err(e) if is_transient(e) => Ok(frame.len()),
-            Err(e) => {
-                let e = io::Error::from(e);
-                if crate::sys::would_block(&e) {
-                    Err(io::ErrorKind::WouldBlock.into())
-                } else {
-                    Err(e)
-                }
-            }
+            Err(e) => Err(crate::sys::send_error(e)),
         }
     }
 

@@ -347,14 +347,7 @@ pub fn send_to(fd: impl AsFd, to: &SocketAddr, header: &[u8], frame: &[u8]) -> i
         SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
     ) {
         Ok(n) => Ok(n),
-        Err(e) => {
-            let e = io::Error::from(e);
-            if crate::sys::would_block(&e) {
-                Err(io::ErrorKind::WouldBlock.into())
-            } else {
-                Err(e)
-            }
-        }
+        Err(e) => Err(crate::sys::send_error(e)),
     }
 }
 
