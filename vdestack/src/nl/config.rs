@@ -1,0 +1,401 @@
+//! One-line configuration in the spirit of iothconf:
+//! `"iface=vde0,eth,ip=10.0.0.1/24,ip=fc00::1/64,gw=10.0.0.254,mac=02:00:00:00:00:01"`.
+//!
+//! [`parse`] turns the text into a [`Plan`] (pure, unit-tested); [`apply`] carries the
+//! plan out through an [`NlClient`], in a fixed order (MAC, link up, addresses, routes)
+//! so that a gateway is reachable when its route is added.
+//!
+//! | tag | meaning |
+//! |---|---|
+//! | `iface=NAME` (default `vde0`), `ifindex=N` | the interface |
+//! | `mac=MAC`, `macaddr=MAC` | set its MAC (with `eth`) |
+//! | `eth` | bring the link up (and set the MAC if given) |
+//! | `ip=ADDR/PREFIX` | a static IPv4 or IPv6 address (IPv6 without DAD) |
+//! | `gw=ADDR` | a static default route via ADDR |
+//! | `dns=ADDR`, `domain=NAME` | name service data, returned by [`Plan::resolv_conf`] |
+//! | `-eth`, `-ip[=ADDR/PREFIX]`, `-gw[=ADDR]`, `-mac`, `-static`, `-all` | undo: link down, remove that (or every global) address, that (or every) default route of the interface |
+//!
+//! DHCP, DHCPv6 and router discovery (`dhcp`, `dhcp6`, `rd`, `slaac`, `auto`...) are
+//! recognised and refused with an error saying they are not supported yet. Any other
+//! tag, or a bad value, is an error naming it; nothing is applied then.
+
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+
+/// What [`apply`] did, as iothconf's bit mask: [`Done::STATIC`] = 1, [`Done::ETH`] = 2.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Done(pub u32);
+
+impl Done {
+    /// Static addresses, routes or name service data were configured.
+    pub const STATIC: u32 = 1;
+    /// The link was brought up (and its MAC set).
+    pub const ETH: u32 = 2;
+}
+
+/// Which interface a configuration is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Iface {
+    /// By name.
+    Name(String),
+    /// By index.
+    Index(u32),
+}
+
+/// An address with its prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    /// The address.
+    pub addr: IpAddr,
+    /// The prefix length (0..=32 for IPv4, 0..=128 for IPv6).
+    pub prefix: u8,
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, p) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` has no /PREFIX"))?;
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("`{a}` is not an IP address"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = p
+            .parse::<u8>()
+            .ok()
+            .filter(|&n| n <= max)
+            .ok_or_else(|| format!("prefix `{p}` is not a number 0..={max}"))?;
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+/// One thing to do (or undo).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Set the MAC address.
+    SetMac([u8; 6]),
+    /// Bring the link up (`true`) or down.
+    Link(bool),
+    /// Add an address.
+    AddAddr(Cidr),
+    /// Remove an address; `None`: every global address of the interface.
+    DelAddr(Option<Cidr>),
+    /// Add a default route via a gateway.
+    AddGw(IpAddr),
+    /// Remove a default route via a gateway; `None`: every default route of the
+    /// interface.
+    DelGw(Option<IpAddr>),
+}
+
+/// A parsed configuration line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The interface.
+    pub iface: Iface,
+    /// What to do, in the order [`apply`] does it.
+    pub steps: Vec<Step>,
+    /// `dns=` servers.
+    pub dns: Vec<IpAddr>,
+    /// `domain=` search domains.
+    pub domains: Vec<String>,
+}
+
+/// What was wrong with a configuration line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A tag nobody knows.
+    #[error("configuration: unknown tag `{0}`")]
+    UnknownTag(String),
+    /// A tag we know of but do not implement yet.
+    #[error("configuration: `{0}` is not supported yet (static configuration only)")]
+    Unsupported(String),
+    /// A value that does not fit its tag.
+    #[error("configuration: bad value for `{tag}`: {why}")]
+    BadValue {
+        /// The tag.
+        tag: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+impl From<ConfigError> for io::Error {
+    fn from(e: ConfigError) -> io::Error {
+        let kind = match e {
+            ConfigError::Unsupported(_) => io::ErrorKind::Unsupported,
+            _ => io::ErrorKind::InvalidInput,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+fn bad(tag: &str, why: impl Into<String>) -> ConfigError {
+    ConfigError::BadValue {
+        tag: tag.to_string(),
+        why: why.into(),
+    }
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff` (or with `-`).
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (m, p) in mac.iter_mut().zip(parts) {
+        if p.is_empty() || p.len() > 2 {
+            return None;
+        }
+        *m = u8::from_str_radix(p, 16).ok()?;
+    }
+    Some(mac)
+}
+
+const UNSUPPORTED: &[&str] = &[
+    "dhcp", "dhcp4", "dhcpv4", "dhcp6", "dhcpv6", "rd", "rd6", "slaac", "auto", "auto4", "autov4",
+    "auto6", "autov6", "fqdn",
+];
+
+/// The value of a tag that must have one.
+fn need<'a>(tag: &str, value: Option<&'a str>) -> Result<&'a str, ConfigError> {
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| bad(tag, "needs a value"))
+}
+
+/// Parses a configuration line. Nothing is applied.
+pub fn parse(line: &str) -> Result<Plan, ConfigError> {
+    let mut iface = Iface::Name("vde0".to_string());
+    let mut mac = None;
+    let (mut eth, mut undo_eth) = (false, false);
+    let (mut addrs, mut gws, mut undo) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut dns, mut domains) = (Vec::new(), Vec::new());
+    for item in line.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (tag, value) = match item.split_once('=') {
+            Some((t, v)) => (t.trim(), Some(v.trim())),
+            None => (item, None),
+        };
+        match tag {
+            "iface" => iface = Iface::Name(need(tag, value)?.to_string()),
+            "ifindex" => {
+                let v = need(tag, value)?;
+                let n = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| bad(tag, format!("`{v}` is not an interface index")))?;
+                iface = Iface::Index(n);
+            }
+            "mac" | "macaddr" => {
+                let v = need(tag, value)?;
+                mac = Some(
+                    parse_mac(v).ok_or_else(|| bad(tag, format!("`{v}` is not a MAC address")))?,
+                );
+            }
+            "eth" => eth = true,
+            "ip" => addrs.push(need(tag, value)?.parse::<Cidr>().map_err(|w| bad(tag, w))?),
+            "gw" => {
+                let v = need(tag, value)?;
+                gws.push(
+                    v.parse::<IpAddr>()
+                        .map_err(|_| bad(tag, format!("`{v}` is not an IP address")))?,
+                );
+            }
+            "dns" => {
+                let v = need(tag, value)?;
+                dns.push(
+                    v.parse::<IpAddr>()
+                        .map_err(|_| bad(tag, format!("`{v}` is not an IP address")))?,
+                );
+            }
+            "domain" => domains.push(need(tag, value)?.to_string()),
+            "debug" => {}
+            "-eth" => undo_eth = true,
+            "-ip" => undo.push(Step::DelAddr(
+                value
+                    .map(|v| v.parse::<Cidr>().map_err(|w| bad(tag, w)))
+                    .transpose()?,
+            )),
+            "-gw" => undo.push(Step::DelGw(
+                value
+                    .map(|v| {
+                        v.parse::<IpAddr>()
+                            .map_err(|_| bad(tag, format!("`{v}` is not an IP address")))
+                    })
+                    .transpose()?,
+            )),
+            "-mac" | "-dns" | "-domain" => {}
+            "-static" => {
+                undo.push(Step::DelGw(None));
+                undo.push(Step::DelAddr(None));
+            }
+            "-all" => {
+                undo.push(Step::DelGw(None));
+                undo.push(Step::DelAddr(None));
+                undo_eth = true;
+            }
+            t if UNSUPPORTED.contains(&t) || UNSUPPORTED.contains(&t.trim_start_matches('-')) => {
+                return Err(ConfigError::Unsupported(t.to_string()))
+            }
+            t => return Err(ConfigError::UnknownTag(t.to_string())),
+        }
+    }
+    if mac.is_some() && !eth {
+        // iothconf sets the MAC as part of `eth`; a lone mac= is taken to mean it too.
+        eth = true;
+    }
+    let mut steps = Vec::new();
+    // Undo first (routes before the addresses they depend on, the link last), then do.
+    let (gw_undo, rest): (Vec<_>, Vec<_>) =
+        undo.into_iter().partition(|s| matches!(s, Step::DelGw(_)));
+    steps.extend(gw_undo);
+    steps.extend(rest);
+    if undo_eth {
+        steps.push(Step::Link(false));
+    }
+    if let Some(m) = mac {
+        steps.push(Step::SetMac(m));
+    }
+    if eth {
+        steps.push(Step::Link(true));
+    }
+    steps.extend(addrs.into_iter().map(Step::AddAddr));
+    steps.extend(gws.into_iter().map(Step::AddGw));
+    Ok(Plan {
+        iface,
+        steps,
+        dns,
+        domains,
+    })
+}
+
+impl Plan {
+    /// The `resolv.conf` text for the `dns=` and `domain=` tags (`None` if neither).
+    pub fn resolv_conf(&self) -> Option<String> {
+        if self.dns.is_empty() && self.domains.is_empty() {
+            return None;
+        }
+        let mut s = String::new();
+        if !self.domains.is_empty() {
+            s.push_str(&format!("search {}\n", self.domains.join(" ")));
+        }
+        for d in &self.dns {
+            s.push_str(&format!("nameserver {d}\n"));
+        }
+        Some(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> Cidr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_issue_example() {
+        let p = parse(
+            "iface=vde0,eth,ip=10.0.0.1/24,ip=fc00::1/64,gw=10.0.0.254,mac=02:00:00:00:00:01",
+        )
+        .unwrap();
+        assert_eq!(p.iface, Iface::Name("vde0".into()));
+        assert_eq!(
+            p.steps,
+            vec![
+                Step::SetMac([2, 0, 0, 0, 0, 1]),
+                Step::Link(true),
+                Step::AddAddr(c("10.0.0.1/24")),
+                Step::AddAddr(c("fc00::1/64")),
+                Step::AddGw("10.0.0.254".parse().unwrap()),
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_and_undo() {
+        let p = parse("eth").unwrap();
+        assert_eq!(p.iface, Iface::Name("vde0".into()));
+        assert_eq!(p.steps, vec![Step::Link(true)]);
+        let p = parse("ifindex=3,-ip=10.0.0.1/24,-gw,-eth").unwrap();
+        assert_eq!(p.iface, Iface::Index(3));
+        assert_eq!(
+            p.steps,
+            vec![
+                Step::DelGw(None),
+                Step::DelAddr(Some(c("10.0.0.1/24"))),
+                Step::Link(false)
+            ]
+        );
+        let p = parse("-all").unwrap();
+        assert_eq!(p.steps.last(), Some(&Step::Link(false)));
+        assert_eq!(parse("").unwrap().steps, vec![]);
+    }
+
+    #[test]
+    fn errors_name_the_tag() {
+        let e = parse("eth,colour=blue").unwrap_err();
+        assert_eq!(e, ConfigError::UnknownTag("colour".into()));
+        assert!(e.to_string().contains("colour"));
+        let e = parse("ip=10.0.0.1/33").unwrap_err();
+        assert!(
+            e.to_string().contains("`ip`") && e.to_string().contains("33"),
+            "{e}"
+        );
+        assert!(parse("ip=10.0.0.1")
+            .unwrap_err()
+            .to_string()
+            .contains("PREFIX"));
+        assert!(parse("ip=fc00::1/129").is_err());
+        assert!(parse("ip=nonsense/24").is_err());
+        assert!(parse("gw=10.0.0").is_err());
+        assert!(parse("mac=02:00:00:00:00").is_err());
+        assert!(parse("mac=02:00:00:00:00:zz").is_err());
+        assert!(parse("ifindex=0").is_err());
+        assert!(parse("iface=").is_err());
+        assert_eq!(
+            parse("dhcp").unwrap_err(),
+            ConfigError::Unsupported("dhcp".into())
+        );
+        assert_eq!(
+            parse("-auto6").unwrap_err(),
+            ConfigError::Unsupported("-auto6".into())
+        );
+    }
+
+    #[test]
+    fn resolv_conf_text() {
+        let p = parse("dns=10.0.0.53,dns=fc00::53,domain=example.org").unwrap();
+        assert_eq!(
+            p.resolv_conf().unwrap(),
+            "search example.org\nnameserver 10.0.0.53\nnameserver fc00::53\n"
+        );
+        assert_eq!(parse("eth").unwrap().resolv_conf(), None);
+    }
+
+    #[test]
+    fn macs() {
+        assert_eq!(
+            parse_mac("02:ab:CD:0:1:ff"),
+            Some([2, 0xab, 0xcd, 0, 1, 0xff])
+        );
+        assert_eq!(
+            parse_mac("02-ab-cd-00-01-ff"),
+            Some([2, 0xab, 0xcd, 0, 1, 0xff])
+        );
+        assert_eq!(parse_mac("02:ab:cd:00:01"), None);
+        assert_eq!(parse_mac("02:ab:cd:00:01:100"), None);
+        assert_eq!(parse_mac(""), None);
+    }
+}
