@@ -3,7 +3,7 @@
 //! vdeplug4's `vde_plug null:// switch://DIR` / `hub://DIR`.
 //!
 //! ```text
-//! cargo bench -p vdestack --bench switch [-- --quick] [-- --secs S] [-- --frames N]
+//! cargo bench -p vdestack --bench switch [-- [--quick] [--secs S] [--rounds R] [--frames N]]
 //! ```
 //!
 //! The traffic generator is the same for every server: two of our `vde://DIR` client
@@ -18,6 +18,10 @@
 //! * **window** (for half as long): at most 8 frames in flight (a unix datagram queue holds only
 //!   `net.unix.max_dgram_qlen` = 10), the sender waits for all of them to arrive
 //!   before sending more: the lossless rate, as `vdestack demo` measures it.
+//!
+//! All servers run at once; each case is measured in `--rounds` rounds (3) that
+//! interleave the servers, so a slow spell of a busy machine does not fall on one
+//! server only, and the median round is reported.
 //!
 //! Unix sockets only, no IP traffic. Every process started is killed and reaped, and
 //! the temporary directory removed, even on error.
@@ -36,6 +40,11 @@ use vdestack::vde::{self, wait_readable, Plug, Recv, MAX_FRAME};
 /// Our release binary, built by `cargo bench` along with this bench.
 const VDESTACK: &str = env!("CARGO_BIN_EXE_vdestack");
 
+/// Our server binary: [`VDESTACK`], or `$VDESTACK_BENCH_BIN` (to compare builds).
+fn ours() -> String {
+    std::env::var("VDESTACK_BENCH_BIN").unwrap_or_else(|_| VDESTACK.to_string())
+}
+
 /// A local experimental ethertype, so nothing mistakes these frames for real ones.
 const ETHERTYPE: [u8; 2] = [0x88, 0xb5];
 const SENDER: [u8; 6] = [0x02, 0x76, 0x64, 0x65, 0xbe, 0x01];
@@ -51,18 +60,31 @@ struct Opts {
     secs: f64,
     /// At most this many frames per window-mode case (which also stops after `secs`).
     frames: u64,
+    /// How many times each case is measured (the median is reported).
+    rounds: u32,
 }
 
 fn parse_args() -> Result<Opts, String> {
     let mut o = Opts {
         secs: 2.0,
         frames: 1_000_000,
+        rounds: 3,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--bench" => {} // added by `cargo bench`
-            "--quick" => o.secs = 0.5,
+            "--quick" => {
+                o.secs = 0.6;
+                o.rounds = 1;
+            }
+            "--rounds" => {
+                o.rounds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0 && n <= 20)
+                    .ok_or("--rounds needs a number in 1..=20")?
+            }
             "--secs" => {
                 o.secs = args
                     .next()
@@ -123,7 +145,7 @@ impl Server {
         let kind = if self.hub() { "hub" } else { "switch" };
         match self {
             Server::Ours { .. } => {
-                let mut c = Command::new(VDESTACK);
+                let mut c = Command::new(ours());
                 c.arg(kind).arg(dir);
                 c
             }
@@ -386,6 +408,10 @@ impl Measure {
     fn fps(&self) -> f64 {
         self.delivered as f64 / self.secs
     }
+    /// Frames per second the server took in (forwarded or dropped).
+    fn ingest(&self) -> f64 {
+        self.sent as f64 / self.secs
+    }
     fn mbps(&self) -> f64 {
         self.bytes as f64 / self.secs / 1e6
     }
@@ -499,11 +525,21 @@ struct Row {
     m: Measure,
 }
 
-/// Runs every measurement against one server.
-fn bench_server(server: Server, base: &Path, opts: &Opts, run: &mut u32) -> io::Result<Vec<Row>> {
+/// A running server with the two client plugs of the traffic generator.
+struct Setup {
+    server: Server,
+    tx: Box<dyn Plug>,
+    rx: Option<Box<dyn Plug>>,
+    // Declared last: the plugs leave before the server is stopped.
+    _proc: Proc,
+}
+
+/// Starts `server`, joins it with the sender and the receiver, and lets a switch
+/// learn where both are.
+fn setup(server: Server, base: &Path) -> io::Result<Setup> {
     let tag = server.name().replace([' ', ':', '/', '(', ')', '-'], "");
     let dir = base.join(&tag);
-    let _proc = start(server, &dir, base.join(format!("{tag}.log")))?;
+    let proc = start(server, &dir, base.join(format!("{tag}.log")))?;
     let url = format!("vde://{}", dir.display());
     let mut tx = vde::open(&url)?;
     let mut rx = vde::open(&url)?;
@@ -512,21 +548,38 @@ fn bench_server(server: Server, base: &Path, opts: &Opts, run: &mut u32) -> io::
     rx.send(&frame([0xff; 6], RECEIVER, 64, 0))?;
     drain(tx.as_mut())?;
     drain(rx.as_mut())?;
-    let mut rx = Some(rx);
-    let mut rows = Vec::new();
-    for mode in [Mode::Flood, Mode::Window] {
-        for size in SIZES {
-            *run += 1;
-            let m = measure(tx.as_mut(), &mut rx, mode, size, *run, opts)?;
-            rows.push(Row {
-                server,
-                mode,
-                size,
-                m,
-            });
+    Ok(Setup {
+        server,
+        tx,
+        rx: Some(rx),
+        _proc: proc,
+    })
+}
+
+/// The median sample of each case (by frames/s).
+fn medians(samples: &[Row]) -> Vec<Row> {
+    let mut out: Vec<Row> = Vec::new();
+    for r in samples {
+        if out
+            .iter()
+            .any(|o| o.server == r.server && o.mode == r.mode && o.size == r.size)
+        {
+            continue;
         }
+        let mut same: Vec<&Row> = samples
+            .iter()
+            .filter(|o| o.server == r.server && o.mode == r.mode && o.size == r.size)
+            .collect();
+        same.sort_by(|x, y| x.m.fps().total_cmp(&y.m.fps()));
+        let mid = same[same.len() / 2];
+        out.push(Row {
+            server: mid.server,
+            mode: mid.mode,
+            size: mid.size,
+            m: mid.m,
+        });
     }
-    Ok(rows)
+    out
 }
 
 fn sysinfo() -> String {
@@ -560,13 +613,14 @@ fn run(opts: &Opts) -> io::Result<()> {
     println!("switch bench: {}", sysinfo());
     println!(
         "two vde:// client plugs of ours in this process (sender, receiver thread), unicast \
-         between learned MACs; flood: {} s per case, dropping on WouldBlock; window: 8 in \
-         flight, lossless, up to {} s / {} frames",
-        opts.secs,
-        opts.secs / 2.0,
+         between learned MACs; per case, {} rounds (median reported) of flood for {:.2} s, \
+         dropping on WouldBlock, and of window (8 in flight, lossless) for {:.2} s or {} frames",
+        opts.rounds,
+        opts.secs / opts.rounds as f64,
+        opts.secs / 2.0 / opts.rounds as f64,
         opts.frames
     );
-    println!("our server: {VDESTACK}");
+    println!("our server: {}", ours());
     let base = TempDir::new()?;
     let servers = [
         Server::Ours { hub: false },
@@ -576,32 +630,63 @@ fn run(opts: &Opts) -> io::Result<()> {
         Server::VdeSwitch { hub: true },
         Server::VdePlug { hub: true },
     ];
-    let mut rows = Vec::new();
-    let mut run = 0u32;
     let started = Instant::now();
+    let mut setups = Vec::new();
     for server in servers {
         if let Some(why) = server.missing() {
             println!("- {}: SKIPPED ({why})", server.name());
             continue;
         }
-        print!("- {} ...", server.name());
-        let _ = io::stdout().flush();
-        match bench_server(server, &base.0, opts, &mut run) {
-            Ok(r) => {
-                println!(" done");
-                rows.extend(r);
-            }
-            Err(e) => println!(" SKIPPED: {e}"),
+        match setup(server, &base.0) {
+            Ok(s) => setups.push(s),
+            Err(e) => println!("- {}: SKIPPED ({e})", server.name()),
         }
     }
+    // Rounds interleave the servers, so a slow spell of this machine does not land
+    // on one of them only; each case reports its median round.
+    let per_round = Opts {
+        secs: opts.secs / opts.rounds as f64,
+        ..opts.clone()
+    };
+    let mut samples = Vec::new();
+    let mut run = 0u32;
+    for round in 1..=opts.rounds {
+        print!("round {round}/{} ...", opts.rounds);
+        let _ = io::stdout().flush();
+        for mode in [Mode::Flood, Mode::Window] {
+            for size in SIZES {
+                let mut failed = Vec::new();
+                for (i, s) in setups.iter_mut().enumerate() {
+                    run += 1;
+                    match measure(s.tx.as_mut(), &mut s.rx, mode, size, run, &per_round) {
+                        Ok(m) => samples.push(Row {
+                            server: s.server,
+                            mode,
+                            size,
+                            m,
+                        }),
+                        Err(e) => {
+                            println!("\n- {}: dropped from the bench ({e})", s.server.name());
+                            failed.push(i);
+                        }
+                    }
+                }
+                for i in failed.into_iter().rev() {
+                    setups.remove(i);
+                }
+            }
+        }
+        println!(" done");
+    }
+    drop(setups);
     println!("all cases in {:.1} s\n", started.elapsed().as_secs_f64());
-    print_table(&rows);
+    print_table(&medians(&samples));
     Ok(())
 }
 
 fn print_table(rows: &[Row]) {
     println!(
-        "| case | mode | frame | frames/s | MB/s | loss % | sent | WouldBlock | vs vde_switch |"
+        "| case | mode | frame | frames/s | MB/s | loss % | vs vde_switch | taken in/s | WouldBlock |"
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for mode in [Mode::Flood, Mode::Window] {
@@ -619,22 +704,24 @@ fn print_table(rows: &[Row]) {
                 _ => "n/a".to_string(),
             };
             println!(
-                "| {} | {} | {} | {:.0} | {:.1} | {:.2} | {} | {} | {} |",
+                "| {} | {} | {} | {:.0} | {:.1} | {:.2} | {} | {:.0} | {} |",
                 r.server.name(),
                 r.mode.name(),
                 r.size,
                 r.m.fps(),
                 r.m.mbps(),
                 r.m.loss(),
-                r.m.sent,
-                r.m.would_block,
-                ratio
+                ratio,
+                r.m.ingest(),
+                r.m.would_block
             );
         }
     }
     println!(
-        "\nloss %: frames the server accepted but did not deliver (the receiver's queue was \
-         full); WouldBlock: sends the server's full queue refused (dropped by the sender). \
-         vs vde_switch: frames/s over Debian vde_switch's (-x for hub rows), same mode and size."
+        "\nframes/s, MB/s: delivered to the receiver. loss %: frames the server took in but \
+         did not deliver (the receiver's 10-datagram queue was full). vs vde_switch: \
+         frames/s over Debian vde_switch's (-x for hub rows), same mode and size. taken \
+         in/s: frames the server's socket accepted per second (its input rate). WouldBlock: \
+         sends refused by the server's full queue (dropped by the sender; it then yields)."
     );
 }
