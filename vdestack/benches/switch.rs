@@ -62,6 +62,14 @@ struct Opts {
     frames: u64,
     /// How many times each case is measured (the median is reported).
     rounds: u32,
+    /// Set by SIGINT/SIGTERM/SIGHUP: stop early, print what was measured, clean up.
+    interrupted: Arc<AtomicBool>,
+}
+
+impl Opts {
+    fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
+    }
 }
 
 fn parse_args() -> Result<Opts, String> {
@@ -69,6 +77,7 @@ fn parse_args() -> Result<Opts, String> {
         secs: 2.0,
         frames: 1_000_000,
         rounds: 3,
+        interrupted: Arc::new(AtomicBool::new(false)),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -466,7 +475,7 @@ fn measure(
                 let mut i = 0u64;
                 loop {
                     // Check the clock every 64 frames only.
-                    if i % 64 == 0 && start.elapsed() >= duration {
+                    if i % 64 == 0 && (start.elapsed() >= duration || opts.interrupted()) {
                         break;
                     }
                     send(&mut f, i, &mut sent, &mut would_block)?;
@@ -475,7 +484,7 @@ fn measure(
             }
             Mode::Window => {
                 let mut i = 0u64;
-                while sent < opts.frames && start.elapsed() < duration {
+                while sent < opts.frames && start.elapsed() < duration && !opts.interrupted() {
                     let before = sent;
                     while sent - before < WINDOW && sent < opts.frames {
                         send(&mut f, i, &mut sent, &mut would_block)?;
@@ -603,9 +612,23 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // A signal stops the bench between frames, so the servers are still stopped and
+    // reaped and the directory removed.
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        if let Err(e) = signal_hook::flag::register(sig, opts.interrupted.clone()) {
+            eprintln!("switch bench: cannot handle signal {sig}: {e}");
+        }
+    }
     if let Err(e) = run(&opts) {
         eprintln!("switch bench failed: {e}");
         std::process::exit(1);
+    }
+    if opts.interrupted() {
+        std::process::exit(130);
     }
 }
 
@@ -651,14 +674,22 @@ fn run(opts: &Opts) -> io::Result<()> {
     let mut samples = Vec::new();
     let mut run = 0u32;
     for round in 1..=opts.rounds {
+        if opts.interrupted() {
+            break;
+        }
         print!("round {round}/{} ...", opts.rounds);
         let _ = io::stdout().flush();
         for mode in [Mode::Flood, Mode::Window] {
             for size in SIZES {
                 let mut failed = Vec::new();
                 for (i, s) in setups.iter_mut().enumerate() {
+                    if opts.interrupted() {
+                        break;
+                    }
                     run += 1;
                     match measure(s.tx.as_mut(), &mut s.rx, mode, size, run, &per_round) {
+                        // A measurement cut short by a signal is not one.
+                        Ok(_) if opts.interrupted() => {}
                         Ok(m) => samples.push(Row {
                             server: s.server,
                             mode,
@@ -680,6 +711,13 @@ fn run(opts: &Opts) -> io::Result<()> {
     }
     drop(setups);
     println!("all cases in {:.1} s\n", started.elapsed().as_secs_f64());
+    if opts.interrupted() {
+        println!("interrupted: the table holds what was measured so far");
+    }
+    if samples.is_empty() {
+        println!("no case ran");
+        return Ok(());
+    }
     print_table(&medians(&samples));
     Ok(())
 }
