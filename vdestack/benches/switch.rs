@@ -3,7 +3,7 @@
 //! vdeplug4's `vde_plug null:// switch://DIR` / `hub://DIR`.
 //!
 //! ```text
-//! cargo bench -p vdestack --bench switch [-- [--quick] [--secs S] [--rounds R] [--frames N]]
+//! cargo bench -p vdestack --bench switch [-- [--quick] [--secs S] [--rounds R] [--frames N] [--only A,B]]
 //! ```
 //!
 //! The traffic generator is the same for every server: two of our `vde://DIR` client
@@ -19,7 +19,7 @@
 //!   `net.unix.max_dgram_qlen` = 10), the sender waits for all of them to arrive
 //!   before sending more: the lossless rate, as `vdestack demo` measures it.
 //!
-//! All servers run at once; each case is measured in `--rounds` rounds (3) that
+//! All servers run at once; each case is measured in `--rounds` rounds (5) that
 //! interleave the servers, so a slow spell of a busy machine does not fall on one
 //! server only, and the median round is reported.
 //!
@@ -54,6 +54,15 @@ const WINDOW: u64 = 8;
 /// How long the window mode waits for a frame before counting it as lost.
 const WINDOW_TIMEOUT: Duration = Duration::from_millis(200);
 
+const USAGE: &str = "\
+cargo bench -p vdestack --bench switch [-- [--quick] [--secs S] [--rounds R] [--frames N] [--only A,B]]
+  --secs S    flood seconds per case, split over the rounds (default 2; window mode gets half)
+  --rounds R  measure each case R times, interleaving the servers; report the median (default 5)
+  --frames N  cap on frames per window-mode round (default 1000000)
+  --only A,B  only the servers whose name contains A or B (e.g. `vdestack,vde_switch`)
+  --quick     --secs 0.6 --rounds 1
+  VDESTACK_BENCH_BIN=PATH runs PATH instead of this build's vdestack (to compare builds)";
+
 #[derive(Debug, Clone)]
 struct Opts {
     /// Seconds of flood per case.
@@ -62,6 +71,8 @@ struct Opts {
     frames: u64,
     /// How many times each case is measured (the median is reported).
     rounds: u32,
+    /// Only the servers whose name contains one of these (all when empty).
+    only: Vec<String>,
     /// Set by SIGINT/SIGTERM/SIGHUP: stop early, print what was measured, clean up.
     interrupted: Arc<AtomicBool>,
 }
@@ -76,7 +87,8 @@ fn parse_args() -> Result<Opts, String> {
     let mut o = Opts {
         secs: 2.0,
         frames: 1_000_000,
-        rounds: 3,
+        rounds: 5,
+        only: Vec::new(),
         interrupted: Arc::new(AtomicBool::new(false)),
     };
     let mut args = std::env::args().skip(1);
@@ -86,6 +98,14 @@ fn parse_args() -> Result<Opts, String> {
             "--quick" => {
                 o.secs = 0.6;
                 o.rounds = 1;
+            }
+            "--only" => {
+                o.only = args
+                    .next()
+                    .ok_or("--only needs a comma-separated list of server names")?
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
             }
             "--rounds" => {
                 o.rounds = args
@@ -109,9 +129,7 @@ fn parse_args() -> Result<Opts, String> {
                     .ok_or("--frames needs a positive number")?
             }
             "-h" | "--help" => {
-                println!(
-                    "cargo bench -p vdestack --bench switch [-- [--quick] [--secs S] [--frames N]]"
-                );
+                println!("{USAGE}");
                 std::process::exit(0);
             }
             // libtest-style filters and flags that `cargo bench` may pass: ignore.
@@ -656,6 +674,9 @@ fn run(opts: &Opts) -> io::Result<()> {
     let started = Instant::now();
     let mut setups = Vec::new();
     for server in servers {
+        if !opts.only.is_empty() && !opts.only.iter().any(|o| server.name().contains(o.as_str())) {
+            continue;
+        }
         if let Some(why) = server.missing() {
             println!("- {}: SKIPPED ({why})", server.name());
             continue;
