@@ -48,14 +48,16 @@ pub fn run(
     let mut buf = vec![0u8; MAX_FRAME];
     loop {
         let (r1, r2, rs) = {
-            let mut fds = vec![
+            // An array, not a Vec: no allocation per wake-up. Without a stop fd the
+            // third entry repeats the first and is not looked at.
+            let mut fds = [
                 PollFd::from_borrowed_fd(first.data_fd(), PollFlags::IN),
                 PollFd::from_borrowed_fd(second.data_fd(), PollFlags::IN),
+                PollFd::from_borrowed_fd(stop.unwrap_or(first.data_fd()), PollFlags::IN),
             ];
-            if let Some(s) = stop {
-                fds.push(PollFd::from_borrowed_fd(s, PollFlags::IN));
-            }
-            match poll(&mut fds, None) {
+            let n = if stop.is_some() { 3 } else { 2 };
+            let fds = &mut fds[..n];
+            match poll(fds, None) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
