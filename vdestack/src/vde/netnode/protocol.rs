@@ -210,7 +210,8 @@ pub fn encode_sockaddr(path: &[u8]) -> Result<[u8; SOCKADDR_LEN], ProtoError> {
 
 /// Decodes a `struct sockaddr_un` (a reply, or the address inside a request): family
 /// `AF_UNIX`, then a path up to its first NUL. A reply may be shorter than 110 bytes
-/// as long as it holds a path; one without a NUL uses every byte it has.
+/// as long as it holds a path; one without a NUL uses every byte it has, but a path
+/// must leave room for a NUL (at most 107 bytes).
 pub fn decode_sockaddr(msg: &[u8]) -> Result<Vec<u8>, ProtoError> {
     if msg.len() < 3 {
         return Err(ProtoError::TooShort {
@@ -226,6 +227,11 @@ pub fn decode_sockaddr(msg: &[u8]) -> Result<Vec<u8>, ProtoError> {
     let path = raw.split(|&b| b == 0).next().unwrap_or(&[]);
     if path.is_empty() {
         return Err(ProtoError::NoPath);
+    }
+    // A path filling all of sun_path has no NUL: C peers cannot use it as a string,
+    // and we could not connect to it. (Found by the switch_request fuzz target.)
+    if path.len() >= SUN_PATH_LEN {
+        return Err(ProtoError::PathTooLong(path.len()));
     }
     Ok(path.to_vec())
 }
@@ -319,10 +325,13 @@ mod tests {
         let mut bad = good.clone();
         bad[14] = 0;
         assert_eq!(Request::decode(&bad), Err(ProtoError::NoPath));
-        // A path filling all 108 bytes without a NUL is still read, not overrun.
+        // A path filling all 108 bytes without a NUL is refused, not overrun.
         let mut full = good.clone();
         full[14..122].fill(b'p');
-        assert_eq!(Request::decode(&full).unwrap().path.len(), SUN_PATH_LEN);
+        assert_eq!(
+            Request::decode(&full),
+            Err(ProtoError::PathTooLong(SUN_PATH_LEN))
+        );
         // Random garbage never panics.
         let mut x = 0x1234_5678_u32;
         for len in 0..300 {
