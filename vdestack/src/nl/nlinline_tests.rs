@@ -96,7 +96,7 @@ fn iproute_bytes() {
     // The 0x60 magic: type blackhole (6), scope 0, prefix 0, RTA_DST still sent.
     let p = nl_routedata2prefix(0, 6, 0);
     assert_eq!(p, 0x6006_0000);
-    let mut bh = hdr(36, 24, HDR_CREATE);
+    let mut bh = hdr(44, 24, HDR_CREATE);
     bh.extend([2, 0, 0, 0, 254, 3, 0, 6, 0, 0, 0, 0]);
     bh.extend([8, 0, 0, 0, 0, 0, 0, 0, 8, 0, 1, 0, 0, 0, 0, 0]);
     let got = build_iproute(1, Op::Add, AF_INET, Some(&[0; 4]), p, None, 0).unwrap();
@@ -130,7 +130,7 @@ fn iplink_add_del_bytes() {
     );
 
     // No name, a chosen index, no data: LINKINFO holds the kind alone.
-    let mut br = hdr(52, 16, HDR_CREATE);
+    let mut br = hdr(48, 16, HDR_CREATE);
     br.extend(ifinfo(9, 0, 0));
     br.extend([
         16, 0, 18, 0, 11, 0, 1, 0, b'b', b'r', b'i', b'd', b'g', b'e', 0, 0,
