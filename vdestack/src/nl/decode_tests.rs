@@ -120,16 +120,16 @@ fn fake_pair() -> (NlClient, OwnedFd) {
     (NlClient::from_fd(a), b)
 }
 
+/// A canned message: type, flags, seq (negative: a stale one), payload.
+type Canned = (u16, u16, i64, Vec<u8>);
+
 fn reply(kind: u16, flags: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
     Builder::new(kind, flags, seq).raw(payload).finish()
 }
 
 /// Answers the next request on `peer` with `datagrams`, where seq 0 means "the
 /// request's sequence number".
-fn serve(
-    peer: OwnedFd,
-    datagrams: Vec<Vec<(u16, u16, i64, Vec<u8>)>>,
-) -> std::thread::JoinHandle<()> {
+fn serve(peer: OwnedFd, datagrams: Vec<Vec<Canned>>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut req = [0u8; 4096];
         let (n, _) = rustix::net::recv(&peer, &mut req[..], RecvFlags::empty()).unwrap();
