@@ -19,7 +19,7 @@
 //! VDE or of stacks, which hand it a socket.
 
 mod addr;
-mod decode;
+pub mod decode;
 mod link;
 pub mod nlinline;
 mod route;
