@@ -409,5 +409,16 @@ sandbox_test! {
             assert_eq!(c.links().unwrap().len(), 3);
             assert_eq!(c.if_nametoindex("va").unwrap(), a);
         }
+        // Threads sharing one client take turns: nobody reads another's answer.
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..50 {
+                        assert_eq!(c.links().unwrap().len(), 3);
+                        assert_eq!(c.if_nametoindex("vb").unwrap(), c.link(a).unwrap().parent.unwrap());
+                    }
+                });
+            }
+        });
     }
 }

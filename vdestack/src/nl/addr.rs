@@ -9,9 +9,8 @@ use std::net::IpAddr;
 
 use super::decode::{self, Addr};
 use super::nlinline::{self, Op, AF_INET, AF_INET6};
-use super::socket::{NlClient, Until};
-use super::wire::{self, Builder, NLM_F_DUMP, NLM_F_REQUEST, RTM_GETADDR, RTM_NEWADDR};
-use crate::error::context;
+use super::socket::NlClient;
+use super::wire::{self, Builder, RTM_GETADDR, RTM_NEWADDR};
 
 /// `IFA_F_NODAD`: no duplicate address detection (IPv6).
 pub const IFA_F_NODAD: u32 = 0x02;
@@ -146,17 +145,9 @@ impl NlClient {
 
     /// Every address of every link (a dump).
     pub fn addrs(&self) -> io::Result<Vec<Addr>> {
-        let seq = self.next_seq();
-        let msg = Builder::new(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq)
-            .raw(&[0; 8])
-            .finish();
-        let ans = self
-            .dialog(&msg, seq, Until::Done)
-            .map_err(|e| context(e, "dump addresses"))?;
-        ans.msgs
+        self.dump(RTM_GETADDR, &[0; 8], RTM_NEWADDR, "dump addresses")?
             .iter()
-            .filter(|(k, _)| *k == RTM_NEWADDR)
-            .map(|(_, p)| decode::addr(p))
+            .map(|p| decode::addr(p))
             .collect()
     }
 }

@@ -218,3 +218,41 @@ fn truncated_replies_are_errors() {
     t.join().unwrap();
     assert_eq!(errno_of(&e), libc::EPROTO);
 }
+
+#[test]
+fn a_silent_peer_times_out() {
+    let (mut c, _peer) = fake_pair();
+    c.set_timeout(Some(std::time::Duration::from_millis(100)));
+    let e = c.links().unwrap_err();
+    assert_eq!(errno_of(&e), libc::ETIMEDOUT);
+}
+
+#[test]
+fn an_interrupted_dump_is_retried() {
+    let (c, peer) = fake_pair();
+    let l = a_link();
+    let m = NLM_F_MULTI;
+    let intr = m | wire::NLM_F_DUMP_INTR;
+    let t = std::thread::spawn(move || {
+        let first = serve(
+            peer.try_clone().unwrap(),
+            vec![vec![
+                (RTM_NEWLINK, intr, 0, l.clone()),
+                (wire::NLMSG_DONE, intr, 0, vec![0; 4]),
+            ]],
+        );
+        first.join().unwrap();
+        let second = serve(
+            peer,
+            vec![vec![
+                (RTM_NEWLINK, m, 0, l.clone()),
+                (RTM_NEWLINK, m, 0, l),
+                (wire::NLMSG_DONE, m, 0, vec![0; 4]),
+            ]],
+        );
+        second.join().unwrap();
+    });
+    let links = c.links().unwrap();
+    t.join().unwrap();
+    assert_eq!(links.len(), 2, "the answer of the second, clean dump");
+}

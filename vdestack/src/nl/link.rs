@@ -18,8 +18,7 @@ use super::decode::{self, Link};
 use super::nlinline::{self, check_ifname, IplinkData};
 use super::socket::{NlClient, Until};
 use super::wire::{
-    Builder, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, RTM_GETLINK,
-    RTM_NEWLINK,
+    Builder, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, RTM_GETLINK, RTM_NEWLINK,
 };
 use crate::error::context;
 
@@ -240,17 +239,9 @@ impl NlClient {
 
     /// Every link (a dump).
     pub fn links(&self) -> io::Result<Vec<Link>> {
-        let seq = self.next_seq();
-        let msg = Builder::new(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq)
-            .ifinfomsg(0, 0, 0, 0)
-            .finish();
-        let ans = self
-            .dialog(&msg, seq, Until::Done)
-            .map_err(|e| context(e, "dump links"))?;
-        ans.msgs
+        self.dump(RTM_GETLINK, &[0; 16], RTM_NEWLINK, "dump links")?
             .iter()
-            .filter(|(k, _)| *k == RTM_NEWLINK)
-            .map(|(_, p)| decode::link(p))
+            .map(|p| decode::link(p))
             .collect()
     }
 

@@ -31,4 +31,4 @@ pub use decode::{Addr, Link, LinkStats, Route};
 pub use link::{build_link_add, LinkKind, MacvlanMode, VxlanSpec};
 pub use nlinline::{nl_addrdata2prefix, nl_routedata2prefix, IplinkData, Op, IFINDEX_ASK};
 pub use route::{build_route, RouteSpec, RTN_UNICAST, RTPROT_BOOT, RT_TABLE_MAIN};
-pub use socket::NlClient;
+pub use socket::{NlClient, REPLY_TIMEOUT};

@@ -10,9 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::addr::ip_parts;
 use super::decode::{self, Route};
 use super::nlinline::{self, Op};
-use super::socket::{NlClient, Until};
-use super::wire::{self, Builder, NLM_F_DUMP, NLM_F_REQUEST, RTM_GETROUTE, RTM_NEWROUTE};
-use crate::error::context;
+use super::socket::NlClient;
+use super::wire::{self, Builder, RTM_GETROUTE, RTM_NEWROUTE};
 
 /// `RT_TABLE_MAIN`.
 pub const RT_TABLE_MAIN: u32 = 254;
@@ -210,21 +209,12 @@ impl NlClient {
         Ok(())
     }
 
-    /// Every IPv4 and IPv6 route of every table (a dump).
+    /// Every IPv4 and IPv6 route of every table (a dump; the `local` table too).
     pub fn routes(&self) -> io::Result<Vec<Route>> {
-        let seq = self.next_seq();
-        let msg = Builder::new(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq)
-            .raw(&[0; 12])
-            .finish();
-        let ans = self
-            .dialog(&msg, seq, Until::Done)
-            .map_err(|e| context(e, "dump routes"))?;
         let mut out = Vec::new();
-        for (k, p) in &ans.msgs {
-            if *k == RTM_NEWROUTE {
-                if let Some(r) = decode::route(p)? {
-                    out.push(r);
-                }
+        for p in self.dump(RTM_GETROUTE, &[0; 12], RTM_NEWROUTE, "dump routes")? {
+            if let Some(r) = decode::route(&p)? {
+                out.push(r);
             }
         }
         Ok(out)

@@ -10,23 +10,36 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rustix::net::{self, netlink, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 
-use super::wire::{self, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_MULTI};
+use super::wire::{
+    self, Builder, NLMSG_DONE, NLMSG_ERROR, NLMSG_NOOP, NLMSG_OVERRUN, NLM_F_DUMP, NLM_F_DUMP_INTR,
+    NLM_F_MULTI, NLM_F_REQUEST,
+};
 use crate::error::context;
 
-/// How long to wait for the answer to one request before giving up with
-/// `ETIMEDOUT` (the kernel answers at once; a stack's server might not).
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait, by default, for each datagram of an answer before giving up
+/// with `ETIMEDOUT` (the kernel answers at once; a stack's server might not).
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often a dump that the kernel marks interrupted (`NLM_F_DUMP_INTR`: the
+/// table changed meanwhile) is retried before `EINTR` is returned.
+const DUMP_TRIES: usize = 5;
 
 /// A netlink route client over a socket: the host's ([`NlClient::new`]) or one the
 /// caller made, e.g. inside another network stack ([`NlClient::from_fd`]).
+///
+/// It can be shared between threads: requests take turns on the socket, so no
+/// thread reads another's answer.
 #[derive(Debug)]
 pub struct NlClient {
     fd: OwnedFd,
     seq: AtomicU32,
+    turn: Mutex<()>,
+    timeout: Option<Duration>,
 }
 
 /// How a request's answer ends.
@@ -45,6 +58,8 @@ pub(crate) enum Until {
 pub(crate) struct Answer {
     pub msgs: Vec<(u16, Vec<u8>)>,
     pub ack: Option<i32>,
+    /// Some message carried `NLM_F_DUMP_INTR`.
+    pub interrupted: bool,
 }
 
 impl NlClient {
@@ -68,7 +83,48 @@ impl NlClient {
         NlClient {
             fd,
             seq: AtomicU32::new(1),
+            turn: Mutex::new(()),
+            timeout: Some(REPLY_TIMEOUT),
         }
+    }
+
+    /// Sets how long to wait for each datagram of an answer (`None`: for ever);
+    /// the default is [`REPLY_TIMEOUT`].
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    /// Dumps every object of request type `kind` (`RTM_GETLINK`, ...) with the fixed
+    /// header `fixed`; returns the payloads of the messages of type `reply`.
+    /// Retries a dump that the kernel marks interrupted.
+    pub(crate) fn dump(
+        &self,
+        kind: u16,
+        fixed: &[u8],
+        reply: u16,
+        what: &str,
+    ) -> io::Result<Vec<Vec<u8>>> {
+        for _ in 0..DUMP_TRIES {
+            let seq = self.next_seq();
+            let msg = Builder::new(kind, NLM_F_REQUEST | NLM_F_DUMP, seq)
+                .raw(fixed)
+                .finish();
+            let ans = self
+                .dialog(&msg, seq, Until::Done)
+                .map_err(|e| context(e, what))?;
+            if !ans.interrupted {
+                return Ok(ans
+                    .msgs
+                    .into_iter()
+                    .filter(|(k, _)| *k == reply)
+                    .map(|(_, p)| p)
+                    .collect());
+            }
+        }
+        Err(context(
+            io::Error::from_raw_os_error(libc::EINTR),
+            format!("{what}: interrupted {DUMP_TRIES} times"),
+        ))
     }
 
     /// The next sequence number (1, 2, ...; never 0).
@@ -84,6 +140,9 @@ impl NlClient {
     /// Sends `msg` (built with sequence number `seq`) and reads its answer.
     /// A negative error from the peer is an `io::Error` with that errno.
     pub(crate) fn dialog(&self, msg: &[u8], seq: u32, until: Until) -> io::Result<Answer> {
+        // A poisoned lock only means another request panicked; the socket is fine
+        // (stale replies are skipped by sequence number).
+        let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
         let n = net::send(&self.fd, msg, SendFlags::empty())?;
         if n != msg.len() {
             return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
@@ -95,6 +154,7 @@ impl NlClient {
                 if m.seq != seq {
                     continue;
                 }
+                ans.interrupted |= m.flags & NLM_F_DUMP_INTR != 0;
                 match m.kind {
                     NLMSG_NOOP => {}
                     NLMSG_ERROR => {
@@ -134,9 +194,9 @@ impl NlClient {
 
     /// Receives one whole datagram, sized by a `MSG_PEEK | MSG_TRUNC` look first.
     fn recv_datagram(&self) -> io::Result<Vec<u8>> {
-        if !crate::sys::poll_readable(self.fd.as_fd(), Some(REPLY_TIMEOUT))? {
+        if !crate::sys::poll_readable(self.fd.as_fd(), self.timeout)? {
             // poll_readable also returns false on EINTR; one retry covers that.
-            if !crate::sys::poll_readable(self.fd.as_fd(), Some(REPLY_TIMEOUT))? {
+            if !crate::sys::poll_readable(self.fd.as_fd(), self.timeout)? {
                 return Err(context(
                     io::Error::from_raw_os_error(libc::ETIMEDOUT),
                     "no netlink reply",

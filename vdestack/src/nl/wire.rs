@@ -46,6 +46,9 @@ pub const RTM_GETROUTE: u16 = 26;
 pub const NLM_F_REQUEST: u16 = 0x1;
 /// `NLM_F_MULTI`: more messages of this answer follow.
 pub const NLM_F_MULTI: u16 = 0x2;
+/// `NLM_F_DUMP_INTR`: the dump was interrupted by a change; its result may be
+/// inconsistent.
+pub const NLM_F_DUMP_INTR: u16 = 0x10;
 /// `NLM_F_ACK`.
 pub const NLM_F_ACK: u16 = 0x4;
 /// `NLM_F_DUMP` (`ROOT | MATCH`).
