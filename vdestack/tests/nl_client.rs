@@ -377,6 +377,64 @@ sandbox_test! {
 }
 
 sandbox_test! {
+    fn bridge_ports_namespaces_and_nldialog() {
+        let c = NlClient::new().unwrap();
+        let (a, b) = veth_up(&c);
+        let br = c.link_add("br0", &LinkKind::Bridge).unwrap();
+        c.link_set_master(a, Some(br)).unwrap();
+        assert_eq!(c.link(a).unwrap().master, Some(br));
+        assert_eq!(ip_link("va")["master"], "br0");
+        assert_eq!(errno(c.link_set_master(a, Some(4242))), libc::ENODEV);
+        assert_eq!(c.link(a).unwrap().master, Some(br), "unchanged by the failed request");
+        c.link_set_master(a, None).unwrap();
+        assert_eq!(c.link(a).unwrap().master, None);
+        assert!(ip_link("va").get("master").is_none());
+
+        // nldialog: nlinline's prebuilt messages, with and without an ack.
+        let up = vdestack::nl::nlinline::build_linksetupdown(77, br, true);
+        assert_eq!(c.nldialog(&up).unwrap(), 0);
+        assert!(c.link(br).unwrap().is_up());
+        let name = vdestack::nl::nlinline::build_if_nametoindex(78, "br0").unwrap();
+        assert_eq!(c.nldialog(&name).unwrap(), br as i32);
+        let get = vdestack::nl::nlinline::build_linkgetaddr(79, br);
+        assert_eq!(c.nldialog(&get).unwrap(), br as i32);
+        let bad = vdestack::nl::nlinline::build_linksetupdown(80, 4242, true);
+        assert_eq!(errno(c.nldialog(&bad)), libc::ENODEV);
+
+        // Move vb into another namespace (a child `unshare -n`), see it there.
+        let mut child = Proc::spawn({
+            let mut cmd = Command::new("unshare");
+            cmd.args(["-n", "sleep", "30"]);
+            cmd
+        });
+        let pid = child.child.id();
+        let ns_path = format!("/proc/{pid}/ns/net");
+        let mut ns = None;
+        for _ in 0..100 {
+            // Wait until the child has its own namespace.
+            let mine = std::fs::read_link("/proc/self/ns/net").unwrap();
+            if std::fs::read_link(&ns_path).map(|l| l != mine).unwrap_or(false) {
+                ns = Some(std::fs::File::open(&ns_path).unwrap());
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let ns = ns.expect("the child never entered its namespace");
+        use std::os::fd::AsFd;
+        c.link_set_netns(b, ns.as_fd()).unwrap();
+        assert_eq!(errno(c.if_nametoindex("vb")), libc::ENODEV);
+        let out = Command::new("nsenter")
+            .args(["-t", &pid.to_string(), "-n", "ip", "-j", "link", "show", "vb"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(j[0]["ifname"], "vb");
+        let _ = child.child.kill();
+    }
+}
+
+sandbox_test! {
     fn link_statistics() {
         let c = NlClient::new().unwrap();
         let before = c.link(1).unwrap().stats;

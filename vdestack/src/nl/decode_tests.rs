@@ -256,3 +256,33 @@ fn an_interrupted_dump_is_retried() {
     t.join().unwrap();
     assert_eq!(links.len(), 2, "the answer of the second, clean dump");
 }
+
+/// Bad input is refused before anything reaches the peer.
+#[test]
+fn bad_input_sends_nothing() {
+    use crate::nl::{AddrSpec, LinkKind, RouteSpec};
+    let (c, peer) = fake_pair();
+    let a4 = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    let einval = |e: std::io::Error| assert_eq!(errno_of(&e), libc::EINVAL, "{e}");
+    einval(c.addr_add(&AddrSpec::new(1, a4, 33)).unwrap_err());
+    einval(c.route_add(&RouteSpec::new(a4, 33)).unwrap_err());
+    einval(c.if_nametoindex("sixteen-bytes-xx").unwrap_err());
+    einval(
+        c.link_add(
+            "ok",
+            &LinkKind::Veth {
+                peer: "sixteen-bytes-xx".into(),
+            },
+        )
+        .unwrap_err(),
+    );
+    einval(c.addr_add_raw(libc::AF_INET, &[1, 2, 3], 8, 1).unwrap_err());
+    einval(c.nldialog(&[1, 2, 3]).unwrap_err());
+    let mut buf = [0u8; 64];
+    let r = rustix::net::recv(&peer, &mut buf[..], RecvFlags::DONTWAIT);
+    assert_eq!(
+        r.err(),
+        Some(rustix::io::Errno::AGAIN),
+        "something was sent"
+    );
+}

@@ -1,183 +1,20 @@
-//! Links: names and indexes, up/down, MTU, MAC, add/delete by kind, listing.
+//! Links: names and indexes, up/down, MTU, MAC, add/delete, bridge ports,
+//! namespaces, listing.
 //!
-//! The nlinline calls use the byte-exact builders of [`super::nlinline`]; creating
-//! a link of a typed [`LinkKind`] encodes its `IFLA_LINKINFO` with
-//! `netlink-packet-route` (the kernel accepts nested attributes with or without
-//! `NLA_F_NESTED`); replies are decoded with it too, in [`super::decode`].
+//! The nlinline calls use the byte-exact builders of [`super::nlinline`]; typed link
+//! kinds are encoded in [`super::kind`]; replies are decoded in [`super::decode`].
 
 use std::io;
-use std::net::IpAddr;
-
-use netlink_packet_core::Emitable;
-use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoMacVlan, InfoVeth, InfoVlan, InfoVxlan, LinkAttribute, LinkInfo,
-    LinkMessage, MacVlanMode as PrMacVlanMode,
-};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::decode::{self, Link};
-use super::nlinline::{self, check_ifname, IplinkData};
+use super::kind::{build_link_add, LinkKind};
+use super::nlinline::{self, IplinkData};
 use super::socket::{NlClient, Until};
 use super::wire::{
-    Builder, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, RTM_GETLINK, RTM_NEWLINK,
+    self, Builder, IFLA_MASTER, IFLA_NET_NS_FD, NLM_F_ACK, NLM_F_REQUEST, RTM_GETLINK, RTM_NEWLINK,
 };
 use crate::error::context;
-
-/// The kind of link to create, with its kind-specific data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LinkKind {
-    /// A veth pair; `peer` names the other end.
-    Veth {
-        /// The peer's name.
-        peer: String,
-    },
-    /// A bridge.
-    Bridge,
-    /// A dummy interface (the `dummy` module).
-    Dummy,
-    /// A macvlan on `parent` (an ifindex).
-    Macvlan {
-        /// The lower link's index.
-        parent: u32,
-        /// The mode.
-        mode: MacvlanMode,
-    },
-    /// An 802.1Q vlan `id` on `parent` (an ifindex; the `8021q` module).
-    Vlan {
-        /// The lower link's index.
-        parent: u32,
-        /// The vlan id (0..=4095).
-        id: u16,
-    },
-    /// A VXLAN tunnel.
-    Vxlan(VxlanSpec),
-}
-
-/// The macvlan modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum MacvlanMode {
-    /// `private`.
-    Private,
-    /// `vepa`.
-    Vepa,
-    /// `bridge`.
-    Bridge,
-    /// `passthru`.
-    Passthru,
-    /// `source`.
-    Source,
-}
-
-/// A VXLAN link's parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct VxlanSpec {
-    /// The VNI (24 bits).
-    pub id: u32,
-    /// The multicast group, or the unicast remote (both go in `IFLA_VXLAN_GROUP[6]`).
-    pub group: Option<IpAddr>,
-    /// The local source address.
-    pub local: Option<IpAddr>,
-    /// The UDP destination port (the kernel's default is 8472; IANA's is 4789).
-    pub dstport: Option<u16>,
-    /// The underlying link's index.
-    pub dev: Option<u32>,
-}
-
-impl VxlanSpec {
-    /// A VXLAN with VNI `id` and nothing else set.
-    pub fn new(id: u32) -> Self {
-        VxlanSpec {
-            id,
-            ..Default::default()
-        }
-    }
-}
-
-impl LinkKind {
-    fn info(&self) -> io::Result<(Vec<LinkInfo>, Vec<LinkAttribute>)> {
-        let mut top = Vec::new();
-        let info = match self {
-            LinkKind::Veth { peer } => {
-                check_ifname(peer)?;
-                let mut p = LinkMessage::default();
-                p.attributes.push(LinkAttribute::IfName(peer.clone()));
-                vec![
-                    LinkInfo::Kind(InfoKind::Veth),
-                    LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))),
-                ]
-            }
-            LinkKind::Bridge => vec![LinkInfo::Kind(InfoKind::Bridge)],
-            LinkKind::Dummy => vec![LinkInfo::Kind(InfoKind::Dummy)],
-            LinkKind::Macvlan { parent, mode } => {
-                top.push(LinkAttribute::Link(*parent));
-                let m = match mode {
-                    MacvlanMode::Private => PrMacVlanMode::Private,
-                    MacvlanMode::Vepa => PrMacVlanMode::Vepa,
-                    MacvlanMode::Bridge => PrMacVlanMode::Bridge,
-                    MacvlanMode::Passthru => PrMacVlanMode::Passthrough,
-                    MacvlanMode::Source => PrMacVlanMode::Source,
-                };
-                vec![
-                    LinkInfo::Kind(InfoKind::MacVlan),
-                    LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(m)])),
-                ]
-            }
-            LinkKind::Vlan { parent, id } => {
-                if *id > 4095 {
-                    return Err(nlinline::einval(format!("vlan id {id} over 4095")));
-                }
-                top.push(LinkAttribute::Link(*parent));
-                vec![
-                    LinkInfo::Kind(InfoKind::Vlan),
-                    LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(*id)])),
-                ]
-            }
-            LinkKind::Vxlan(v) => {
-                if v.id >= 1 << 24 {
-                    return Err(nlinline::einval(format!("VNI {} over 24 bits", v.id)));
-                }
-                let mut d = vec![InfoVxlan::Id(v.id)];
-                match v.group {
-                    Some(IpAddr::V4(a)) => d.push(InfoVxlan::Group(a)),
-                    Some(IpAddr::V6(a)) => d.push(InfoVxlan::Group6(a)),
-                    None => {}
-                }
-                match v.local {
-                    Some(IpAddr::V4(a)) => d.push(InfoVxlan::Local(a)),
-                    Some(IpAddr::V6(a)) => d.push(InfoVxlan::Local6(a)),
-                    None => {}
-                }
-                if let Some(p) = v.dstport {
-                    d.push(InfoVxlan::Port(p));
-                }
-                if let Some(l) = v.dev {
-                    d.push(InfoVxlan::Link(l));
-                }
-                vec![
-                    LinkInfo::Kind(InfoKind::Vxlan),
-                    LinkInfo::Data(InfoData::Vxlan(d)),
-                ]
-            }
-        };
-        Ok((info, top))
-    }
-}
-
-/// Builds the RTM_NEWLINK request that creates `name` of `kind` (pure; for tests).
-pub fn build_link_add(seq: u32, name: &str, kind: &LinkKind) -> io::Result<Vec<u8>> {
-    check_ifname(name)?;
-    let (info, top) = kind.info()?;
-    let mut m = LinkMessage::default();
-    m.attributes.push(LinkAttribute::IfName(name.to_string()));
-    m.attributes.extend(top);
-    m.attributes.push(LinkAttribute::LinkInfo(info));
-    let mut body = vec![0u8; m.buffer_len()];
-    m.emit(&mut body);
-    let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE;
-    Ok(Builder::new(RTM_NEWLINK, flags, seq).raw(&body).finish())
-}
 
 impl NlClient {
     pub(crate) fn ack(
@@ -293,6 +130,60 @@ impl NlClient {
         self.if_nametoindex(name)
     }
 
+    /// Makes link `index` a port of bridge `master`, or frees it with `None`
+    /// (`ENODEV`, and no change, if `master` does not exist).
+    pub fn link_set_master(&self, index: u32, master: Option<u32>) -> io::Result<()> {
+        let what = || match master {
+            Some(m) => format!("set master {m} on link {index}"),
+            None => format!("free link {index} from its master"),
+        };
+        // Linux frees the port from its old master before it looks the new one up,
+        // and answers EINVAL when that is missing: check first, so a bad index is
+        // ENODEV and changes nothing.
+        if let Some(m) = master {
+            self.link(m).map_err(|e| context(e, what()))?;
+        }
+        self.ack(what, |s| {
+            Ok(build_link_u32(s, index, IFLA_MASTER, master.unwrap_or(0)))
+        })?;
+        Ok(())
+    }
+
+    /// Moves link `index` into the network namespace `netns` (an open
+    /// `/proc/PID/ns/net` or `/run/netns/NAME`), e.g. one end of a veth pair into
+    /// another stack. The link then leaves this client's namespace.
+    pub fn link_set_netns(&self, index: u32, netns: BorrowedFd<'_>) -> io::Result<()> {
+        let fd = netns.as_raw_fd() as u32;
+        let what = || format!("move link {index} to another network namespace");
+        self.ack(what, |s| Ok(build_link_u32(s, index, IFLA_NET_NS_FD, fd)))?;
+        Ok(())
+    }
+
+    /// nlinline's `nldialog`: sends a prebuilt message (`nlmsg_len` must be its
+    /// length; it should ask for an ack) and returns what nlinline returns: the
+    /// ack's value (0, or e.g. a new index from a stack), or the index of an
+    /// `RTM_NEWLINK` reply. Replies are matched by the message's own sequence number.
+    pub fn nldialog(&self, msg: &[u8]) -> io::Result<i32> {
+        let hdr =
+            wire::split(msg).map_err(|_| nlinline::einval("nldialog: not one netlink message"))?;
+        let [m] = hdr.as_slice() else {
+            return Err(nlinline::einval("nldialog: not one netlink message"));
+        };
+        // Without NLM_F_ACK the answer is a single message (nlinline reads one).
+        let until = if m.flags & NLM_F_ACK != 0 {
+            Until::Ack
+        } else {
+            Until::First
+        };
+        let ans = self
+            .dialog(msg, m.seq, until)
+            .map_err(|e| context(e, "nldialog"))?;
+        match ans.msgs.iter().find(|(k, _)| *k == RTM_NEWLINK) {
+            Some((_, p)) => Ok(decode::link_index(p)? as i32),
+            None => Ok(ans.ack.unwrap_or(0)),
+        }
+    }
+
     /// Deletes link `index`.
     pub fn link_del(&self, index: u32) -> io::Result<()> {
         self.iplink_del_raw(None, index)
@@ -331,4 +222,12 @@ impl NlClient {
         self.ack(what, |s| nlinline::build_iplink_del(s, name, ifindex))?;
         Ok(())
     }
+}
+
+/// RTM_NEWLINK for link `index` with one u32 attribute (pure; for tests).
+pub fn build_link_u32(seq: u32, index: u32, attr: u16, value: u32) -> Vec<u8> {
+    Builder::new(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq)
+        .ifinfomsg(0, index, 0, 0)
+        .attr_u32(attr, value)
+        .finish()
 }

@@ -6,7 +6,8 @@
 //! | `wire.rs` | netlink constants, a pure message builder, the checked splitter of replies |
 //! | `nlinline.rs` | nlinline's messages byte for byte: `build_*(seq, ...)`, the prefix magic |
 //! | `socket.rs` | [`NlClient`]: the socket and the request/reply dialog (acks, dumps) |
-//! | `link.rs` | names and indexes, up/down, MTU, MAC, link add/delete by [`LinkKind`], list |
+//! | `kind.rs` | typed link kinds ([`LinkKind`]: veth, bridge, macvlan, vxlan, vlan, dummy) and their encoding |
+//! | `link.rs` | names and indexes, up/down, MTU, MAC, link add/delete, bridge ports, namespaces, list |
 //! | `addr.rs` | addresses: [`AddrSpec`], add/delete/list |
 //! | `route.rs` | routes: [`RouteSpec`], add/delete/list |
 //! | `decode.rs` | typed results ([`Link`], [`Addr`], [`Route`]) decoded with `netlink-packet-route` |
@@ -20,6 +21,7 @@
 
 mod addr;
 pub mod decode;
+mod kind;
 mod link;
 pub mod nlinline;
 mod route;
@@ -28,7 +30,7 @@ pub mod wire;
 
 pub use addr::{build_addr, AddrSpec, IFA_F_NODAD, IFA_F_NOPREFIXROUTE};
 pub use decode::{Addr, Link, LinkStats, Route};
-pub use link::{build_link_add, LinkKind, MacvlanMode, VxlanSpec};
+pub use kind::{build_link_add, LinkKind, MacvlanMode, VxlanSpec};
 pub use nlinline::{nl_addrdata2prefix, nl_routedata2prefix, IplinkData, Op, IFINDEX_ASK};
 pub use route::{build_route, RouteSpec, RTN_UNICAST, RTPROT_BOOT, RT_TABLE_MAIN};
 pub use socket::{NlClient, REPLY_TIMEOUT};

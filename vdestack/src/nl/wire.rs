@@ -64,6 +64,10 @@ pub const IFLA_ADDRESS: u16 = 1;
 pub const IFLA_IFNAME: u16 = 3;
 /// `IFLA_MTU`.
 pub const IFLA_MTU: u16 = 4;
+/// `IFLA_MASTER`.
+pub const IFLA_MASTER: u16 = 10;
+/// `IFLA_NET_NS_FD`.
+pub const IFLA_NET_NS_FD: u16 = 28;
 /// `IFLA_LINKINFO`.
 pub const IFLA_LINKINFO: u16 = 18;
 /// `IFLA_NEW_IFINDEX`.
