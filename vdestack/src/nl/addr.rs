@@ -151,3 +151,49 @@ impl NlClient {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_requests_are_nlinline_bytes() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let typed = build_addr(1, Op::Add, &AddrSpec::new(2, a, 24)).unwrap();
+        let raw = nlinline::build_ipaddr(1, Op::Add, AF_INET, &[10, 0, 0, 1], 24, 2).unwrap();
+        assert_eq!(typed, raw);
+        let typed = build_addr(
+            1,
+            Op::Add,
+            &AddrSpec::new(2, a, 24).flags(IFA_F_NODAD).scope(253),
+        );
+        let raw = nlinline::build_ipaddr(
+            1,
+            Op::Add,
+            AF_INET,
+            &[10, 0, 0, 1],
+            nlinline::nl_addrdata2prefix(24, 2, 253),
+            2,
+        );
+        assert_eq!(typed.unwrap(), raw.unwrap());
+    }
+
+    #[test]
+    fn wide_flags_add_ifa_flags() {
+        let a: IpAddr = "fd00::1".parse().unwrap();
+        let spec = AddrSpec::new(2, a, 64).flags(IFA_F_NODAD | IFA_F_NOPREFIXROUTE);
+        let m = build_addr(1, Op::Add, &spec).unwrap();
+        assert_eq!(m.len(), 64 + 8);
+        assert_eq!(u32::from_ne_bytes(m[0..4].try_into().unwrap()), 72);
+        assert_eq!(
+            m[16 + 2],
+            IFA_F_NODAD as u8,
+            "the low 8 bits stay in ifaddrmsg"
+        );
+        let attrs = wire::attrs(&m[24..]).unwrap();
+        assert_eq!(
+            attrs.last().unwrap(),
+            &(wire::IFA_FLAGS, &0x202u32.to_ne_bytes()[..])
+        );
+    }
+}

@@ -171,3 +171,56 @@ pub fn build_link_add(seq: u32, name: &str, kind: &LinkKind) -> io::Result<Vec<u
     let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_EXCL | NLM_F_CREATE;
     Ok(Builder::new(RTM_NEWLINK, flags, seq).raw(&body).finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_core::Parseable;
+
+    fn decode(kind: &LinkKind) -> LinkMessage {
+        let m = build_link_add(5, "x0", kind).unwrap();
+        assert_eq!(
+            &m[4..8],
+            &[16, 0, 0x05, 0x06],
+            "RTM_NEWLINK, REQUEST|ACK|EXCL|CREATE"
+        );
+        LinkMessage::parse(&m[16..]).unwrap()
+    }
+
+    #[test]
+    fn kinds_encode_what_the_kernel_expects() {
+        let veth = decode(&LinkKind::Veth { peer: "x1".into() });
+        let peer_named = format!("{:?}", veth.attributes).contains("IfName(\"x1\")");
+        assert!(peer_named, "{:?}", veth.attributes);
+        let mv = decode(&LinkKind::Macvlan {
+            parent: 3,
+            mode: MacvlanMode::Bridge,
+        });
+        assert!(mv.attributes.contains(&LinkAttribute::Link(3)));
+        let vx = decode(&LinkKind::Vxlan(VxlanSpec {
+            id: 42,
+            dstport: Some(4789),
+            dev: Some(3),
+            ..Default::default()
+        }));
+        let s = format!("{:?}", vx.attributes);
+        assert!(
+            s.contains("Id(42)") && s.contains("Port(4789)") && s.contains("Link(3)"),
+            "{s}"
+        );
+        let e = build_link_add(
+            1,
+            "x0",
+            &LinkKind::Vlan {
+                parent: 3,
+                id: 4096,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(crate::error::errno_of(&e), libc::EINVAL);
+        let e = build_link_add(1, "x0", &LinkKind::Vxlan(VxlanSpec::new(1 << 24))).unwrap_err();
+        assert_eq!(crate::error::errno_of(&e), libc::EINVAL);
+        let e = build_link_add(1, "a/b", &LinkKind::Bridge).unwrap_err();
+        assert_eq!(crate::error::errno_of(&e), libc::EINVAL);
+    }
+}

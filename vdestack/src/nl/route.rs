@@ -220,3 +220,70 @@ impl NlClient {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_requests_are_nlinline_bytes() {
+        let gw: IpAddr = "10.0.0.254".parse().unwrap();
+        let typed = build_route(1, Op::Add, &RouteSpec::default_v4().via(gw)).unwrap();
+        let raw = nlinline::build_iproute(
+            1,
+            Op::Add,
+            libc::AF_INET,
+            None,
+            0,
+            Some(&[10, 0, 0, 254]),
+            0,
+        );
+        assert_eq!(typed, raw.unwrap());
+        let dst: IpAddr = "10.1.0.0".parse().unwrap();
+        let typed = build_route(1, Op::Del, &RouteSpec::new(dst, 16).dev(3)).unwrap();
+        let raw =
+            nlinline::build_iproute(1, Op::Del, libc::AF_INET, Some(&[10, 1, 0, 0]), 16, None, 3);
+        assert_eq!(typed, raw.unwrap());
+    }
+
+    #[test]
+    fn table_metric_type_and_scope() {
+        let dst: IpAddr = "10.1.0.0".parse().unwrap();
+        let spec = RouteSpec::new(dst, 16)
+            .dev(3)
+            .table(1000)
+            .metric(7)
+            .kind(6)
+            .scope(253);
+        let m = build_route(1, Op::Add, &spec).unwrap();
+        let h = wire::NLMSG_HDRLEN;
+        assert_eq!(&m[h..h + 8], &[2, 16, 0, 0, 252, 3, 253, 6]);
+        let attrs = wire::attrs(&m[h + 12..]).unwrap();
+        let kinds: Vec<u16> = attrs.iter().map(|a| a.0).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                wire::RTA_OIF,
+                wire::RTA_DST,
+                wire::RTA_TABLE,
+                wire::RTA_PRIORITY
+            ]
+        );
+        assert_eq!(attrs[2].1, &1000u32.to_ne_bytes()[..]);
+        assert_eq!(
+            u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize,
+            m.len()
+        );
+        // A default route keeps no RTA_DST even with a type override.
+        let bh = build_route(1, Op::Add, &RouteSpec::default_v6().kind(6)).unwrap();
+        let kinds: Vec<u16> = wire::attrs(&bh[h + 12..])
+            .unwrap()
+            .iter()
+            .map(|a| a.0)
+            .collect();
+        assert_eq!(kinds, vec![wire::RTA_UNSPEC]);
+        let v6gw: IpAddr = "fe80::1".parse().unwrap();
+        let e = build_route(1, Op::Add, &RouteSpec::default_v4().via(v6gw)).unwrap_err();
+        assert_eq!(crate::error::errno_of(&e), libc::EINVAL);
+    }
+}
