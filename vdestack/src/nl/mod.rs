@@ -14,7 +14,10 @@
 //!
 //! Errors are `io::Error`s carrying the kernel's errno (`EEXIST`, `ENODEV`,
 //! `ENETUNREACH`, ...) with a message naming the request; bad input is `EINVAL`
-//! before anything is sent; a malformed reply is `EPROTO`, never a panic.
+//! before anything is sent; a malformed reply is `EPROTO`, never a panic. The
+//! message wraps the OS error ([`crate::error::context`]), so read the errno with
+//! [`crate::error::errno_of`] (`raw_os_error()` is `None` on a wrapped error);
+//! `kind()` is the errno's (`AlreadyExists` for `EEXIST`, ...).
 //!
 //! This module uses only [`crate::sys`] and [`crate::error`]: it knows nothing of
 //! VDE or of stacks, which hand it a socket.

@@ -340,7 +340,12 @@ pub fn build_iplink_add(
         b.end_nested(d);
     }
     b.end_nested(info);
-    Ok(b.finish())
+    let msg = b.finish();
+    // Attribute lengths are 16 bits: a LINKINFO that does not fit is refused.
+    if msg.len() > 0xffff {
+        return Err(einval("link data too long"));
+    }
+    Ok(msg)
 }
 
 /// `iplink_del`: RTM_DELLINK, REQUEST|ACK, by index, plus IFLA_IFNAME if given.

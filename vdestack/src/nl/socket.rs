@@ -79,6 +79,8 @@ impl NlClient {
 
     /// Uses a `NETLINK_ROUTE` socket the caller made (in this or another network
     /// namespace or stack). It needs no bind: the kernel binds it on first send.
+    /// Any datagram socket whose peer answers rtnetlink works too (e.g. one end of
+    /// a socket pair whose other end is an emulated stack's netlink server).
     pub fn from_fd(fd: OwnedFd) -> Self {
         NlClient {
             fd,
