@@ -480,3 +480,96 @@ sandbox_test! {
         });
     }
 }
+
+fn ip_dst(r: &vdestack::nl::Route) -> String {
+    let full = if r.dst.is_ipv4() { 32 } else { 128 };
+    match r.prefix_len {
+        0 => "default".into(),
+        p if p == full => r.dst.to_string(),
+        p => format!("{}/{p}", r.dst),
+    }
+}
+
+// Everything our dumps list equals what iproute2 lists: links, addresses, and the
+// main-table routes, over a namespace with several kinds of links.
+sandbox_test! {
+    fn dumps_match_iproute2() {
+        let c = NlClient::new().unwrap();
+        let (a, b) = veth_up(&c);
+        let br = c.link_add("br0", &LinkKind::Bridge).unwrap();
+        let mv = c.link_add("mv0", &LinkKind::Macvlan { parent: a, mode: MacvlanMode::Private }).unwrap();
+        c.link_set_up(br, true).unwrap();
+        c.link_set_up(mv, true).unwrap();
+        c.link_set_mtu(b, 1280).unwrap();
+        c.addr_add(&AddrSpec::new(a, v4("10.9.0.1"), 24)).unwrap();
+        c.addr_add(&AddrSpec::new(b, v4("10.9.1.1"), 25)).unwrap();
+        c.addr_add(&AddrSpec::new(mv, v6("fd00::5"), 80).flags(IFA_F_NODAD)).unwrap();
+        c.route_add(&RouteSpec::default_v4().via(v4("10.9.0.254"))).unwrap();
+        c.route_add(&RouteSpec::new(v4("10.30.0.7"), 32).dev(b)).unwrap();
+        c.route_add(&RouteSpec::new(v6("fd02::"), 48).via(v6("fd00::1")).dev(mv)).unwrap();
+
+        let ours = c.links().unwrap();
+        let mut mine: Vec<(u64, String, u64, String, bool)> = ours
+            .iter()
+            .map(|l| {
+                let mac = l.mac.as_ref().unwrap().iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
+                (l.index as u64, l.name.clone(), l.mtu.unwrap() as u64, mac, l.is_up())
+            })
+            .collect();
+        let mut theirs: Vec<(u64, String, u64, String, bool)> = ipj("link show")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let up = l["flags"].as_array().unwrap().iter().any(|f| f == "UP");
+                let name = l["ifname"].as_str().unwrap().to_string();
+                (l["ifindex"].as_u64().unwrap(), name, l["mtu"].as_u64().unwrap(), l["address"].as_str().unwrap().to_string(), up)
+            })
+            .collect();
+        mine.sort();
+        theirs.sort();
+        assert_eq!(mine, theirs);
+        for l in &ours {
+            let j = ip_link(&l.name);
+            assert_eq!(l.kind.as_deref(), j["linkinfo"]["info_kind"].as_str(), "{}", l.name);
+        }
+
+        let name_of = |i: u32| ours.iter().find(|l| l.index == i).unwrap().name.clone();
+        let mut mine: Vec<(String, String, u64)> = c
+            .addrs()
+            .unwrap()
+            .iter()
+            .map(|x| (name_of(x.index), x.addr.to_string(), x.prefix_len as u64))
+            .collect();
+        let mut theirs: Vec<(String, String, u64)> = Vec::new();
+        for l in ipj("addr show").as_array().unwrap() {
+            for x in l["addr_info"].as_array().unwrap() {
+                let name = l["ifname"].as_str().unwrap().to_string();
+                theirs.push((name, x["local"].as_str().unwrap().to_string(), x["prefixlen"].as_u64().unwrap()));
+            }
+        }
+        mine.sort();
+        theirs.sort();
+        assert_eq!(mine, theirs);
+
+        let mut mine: Vec<(String, Option<String>, String)> = c
+            .routes()
+            .unwrap()
+            .iter()
+            .filter(|r| r.table == 254)
+            .map(|r| (ip_dst(r), r.gateway.map(|g| g.to_string()), name_of(r.oif.unwrap())))
+            .collect();
+        let mut theirs: Vec<(String, Option<String>, String)> = json_routes(false)
+            .iter()
+            .chain(json_routes(true).iter())
+            .map(|r| {
+                let gw = r["gateway"].as_str().map(str::to_string);
+                (r["dst"].as_str().unwrap().to_string(), gw, r["dev"].as_str().unwrap().to_string())
+            })
+            .collect();
+        mine.sort();
+        theirs.sort();
+        assert_eq!(mine, theirs);
+        assert!(mine.iter().any(|r| r.0 == "10.30.0.7"));
+    }
+}
