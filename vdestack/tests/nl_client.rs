@@ -573,3 +573,23 @@ sandbox_test! {
         assert!(mine.iter().any(|r| r.0 == "10.30.0.7"));
     }
 }
+
+// A dump bigger than one datagram (the kernel sends about 32 KiB at a time, each
+// link is over 1 KiB): every part is read, nothing is lost or repeated.
+sandbox_test! {
+    fn a_big_dump_spans_several_datagrams() {
+        let c = NlClient::new().unwrap();
+        for i in 0..120 {
+            c.link_add(&format!("br{i}"), &LinkKind::Bridge).unwrap();
+        }
+        let links = c.links().unwrap();
+        assert_eq!(links.len(), 121);
+        let mut names: Vec<String> = links.into_iter().map(|l| l.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 121);
+        assert_eq!(ipj("link show").as_array().unwrap().len(), 121);
+        // The socket is clean afterwards: the next request gets its own answer.
+        assert_eq!(c.if_nametoindex("lo").unwrap(), 1);
+    }
+}
