@@ -224,7 +224,7 @@ impl NlClient {
     }
 }
 
-/// RTM_NEWLINK for link `index` with one u32 attribute (pure; for tests).
+/// RTM_NEWLINK for link `index` with one u32 attribute (pure).
 pub fn build_link_u32(seq: u32, index: u32, attr: u16, value: u32) -> Vec<u8> {
     Builder::new(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq)
         .ifinfomsg(0, index, 0, 0)
