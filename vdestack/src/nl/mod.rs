@@ -1,0 +1,39 @@
+//! Netlink client: configure a network stack (the host's, or one reached through a
+//! socket the caller made) through rtnetlink, like nlinline and libnlq's client.
+//!
+//! | file | what |
+//! |---|---|
+//! | `wire.rs` | netlink constants, a pure message builder, the checked splitter of replies |
+//! | `nlinline.rs` | nlinline's messages byte for byte: `build_*(seq, ...)`, the prefix magic |
+//! | `socket.rs` | [`NlClient`]: the socket and the request/reply dialog (acks, dumps) |
+//! | `kind.rs` | typed link kinds ([`LinkKind`]: veth, bridge, macvlan, vxlan, vlan, dummy) and their encoding |
+//! | `link.rs` | names and indexes, up/down, MTU, MAC, link add/delete, bridge ports, namespaces, list |
+//! | `addr.rs` | addresses: [`AddrSpec`], add/delete/list |
+//! | `route.rs` | routes: [`RouteSpec`], add/delete/list |
+//! | `decode.rs` | typed results ([`Link`], [`Addr`], [`Route`]) decoded with `netlink-packet-route` |
+//!
+//! Errors are `io::Error`s carrying the kernel's errno (`EEXIST`, `ENODEV`,
+//! `ENETUNREACH`, ...) with a message naming the request; bad input is `EINVAL`
+//! before anything is sent; a malformed reply is `EPROTO`, never a panic. The
+//! message wraps the OS error ([`crate::error::context`]), so read the errno with
+//! [`crate::error::errno_of`] (`raw_os_error()` is `None` on a wrapped error);
+//! `kind()` is the errno's (`AlreadyExists` for `EEXIST`, ...).
+//!
+//! This module uses only [`crate::sys`] and [`crate::error`]: it knows nothing of
+//! VDE or of stacks, which hand it a socket.
+
+mod addr;
+pub mod decode;
+mod kind;
+mod link;
+pub mod nlinline;
+mod route;
+mod socket;
+pub mod wire;
+
+pub use addr::{build_addr, AddrSpec, IFA_F_NODAD, IFA_F_NOPREFIXROUTE};
+pub use decode::{Addr, Link, LinkStats, Route};
+pub use kind::{build_link_add, LinkKind, MacvlanMode, VxlanSpec};
+pub use nlinline::{nl_addrdata2prefix, nl_routedata2prefix, IplinkData, Op, IFINDEX_ASK};
+pub use route::{build_route, RouteSpec, RTN_UNICAST, RTPROT_BOOT, RT_TABLE_MAIN};
+pub use socket::{NlClient, REPLY_TIMEOUT};
