@@ -176,7 +176,7 @@ sandbox_test! {
         let mut cmd = std::process::Command::new("vde_plug");
         cmd.arg("null://").arg(format!("switch://{}", sw.display()));
         let switch = Proc::spawn(cmd);
-        wait_for_path(&sw.join("ctl"));
+        wait_for_switch(&sw);
         let mut ours = vde::open(&format!("vde://{}", sw.display())).unwrap();
         let mut theirs = StreamPeer::vde_plug(&format!("vde://{}", sw.display()));
         std::thread::sleep(Duration::from_millis(300));

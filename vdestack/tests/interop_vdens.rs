@@ -46,7 +46,7 @@ sandbox_test! {
         let mut sw = Command::new(vdestack_bin());
         sw.arg("switch").arg(&ours).stderr(Stdio::null());
         let mut our_switch = Proc::spawn(sw);
-        wait_for_path(&ours.join("ctl"));
+        wait_for_switch(&ours);
         let _their_switch = debian_vde_switch(&theirs);
 
         let mut cable = Command::new(vdestack_bin());
@@ -55,6 +55,11 @@ sandbox_test! {
             .arg(format!("vde://{}", ours.display()))
             .arg(format!("vde://{}", theirs.display()));
         let mut cable = Proc::spawn(cable);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            cable.child.try_wait().unwrap().is_none(),
+            "the cable between the switches exited early"
+        );
 
         let up = "ip link set vde0 up && ip addr add";
         let _a = vdens(

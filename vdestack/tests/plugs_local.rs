@@ -177,7 +177,7 @@ sandbox_test! {
         let mut c = Command::new(vdestack_bin());
         c.arg("switch").arg(&sw).stderr(Stdio::null());
         let mut p = Proc::spawn(c);
-        wait_for_path(&sw.join("ctl"));
+        wait_for_switch(&sw);
         // A second switch on the same directory is refused with a clear message.
         let out = Command::new(vdestack_bin()).arg("switch").arg(&sw).output().unwrap();
         assert!(!out.status.success());

@@ -230,6 +230,22 @@ pub fn wait_for_path(path: &Path) {
     }
 }
 
+/// Waits until a switch's `ctl` socket in `dir` accepts connections, up to 10 s: the
+/// file appears at bind(), a moment before listen(), and a client connecting in
+/// between is refused.
+pub fn wait_for_switch(dir: &Path) {
+    let ctl = dir.join("ctl");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&ctl).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no switch listens at {}",
+            ctl.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Starts Debian's `vde_switch` on `dir` (no terminal, no management), returns once
 /// its control socket exists.
 pub fn debian_vde_switch(dir: &Path) -> Proc {
@@ -239,7 +255,7 @@ pub fn debian_vde_switch(dir: &Path) -> Proc {
         .stdin(Stdio::piped())
         .stdout(Stdio::null());
     let p = Proc::spawn(cmd);
-    wait_for_path(&dir.join("ctl"));
+    wait_for_switch(dir);
     p
 }
 
