@@ -242,12 +242,6 @@ sandbox_test! {
 
 // ---- vxlan:// against the kernel ------------------------------------------------
 
-fn ip(args: &str) {
-    let words: Vec<&str> = args.split_whitespace().collect();
-    let st = Command::new("ip").args(&words).status().unwrap();
-    assert!(st.success(), "ip {args}");
-}
-
 fn ip_in(pid: u32, args: &str) {
     let words: Vec<&str> = args.split_whitespace().collect();
     let st = Command::new("nsenter")

@@ -19,21 +19,6 @@ use vdestack::nl::{
 const AF_INET: i32 = libc::AF_INET;
 const AF_INET6: i32 = libc::AF_INET6;
 
-/// `ip -j ARGS` parsed.
-fn ipj(args: &str) -> Value {
-    let out = Command::new("ip")
-        .arg("-j")
-        .args(args.split_whitespace())
-        .output()
-        .expect("running ip");
-    assert!(
-        out.status.success(),
-        "ip -j {args}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("ip -j {args}: {e}"))
-}
-
 fn ip_link(name: &str) -> Value {
     ipj(&format!("-d link show dev {name}"))[0].clone()
 }

@@ -15,14 +15,6 @@ fn vdestack_bin() -> String {
     std::env::var("VDESTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vdestack").to_string())
 }
 
-fn ip(args: &str) {
-    let st = Command::new("ip")
-        .args(args.split_whitespace())
-        .status()
-        .unwrap();
-    assert!(st.success(), "ip {args}");
-}
-
 /// An ARP request from `mac(1)` / 10.77.0.2 for `target`.
 fn arp_request(target: [u8; 4]) -> Vec<u8> {
     let mut f = vec![0xff; 6];

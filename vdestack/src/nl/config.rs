@@ -23,6 +23,9 @@ use std::fmt;
 use std::io;
 use std::net::IpAddr;
 
+use super::{AddrSpec, NlClient, RouteSpec, IFA_F_NODAD, RT_TABLE_MAIN};
+use crate::error::{context, errno_of};
+
 /// What [`apply`] did, as iothconf's bit mask: [`Done::STATIC`] = 1, [`Done::ETH`] = 2.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Done(pub u32);
@@ -293,6 +296,166 @@ impl Plan {
             s.push_str(&format!("nameserver {d}\n"));
         }
         Some(s)
+    }
+}
+
+/// Parses a configuration line and applies it to a stack through `nl`.
+pub fn configure(nl: &NlClient, line: &str) -> io::Result<Done> {
+    apply(nl, &parse(line)?)
+}
+
+/// An action that puts back what a step changed.
+enum Undo {
+    Mac([u8; 6]),
+    Link(bool),
+    DelAddr(AddrSpec),
+    AddAddr(AddrSpec),
+    DelRoute(RouteSpec),
+    AddRoute(RouteSpec),
+}
+
+/// Carries out a plan. On a failure, what was already changed is put back (best
+/// effort), so a failed configuration leaves nothing half-applied, and the error
+/// names the step. Adding what is already there, or removing what is not, is no
+/// error: a configuration can be applied twice.
+pub fn apply(nl: &NlClient, plan: &Plan) -> io::Result<Done> {
+    let index = match &plan.iface {
+        Iface::Name(n) => nl.if_nametoindex(n)?,
+        Iface::Index(i) => {
+            nl.if_indextoname(*i)?;
+            *i
+        }
+    };
+    let mut undo = Vec::new();
+    let mut done = Done::default();
+    if !plan.dns.is_empty() || !plan.domains.is_empty() {
+        done.0 |= Done::STATIC;
+    }
+    for step in &plan.steps {
+        if let Err(e) = apply_step(nl, index, step, &mut undo, &mut done) {
+            for u in undo.into_iter().rev() {
+                let _ = put_back(nl, index, u);
+            }
+            return Err(context(e, format!("configuration step {step:?}")));
+        }
+    }
+    Ok(done)
+}
+
+fn addr_spec(index: u32, c: &Cidr) -> AddrSpec {
+    let spec = AddrSpec::new(index, c.addr, c.prefix);
+    // A static address is meant to be usable at once: no duplicate detection delay.
+    if c.addr.is_ipv6() {
+        spec.flags(IFA_F_NODAD)
+    } else {
+        spec
+    }
+}
+
+fn default_via(index: u32, gw: IpAddr) -> RouteSpec {
+    let r = if gw.is_ipv4() {
+        RouteSpec::default_v4()
+    } else {
+        RouteSpec::default_v6()
+    };
+    r.via(gw).dev(index)
+}
+
+/// Whether an error only says the thing was already (or never) there.
+fn harmless(e: &io::Error, codes: &[i32]) -> bool {
+    codes.contains(&errno_of(e))
+}
+
+fn apply_step(
+    nl: &NlClient,
+    index: u32,
+    step: &Step,
+    undo: &mut Vec<Undo>,
+    done: &mut Done,
+) -> io::Result<()> {
+    match step {
+        Step::SetMac(mac) => {
+            let old = nl.link_get_mac(index)?;
+            nl.link_set_mac(index, *mac)?;
+            undo.push(Undo::Mac(old));
+            done.0 |= Done::ETH;
+        }
+        Step::Link(up) => {
+            let was_up = nl.link(index)?.flags & libc::IFF_UP as u32 != 0;
+            nl.link_set_up(index, *up)?;
+            undo.push(Undo::Link(was_up));
+            if *up {
+                done.0 |= Done::ETH;
+            }
+        }
+        Step::AddAddr(c) => {
+            let spec = addr_spec(index, c);
+            match nl.addr_add(&spec) {
+                Ok(()) => undo.push(Undo::DelAddr(spec)),
+                Err(e) if harmless(&e, &[libc::EEXIST]) => {}
+                Err(e) => return Err(e),
+            }
+            done.0 |= Done::STATIC;
+        }
+        Step::DelAddr(which) => {
+            let targets: Vec<AddrSpec> = match which {
+                Some(c) => vec![addr_spec(index, c)],
+                None => nl
+                    .addrs()?
+                    .into_iter()
+                    .filter(|a| a.index == index && a.scope == 0)
+                    .map(|a| AddrSpec::new(index, a.addr, a.prefix_len).flags(a.flags))
+                    .collect(),
+            };
+            for spec in targets {
+                match nl.addr_del(&spec) {
+                    Ok(()) => undo.push(Undo::AddAddr(spec)),
+                    Err(e) if harmless(&e, &[libc::EADDRNOTAVAIL, libc::ENOENT]) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Step::AddGw(gw) => {
+            let spec = default_via(index, *gw);
+            match nl.route_add(&spec) {
+                Ok(()) => undo.push(Undo::DelRoute(spec)),
+                Err(e) if harmless(&e, &[libc::EEXIST]) => {}
+                Err(e) => return Err(e),
+            }
+            done.0 |= Done::STATIC;
+        }
+        Step::DelGw(which) => {
+            let targets: Vec<RouteSpec> = match which {
+                Some(gw) => vec![default_via(index, *gw)],
+                None => nl
+                    .routes()?
+                    .into_iter()
+                    .filter(|r| {
+                        r.prefix_len == 0 && r.oif == Some(index) && r.table == RT_TABLE_MAIN
+                    })
+                    .filter_map(|r| r.gateway.map(|gw| default_via(index, gw)))
+                    .collect(),
+            };
+            for spec in targets {
+                match nl.route_del(&spec) {
+                    Ok(()) => undo.push(Undo::AddRoute(spec)),
+                    Err(e) if harmless(&e, &[libc::ESRCH, libc::ENOENT]) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn put_back(nl: &NlClient, index: u32, u: Undo) -> io::Result<()> {
+    match u {
+        Undo::Mac(m) => nl.link_set_mac(index, m),
+        Undo::Link(up) => nl.link_set_up(index, up),
+        Undo::DelAddr(a) => nl.addr_del(&a),
+        Undo::AddAddr(a) => nl.addr_add(&a),
+        Undo::DelRoute(r) => nl.route_del(&r),
+        Undo::AddRoute(r) => nl.route_add(&r),
     }
 }
 

@@ -10,6 +10,7 @@
 //! | `link.rs` | names and indexes, up/down, MTU, MAC, link add/delete, bridge ports, namespaces, list |
 //! | `addr.rs` | addresses: [`AddrSpec`], add/delete/list |
 //! | `route.rs` | routes: [`RouteSpec`], add/delete/list |
+//! | `config.rs` | one-line configuration in the spirit of iothconf: [`config::configure`] |
 //! | `decode.rs` | typed results ([`Link`], [`Addr`], [`Route`]) decoded with `netlink-packet-route` |
 //!
 //! Errors are `io::Error`s carrying the kernel's errno (`EEXIST`, `ENODEV`,
@@ -23,6 +24,7 @@
 //! VDE or of stacks, which hand it a socket.
 
 mod addr;
+pub mod config;
 pub mod decode;
 mod kind;
 mod link;

@@ -412,3 +412,27 @@ pub fn check_flow(
         }
     }
 }
+
+/// `ip -j ARGS` (iproute2's JSON output) parsed.
+pub fn ipj(args: &str) -> serde_json::Value {
+    let out = Command::new("ip")
+        .arg("-j")
+        .args(args.split_whitespace())
+        .output()
+        .expect("running ip");
+    assert!(
+        out.status.success(),
+        "ip -j {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("ip -j {args}: {e}"))
+}
+
+/// Runs `ip ARGS` and checks it succeeded.
+pub fn ip(args: &str) {
+    let st = Command::new("ip")
+        .args(args.split_whitespace())
+        .status()
+        .unwrap_or_else(|e| panic!("ip {args}: {e}"));
+    assert!(st.success(), "ip {args} failed: {st}");
+}
