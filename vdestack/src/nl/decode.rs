@@ -35,9 +35,27 @@ pub struct Link {
     pub master: Option<u32>,
     /// Traffic counters.
     pub stats: LinkStats,
+    /// The link-layer broadcast address.
+    pub broadcast: Option<Vec<u8>>,
+    /// The RFC 2863 operational state (`IFLA_OPERSTATE`): 0 unknown, 2 down,
+    /// 3 lower layer down, 6 up, ...
+    pub operstate: Option<u8>,
 }
 
 impl Link {
+    /// The operational state as iproute2 names it (`UP`, `DOWN`, `UNKNOWN`, ...).
+    pub fn operstate_name(&self) -> &'static str {
+        match self.operstate {
+            Some(1) => "NOTPRESENT",
+            Some(2) => "DOWN",
+            Some(3) => "LOWERLAYERDOWN",
+            Some(4) => "TESTING",
+            Some(5) => "DORMANT",
+            Some(6) => "UP",
+            _ => "UNKNOWN",
+        }
+    }
+
     /// Whether `IFF_UP` is set.
     pub fn is_up(&self) -> bool {
         self.flags & super::wire::IFF_UP != 0
@@ -136,6 +154,8 @@ pub fn link(payload: &[u8]) -> io::Result<Link> {
             LinkAttribute::IfName(n) => l.name = n.clone(),
             LinkAttribute::Mtu(v) => l.mtu = Some(*v),
             LinkAttribute::Address(v) => l.mac = Some(v.clone()),
+            LinkAttribute::Broadcast(v) => l.broadcast = Some(v.clone()),
+            LinkAttribute::OperState(st) => l.operstate = Some(u8::from(*st)),
             LinkAttribute::Link(v) => l.parent = Some(*v),
             LinkAttribute::Controller(v) => l.master = Some(*v),
             LinkAttribute::LinkInfo(infos) => {

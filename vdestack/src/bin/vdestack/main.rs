@@ -5,9 +5,12 @@
 //!   `vdestack plug [URL] = CMD ARGS`: a coprocess on the network.
 //! * `vdestack switch [OPTS] PATH`, `vdestack hub [OPTS] PATH`: standalone servers
 //!   that `vde://PATH` clients join; removed cleanly on SIGINT/SIGTERM.
+//! * `vdestack ip link|addr|route|config ...`: inspect and configure the stack this
+//!   runs in, through netlink, with iproute2's words and output.
 //! * `vdestack demo`: the main job: a self-contained tour on an embedded switch.
 
 mod demo;
+mod ip;
 mod node;
 mod plug;
 mod signals;
@@ -35,6 +38,8 @@ enum Command {
     Hub(node::NodeArgs),
     /// The main job: an embedded switch, clients on it, frames through it, all cleaned up.
     Demo(demo::DemoArgs),
+    /// Inspect and configure the network stack this runs in, like iproute2's `ip`.
+    Ip(ip::IpArgs),
 }
 
 fn main() {
@@ -47,6 +52,7 @@ fn main() {
         Command::Switch(a) => node::run(vdestack::vde::netnode::Kind::Switch, a),
         Command::Hub(a) => node::run(vdestack::vde::netnode::Kind::Hub, a),
         Command::Demo(a) => demo::run(a),
+        Command::Ip(a) => ip::run(a),
     };
     if let Err(e) = result {
         eprintln!("vdestack: {e}");
