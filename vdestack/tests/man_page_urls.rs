@@ -13,19 +13,7 @@ use vdestack::vde::vde_client::Target;
 use vdestack::vde::vxvde::common::parse_config;
 use vdestack::vde::{udp, OpenArgs};
 
-const VX_TAGS: &[&str] = &[
-    "port",
-    "vni",
-    "grp",
-    "ttl",
-    "rcvbuf",
-    "v4",
-    "v6",
-    "hashsize",
-    "expiretime",
-    "if",
-    "bind",
-];
+use vdestack::vde::vxvde::TAGS as VX_TAGS;
 
 fn arg_of<'a>(url: &'a str, scheme: &str) -> &'a str {
     let (s, a) = split_scheme(url);

@@ -48,14 +48,7 @@ impl Vxlan {
     /// Opens `vxlan://ARG`.
     pub fn open(arg: &str) -> io::Result<Self> {
         let cfg = common::parse_config("vxlan", arg, TAGS, 4789)?;
-        let mut last = None;
-        for group in &cfg.groups {
-            match Self::open_group(&cfg, *group) {
-                Ok(p) => return Ok(p),
-                Err(e) => last = Some(context(e, format!("vxlan://{arg}: group {group}"))),
-            }
-        }
-        Err(last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::ENETUNREACH)))
+        common::open_first_group("vxlan", arg, &cfg, Self::open_group)
     }
 
     fn open_group(cfg: &VxConfig, group: SocketAddr) -> io::Result<Self> {

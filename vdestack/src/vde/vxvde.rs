@@ -32,7 +32,7 @@ use super::{Plug, Recv, MIN_FRAME};
 use crate::error::context;
 
 /// The option table, in upstream's order (it decides what a prefix means).
-const TAGS: &[&str] = &[
+pub const TAGS: &[&str] = &[
     "port",
     "vni",
     "grp",
@@ -63,14 +63,7 @@ impl Vxvde {
     /// Opens `vxvde://ARG`.
     pub fn open(arg: &str) -> io::Result<Self> {
         let cfg = common::parse_config("vxvde", arg, TAGS, 14789)?;
-        let mut last = None;
-        for group in &cfg.groups {
-            match Self::open_group(&cfg, *group) {
-                Ok(p) => return Ok(p),
-                Err(e) => last = Some(context(e, format!("vxvde://{arg}: group {group}"))),
-            }
-        }
-        Err(last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::ENETUNREACH)))
+        common::open_first_group("vxvde", arg, &cfg, Self::open_group)
     }
 
     fn open_group(cfg: &VxConfig, group: SocketAddr) -> io::Result<Self> {

@@ -369,23 +369,29 @@ pub fn same_endpoint(a: &SocketAddr, b: &SocketAddr) -> bool {
     a.ip() == b.ip() && a.port() == b.port()
 }
 
+/// Tries each candidate group of `cfg` in resolver order with `open`, returning the
+/// first endpoint that could be set up, or the last error (naming URL and group).
+pub fn open_first_group<T>(
+    scheme: &str,
+    arg: &str,
+    cfg: &VxConfig,
+    open: impl Fn(&VxConfig, SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for group in &cfg.groups {
+        match open(cfg, *group) {
+            Ok(p) => return Ok(p),
+            Err(e) => last = Some(context(e, format!("{scheme}://{arg}: group {group}"))),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::ENETUNREACH)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const TAGS: &[&str] = &[
-        "port",
-        "vni",
-        "grp",
-        "ttl",
-        "rcvbuf",
-        "v4",
-        "v6",
-        "hashsize",
-        "expiretime",
-        "if",
-        "bind",
-    ];
+    use crate::vde::vxvde::TAGS;
 
     #[test]
     fn header_bytes_match_the_captures() {
