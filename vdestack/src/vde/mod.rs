@@ -17,6 +17,7 @@
 //! | `cmd://COMMAND ARGS` | [`cmd`] | a coprocess speaking [`stream`] framing on its stdin/stdout |
 //! | `seqpacket://FD` | [`seqpacket`] | an inherited `SOCK_SEQPACKET` fd, one frame per message |
 //! | `null://` | [`null`] | sends nowhere, never receives |
+//! | `inproc://NAME[/hub]` | [`inproc`] | a switch (or hub) inside this process: plugs of one program that name it share it |
 //!
 //! ## The contract of a plug
 //!
@@ -38,6 +39,7 @@ use std::time::Duration;
 
 pub mod cable;
 pub mod cmd;
+pub mod inproc;
 pub mod mactable;
 pub mod netnode;
 pub mod null;
@@ -73,6 +75,7 @@ pub const SCHEMES: &[&str] = &[
     "cmd",
     "seqpacket",
     "null",
+    "inproc",
 ];
 
 /// What one [`Plug::recv`] call produced.
@@ -177,6 +180,7 @@ pub fn open_with(vnl: &str, args: &OpenArgs) -> io::Result<Box<dyn Plug>> {
         "cmd" => Box::new(cmd::Cmd::open(arg)?),
         "seqpacket" => Box::new(seqpacket::SeqPacket::open(arg)?),
         "null" => Box::new(null::Null::open(arg)?),
+        "inproc" => Box::new(inproc::InProc::open(arg)?),
         other => return Err(UrlError::UnknownScheme(other.to_string()).into()),
     };
     Ok(plug)

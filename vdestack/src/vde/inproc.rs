@@ -1,0 +1,302 @@
+//! `inproc://NAME[/hub]`: an Ethernet segment inside this process. Plugs of one
+//! process that open the same NAME share it, as ports of a learning switch (or of a
+//! hub, with `/hub`), with no socket and no extra process: a frame sent on one plug is
+//! copied straight into the receive queue of the plugs it is for. It is the embedded
+//! default network of stacks of one program, and of tests.
+//!
+//! Each plug's [`Plug::data_fd`] is an eventfd that is readable exactly while its
+//! queue holds frames. A full queue (a reader that does not keep up) drops new frames
+//! for it; a sender whose every destination is full gets `WouldBlock`. The segment
+//! goes away with its last plug.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Instant;
+
+use rustix::event::{eventfd, EventfdFlags};
+
+use super::netnode::forward::{Forwarder, PortId, DEFAULT_EXPIRE, HOST};
+use super::netnode::Kind;
+use super::url::{bad_value, parse_url_style};
+use super::{Plug, Recv, MIN_FRAME};
+
+/// Frames one plug may have waiting before new ones for it are dropped.
+const QUEUE_FRAMES: usize = 512;
+
+/// Spare buffers a plug keeps for reuse, so a steady flow does not allocate.
+const SPARE_BUFFERS: usize = 64;
+
+/// How many addresses a segment's switch learns.
+const TABLE_SIZE: usize = 1024;
+
+/// The segments of this process, by name.
+static SEGMENTS: Mutex<Option<HashMap<String, Weak<Segment>>>> = Mutex::new(None);
+
+/// Locks a mutex, going on if a panicking thread poisoned it: the data under these
+/// locks (queues, tables) stays consistent at every step.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Debug)]
+struct Queue {
+    frames: VecDeque<Vec<u8>>,
+    spare: Vec<Vec<u8>>,
+}
+
+/// One plug's receive side.
+#[derive(Debug)]
+struct Port {
+    queue: Mutex<Queue>,
+    /// Readable while `queue` is not empty; written and read only under its lock.
+    ready: OwnedFd,
+}
+
+impl Port {
+    /// Queues a copy of `frame`. Returns false if the queue was full.
+    fn push(&self, frame: &[u8]) -> bool {
+        let mut q = lock(&self.queue);
+        if q.frames.len() >= QUEUE_FRAMES {
+            return false;
+        }
+        let mut buf = q.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(frame);
+        q.frames.push_back(buf);
+        if q.frames.len() == 1 {
+            // 1 is never near the eventfd's limit, so this cannot block or fail.
+            let _ = rustix::io::write(&self.ready, &1u64.to_ne_bytes());
+        }
+        true
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    fwd: Forwarder,
+    ports: HashMap<PortId, Arc<Port>>,
+    next_id: PortId,
+    dests: Vec<PortId>,
+}
+
+/// A named segment.
+#[derive(Debug)]
+struct Segment {
+    inner: Mutex<Inner>,
+}
+
+/// A plug on an in-process segment.
+#[derive(Debug)]
+pub struct InProc {
+    segment: Arc<Segment>,
+    id: PortId,
+    port: Arc<Port>,
+}
+
+impl InProc {
+    /// Opens `inproc://NAME` (a learning switch) or `inproc://NAME/hub`. The first
+    /// plug of a NAME decides which; the segment lives while any plug is open.
+    pub fn open(arg: &str) -> io::Result<Self> {
+        let (name, opts) = parse_url_style("inproc", arg, &["hub", "switch"])?;
+        if name.is_empty() {
+            return Err(bad_value("inproc", "name", arg, "inproc://NAME needs a name").into());
+        }
+        let kind = if opts.has("hub") {
+            Kind::Hub
+        } else {
+            Kind::Switch
+        };
+        let segment = {
+            let mut all = lock(&SEGMENTS);
+            let all = all.get_or_insert_with(HashMap::new);
+            all.retain(|_, w| w.strong_count() > 0);
+            match all.get(&name).and_then(Weak::upgrade) {
+                Some(s) => s,
+                None => {
+                    let mut fwd = Forwarder::new(kind, DEFAULT_EXPIRE, TABLE_SIZE);
+                    fwd.remove_port(HOST); // nobody stands behind the host port here
+                    let s = Arc::new(Segment {
+                        inner: Mutex::new(Inner {
+                            fwd,
+                            ports: HashMap::new(),
+                            next_id: 1,
+                            dests: Vec::new(),
+                        }),
+                    });
+                    all.insert(name.clone(), Arc::downgrade(&s));
+                    s
+                }
+            }
+        };
+        let port = Arc::new(Port {
+            queue: Mutex::new(Queue {
+                frames: VecDeque::new(),
+                spare: Vec::new(),
+            }),
+            ready: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
+        });
+        let id = {
+            let mut inner = lock(&segment.inner);
+            let id = inner.next_id;
+            inner.next_id += 1;
+            inner.fwd.add_port(id);
+            inner.ports.insert(id, Arc::clone(&port));
+            id
+        };
+        Ok(Self { segment, id, port })
+    }
+}
+
+impl Plug for InProc {
+    fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
+        if frame.len() < MIN_FRAME {
+            return Ok(frame.len());
+        }
+        let mut inner = lock(&self.segment.inner);
+        let Inner {
+            fwd, ports, dests, ..
+        } = &mut *inner;
+        fwd.forward(self.id, frame, Instant::now(), dests);
+        let mut delivered = dests.is_empty(); // nobody to send to: like a cable to nothing
+        for d in dests.iter() {
+            if let Some(p) = ports.get(d) {
+                delivered |= p.push(frame);
+            }
+        }
+        if delivered {
+            Ok(frame.len())
+        } else {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
+        let mut q = lock(&self.port.queue);
+        let Some(frame) = q.frames.pop_front() else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        if q.frames.is_empty() {
+            let mut counter = [0u8; 8];
+            let _ = rustix::io::read(&self.port.ready, &mut counter);
+        }
+        let n = frame.len().min(buf.len());
+        buf[..n].copy_from_slice(&frame[..n]);
+        if q.spare.len() < SPARE_BUFFERS {
+            q.spare.push(frame);
+        }
+        Ok(Recv::Frame(n))
+    }
+
+    fn data_fd(&self) -> BorrowedFd<'_> {
+        self.port.ready.as_fd()
+    }
+}
+
+impl Drop for InProc {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.segment.inner);
+        inner.fwd.remove_port(self.id);
+        inner.ports.remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vde::{recv_timeout, MAX_FRAME};
+    use std::time::Duration;
+
+    fn frame(dst: u8, src: u8, n: usize) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, dst, 2, 0, 0, 0, 0, src, 0x88, 0xb5];
+        f.resize(n, src);
+        f
+    }
+
+    fn got(p: &mut InProc) -> Option<Vec<u8>> {
+        let mut buf = vec![0; MAX_FRAME];
+        recv_timeout(p, &mut buf, Duration::from_millis(50))
+            .unwrap()
+            .map(|n| buf[..n].to_vec())
+    }
+
+    #[test]
+    fn same_name_shares_a_switch_other_names_do_not() {
+        let mut a = InProc::open("t-share").unwrap();
+        let mut b = InProc::open("t-share").unwrap();
+        let mut c = InProc::open("t-share").unwrap();
+        let mut other = InProc::open("t-other").unwrap();
+        // Unknown destination: flooded to b and c, never back to a, never elsewhere.
+        a.send(&frame(2, 1, 60)).unwrap();
+        assert_eq!(got(&mut b), Some(frame(2, 1, 60)));
+        assert_eq!(got(&mut c), Some(frame(2, 1, 60)));
+        assert_eq!(got(&mut a), None);
+        assert_eq!(got(&mut other), None);
+        // b answers a: the switch learned a, so c does not see it.
+        b.send(&frame(1, 2, 100)).unwrap();
+        assert_eq!(got(&mut a), Some(frame(1, 2, 100)));
+        assert_eq!(got(&mut c), None);
+        // Readiness follows the queue.
+        assert!(!crate::sys::poll_readable(a.data_fd(), Some(Duration::ZERO)).unwrap());
+        b.send(&frame(1, 2, 70)).unwrap();
+        assert!(crate::sys::poll_readable(a.data_fd(), Some(Duration::ZERO)).unwrap());
+    }
+
+    #[test]
+    fn hub_floods_and_full_queues_drop() {
+        let mut a = InProc::open("t-hub/hub").unwrap();
+        let mut b = InProc::open("t-hub").unwrap();
+        let mut c = InProc::open("t-hub").unwrap();
+        b.send(&frame(1, 2, 60)).unwrap();
+        a.send(&frame(2, 1, 60)).unwrap();
+        assert!(
+            got(&mut c).is_some() && got(&mut c).is_some(),
+            "a hub floods"
+        );
+        // Nobody reads b: after QUEUE_FRAMES, a's frames to b are refused.
+        let mut c_reader = 0;
+        let mut refused = false;
+        for _ in 0..QUEUE_FRAMES + 10 {
+            if a.send(&frame(2, 1, 60)).is_err() {
+                refused = true;
+            }
+            let mut buf = vec![0; MAX_FRAME];
+            while let Ok(Recv::Frame(_)) = c.recv(&mut buf) {
+                c_reader += 1;
+            }
+        }
+        assert!(
+            !refused,
+            "c still took every frame, so the send counts as delivered"
+        );
+        assert!(c_reader > 0);
+        drop(c);
+        let e = a.send(&frame(2, 1, 60)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        assert!(got(&mut b).is_some());
+    }
+
+    #[test]
+    fn segments_end_with_their_last_plug_and_names_are_needed() {
+        {
+            let _a = InProc::open("t-gone").unwrap();
+        }
+        let all = lock(&SEGMENTS);
+        let gone = all
+            .as_ref()
+            .and_then(|m| m.get("t-gone"))
+            .is_none_or(|w| w.strong_count() == 0);
+        assert!(gone);
+        drop(all);
+        assert!(InProc::open("").is_err());
+        assert!(InProc::open("x/colour=1").is_err());
+        let mut lone = InProc::open("t-lone").unwrap();
+        assert_eq!(
+            lone.send(&frame(9, 1, 60)).unwrap(),
+            60,
+            "a cable to nothing"
+        );
+        assert_eq!(lone.send(&[0; 5]).unwrap(), 5);
+    }
+}
