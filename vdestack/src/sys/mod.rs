@@ -13,3 +13,6 @@ pub use user::{daemonize, group_id, user_name};
 
 mod child;
 pub use child::terminate_child;
+
+mod nshelper;
+pub use nshelper::{enter_namespaces_on_exec, helper_socket, spawn_helper, Helper};
