@@ -1,0 +1,338 @@
+//! The `stack` module's core: stacks in their own namespaces, joined by VDE
+//! networks; sockets, netlink, commands; no leaks.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use vdestack::error::errno_of;
+use vdestack::nl::{AddrSpec, IFA_F_NODAD};
+use vdestack::stack::Stack;
+
+/// Brings `lo` and `ifname` up and gives `ifname` the addresses.
+fn configure(s: &Stack, ifname: &str, addrs: &[(&str, u8)]) {
+    let nl = s.netlink().unwrap();
+    let lo = nl.if_nametoindex("lo").unwrap();
+    nl.link_set_up(lo, true).unwrap();
+    let i = nl.if_nametoindex(ifname).unwrap();
+    nl.link_set_up(i, true).unwrap();
+    for (a, p) in addrs {
+        nl.addr_add(&AddrSpec::new(i, a.parse().unwrap(), *p).flags(IFA_F_NODAD))
+            .unwrap();
+    }
+}
+
+fn tcp_echo(a: &Stack, b: &Stack, listen: &str, what: &str) {
+    let addr: SocketAddr = listen.parse().unwrap();
+    let l = a.tcp_listener(addr).unwrap();
+    let srv = std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let mut buf = vec![0u8; 100_000];
+        let mut got = 0;
+        while got < buf.len() {
+            let n = c.read(&mut buf[got..]).unwrap();
+            assert!(n > 0, "short stream");
+            got += n;
+        }
+        c.write_all(&buf).unwrap();
+    });
+    let mut c = b.tcp_connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    c.write_all(&data).unwrap();
+    let mut back = vec![0u8; data.len()];
+    c.read_exact(&mut back).unwrap();
+    assert!(back == data, "{what}: echo differs");
+    srv.join().unwrap();
+}
+
+fn names_inside(s: &Stack) -> Vec<String> {
+    let out = s.command("ip").args(["-o", "link"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|n| n.trim().split('@').next().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+sandbox_test! {
+    fn two_stacks_on_a_switch_ping_tcp_udp() {
+        if !have_tun("two_stacks_on_a_switch_ping_tcp_udp") {
+            return;
+        }
+        let dir = TempDir::new("stack-sw");
+        let sw = dir.join_str("sw");
+        // Stack A hosts the switch itself (its interface is the switch's host
+        // port, driven by the relay); stack B joins it as a vde:// client.
+        let a = Stack::with_interfaces(&[&format!("switch://{sw}")]).unwrap();
+        let b = Stack::with_interfaces(&[&format!("eth0:vde://{sw}")]).unwrap();
+        assert_eq!(b.interfaces(), ["eth0"]);
+        configure(&a, "vde0", &[("10.7.0.1", 24), ("fc00:7::1", 64)]);
+        configure(&b, "eth0", &[("10.7.0.2", 24), ("fc00:7::2", 64)]);
+
+        let st = b.command("/bin/ping").args(["-c", "2", "-i", "0.2", "-W", "5", "10.7.0.1"])
+            .stdout(std::process::Stdio::null()).status().unwrap();
+        assert!(st.success(), "ping 10.7.0.1 from b: {st}");
+        let st = a.command("/bin/ping").args(["-6", "-c", "1", "-W", "5", "fc00:7::2"])
+            .stdout(std::process::Stdio::null()).status().unwrap();
+        assert!(st.success(), "ping fc00:7::2 from a: {st}");
+
+        tcp_echo(&a, &b, "10.7.0.1:7000", "tcp v4");
+        tcp_echo(&b, &a, "[fc00:7::2]:7001", "tcp v6");
+
+        let ua = a.udp_bind("10.7.0.1:7002".parse().unwrap()).unwrap();
+        let ub = b.udp_bind("10.7.0.2:0".parse().unwrap()).unwrap();
+        ua.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        ub.send_to(b"hello stack", "10.7.0.1:7002").unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = ua.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello stack");
+        assert_eq!(from.ip().to_string(), "10.7.0.2");
+
+        // None of it is in the test's own namespace.
+        // (/sys shows the namespace it was mounted in: ask netlink instead.)
+        let host = vdestack::nl::NlClient::new().unwrap();
+        assert!(host.if_nametoindex("vde0").is_err());
+        assert!(host.if_nametoindex("eth0").is_err());
+        assert!(host.addrs().unwrap().iter().all(|a| !a.addr.to_string().starts_with("10.7.")));
+
+        // Sockets outlive their stack.
+        drop(b);
+        drop(a);
+        ub.send_to(b"still here", "10.7.0.2:9").unwrap_or_default();
+    }
+}
+
+sandbox_test! {
+    fn coprocess_interface_through_debian_vde_switch() {
+        let name = "coprocess_interface_through_debian_vde_switch";
+        if !have_tun(name) || !have_tool(name, "vde_switch") || !have_tool(name, "vde_plug") {
+            return;
+        }
+        let dir = TempDir::new("stack-dsw");
+        let swdir = dir.path("sw");
+        let _sw = debian_vde_switch(&swdir);
+        let sw = swdir.to_string_lossy().into_owned();
+        let a = Stack::with_interfaces(&[&format!("=vde_plug vde://{sw}")]).unwrap();
+        let b = Stack::with_interfaces(&[&format!("x1:vde://{sw}")]).unwrap();
+        configure(&a, "vde0", &[("10.8.0.1", 24)]);
+        configure(&b, "x1", &[("10.8.0.2", 24)]);
+        let st = a.command("/bin/ping").args(["-c", "1", "-W", "5", "10.8.0.2"])
+            .stdout(std::process::Stdio::null()).status().unwrap();
+        assert!(st.success(), "ping through vde_switch: {st}");
+        tcp_echo(&b, &a, "10.8.0.2:80", "tcp v4 via vde_switch");
+    }
+}
+
+sandbox_test! {
+    fn run_semantics_and_isolation() {
+        if !have_tun("run_semantics_and_isolation") {
+            return;
+        }
+        let s = Stack::with_interfaces(&["null://"]).unwrap();
+        assert_eq!(s.run("/bin/true; /bin/false; /bin/true").unwrap(), 1);
+        assert_eq!(s.run("/bin/true;/bin/true").unwrap(), 0);
+        assert_eq!(s.run("").unwrap(), 0);
+        // No PATH search: a bare name is relative to the current directory.
+        assert_eq!(s.run("ip link").unwrap(), 2);
+        assert_eq!(s.run("/no/such/program").unwrap(), 2);
+        assert_eq!(s.run("/bin/sh -c 'exit 3'").unwrap(), 3);
+        assert_eq!(s.run("/bin/sh -c 'exit 0; echo'; /bin/sh -c 'exit 4'").unwrap(), 4);
+        // Killed by a signal: 128 + signal (upstream reports 0).
+        assert_eq!(s.run("/bin/sh -c 'kill -9 $$'").unwrap(), 137);
+        assert!(s.run("/bin/echo 'unterminated").is_err());
+        // Only lo and the tap inside; the capabilities to configure it.
+        assert_eq!(names_inside(&s), ["lo", "vde0"]);
+        assert_eq!(s.run("/usr/sbin/ip link set vde0 up; /usr/sbin/ip addr add 10.9.0.1/24 dev vde0").unwrap_or(99), 0);
+        let out = s.command("ip").args(["-o", "addr", "show", "dev", "vde0"]).output().unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).contains("10.9.0.1/24"));
+        // The test's namespace has none of it.
+        assert!(vdestack::nl::NlClient::new().unwrap().if_nametoindex("vde0").is_err());
+        let s0 = Stack::new().unwrap();
+        assert_eq!(names_inside(&s0), ["lo"]);
+        assert!(s0.interfaces().is_empty());
+    }
+}
+
+fn count_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn count_threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+fn count_children() -> usize {
+    let mut n = 0;
+    for t in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+            n += s.split_whitespace().count();
+        }
+    }
+    n
+}
+
+/// Whether process `pid` is gone (or a zombie waiting for its reaper).
+fn gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rsplit(')')
+            .next()
+            .map(|r| r.trim_start().starts_with('Z'))
+            .unwrap_or(true),
+    }
+}
+
+/// CPU time (user + system, in clock ticks) this process has used.
+fn cpu_ticks() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let rest: Vec<&str> = s.rsplit(')').next().unwrap().split_whitespace().collect();
+    rest[11].parse::<u64>().unwrap() + rest[12].parse::<u64>().unwrap()
+}
+
+fn figures() -> (usize, usize, usize) {
+    (count_fds(), count_threads(), count_children())
+}
+
+sandbox_test! {
+    fn bad_input_is_a_clear_error_and_leaks_nothing() {
+        let base = figures();
+        let e = Stack::with_interfaces(&["nosuch://x"]).unwrap_err();
+        assert!(e.to_string().contains("nosuch"), "{e}");
+        let e = Stack::with_interfaces(&["vde:///no/such/switch"]).unwrap_err();
+        assert!(e.to_string().contains("/no/such/switch"), "{e}");
+        let e = Stack::with_interfaces(&["abcdefghijklmnop:null://"]).unwrap_err();
+        assert!(e.to_string().contains("abcdefghijklmnop"), "{e}");
+        assert_eq!(errno_of(&e), libc::EINVAL);
+        let e = Stack::with_interfaces(&["=/no/such/coprocess"]).unwrap_err();
+        assert!(e.to_string().contains("vde0"), "{e}");
+        let s = Stack::new().unwrap();
+        let e = s.socket(12345, libc::SOCK_STREAM, 0).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EAFNOSUPPORT), "{e}");
+        let e = s.socket(libc::AF_INET, 12345, 0).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
+        // The stack still answers after errors.
+        let fd = s.socket(libc::AF_INET, libc::SOCK_DGRAM, 0).unwrap();
+        let fl = rustix::io::fcntl_getfd(&fd).unwrap();
+        assert!(fl.contains(rustix::io::FdFlags::CLOEXEC));
+        drop(fd);
+        drop(s);
+        assert_eq!(figures(), base, "(fds, threads, children) after errors");
+    }
+}
+
+sandbox_test! {
+    fn create_and_drop_leaks_nothing() {
+        if !have_tun("create_and_drop_leaks_nothing") {
+            return;
+        }
+        let base = figures();
+        let t0 = Instant::now();
+        let mut pids = Vec::new();
+        for _ in 0..100 {
+            let s = Stack::with_interfaces(&["null://"]).unwrap();
+            pids.push(s.helper_pid());
+        }
+        let per = t0.elapsed() / 100;
+        assert_eq!(figures(), base, "(fds, threads, children) after 100 null:// stacks");
+        assert!(!vdestack::stack::relay_running());
+
+        let dir = TempDir::new("stack-leak");
+        let sw = dir.join_str("sw");
+        let host = Stack::with_interfaces(&[&format!("switch://{sw}")]).unwrap();
+        let with_switch = figures();
+        for i in 0..5 {
+            let s = Stack::with_interfaces(&[&format!("vde://{sw}"), "null://"]).unwrap();
+            let n = s.netlink().unwrap();
+            assert!(n.if_nametoindex("vde1").is_ok());
+            let _sock = s.socket(libc::AF_INET6, libc::SOCK_STREAM, 0).unwrap();
+            if i % 2 == 0 {
+                assert_eq!(s.run("/bin/true").unwrap(), 0);
+            }
+            pids.push(s.helper_pid());
+        }
+        assert_eq!(figures(), with_switch, "after 5 stacks on a switch");
+        drop(host);
+        assert_eq!(figures(), base, "after the switch's stack");
+
+        let t1 = Instant::now();
+        let new = Stack::new().unwrap();
+        let bare_create = t1.elapsed();
+        let t2 = Instant::now();
+        drop(new);
+        let bare_drop = t2.elapsed();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !pids.iter().all(|&p| gone(p)) {
+            assert!(Instant::now() < deadline, "some helper is still running");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!(
+            "FIGURES create+drop with null://: {per:?} per stack; bare create {bare_create:?}, drop {bare_drop:?}; baseline (fds, threads, children) {base:?}"
+        );
+    }
+}
+
+sandbox_test! {
+    fn a_hundred_stacks_at_once() {
+        if !have_tun("a_hundred_stacks_at_once") {
+            return;
+        }
+        let base = figures();
+        let t0 = Instant::now();
+        let stacks: Vec<Stack> = (0..100)
+            .map(|_| Stack::with_interfaces(&["null://"]).unwrap())
+            .collect();
+        let made = t0.elapsed();
+        let (fds, threads, children) = figures();
+        assert!(threads <= base.1 + 1, "threads {threads} (baseline {})", base.1);
+        assert_eq!(children, base.2);
+        // Every one works.
+        for s in &stacks {
+            let u = s.udp_bind("127.0.0.1:5000".parse().unwrap()).unwrap();
+            drop(u);
+        }
+        let t1 = Instant::now();
+        drop(stacks);
+        let dropped = t1.elapsed();
+        assert_eq!(figures(), base);
+        eprintln!(
+            "FIGURES 100 stacks alive: created in {made:?}, dropped in {dropped:?}; fds {} per stack, threads +{}, children +{}",
+            (fds - base.0) as f64 / 100.0,
+            threads - base.1,
+            children - base.2
+        );
+    }
+}
+
+sandbox_test! {
+    fn plug_that_closes_goes_quiet() {
+        if !have_tun("plug_that_closes_goes_quiet") {
+            return;
+        }
+        let base = figures();
+        // A coprocess that exits at once: its plug reports Closed; the stack lives on.
+        let s = Stack::with_interfaces(&["=/bin/true"]).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        configure(&s, "vde0", &[("10.6.0.1", 24)]);
+        let u = s.udp_bind("10.6.0.1:0".parse().unwrap()).unwrap();
+        // Frames toward the quiet interface go nowhere, and nothing spins.
+        for _ in 0..10 {
+            let _ = u.send_to(b"x", "10.6.0.2:9");
+        }
+        let cpu0 = cpu_ticks();
+        std::thread::sleep(Duration::from_millis(500));
+        let spent = cpu_ticks() - cpu0;
+        assert!(spent < 10, "{spent} ticks of CPU in 0.5 s while idle: something spins");
+        assert_eq!(s.run("/bin/true").unwrap(), 0);
+        drop(u);
+        drop(s);
+        assert_eq!(figures(), base);
+    }
+}
