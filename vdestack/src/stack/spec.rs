@@ -106,7 +106,7 @@ mod tests {
         assert!(parse("", 0).is_err());
         assert!(parse("=", 0).is_err());
         assert!(parse_all(&["a:null://", "a:null://"]).is_err());
-        assert!(parse_all(&["null://", "vde1:null://"]).is_err());
+        assert!(parse_all(&["null://", "vde0:null://"]).is_err());
         assert_eq!(parse_all(&["null://", "null://"]).unwrap()[1].name, "vde1");
     }
 }
