@@ -336,3 +336,78 @@ sandbox_test! {
         assert_eq!(figures(), base);
     }
 }
+
+const AS_NOBODY: &str = "VDESTACK_TEST_AS_NOBODY";
+
+/// A stack without root: no taps here (`/dev/net/tun` is 0600 on this machine
+/// kind), but the namespace, sockets, netlink and commands with their network
+/// capabilities. Everything stays in the stack's own namespace (its `lo`). As root,
+/// the test re-runs itself as `nobody` through `setpriv`.
+#[test]
+fn works_without_root() {
+    let name = "works_without_root";
+    if is_root() && std::env::var_os(AS_NOBODY).is_none() {
+        if !have_tool(name, "setpriv") {
+            return;
+        }
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(exe)
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env(AS_NOBODY, "1")
+            .current_dir("/")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        if text.contains("SKIPPED") {
+            eprintln!("{text}");
+            return;
+        }
+        assert!(out.status.success(), "as nobody: {text}");
+        return;
+    }
+    let s = match Stack::new() {
+        Ok(s) => s,
+        Err(e) if errno_of(&e) == libc::EPERM || errno_of(&e) == libc::ENOSPC => {
+            return skip(name, &format!("no unprivileged user namespaces: {e}"));
+        }
+        Err(e) => panic!(
+            "Stack::new as uid {}: {e}",
+            rustix::process::geteuid().as_raw()
+        ),
+    };
+    if is_root() {
+        eprintln!("(ran as root: setpriv was missing)");
+    }
+    let nl = s.netlink().unwrap();
+    let lo = nl.if_nametoindex("lo").unwrap();
+    nl.link_set_up(lo, true).unwrap();
+    let l = s.tcp_listener("127.0.0.1:80".parse().unwrap()).unwrap();
+    let mut c = s.tcp_connect("127.0.0.1:80".parse().unwrap()).unwrap();
+    let (mut a, _) = l.accept().unwrap();
+    c.write_all(b"ping").unwrap();
+    let mut b = [0u8; 4];
+    a.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"ping");
+    // Ambient CAP_NET_RAW: ping opens a raw socket as an unprivileged user.
+    let st = s
+        .command("/bin/ping")
+        .args(["-c", "1", "-W", "5", "127.0.0.1"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "ping inside the stack: {st}");
+    // CAP_NET_ADMIN: configure it from a command.
+    assert_eq!(
+        s.run("/usr/sbin/ip addr add 10.3.0.1/32 dev lo").unwrap(),
+        0
+    );
+    // Our uid inside is our uid outside (identity map).
+    let out = s.command("/usr/bin/id").arg("-u").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        rustix::process::geteuid().as_raw().to_string()
+    );
+}
