@@ -291,6 +291,14 @@ sandbox_test! {
             .collect();
         let made = t0.elapsed();
         let (fds, threads, children) = figures();
+        let mem = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", stacks[50].helper_pid()))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("Rss:") || l.starts_with("Pss:") || l.starts_with("Private_Dirty:"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join(", ");
+        eprintln!("FIGURES one helper's memory: {mem}");
         assert!(threads <= base.1 + 1, "threads {threads} (baseline {})", base.1);
         assert_eq!(children, base.2);
         // Every one works.
@@ -410,4 +418,103 @@ fn works_without_root() {
         String::from_utf8_lossy(&out.stdout).trim(),
         rustix::process::geteuid().as_raw().to_string()
     );
+}
+
+sandbox_test! {
+    fn sockets_from_many_threads_and_after_drop() {
+        let before: Vec<_> = std::fs::read_dir("/proc/self/fd").unwrap().flatten().map(|e| e.file_name()).collect();
+        let s = std::sync::Arc::new(Stack::new().unwrap());
+        let nl = s.netlink().unwrap();
+        nl.link_set_up(nl.if_nametoindex("lo").unwrap(), true).unwrap();
+        // An address only the stack has: a socket made anywhere else cannot bind it.
+        assert_eq!(s.run("/usr/sbin/ip addr add 10.4.0.1/32 dev lo").unwrap(), 0);
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        let u = s.udp_bind("10.4.0.1:0".parse().unwrap()).unwrap();
+                        assert!(u.local_addr().unwrap().port() != 0);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(std::net::UdpSocket::bind("10.4.0.1:0").is_err(), "10.4.0.1 leaked into the test's namespace");
+
+        // The application's waitpid(-1) has nothing to steal: the helper is no child.
+        assert!(count_children() == 0);
+        match rustix::process::wait(rustix::process::WaitOptions::NOHANG) {
+            Err(rustix::io::Errno::CHILD) | Ok(None) => {}
+            other => panic!("waitpid(-1) found a child: {other:?}"),
+        }
+
+        // Every fd the stack holds is close-on-exec.
+        let _sock = s.socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        for e in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+            let n: i32 = e.file_name().to_string_lossy().parse().unwrap();
+            if !before.contains(&e.file_name()) {
+                let flags = std::fs::read_to_string(format!("/proc/self/fdinfo/{n}"));
+                if let Ok(f) = flags {
+                    let fl = f.lines().find(|l| l.starts_with("flags:")).unwrap();
+                    let v = u32::from_str_radix(fl.split_whitespace().nth(1).unwrap(), 8).unwrap();
+                    assert!(v & libc::O_CLOEXEC as u32 != 0, "fd {n} is not close-on-exec");
+                }
+            }
+        }
+
+        // Sockets outlive the stack.
+        let l = s.tcp_listener("10.4.0.1:9000".parse().unwrap()).unwrap();
+        let mut c = s.tcp_connect("10.4.0.1:9000".parse().unwrap()).unwrap();
+        let pid = s.helper_pid();
+        drop(s);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !gone(pid) {
+            assert!(Instant::now() < deadline, "helper {pid} still there");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (mut a, _) = l.accept().unwrap();
+        c.write_all(b"after").unwrap();
+        let mut b = [0u8; 5];
+        a.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"after");
+    }
+}
+
+const CHILD_MODE: &str = "VDESTACK_TEST_STACK_CHILD";
+
+sandbox_test! {
+    fn helper_exits_when_the_application_dies() {
+        if std::env::var_os(CHILD_MODE).is_some() {
+            let s = Stack::new().unwrap();
+            println!("HELPER {}", s.helper_pid());
+            std::thread::sleep(Duration::from_secs(60));
+            return;
+        }
+        use std::io::BufRead;
+        let exe = std::env::current_exe().unwrap();
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args(["helper_exits_when_the_application_dies", "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_MODE, "1")
+            .env("VDESTACK_TEST_SANDBOX", "1")
+            .stdout(std::process::Stdio::piped());
+        let mut app = Proc::spawn(cmd);
+        let out = app.child.stdout.take().unwrap();
+        let pid: i32 = std::io::BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.split("HELPER ").nth(1).map(|p| p.trim().parse().unwrap()))
+            .expect("the application printed its helper's pid");
+        assert!(!gone(pid));
+        app.child.kill().unwrap();
+        app.child.wait().unwrap();
+        let t0 = Instant::now();
+        while !gone(pid) {
+            assert!(t0.elapsed() < Duration::from_secs(5), "helper {pid} outlived its application");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        eprintln!("FIGURES helper gone {:?} after its application was killed", t0.elapsed());
+    }
 }
