@@ -412,6 +412,19 @@ fn works_without_root() {
         s.run("/usr/sbin/ip addr add 10.3.0.1/32 dev lo").unwrap(),
         0
     );
+    // Without access to /dev/net/tun, an interface is a clear error, and nothing leaks.
+    if !is_root()
+        && std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+            .is_err()
+    {
+        let base = figures();
+        let e = Stack::with_interfaces(&["null://"]).unwrap_err();
+        assert!(e.to_string().contains("tap `vde0`"), "{e}");
+        assert_eq!(figures(), base);
+    }
     // Our uid inside is our uid outside (identity map).
     let out = s.command("/usr/bin/id").arg("-u").output().unwrap();
     assert_eq!(
