@@ -84,6 +84,31 @@ sandbox_test! {
         assert!(st.success(), "ping fc00:7::2 from a: {st}");
 
         tcp_echo(&a, &b, "10.7.0.1:7000", "tcp v4");
+        // A throughput figure through the relay and the switch (not a limit).
+        let l = a.tcp_listener("10.7.0.1:7010".parse().unwrap()).unwrap();
+        let sink = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut buf = vec![0u8; 65536];
+            let mut total = 0usize;
+            while let Ok(n) = c.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+            total
+        });
+        let mut c = b.tcp_connect("10.7.0.1:7010".parse().unwrap()).unwrap();
+        let chunk = vec![7u8; 65536];
+        let t0 = Instant::now();
+        for _ in 0..320 {
+            c.write_all(&chunk).unwrap();
+        }
+        drop(c);
+        let total = sink.join().unwrap();
+        let secs = t0.elapsed().as_secs_f64();
+        assert_eq!(total, 320 * 65536);
+        eprintln!("FIGURES TCP through relay + switch:// : {:.0} MB/s", total as f64 / secs / 1e6);
         tcp_echo(&b, &a, "[fc00:7::2]:7001", "tcp v6");
 
         let ua = a.udp_bind("10.7.0.1:7002".parse().unwrap()).unwrap();
@@ -529,5 +554,35 @@ sandbox_test! {
             std::thread::sleep(Duration::from_millis(10));
         }
         eprintln!("FIGURES helper gone {:?} after its application was killed", t0.elapsed());
+    }
+}
+
+sandbox_test! {
+    fn stacks_made_and_dropped_from_many_threads() {
+        if !have_tun("stacks_made_and_dropped_from_many_threads") {
+            return;
+        }
+        let base = figures();
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    for i in 0..5 {
+                        let s = Stack::with_interfaces(&["null://", "x:null://"]).unwrap();
+                        let nl = s.netlink().unwrap();
+                        assert!(nl.if_nametoindex("x").is_ok(), "thread {t} stack {i}");
+                        assert_eq!(s.run("/bin/true").unwrap(), 0);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // Thread stacks of the finished threads may take a moment to disappear.
+        while figures() != base && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(figures(), base);
     }
 }

@@ -164,8 +164,7 @@ fn run(ep: OwnedFd, shared: Arc<Shared>) {
             let closed = if plug_side {
                 plug_to_tap(pair, &mut buf)
             } else {
-                tap_to_plug(pair, &mut buf);
-                false
+                tap_to_plug(pair, &mut buf)
             };
             if closed {
                 if let Some(p) = entry.pairs[index].take() {
@@ -237,18 +236,25 @@ fn run(ep: OwnedFd, shared: Arc<Shared>) {
 }
 
 /// Moves up to [`BATCH`] frames from the tap to the plug; a full plug drops them.
-fn tap_to_plug(pair: &mut Pair, buf: &mut [u8]) {
+/// Returns whether the tap failed for good (the pair then goes quiet rather than
+/// waking the relay for ever).
+fn tap_to_plug(pair: &mut Pair, buf: &mut [u8]) -> bool {
     for _ in 0..BATCH {
         match rustix::io::read(&pair.tap, &mut *buf) {
-            Ok(0) => return,
+            Ok(0) => return true,
             Ok(n) => {
                 // WouldBlock: a full peer, the frame is dropped; other errors are
                 // per-frame too (a transport's unreachable peer).
                 let _ = pair.plug.send(&buf[..n]);
             }
-            Err(_) => return, // EAGAIN (drained) or a transient error
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => return false,
+            Err(e) => {
+                log::warn!("vdestack relay: reading a tap failed, it goes quiet: {e}");
+                return true;
+            }
         }
     }
+    false
 }
 
 /// Moves up to [`BATCH`] frames from the plug to the tap. Returns whether the plug

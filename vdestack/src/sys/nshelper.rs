@@ -404,10 +404,21 @@ fn helper_main(sock: RawFd, prep: &Prepared) -> ! {
     // calls, on memory prepared before the fork; no allocation, locks or panics.
     unsafe {
         // 1. Drop every inherited fd but ours; reset signal handlers; no terminal.
-        if sock > 0 {
-            libc::syscall(libc::SYS_close_range, 0u32, (sock - 1) as u32, 0u32);
+        if libc::syscall(libc::SYS_close_range, (sock + 1) as u32, u32::MAX, 0u32) != 0 {
+            // Before Linux 5.9: close them one by one, up to the fd limit.
+            let mut lim: libc::rlimit = std::mem::zeroed();
+            let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+                lim.rlim_cur.min(1 << 20) as i32
+            } else {
+                65536
+            };
+            for fd in sock + 1..max {
+                libc::close(fd);
+            }
         }
-        libc::syscall(libc::SYS_close_range, (sock + 1) as u32, u32::MAX, 0u32);
+        for fd in 0..sock {
+            libc::close(fd);
+        }
         for sig in 1..65 {
             libc::signal(sig, libc::SIG_DFL);
         }
