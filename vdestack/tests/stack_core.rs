@@ -254,6 +254,21 @@ sandbox_test! {
 }
 
 sandbox_test! {
+    /// Runs without /dev/net/tun too (as a non-root user).
+    fn bare_stacks_leak_nothing() {
+        let base = figures();
+        let t0 = Instant::now();
+        for _ in 0..100 {
+            let s = Stack::new().unwrap();
+            drop(s.socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap());
+        }
+        let per = t0.elapsed() / 100;
+        assert_eq!(figures(), base, "(fds, threads, children) after 100 bare stacks");
+        eprintln!("FIGURES create + socket + drop, no interface: {per:?} per stack");
+    }
+}
+
+sandbox_test! {
     fn create_and_drop_leaks_nothing() {
         if !have_tun("create_and_drop_leaks_nothing") {
             return;

@@ -30,6 +30,18 @@
 //! * Several interfaces per stack (libioth's `[IFNAME:]URL` syntax).
 //! * Dropping a stack closes its taps and plugs too (upstream leaks them).
 //! * [`Stack::run`]: a command killed by a signal reports 128+signal (upstream: 0).
+//!
+//! ## Costs (measured on this project's test machine, see `tests/stack_core.rs`)
+//!
+//! * Creating a stack: about 1 ms (a fork of the application, an unshare, the taps).
+//! * Per stack: one helper process (about 100 kB of its own memory in a small
+//!   application: it shares the application's pages copy-on-write, so an
+//!   application that rewrites much memory pays for copies), and in the
+//!   application 5 fds plus one per interface plus the plugs' own.
+//! * Threads: one relay thread for all stacks with interfaces.
+//! * Dropping: well under 1 ms without interfaces; about 20 ms per tap, which is the
+//!   kernel unregistering the interface when its last fd closes (`ip link del`
+//!   costs the same). libvdestack never closes its taps, so never pays it.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
