@@ -601,3 +601,26 @@ sandbox_test! {
         assert_eq!(figures(), base);
     }
 }
+
+sandbox_test! {
+    /// Plugs are opened in the caller's namespace: two stacks meet on a vxvde
+    /// multicast group carried by the test namespace's `lo`.
+    fn two_stacks_on_vxvde() {
+        if !have_tun("two_stacks_on_vxvde") {
+            return;
+        }
+        let url = "vxvde://239.1.2.3/port=24100";
+        let a = Stack::with_interfaces(&[url]).unwrap();
+        let b = Stack::with_interfaces(&[&format!("eth0:{url}")]).unwrap();
+        configure(&a, "vde0", &[("10.11.0.1", 24)]);
+        configure(&b, "eth0", &[("10.11.0.2", 24)]);
+        let st = a
+            .command("/bin/ping")
+            .args(["-c", "2", "-i", "0.2", "-W", "5", "10.11.0.2"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "ping over vxvde: {st}");
+        tcp_echo(&a, &b, "10.11.0.1:22", "tcp over vxvde");
+    }
+}

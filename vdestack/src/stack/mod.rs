@@ -37,7 +37,8 @@
 //! * Per stack: one helper process (about 100 kB of its own memory in a small
 //!   application: it shares the application's pages copy-on-write, so an
 //!   application that rewrites much memory pays for copies), and in the
-//!   application 5 fds plus one per interface plus the plugs' own.
+//!   application 4 fds plus one per interface plus the plugs' own (and 2 for the
+//!   relay, shared).
 //! * Threads: one relay thread for all stacks with interfaces.
 //! * Dropping: well under 1 ms without interfaces; about 20 ms per tap, which is the
 //!   kernel unregistering the interface when its last fd closes (`ip link del`
