@@ -152,6 +152,19 @@ sandbox_test! {
             .stdout(std::process::Stdio::null()).status().unwrap();
         assert!(st.success(), "ping through vde_switch: {st}");
         tcp_echo(&b, &a, "10.8.0.2:80", "tcp v4 via vde_switch");
+        // The switch goes away: both plugs close (the coprocess sees EOF and
+        // exits); the interfaces stay, quiet, and nothing spins.
+        drop(_sw);
+        std::thread::sleep(Duration::from_millis(300));
+        let cpu0 = cpu_ticks();
+        std::thread::sleep(Duration::from_millis(500));
+        let spent = cpu_ticks() - cpu0;
+        assert!(spent < 10, "{spent} ticks of CPU in 0.5 s after the switch died");
+        assert_eq!(names_inside(&a), ["lo", "vde0"]);
+        assert_eq!(names_inside(&b), ["lo", "x1"]);
+        let base = count_children();
+        drop(a);
+        assert_eq!(count_children(), base - 1, "the coprocess was reaped");
     }
 }
 
