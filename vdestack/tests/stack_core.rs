@@ -585,6 +585,52 @@ sandbox_test! {
     }
 }
 
+const RUN_CHILD: &str = "VDESTACK_TEST_RUN_CHILD";
+
+sandbox_test! {
+    fn run_commands_die_with_the_application() {
+        if std::env::var_os(RUN_CHILD).is_some() {
+            let s = Stack::new().unwrap();
+            let _ = s.run("/bin/sleep 60");
+            return;
+        }
+        let exe = std::env::current_exe().unwrap();
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args(["run_commands_die_with_the_application", "--exact", "--test-threads=1"])
+            .env(RUN_CHILD, "1")
+            .env("VDESTACK_TEST_SANDBOX", "1")
+            .stdout(std::process::Stdio::null());
+        let mut app = Proc::spawn(cmd);
+        let app_pid = app.child.id();
+        // Find the sleep among the application's children.
+        let t0 = Instant::now();
+        let sleep_pid: i32 = loop {
+            let mut found = None;
+            for t in std::fs::read_dir(format!("/proc/{app_pid}/task")).unwrap().flatten() {
+                let kids = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+                for k in kids.split_whitespace() {
+                    let comm = std::fs::read_to_string(format!("/proc/{k}/comm")).unwrap_or_default();
+                    if comm.trim() == "sleep" {
+                        found = k.parse().ok();
+                    }
+                }
+            }
+            if let Some(p) = found {
+                break p;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10), "no sleep started");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        app.child.kill().unwrap();
+        app.child.wait().unwrap();
+        let t0 = Instant::now();
+        while !gone(sleep_pid) {
+            assert!(t0.elapsed() < Duration::from_secs(5), "the command outlived its application");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 sandbox_test! {
     fn stacks_made_and_dropped_from_many_threads() {
         if !have_tun("stacks_made_and_dropped_from_many_threads") {

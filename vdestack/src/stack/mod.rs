@@ -213,7 +213,8 @@ impl Stack {
     /// directory, as `execv` does). Stops at the first command whose status is not
     /// 0 and returns that status; 0 if all succeed. A command that cannot be
     /// executed counts as status 2 (upstream's `_exit(2)`); one killed by a signal
-    /// as 128+signal (upstream reports 0 there). Stdio is inherited.
+    /// as 128+signal (upstream reports 0 there). Stdio is inherited. As upstream, a
+    /// command is killed (SIGKILL) if the application dies while waiting for it.
     pub fn run(&self, cmds: &str) -> io::Result<i32> {
         let list = vde::url::split_commands(cmds).map_err(io::Error::from)?;
         for argv in list {
@@ -225,7 +226,10 @@ impl Stack {
             } else {
                 format!("./{prog}")
             };
-            let code = match self.command(&prog).args(args).status() {
+            let mut cmd = self.command(&prog);
+            cmd.args(args);
+            crate::sys::kill_with_parent_thread(&mut cmd);
+            let code = match cmd.status() {
                 Err(_) => 2,
                 Ok(st) => {
                     use std::os::unix::process::ExitStatusExt;

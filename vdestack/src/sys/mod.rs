@@ -16,4 +16,6 @@ mod child;
 pub use child::terminate_child;
 
 mod nshelper;
-pub use nshelper::{enter_namespaces_on_exec, helper_socket, spawn_helper, Helper};
+pub use nshelper::{
+    enter_namespaces_on_exec, helper_socket, kill_with_parent_thread, spawn_helper, Helper,
+};

@@ -552,6 +552,28 @@ pub fn enter_namespaces_on_exec(cmd: &mut Command, userns: Arc<OwnedFd>, netns: 
     }
 }
 
+/// Makes `cmd`'s process get SIGKILL when the thread that spawns it ends (as
+/// `vde_stackcmd` does: a command does not outlive the application waiting for it).
+pub fn kill_with_parent_thread(cmd: &mut Command) {
+    let parent = rustix::process::getpid().as_raw_nonzero().get();
+    let hook = move || -> io::Result<()> {
+        // SAFETY: prctl(PR_SET_PDEATHSIG, SIGKILL) and getppid take integers only.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // The parent may have died before the prctl: then no signal will come.
+        // SAFETY: getppid has no arguments and no memory effects.
+        if unsafe { libc::getppid() } != parent {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        Ok(())
+    };
+    // SAFETY: the hook makes only system calls, no allocation or locks.
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}
+
 fn raise_net_caps() -> io::Result<()> {
     let mut hdr = CapHeader {
         version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
