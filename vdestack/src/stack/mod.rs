@@ -13,6 +13,7 @@
 //! | [`spec`] | `[IFNAME:]URL` interface specifications |
 //! | `relay.rs` | one shared thread relaying frames between taps and plugs |
 //! | `sys::nshelper` | the namespace helper process (fork, unshare, taps, `SCM_RIGHTS`) |
+//! | `sys::nsexec` | commands: join the namespaces, raise the network capabilities |
 //!
 //! ## Compared with libvdestack
 //!

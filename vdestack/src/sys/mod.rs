@@ -15,7 +15,7 @@ pub use user::{daemonize, group_id, user_name};
 mod child;
 pub use child::terminate_child;
 
+mod nsexec;
 mod nshelper;
-pub use nshelper::{
-    enter_namespaces_on_exec, helper_socket, kill_with_parent_thread, spawn_helper, Helper,
-};
+pub use nsexec::{enter_namespaces_on_exec, kill_with_parent_thread};
+pub use nshelper::{helper_socket, spawn_helper, Helper};
