@@ -14,6 +14,7 @@
 //! | 0 | [`sys`] | the only place with `unsafe`: the few system calls `rustix` lacks (tun ioctls, `IP_PKTINFO`), each with a `// SAFETY:` comment |
 //! | 1 | [`vde`] | VDE plugs: Ethernet frames over a transport chosen by a URL (a "VNL"), wire-compatible with libvdeplug4 (`vde://`, `hub://`, `switch://`, `vxvde://`, `vxlan://`, `udp://`, `ptp://`, `tap://`, `cmd://`, `seqpacket://`, `null://`) |
 //! | 1 | [`nl`] | netlink client over any rtnetlink socket: links, addresses, routes; nlinline's messages byte for byte |
+//! | 2 | [`stack`] | private network stacks (uses `sys`, `vde`, `nl`): a namespace helper process, taps relayed to plugs, sockets and commands in the stack |
 //!
 //! Protocol logic is kept free of I/O where it can be (URL parsing, stream framing,
 //! the hub/switch forwarding core, the vde_switch handshake encoding), so it is
@@ -29,5 +30,6 @@
 
 pub mod error;
 pub mod nl;
+pub mod stack;
 pub mod sys;
 pub mod vde;

@@ -1,6 +1,7 @@
 //! The operating-system edge. This is the only module allowed to use `unsafe`, for
 //! the few calls that `rustix` does not wrap (tun ioctls, user and group look-ups,
-//! daemonising); every `unsafe` block carries a `// SAFETY:` comment. The rest are
+//! daemonising, a stack's namespace helper and its commands' `setns` and
+//! capabilities); every `unsafe` block carries a `// SAFETY:` comment. The rest are
 //! small safe helpers over `rustix` that several plugins share.
 
 mod fdutil;
@@ -13,3 +14,8 @@ pub use user::{daemonize, group_id, user_name};
 
 mod child;
 pub use child::terminate_child;
+
+mod nsexec;
+mod nshelper;
+pub use nsexec::{enter_namespaces_on_exec, kill_with_parent_thread};
+pub use nshelper::{helper_socket, spawn_helper, Helper};

@@ -12,15 +12,15 @@ use crate::error::context;
 /// The longest interface name the kernel takes (IFNAMSIZ - 1).
 pub const TAP_NAME_MAX: usize = 15;
 
-const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
-const IFF_TAP: libc::c_short = 0x0002;
-const IFF_NO_PI: libc::c_short = 0x1000;
+pub(super) const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+pub(super) const IFF_TAP: libc::c_short = 0x0002;
+pub(super) const IFF_NO_PI: libc::c_short = 0x1000;
 
 #[repr(C)]
-struct IfReq {
-    name: [u8; libc::IFNAMSIZ],
-    flags: libc::c_short,
-    _pad: [u8; 22],
+pub(super) struct IfReq {
+    pub(super) name: [u8; libc::IFNAMSIZ],
+    pub(super) flags: libc::c_short,
+    pub(super) _pad: [u8; 22],
 }
 
 /// Opens (creating it if needed) the tap interface `name` (`IFF_TAP | IFF_NO_PI`),

@@ -357,6 +357,33 @@ pub fn split_command(cmd: &str) -> Result<Vec<String>, UrlError> {
     Ok(words)
 }
 
+/// Splits a sequence of commands like libexecs' `s2multiargv` (what
+/// `vde_stackcmd` uses): [`split_command`]'s words, and a new command at every
+/// unquoted `;`. Empty commands (`a;;b`, a trailing `;`) are skipped.
+pub fn split_commands(cmds: &str) -> Result<Vec<Vec<String>>, UrlError> {
+    let chs = lex(cmds)?;
+    let mut all = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut cur: Option<String> = None;
+    for ch in chs {
+        if ch.c == ';' && !ch.literal {
+            words.extend(cur.take());
+            if !words.is_empty() {
+                all.push(std::mem::take(&mut words));
+            }
+        } else if ch.c.is_whitespace() && !ch.literal {
+            words.extend(cur.take());
+        } else {
+            cur.get_or_insert_with(String::new).push(ch.c);
+        }
+    }
+    words.extend(cur);
+    if !words.is_empty() {
+        all.push(words);
+    }
+    Ok(all)
+}
+
 impl fmt::Display for Options {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut keys: Vec<_> = self.values.iter().collect();
@@ -389,6 +416,30 @@ mod tests {
         "if",
         "bind",
     ];
+
+    #[test]
+    fn command_sequences() {
+        let v = |s: &str| split_commands(s).unwrap();
+        assert_eq!(
+            v("/bin/true; /bin/false;/bin/x a"),
+            vec![
+                vec!["/bin/true".to_string()],
+                vec!["/bin/false".into()],
+                vec!["/bin/x".into(), "a".into()]
+            ]
+        );
+        assert_eq!(
+            v("/bin/sh -c 'exit 3; echo'"),
+            vec![vec![
+                "/bin/sh".to_string(),
+                "-c".into(),
+                "exit 3; echo".into()
+            ]]
+        );
+        assert_eq!(v("a\\;b"), vec![vec!["a;b".to_string()]]);
+        assert_eq!(v(" ; ;"), Vec::<Vec<String>>::new());
+        assert!(split_commands("'open").is_err());
+    }
 
     #[test]
     fn scheme_split() {

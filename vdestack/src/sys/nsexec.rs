@@ -1,0 +1,122 @@
+//! Commands in a stack: `pre_exec` hooks that join the stack's user and network
+//! namespaces and raise the network capabilities, and one that ties a command's life
+//! to the thread waiting for it. They run between fork and exec in a
+//! single-threaded child, so `setns(CLONE_NEWUSER)` is allowed there; they make
+//! only system calls.
+
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::sync::Arc;
+
+const CAP_NET_BIND_SERVICE: u32 = 10;
+const CAP_NET_BROADCAST: u32 = 11;
+const CAP_NET_ADMIN: u32 = 12;
+const CAP_NET_RAW: u32 = 13;
+/// The capabilities a stack's commands get, as libvdestack and vdens grant them.
+const NET_CAPS: [u32; 4] = [
+    CAP_NET_ADMIN,
+    CAP_NET_RAW,
+    CAP_NET_BIND_SERVICE,
+    CAP_NET_BROADCAST,
+];
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Makes `cmd` join the user and network namespaces `userns`/`netns` between fork
+/// and exec, and raise CAP_NET_ADMIN, NET_RAW, NET_BIND_SERVICE and NET_BROADCAST
+/// into the inheritable and ambient sets, so an unprivileged program keeps them
+/// across exec. The fds stay open while `cmd` lives.
+pub fn enter_namespaces_on_exec(cmd: &mut Command, userns: Arc<OwnedFd>, netns: Arc<OwnedFd>) {
+    let hook = move || -> io::Result<()> {
+        // SAFETY: the forked child is single-threaded, which setns(CLONE_NEWUSER)
+        // requires; the fds are open (the Arcs are held by this closure).
+        if unsafe { libc::setns(userns.as_raw_fd(), libc::CLONE_NEWUSER) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: as above; we now hold CAP_SYS_ADMIN in the namespace's owner.
+        if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        raise_net_caps()
+    };
+    // SAFETY: the hook runs after fork in the child and makes only system calls
+    // (setns, capget, capset, prctl) on stack memory: no allocation, no locks;
+    // io::Error::last_os_error does not allocate.
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}
+
+/// Makes `cmd`'s process get SIGKILL when the thread that spawns it ends (as
+/// `vde_stackcmd` does: a command does not outlive the application waiting for it).
+pub fn kill_with_parent_thread(cmd: &mut Command) {
+    let parent = rustix::process::getpid().as_raw_nonzero().get();
+    let hook = move || -> io::Result<()> {
+        // SAFETY: prctl(PR_SET_PDEATHSIG, SIGKILL) and getppid take integers only.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // The parent may have died before the prctl: then no signal will come.
+        // SAFETY: getppid has no arguments and no memory effects.
+        if unsafe { libc::getppid() } != parent {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        Ok(())
+    };
+    // SAFETY: the hook makes only system calls, no allocation or locks.
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}
+
+fn raise_net_caps() -> io::Result<()> {
+    let mut hdr = CapHeader {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget writes two CapData (the v3 layout) and may update `hdr`.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    for cap in NET_CAPS {
+        data[0].inheritable |= 1 << cap;
+    }
+    // SAFETY: capset reads the header and two CapData.
+    if unsafe { libc::syscall(libc::SYS_capset, &hdr, data.as_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    for cap in NET_CAPS {
+        // SAFETY: prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) takes
+        // integers only.
+        let r = unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                cap as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
