@@ -1,7 +1,6 @@
-//! `vdestack demo`: the main job. With nothing installed and no switch running, it
-//! starts an embedded switch (and hub) in this process, plugs three `vde://` clients
-//! into it, shows the switch learning where each station is, pushes a burst of
-//! frames through, and removes everything it made.
+//! The demo's plug part: an embedded switch (and hub) in this process, three `vde://`
+//! clients on it, the switch learning where each station is, a burst of frames
+//! through it, and everything it made removed.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -12,14 +11,6 @@ use std::time::{Duration, Instant};
 use vdestack::vde::netnode::{Kind, NetNode};
 use vdestack::vde::null::Null;
 use vdestack::vde::{self, cable, recv_timeout, Plug, MAX_FRAME};
-
-/// Arguments of `vdestack demo`.
-#[derive(Debug, clap::Args)]
-pub struct DemoArgs {
-    /// How many frames the throughput part sends.
-    #[arg(long, default_value_t = 20000)]
-    frames: u32,
-}
 
 /// A switch or hub served by a thread of this process until dropped.
 struct Embedded {
@@ -163,15 +154,14 @@ fn throughput(dir: &Path, count: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Runs the demo.
-pub fn run(a: DemoArgs) -> io::Result<()> {
+/// Runs the plug part of the demo.
+pub fn run(frames: u32) -> io::Result<()> {
     let base = std::env::temp_dir().join(format!("vdestack-demo-{}", std::process::id()));
     std::fs::create_dir_all(&base)?;
-    println!("vdestack demo: an embedded VDE switch and hub, no external switch needed");
     let result = (|| {
         learning(Kind::Switch, &base.join("switch"))?;
         learning(Kind::Hub, &base.join("hub"))?;
-        throughput(&base.join("bench"), a.frames)
+        throughput(&base.join("bench"), frames)
     })();
     let leftovers = std::fs::read_dir(&base)?.count();
     std::fs::remove_dir(&base)?;
