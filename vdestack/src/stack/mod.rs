@@ -65,6 +65,16 @@ pub use spec::IfSpec;
 /// How long a dropped stack waits for its helper to exit before killing it.
 const HELPER_EXIT_WAIT: Duration = Duration::from_secs(5);
 
+/// Extras for [`Stack::command_with`].
+#[derive(Debug, Clone, Default)]
+pub struct CommandOptions {
+    /// Also grant CAP_SYS_ADMIN (in the stack's user namespace), and a mount
+    /// namespace of its own.
+    pub sysadmin: bool,
+    /// A file to bind-mount over `/etc/resolv.conf` for the command.
+    pub resolv_conf: Option<std::path::PathBuf>,
+}
+
 /// A private network stack. See the [module docs](self).
 ///
 /// It is `Send` and `Sync`: sockets can be made from any thread. Sockets made in it
@@ -206,6 +216,28 @@ impl Stack {
         let mut cmd = Command::new(program);
         crate::sys::enter_namespaces_on_exec(&mut cmd, self.userns.clone(), self.netns.clone());
         cmd
+    }
+
+    /// Like [`Stack::command`], with what an interactive namespace (`vdestack ns`,
+    /// vdens) adds: a resolv.conf bind-mounted over `/etc/resolv.conf` in a mount
+    /// namespace of the command's own, and CAP_SYS_ADMIN (`sysadmin`).
+    pub fn command_with(
+        &self,
+        program: impl AsRef<std::ffi::OsStr>,
+        options: &CommandOptions,
+    ) -> io::Result<Command> {
+        let mut cmd = self.command(program);
+        let resolv = match &options.resolv_conf {
+            Some(p) => Some(
+                std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()))
+                    .map_err(|_| {
+                        io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte")
+                    })?,
+            ),
+            None => None,
+        };
+        crate::sys::ns_extras_on_exec(&mut cmd, options.sysadmin, resolv);
+        Ok(cmd)
     }
 
     /// Runs `;`-separated commands in the stack, one after the other, like

@@ -17,5 +17,5 @@ pub use child::terminate_child;
 
 mod nsexec;
 mod nshelper;
-pub use nsexec::{enter_namespaces_on_exec, kill_with_parent_thread};
+pub use nsexec::{enter_namespaces_on_exec, kill_with_parent_thread, ns_extras_on_exec};
 pub use nshelper::{helper_socket, spawn_helper, Helper};

@@ -6,6 +6,7 @@
 
 #![allow(unsafe_code)]
 
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
@@ -16,6 +17,7 @@ const CAP_NET_BIND_SERVICE: u32 = 10;
 const CAP_NET_BROADCAST: u32 = 11;
 const CAP_NET_ADMIN: u32 = 12;
 const CAP_NET_RAW: u32 = 13;
+const CAP_SYS_ADMIN: u32 = 21;
 /// The capabilities a stack's commands get, as libvdestack and vdens grant them.
 const NET_CAPS: [u32; 4] = [
     CAP_NET_ADMIN,
@@ -53,7 +55,7 @@ pub fn enter_namespaces_on_exec(cmd: &mut Command, userns: Arc<OwnedFd>, netns: 
         if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        raise_net_caps()
+        raise_caps(&NET_CAPS)
     };
     // SAFETY: the hook runs after fork in the child and makes only system calls
     // (setns, capget, capset, prctl) on stack memory: no allocation, no locks;
@@ -85,7 +87,65 @@ pub fn kill_with_parent_thread(cmd: &mut Command) {
     }
 }
 
-fn raise_net_caps() -> io::Result<()> {
+/// Extra set-up for an interactive namespace (`vdestack ns`), run after
+/// [`enter_namespaces_on_exec`]'s hook: a mount namespace of the command's own (when
+/// `sysadmin` or a resolv.conf is asked for), `resolv_conf` bind-mounted over
+/// `/etc/resolv.conf`, and CAP_SYS_ADMIN raised like the network capabilities when
+/// `sysadmin`.
+pub fn ns_extras_on_exec(cmd: &mut Command, sysadmin: bool, resolv_conf: Option<CString>) {
+    if !sysadmin && resolv_conf.is_none() {
+        return;
+    }
+    let target = c"/etc/resolv.conf";
+    let root = c"/";
+    let hook = move || -> io::Result<()> {
+        // SAFETY: unshare(CLONE_NEWNS) in the single-threaded child; we hold
+        // CAP_SYS_ADMIN in the stack's user namespace, which will own the new one.
+        if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // Keep our mounts from propagating back to the host's mount namespace.
+        // SAFETY: `root` is a NUL-terminated string; the other pointers may be NULL.
+        let r = unsafe {
+            libc::mount(
+                std::ptr::null(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if let Some(src) = &resolv_conf {
+            // SAFETY: both paths are NUL-terminated strings made before the fork.
+            let r = unsafe {
+                libc::mount(
+                    src.as_ptr(),
+                    target.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                )
+            };
+            if r != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        if sysadmin {
+            raise_caps(&[CAP_SYS_ADMIN])?;
+        }
+        Ok(())
+    };
+    // SAFETY: the hook makes only system calls on memory prepared before the fork.
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}
+
+/// Puts `caps` into the inheritable and ambient sets, so they survive exec.
+fn raise_caps(caps: &[u32]) -> io::Result<()> {
     let mut hdr = CapHeader {
         version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
         pid: 0,
@@ -95,14 +155,14 @@ fn raise_net_caps() -> io::Result<()> {
     if unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    for cap in NET_CAPS {
+    for &cap in caps {
         data[0].inheritable |= 1 << cap;
     }
     // SAFETY: capset reads the header and two CapData.
     if unsafe { libc::syscall(libc::SYS_capset, &hdr, data.as_ptr()) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    for cap in NET_CAPS {
+    for &cap in caps {
         // SAFETY: prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) takes
         // integers only.
         let r = unsafe {

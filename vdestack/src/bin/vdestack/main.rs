@@ -7,11 +7,14 @@
 //!   that `vde://PATH` clients join; removed cleanly on SIGINT/SIGTERM.
 //! * `vdestack ip link|addr|route|config ...`: inspect and configure the stack this
 //!   runs in, through netlink, with iproute2's words and output.
+//! * `vdestack ns [OPTS] [URL [CMD ARGS]]`, `vdestack ns -m URL... [-- CMD ARGS]`: a
+//!   shell or command in a private network namespace on VDE networks (our vdens).
 //! * `vdestack demo`: the main job: a self-contained tour on an embedded switch.
 
 mod demo;
 mod ip;
 mod node;
+mod ns;
 mod plug;
 mod signals;
 
@@ -40,6 +43,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Inspect and configure the network stack this runs in, like iproute2's `ip`.
     Ip(ip::IpArgs),
+    /// A shell or command in a private network namespace on VDE networks (like vdens).
+    Ns(ns::NsArgs),
 }
 
 fn main() {
@@ -53,6 +58,10 @@ fn main() {
         Command::Hub(a) => node::run(vdestack::vde::netnode::Kind::Hub, a),
         Command::Demo(a) => demo::run(a),
         Command::Ip(a) => ip::run(a),
+        Command::Ns(a) => match ns::run(a) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => Err(e),
+        },
     };
     if let Err(e) = result {
         eprintln!("vdestack: {e}");
