@@ -7,10 +7,6 @@ use std::process::Command;
 
 use common::*;
 
-fn vdestack_bin() -> String {
-    std::env::var("VDESTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vdestack").to_string())
-}
-
 /// Runs `vdestack ip ARGS`, returns (success, stdout, stderr).
 fn vip(args: &str) -> (bool, String, String) {
     let out = Command::new(vdestack_bin())

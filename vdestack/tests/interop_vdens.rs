@@ -11,11 +11,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Our binary (`VDESTACK_BIN` overrides it, for runs from a copied test binary).
-fn vdestack_bin() -> String {
-    std::env::var("VDESTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vdestack").to_string())
-}
-
 /// Starts a `vdens` on `url` running `script` in `sh -c`.
 fn vdens(url: &str, script: &str) -> Proc {
     let mut c = Command::new("vdens");

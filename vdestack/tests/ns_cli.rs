@@ -10,10 +10,6 @@ use std::process::{Command, Stdio};
 
 use common::*;
 
-fn vdestack_bin() -> String {
-    std::env::var("VDESTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vdestack").to_string())
-}
-
 /// `vdestack ns ARGS...`: (exit code, stdout, stderr).
 fn ns(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(vdestack_bin())

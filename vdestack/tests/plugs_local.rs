@@ -10,11 +10,6 @@ use std::time::Duration;
 use common::*;
 use vdestack::vde::{self, recv_timeout, MAX_FRAME};
 
-/// Our binary (`VDESTACK_BIN` overrides it, for runs from a copied test binary).
-fn vdestack_bin() -> String {
-    std::env::var("VDESTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vdestack").to_string())
-}
-
 /// An ARP request from `mac(1)` / 10.77.0.2 for `target`.
 fn arp_request(target: [u8; 4]) -> Vec<u8> {
     let mut f = vec![0xff; 6];

@@ -11,10 +11,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn vdestack_bin() -> String {
-    std::env::var("VDESTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vdestack").to_string())
-}
-
 /// The `echo_server` example, built by `cargo test` next to the test binaries
 /// (`VDESTACK_EXAMPLES` names its folder for runs from copied binaries).
 fn example(name: &str) -> Option<PathBuf> {

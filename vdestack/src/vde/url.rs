@@ -403,19 +403,7 @@ mod tests {
     use super::*;
 
     const VDE_TAGS: &[&str] = &["", "port", "portgroup", "group", "mode"];
-    const VXVDE_TAGS: &[&str] = &[
-        "port",
-        "vni",
-        "grp",
-        "ttl",
-        "rcvbuf",
-        "v4",
-        "v6",
-        "hashsize",
-        "expiretime",
-        "if",
-        "bind",
-    ];
+    use crate::vde::vxvde::TAGS as VXVDE_TAGS;
 
     #[test]
     fn command_sequences() {

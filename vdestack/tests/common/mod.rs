@@ -436,3 +436,9 @@ pub fn ip(args: &str) {
         .unwrap_or_else(|e| panic!("ip {args}: {e}"));
     assert!(st.success(), "ip {args} failed: {st}");
 }
+
+/// Our `vdestack` binary (`VDESTACK_BIN` overrides it, for runs from copied test
+/// binaries, as `scripts/test` does for the unprivileged rerun).
+pub fn vdestack_bin() -> String {
+    std::env::var("VDESTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vdestack").to_string())
+}
