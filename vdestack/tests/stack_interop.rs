@@ -76,3 +76,42 @@ sandbox_test! {
         assert!(text.contains("0 files left behind"), "{text}");
     }
 }
+
+sandbox_test! {
+    // The classic fork-per-connection server: each accepted connection is handed to a
+    // child process (here `cat`, inetd style, the socket as its stdin and stdout),
+    // which serves it after the fork.
+    fn sockets_work_in_forked_children() {
+        const T: &str = "sockets_work_in_forked_children";
+        if !have_tun(T) {
+            return;
+        }
+        let net = format!("inproc://fork-{}", std::process::id());
+        let server = vdestack::stack::Stack::with_interfaces(&[&net]).unwrap();
+        let client = vdestack::stack::Stack::with_interfaces(&[&net]).unwrap();
+        for (s, ip) in [(&server, "10.8.0.1"), (&client, "10.8.0.2")] {
+            let nl = s.netlink().unwrap();
+            let i = nl.if_nametoindex("vde0").unwrap();
+            nl.link_set_up(i, true).unwrap();
+            nl.addr_add(&vdestack::nl::AddrSpec::new(i, ip.parse().unwrap(), 24)).unwrap();
+        }
+        let listener = server.tcp_listener("10.8.0.1:5000".parse().unwrap()).unwrap();
+        for round in 0..3 {
+            let mut conn = client.tcp_connect("10.8.0.1:5000".parse().unwrap()).unwrap();
+            let (sock, _) = listener.accept().unwrap();
+            let fd = std::os::fd::OwnedFd::from(sock);
+            let mut child = Command::new("cat")
+                .stdin(Stdio::from(fd.try_clone().unwrap()))
+                .stdout(Stdio::from(fd))
+                .spawn()
+                .unwrap();
+            let text = format!("round {round}\n");
+            std::io::Write::write_all(&mut conn, text.as_bytes()).unwrap();
+            conn.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut back = String::new();
+            std::io::Read::read_to_string(&mut conn, &mut back).unwrap();
+            assert_eq!(back, text);
+            assert!(child.wait().unwrap().success());
+        }
+    }
+}
