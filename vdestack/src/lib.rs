@@ -11,9 +11,9 @@
 //!
 //! | layer | module | what it does |
 //! |---|---|---|
-//! | 0 | [`sys`] | the only place with `unsafe`: the few system calls `rustix` lacks (tun ioctls, `IP_PKTINFO`), each with a `// SAFETY:` comment |
-//! | 1 | [`vde`] | VDE plugs: Ethernet frames over a transport chosen by a URL (a "VNL"), wire-compatible with libvdeplug4 (`vde://`, `hub://`, `switch://`, `vxvde://`, `vxlan://`, `udp://`, `ptp://`, `tap://`, `cmd://`, `seqpacket://`, `null://`) |
-//! | 1 | [`nl`] | netlink client over any rtnetlink socket: links, addresses, routes; nlinline's messages byte for byte |
+//! | 0 | [`sys`], [`error`] | the only place with `unsafe`: what `rustix` lacks (tun ioctls, user/group look-ups, the namespace helper's fork, `setns` and capabilities before exec), each with a `// SAFETY:` comment; error context that keeps the errno |
+//! | 1 | [`vde`] | VDE plugs: Ethernet frames over a transport chosen by a URL (a "VNL"), wire-compatible with libvdeplug4 (`vde://`, `hub://`, `switch://`, `vxvde://`, `vxlan://`, `udp://`, `ptp://`, `tap://`, `cmd://`, `seqpacket://`, `null://`, and `inproc://`, a switch inside the process) |
+//! | 1 | [`nl`] | netlink client over any rtnetlink socket: links, addresses, routes; nlinline's messages byte for byte; one-line configuration |
 //! | 2 | [`stack`] | private network stacks (uses `sys`, `vde`, `nl`): a namespace helper process, taps relayed to plugs, sockets and commands in the stack |
 //!
 //! Protocol logic is kept free of I/O where it can be (URL parsing, stream framing,
