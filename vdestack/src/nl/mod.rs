@@ -10,6 +10,7 @@
 //! | `link.rs` | names and indexes, up/down, MTU, MAC, link add/delete, bridge ports, namespaces, list |
 //! | `addr.rs` | addresses: [`AddrSpec`], add/delete/list |
 //! | `route.rs` | routes: [`RouteSpec`], add/delete/list |
+//! | [`dialog`] | [`dialog::Dialog`]: one request in, its replies out (the kernel, or a stack served in user space) |
 //! | `config.rs` | one-line configuration in the spirit of iothconf: [`config::configure`] |
 //! | `decode.rs` | typed results ([`Link`], [`Addr`], [`Route`]) decoded with `netlink-packet-route` |
 //!
@@ -26,6 +27,7 @@
 mod addr;
 pub mod config;
 pub mod decode;
+pub mod dialog;
 mod kind;
 mod link;
 pub mod nlinline;
