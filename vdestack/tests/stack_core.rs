@@ -549,6 +549,63 @@ sandbox_test! {
     }
 }
 
+sandbox_test! {
+    /// Commands are cloned with no exit signal: an application reaping every child
+    /// (a SIGCHLD handler's `waitpid(-1)`) cannot steal their status.
+    fn run_commands_are_not_the_applications_to_reap() {
+        let s = Stack::new().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reaper = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut stolen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(Some((pid, _))) = rustix::process::wait(rustix::process::WaitOptions::NOHANG) {
+                        stolen.push(pid.as_raw_nonzero().get());
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                stolen
+            })
+        };
+        for _ in 0..5 {
+            assert_eq!(s.run("/bin/sh -c 'sleep 0.05; exit 7'").unwrap(), 7);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(reaper.join().unwrap(), Vec::<i32>::new(), "the application reaped a command");
+    }
+}
+
+sandbox_test! {
+    /// A forked child (no exec) makes sockets in the stack while its parent does
+    /// too: each request has its own reply channel, so none is crossed or lost.
+    fn sockets_in_a_forked_child() {
+        let s = Stack::new().unwrap();
+        assert_eq!(s.run("/usr/sbin/ip addr add 10.5.0.1/32 dev lo; /usr/sbin/ip link set lo up").unwrap(), 0);
+        let in_stack = |s: &Stack| -> bool {
+            let fd = s.socket(libc::AF_INET, libc::SOCK_DGRAM, 0).unwrap();
+            let addr: std::net::SocketAddr = "10.5.0.1:0".parse().unwrap();
+            rustix::net::bind(&fd, &addr).is_ok()
+        };
+        // SAFETY: the child only makes stack sockets (system calls and glibc's
+        // malloc, which fork leaves usable) and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let ok = (0..300).all(|_| in_stack(&s));
+            // SAFETY: _exit skips the test harness's clean-up in the child.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        for _ in 0..300 {
+            assert!(in_stack(&s), "a socket made in the parent is not in the stack");
+        }
+        let mut status = 0;
+        // SAFETY: waitpid writes only to `status`.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the forked child's sockets failed: {status:#x}");
+    }
+}
+
 const CHILD_MODE: &str = "VDESTACK_TEST_STACK_CHILD";
 
 sandbox_test! {
@@ -602,19 +659,26 @@ sandbox_test! {
             .stdout(std::process::Stdio::null());
         let mut app = Proc::spawn(cmd);
         let app_pid = app.child.id();
-        // Find the sleep among the application's children.
-        let t0 = Instant::now();
-        let sleep_pid: i32 = loop {
-            let mut found = None;
-            for t in std::fs::read_dir(format!("/proc/{app_pid}/task")).unwrap().flatten() {
+        // Find the sleep among the application's descendants (it is the child of
+        // a keeper process).
+        fn find_sleep(pid: i32) -> Option<i32> {
+            for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
                 let kids = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-                for k in kids.split_whitespace() {
+                for k in kids.split_whitespace().filter_map(|k| k.parse::<i32>().ok()) {
                     let comm = std::fs::read_to_string(format!("/proc/{k}/comm")).unwrap_or_default();
                     if comm.trim() == "sleep" {
-                        found = k.parse().ok();
+                        return Some(k);
+                    }
+                    if let Some(p) = find_sleep(k) {
+                        return Some(p);
                     }
                 }
             }
+            None
+        }
+        let t0 = Instant::now();
+        let sleep_pid: i32 = loop {
+            let found = find_sleep(app_pid as i32);
             if let Some(p) = found {
                 break p;
             }

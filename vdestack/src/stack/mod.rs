@@ -26,6 +26,12 @@
 //! * The helper is not the application's child (double fork): `waitpid(-1)` cannot
 //!   reap it; it exits when its socket pair reaches EOF, which also happens when the
 //!   application dies (no polling of the parent).
+//! * Commands of [`Stack::run`] are children of a keeper process that is cloned
+//!   with no exit signal: the application's `wait()` cannot reap them either.
+//! * Socket requests carry their own reply channel: threads need no lock, and a
+//!   forked child (no exec) makes sockets in the stack like its parent (upstream
+//!   returns fd numbers valid only in the parent). Dropping the stack in such a
+//!   child only closes the child's copies; the parent's stack goes on.
 //! * Frames are relayed in the application by one shared thread for all stacks
 //!   (none at all while no stack has an interface), not in the helper.
 //! * Several interfaces per stack (libioth's `[IFNAME:]URL` syntax).
@@ -49,7 +55,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::context;
@@ -81,7 +87,10 @@ pub struct CommandOptions {
 /// stay valid after it is dropped (they keep the namespace alive).
 #[derive(Debug)]
 pub struct Stack {
-    ctl: Mutex<Option<OwnedFd>>,
+    /// Our end of the helper's pair (`None` once dropping).
+    ctl: Option<OwnedFd>,
+    /// The process that made the stack: a forked child only lets go of its copies.
+    owner: rustix::process::Pid,
     pidfd: OwnedFd,
     pid: i32,
     userns: Arc<OwnedFd>,
@@ -118,7 +127,8 @@ impl Stack {
             .map(|(tap, plug)| relay::Pair { tap, plug })
             .collect();
         let mut stack = Stack {
-            ctl: Mutex::new(Some(helper.ctl)),
+            ctl: Some(helper.ctl),
+            owner: rustix::process::getpid(),
             pidfd: helper.pidfd,
             pid: helper.pid,
             userns: Arc::new(helper.userns),
@@ -156,8 +166,7 @@ impl Stack {
     /// `socket(domain, type, protocol)` made in the stack (close-on-exec; `type` may
     /// carry `SOCK_NONBLOCK`). A family the kernel lacks gives `EAFNOSUPPORT`.
     pub fn socket(&self, domain: i32, ty: i32, protocol: i32) -> io::Result<OwnedFd> {
-        let ctl = self.ctl.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(ctl) = ctl.as_ref() else {
+        let Some(ctl) = self.ctl.as_ref() else {
             return Err(io::Error::from_raw_os_error(libc::EBADF));
         };
         crate::sys::helper_socket(ctl.as_fd(), domain, ty, protocol)
@@ -246,8 +255,10 @@ impl Stack {
     /// directory, as `execv` does). Stops at the first command whose status is not
     /// 0 and returns that status; 0 if all succeed. A command that cannot be
     /// executed counts as status 2 (upstream's `_exit(2)`); one killed by a signal
-    /// as 128+signal (upstream reports 0 there). Stdio is inherited. As upstream, a
-    /// command is killed (SIGKILL) if the application dies while waiting for it.
+    /// as 128+signal (upstream reports 0 there). Stdio and the environment are
+    /// inherited. As upstream, a command is killed (SIGKILL) if the application
+    /// dies while waiting for it, and an application's own `wait()` cannot reap it:
+    /// it is the child of a keeper cloned with no exit signal (see `sys::cmdspawn`).
     pub fn run(&self, cmds: &str) -> io::Result<i32> {
         let list = vde::url::split_commands(cmds).map_err(io::Error::from)?;
         for argv in list {
@@ -259,20 +270,10 @@ impl Stack {
             } else {
                 format!("./{prog}")
             };
-            let mut cmd = self.command(&prog);
-            cmd.args(args);
-            crate::sys::kill_with_parent_thread(&mut cmd);
-            let code = match cmd.status() {
-                Err(_) => 2,
-                Ok(st) => {
-                    use std::os::unix::process::ExitStatusExt;
-                    match (st.code(), st.signal()) {
-                        (Some(c), _) => c,
-                        (None, Some(s)) => 128 + s,
-                        (None, None) => 2,
-                    }
-                }
-            };
+            let mut argv = Vec::with_capacity(args.len() + 1);
+            argv.push(prog);
+            argv.extend(args.iter().cloned());
+            let code = crate::sys::run_in_namespaces(&argv, self.userns(), self.netns())?;
             if code != 0 {
                 return Ok(code);
             }
@@ -297,14 +298,20 @@ fn open_plug(url: &str) -> io::Result<Box<dyn Plug>> {
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        if rustix::process::getpid() != self.owner {
+            // A forked child's copy: the relay thread and the helper belong to the
+            // parent, which still uses them. Close our copies of the pair, pidfd and
+            // namespace fds; the inherited taps and plugs stay with the parent's
+            // relay (close-on-exec, so an exec drops them).
+            return;
+        }
         // 1. The relay lets go of the taps and plugs; they close here.
         if let Some(id) = self.relay.take() {
             drop(relay::remove(id));
         }
         // 2. EOF on the pair: the helper exits. It is not our child (init reaps
         //    it); its pidfd turns readable when it has exited.
-        let ctl = self.ctl.lock().unwrap_or_else(|e| e.into_inner()).take();
-        drop(ctl);
+        drop(self.ctl.take());
         let exited = |t| crate::sys::poll_readable(self.pidfd.as_fd(), Some(t)).unwrap_or(true);
         if !exited(HELPER_EXIT_WAIT) {
             log::warn!(

@@ -62,6 +62,9 @@ struct Running {
     shared: Arc<Shared>,
     thread: JoinHandle<()>,
     stacks: usize,
+    /// The process whose thread this is: a forked child has the record, not the
+    /// thread, and starts a relay of its own.
+    pid: rustix::process::Pid,
 }
 
 static RELAY: Mutex<Option<Running>> = Mutex::new(None);
@@ -71,6 +74,13 @@ static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 pub(crate) fn add(pairs: Vec<Pair>) -> io::Result<u64> {
     let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut g = RELAY.lock().unwrap_or_else(|e| e.into_inner());
+    if g.as_ref()
+        .is_some_and(|r| r.pid != rustix::process::getpid())
+    {
+        // Inherited through fork: that thread does not exist here. Its fds and
+        // handle are the parent's business; forget our copy of them.
+        std::mem::forget(g.take());
+    }
     if g.is_none() {
         let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
         let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
@@ -92,6 +102,7 @@ pub(crate) fn add(pairs: Vec<Pair>) -> io::Result<u64> {
             shared,
             thread,
             stacks: 0,
+            pid: rustix::process::getpid(),
         });
     }
     let r = g.as_mut().expect("relay just started");
@@ -104,7 +115,7 @@ pub(crate) fn add(pairs: Vec<Pair>) -> io::Result<u64> {
 /// them); stops the relay thread when no stack is left.
 pub(crate) fn remove(id: u64) -> Vec<Pair> {
     let mut g = RELAY.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(r) = g.as_mut() else {
+    let Some(r) = g.as_mut().filter(|r| r.pid == rustix::process::getpid()) else {
         return Vec::new();
     };
     let (tx, rx) = mpsc::channel();
@@ -121,7 +132,11 @@ pub(crate) fn remove(id: u64) -> Vec<Pair> {
 
 /// Whether the relay thread is running (for tests and diagnostics).
 pub fn relay_running() -> bool {
-    RELAY.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    RELAY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .is_some_and(|r| r.pid == rustix::process::getpid())
 }
 
 struct Entry {

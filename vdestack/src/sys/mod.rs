@@ -15,7 +15,9 @@ pub use user::{daemonize, group_id, user_name};
 mod child;
 pub use child::terminate_child;
 
+mod cmdspawn;
 mod nsexec;
 mod nshelper;
-pub use nsexec::{enter_namespaces_on_exec, kill_with_parent_thread, ns_extras_on_exec};
+pub use cmdspawn::run_in_namespaces;
+pub use nsexec::{enter_namespaces_on_exec, ns_extras_on_exec};
 pub use nshelper::{helper_socket, spawn_helper, Helper};

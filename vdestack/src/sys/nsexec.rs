@@ -19,7 +19,7 @@ const CAP_NET_ADMIN: u32 = 12;
 const CAP_NET_RAW: u32 = 13;
 const CAP_SYS_ADMIN: u32 = 21;
 /// The capabilities a stack's commands get, as libvdestack and vdens grant them.
-const NET_CAPS: [u32; 4] = [
+pub(super) const NET_CAPS: [u32; 4] = [
     CAP_NET_ADMIN,
     CAP_NET_RAW,
     CAP_NET_BIND_SERVICE,
@@ -60,28 +60,6 @@ pub fn enter_namespaces_on_exec(cmd: &mut Command, userns: Arc<OwnedFd>, netns: 
     // SAFETY: the hook runs after fork in the child and makes only system calls
     // (setns, capget, capset, prctl) on stack memory: no allocation, no locks;
     // io::Error::last_os_error does not allocate.
-    unsafe {
-        cmd.pre_exec(hook);
-    }
-}
-
-/// Makes `cmd`'s process get SIGKILL when the thread that spawns it ends (as
-/// `vde_stackcmd` does: a command does not outlive the application waiting for it).
-pub fn kill_with_parent_thread(cmd: &mut Command) {
-    let parent = rustix::process::getpid().as_raw_nonzero().get();
-    let hook = move || -> io::Result<()> {
-        // SAFETY: prctl(PR_SET_PDEATHSIG, SIGKILL) and getppid take integers only.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // The parent may have died before the prctl: then no signal will come.
-        // SAFETY: getppid has no arguments and no memory effects.
-        if unsafe { libc::getppid() } != parent {
-            return Err(io::Error::from_raw_os_error(libc::ESRCH));
-        }
-        Ok(())
-    };
-    // SAFETY: the hook makes only system calls, no allocation or locks.
     unsafe {
         cmd.pre_exec(hook);
     }
@@ -145,7 +123,7 @@ pub fn ns_extras_on_exec(cmd: &mut Command, sysadmin: bool, resolv_conf: Option<
 }
 
 /// Puts `caps` into the inheritable and ambient sets, so they survive exec.
-fn raise_caps(caps: &[u32]) -> io::Result<()> {
+pub(super) fn raise_caps(caps: &[u32]) -> io::Result<()> {
     let mut hdr = CapHeader {
         version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
         pid: 0,

@@ -28,6 +28,8 @@
 //!    interface (`IFF_TAP|IFF_NO_PI`, non-blocking);
 //! 4. serves socket requests until its end of the pair reads EOF: the stack was
 //!    dropped or the application died (no polling of the parent as upstream).
+//!    Each request carries its own reply socket, so concurrent requesters (threads,
+//!    or forked children sharing the pair) need no lock and get their own answers.
 //!
 //! Cost: a forked process keeps copy-on-write references to the memory the
 //! application had at fork time; pages the application later writes are copied.
@@ -41,7 +43,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use rustix::net::{
     recvmsg, sendmsg, socketpair, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage,
-    RecvFlags, SendAncillaryBuffer, SendFlags, SocketFlags, SocketType,
+    RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
 };
 
 use super::tun::{IfReq, IFF_NO_PI, IFF_TAP, TUNSETIFF};
@@ -63,7 +65,8 @@ const STEP_TAP: i32 = 8;
 /// with one fd attached when errno is 0 and the step produces one.
 type Reply = [i32; 3];
 const REPLY_LEN: usize = std::mem::size_of::<Reply>();
-/// A request: `[domain, type, protocol]` for socket(2).
+/// A request: `[domain, type, protocol]` for socket(2), with the reply socket
+/// attached (`SCM_RIGHTS`).
 const REQ_LEN: usize = 12;
 
 /// A running helper and what it sent at start.
@@ -265,26 +268,42 @@ fn recv_reply(ctl: BorrowedFd<'_>) -> io::Result<Option<(Reply, Option<OwnedFd>)
 }
 
 /// Asks the helper behind `ctl` for `socket(domain, type, protocol)` made in its
-/// namespace; the fd comes back close-on-exec. The caller serialises requests.
+/// namespace; the fd comes back close-on-exec.
+///
+/// Each request carries a fresh socket pair's end (`SCM_RIGHTS`) on which the
+/// helper answers, so requests need no lock: threads, and processes forked from the
+/// application (which share `ctl`), never receive each other's replies.
 pub fn helper_socket(
     ctl: BorrowedFd<'_>,
     domain: i32,
     ty: i32,
     protocol: i32,
 ) -> io::Result<OwnedFd> {
+    let (mine, theirs) = socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| context(e, "socketpair for a stack socket request"))?;
     let mut req = [0u8; REQ_LEN];
     req[0..4].copy_from_slice(&domain.to_ne_bytes());
     req[4..8].copy_from_slice(&ty.to_ne_bytes());
     req[8..12].copy_from_slice(&protocol.to_ne_bytes());
-    let mut none = SendAncillaryBuffer::default();
+    let fds = [theirs.as_fd()];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut anc = SendAncillaryBuffer::new(&mut space);
+    anc.push(SendAncillaryMessage::ScmRights(&fds));
     loop {
-        match sendmsg(ctl, &[IoSlice::new(&req)], &mut none, SendFlags::NOSIGNAL) {
+        match sendmsg(ctl, &[IoSlice::new(&req)], &mut anc, SendFlags::NOSIGNAL) {
             Ok(_) => break,
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(context(e, "the stack helper is gone")),
         }
     }
-    match recv_reply(ctl)? {
+    // Only the helper holds the other end now: EOF means it is gone.
+    drop(theirs);
+    match recv_reply(mine.as_fd())? {
         None => Err(context(
             io::Error::from_raw_os_error(libc::ECONNRESET),
             "the stack helper is gone",
@@ -464,33 +483,91 @@ fn helper_main(sock: RawFd, prep: &Prepared) -> ! {
             hand_over(sock, step, 0, fd);
         }
 
-        // 4. Serve socket requests until EOF.
+        // 4. Serve socket requests until EOF. Each request brings the socket to
+        //    answer on; a requester that died meanwhile is no reason to stop.
         loop {
             let mut req = [0i32; 3];
-            let n = libc::recv(sock, req.as_mut_ptr().cast(), REQ_LEN, 0);
+            let Some((n, reply_fd)) = recv_request(sock, &mut req) else {
+                exit(1);
+            };
             if n == 0 {
                 exit(0);
             }
-            if n < 0 {
-                if errno() == libc::EINTR {
-                    continue;
-                }
-                exit(1);
-            }
-            if n as usize != REQ_LEN {
-                if !send_reply(sock, STEP_SOCKET, libc::EINVAL, 0, None) {
-                    exit(1);
-                }
+            let Some(reply_fd) = reply_fd else {
+                // A request without its reply socket: not ours to answer.
                 continue;
-            }
-            let fd = libc::socket(req[0], req[1] | libc::SOCK_CLOEXEC, req[2]);
-            if fd < 0 {
-                if !send_reply(sock, STEP_SOCKET, errno(), 0, None) {
-                    exit(1);
+            };
+            if n != REQ_LEN {
+                send_reply(reply_fd, STEP_SOCKET, libc::EINVAL, 0, None);
+            } else {
+                // The raw system call: an application that interposes socket()
+                // (the C ABI's default stack does) must not be re-entered here.
+                let fd = libc::syscall(
+                    libc::SYS_socket,
+                    req[0],
+                    req[1] | libc::SOCK_CLOEXEC,
+                    req[2],
+                ) as RawFd;
+                if fd < 0 {
+                    send_reply(reply_fd, STEP_SOCKET, errno(), 0, None);
+                } else {
+                    send_reply(reply_fd, STEP_SOCKET, 0, 0, Some(fd));
+                    libc::close(fd);
                 }
-                continue;
             }
-            hand_over(sock, STEP_SOCKET, 0, fd);
+            libc::close(reply_fd);
         }
+    }
+}
+
+/// Receives one request into `req` and the reply socket attached to it: `None` on a
+/// hard error, `Some((0, _))` at EOF, else the request's length. Extra fds are
+/// closed. Raw system calls only (this runs in the helper).
+fn recv_request(sock: RawFd, req: &mut [i32; 3]) -> Option<(usize, Option<RawFd>)> {
+    #[repr(C, align(8))]
+    struct Cmsg([u8; 64]);
+    loop {
+        let mut cbuf = Cmsg([0; 64]);
+        let mut iov = libc::iovec {
+            iov_base: req.as_mut_ptr().cast(),
+            iov_len: REQ_LEN,
+        };
+        // SAFETY: msghdr is plain data; all-zero is valid.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.0.as_mut_ptr().cast();
+        msg.msg_controllen = cbuf.0.len() as _;
+        // SAFETY: msg points at `iov` (12 bytes of `req`) and the 64-byte `cbuf`.
+        let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return None;
+        }
+        let mut reply_fd = None;
+        // SAFETY: the kernel filled `msg_controllen` bytes of `cbuf` with cmsghdrs;
+        // CMSG_FIRSTHDR/CMSG_NXTHDR stay within it and CMSG_DATA points inside
+        // each header's `cmsg_len` bytes, which hold (len - CMSG_LEN(0)) / 4 fds.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                    let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / 4;
+                    let data = libc::CMSG_DATA(c).cast::<i32>();
+                    for i in 0..count {
+                        let fd = std::ptr::read_unaligned(data.add(i));
+                        if reply_fd.is_none() {
+                            reply_fd = Some(fd);
+                        } else {
+                            libc::close(fd);
+                        }
+                    }
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        return Some((n as usize, reply_fd));
     }
 }
