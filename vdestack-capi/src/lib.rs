@@ -21,16 +21,22 @@
 //!   (the helper does not share the application's fd table, so an application
 //!   closing "all other fds" only loses its stacks, not the other way round).
 //! * The helper is not the application's child, so `wait()` in a SIGCHLD handler
-//!   cannot reap it.
+//!   cannot reap it; commands run by `vde_stackcmd` are clone()d with no exit
+//!   signal, so a plain `wait()`/`waitpid(-1)` cannot reap them either.
 //! * Sockets can be made in a `fork()`ed child (upstream shares memory and fds with
 //!   the helper, which breaks in a child).
 //! * NULL, deleted or garbage handles give `EINVAL` (or are ignored by the `void`
 //!   calls) instead of a crash; a second `vde_delstack` is harmless.
 //! * An interface name longer than 15 bytes (or with `:`, `/`, blanks, or empty)
-//!   is refused with `EINVAL` instead of silently truncated.
+//!   is refused with `EINVAL` instead of silently truncated. Strings that are not
+//!   UTF-8 (network, name, commands) are refused with `EINVAL` too.
 //! * A command killed by a signal makes `vde_stackcmd` return 128+signal, not 0.
 //! * Sockets from `vde_msocket` are close-on-exec only if `SOCK_CLOEXEC` is asked
 //!   for, as with `socket()` (the Rust API always makes them close-on-exec).
+//!
+//! Our library's own sockets (e.g. std's `UnixStream` for a `vde://` plug opened
+//! by `vde_addstack`) bypass the `socket()` interposer: every export marks its
+//! thread as "inside", and the interposer then makes the system call itself.
 //!
 //! Every export catches panics: a panic becomes the call's error value with errno
 //! `EIO`, never an unwind into C.

@@ -1,6 +1,6 @@
 //! The `extern "C"` functions of `vdestack.h`, plus `vde_stack_onecmd` and the
 //! `socket()` interposer. Each one converts its arguments, runs [`crate::api`]
-//! inside [`call`] (panics caught, errno set) and converts the result back.
+//! inside `call` (panics caught, errno set) and converts the result back.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::io;
