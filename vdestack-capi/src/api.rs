@@ -71,28 +71,19 @@ pub fn stackcmd(handle: usize, cmds: &[u8]) -> io::Result<i32> {
 }
 
 /// `vde_stack_onecmd`: runs one argv (no `PATH` search, no shell) and returns its
-/// status as [`stackcmd`] does.
+/// status as [`stackcmd`] does. Arguments are taken as they are (bytes, empty ones
+/// included).
 pub fn onecmd(handle: usize, argv: &[&[u8]]) -> io::Result<i32> {
+    use std::os::unix::ffi::OsStrExt;
     let stack = handles::get(handle)?;
     if argv.is_empty() {
         return Err(einval("an empty argv"));
     }
-    let mut words = Vec::with_capacity(argv.len());
-    for a in argv {
-        words.push(escape_word(utf8(a, "an argument")?));
-    }
-    stack.run(&words.join(" "))
-}
-
-/// One word for [`Stack::run`]'s command syntax, taken literally: every character
-/// backslash-escaped (so blanks, quotes, `;`, `%` and `$` mean nothing).
-fn escape_word(word: &str) -> String {
-    let mut out = String::with_capacity(word.len() * 2);
-    for c in word.chars() {
-        out.push('\\');
-        out.push(c);
-    }
-    out
+    let words: Vec<&std::ffi::OsStr> = argv
+        .iter()
+        .map(|a| std::ffi::OsStr::from_bytes(a))
+        .collect();
+    stack.run_argv(&words)
 }
 
 /// `vde_default_stack`: the stack plain `socket()` calls use from now on (0: none).
@@ -103,14 +94,6 @@ pub fn default_stack(handle: usize) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escaped_words_split_back_literally() {
-        let words = ["/bin/echo", "a b", "x;y", "'q\"", "%41", "$HOME", "é\\"];
-        let line: Vec<String> = words.iter().map(|w| escape_word(w)).collect();
-        let back = vdestack::vde::url::split_commands(&line.join(" ")).unwrap();
-        assert_eq!(back, vec![words.map(String::from).to_vec()]);
-    }
 
     #[test]
     fn bad_handles_and_names_are_einval() {

@@ -21,8 +21,9 @@
 //!   (the helper does not share the application's fd table, so an application
 //!   closing "all other fds" only loses its stacks, not the other way round).
 //! * The helper is not the application's child, so `wait()` in a SIGCHLD handler
-//!   cannot reap it; commands run by `vde_stackcmd` are clone()d with no exit
-//!   signal, so a plain `wait()`/`waitpid(-1)` cannot reap them either.
+//!   cannot reap it; a command run by `vde_stackcmd` is the child of a keeper
+//!   process cloned with no exit signal, so a plain `wait()`/`waitpid(-1)` can
+//!   reap neither.
 //! * Sockets can be made in a `fork()`ed child (upstream shares memory and fds with
 //!   the helper, which breaks in a child).
 //! * NULL, deleted or garbage handles give `EINVAL` (or are ignored by the `void`

@@ -252,7 +252,7 @@ impl Stack {
     /// Runs `;`-separated commands in the stack, one after the other, like
     /// `vde_stackcmd`: words split on blanks with quotes and backslashes, no shell,
     /// **no `PATH` search** (a name without `/` is taken relative to the current
-    /// directory, as `execv` does). Stops at the first command whose status is not
+    /// directory, as `execv` does; see [`Stack::run_argv`]). Stops at the first command whose status is not
     /// 0 and returns that status; 0 if all succeed. A command that cannot be
     /// executed counts as status 2 (upstream's `_exit(2)`); one killed by a signal
     /// as 128+signal (upstream reports 0 there). Stdio and the environment are
@@ -262,23 +262,36 @@ impl Stack {
     pub fn run(&self, cmds: &str) -> io::Result<i32> {
         let list = vde::url::split_commands(cmds).map_err(io::Error::from)?;
         for argv in list {
-            let Some((prog, args)) = argv.split_first() else {
-                continue;
-            };
-            let prog = if prog.contains('/') {
-                prog.clone()
-            } else {
-                format!("./{prog}")
-            };
-            let mut argv = Vec::with_capacity(args.len() + 1);
-            argv.push(prog);
-            argv.extend(args.iter().cloned());
-            let code = crate::sys::run_in_namespaces(&argv, self.userns(), self.netns())?;
+            let code = self.run_argv(&argv)?;
             if code != 0 {
                 return Ok(code);
             }
         }
         Ok(0)
+    }
+
+    /// Runs one command, `argv[0]` being its path (no `PATH` search, no shell), in
+    /// the stack as [`Stack::run`] does, and returns its status (2 if it could not
+    /// be executed, 128+N if signal N killed it). An empty `argv` or one with a NUL
+    /// byte is `EINVAL`.
+    pub fn run_argv<S: AsRef<std::ffi::OsStr>>(&self, argv: &[S]) -> io::Result<i32> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut cargv = Vec::with_capacity(argv.len());
+        for a in argv {
+            cargv.push(std::ffi::CString::new(a.as_ref().as_bytes()).map_err(|_| {
+                context(
+                    io::Error::from_raw_os_error(libc::EINVAL),
+                    "a NUL byte in a command",
+                )
+            })?);
+        }
+        if cargv.is_empty() {
+            return Err(context(
+                io::Error::from_raw_os_error(libc::EINVAL),
+                "an empty command",
+            ));
+        }
+        crate::sys::run_in_namespaces(&cargv, self.userns(), self.netns())
     }
 }
 
