@@ -23,7 +23,8 @@ use std::thread::JoinHandle;
 use rustix::event::epoll;
 use rustix::event::{eventfd, EventfdFlags};
 
-use crate::vde::{Plug, Recv, MAX_FRAME};
+use crate::vde::gso::{VnetHdr, MAX_GSO_FRAME, VNET_HDR_LEN};
+use crate::vde::{Plug, Recv};
 
 /// Frames moved per ready fd before looking at the others.
 const BATCH: usize = 32;
@@ -34,6 +35,9 @@ const WAKE: u64 = u64::MAX;
 pub(crate) struct Pair {
     pub tap: OwnedFd,
     pub plug: Box<dyn Plug>,
+    /// The tap has `IFF_VNET_HDR` (and the plug said yes to offload): frames move
+    /// with their vnet header, large segments whole.
+    pub vnet: bool,
 }
 
 enum Ctl {
@@ -151,7 +155,8 @@ fn token(id: u64, index: usize, plug_side: bool) -> u64 {
 
 fn run(ep: OwnedFd, shared: Arc<Shared>) {
     let mut stacks: HashMap<u64, Entry> = HashMap::new();
-    let mut buf = vec![0u8; MAX_FRAME];
+    // One buffer for every pair, big enough for a large segment and its header.
+    let mut buf = vec![0u8; VNET_HDR_LEN + MAX_GSO_FRAME];
     let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
     loop {
         events.clear();
@@ -257,6 +262,12 @@ fn tap_to_plug(pair: &mut Pair, buf: &mut [u8]) -> bool {
     for _ in 0..BATCH {
         match rustix::io::read(&pair.tap, &mut *buf) {
             Ok(0) => return true,
+            Ok(n) if pair.vnet => {
+                // Shorter than a header: nothing the kernel would send.
+                if let Some(hdr) = VnetHdr::parse(&buf[..n]) {
+                    let _ = pair.plug.send_offload(&hdr, &buf[VNET_HDR_LEN..n]);
+                }
+            }
             Ok(n) => {
                 // WouldBlock: a full peer, the frame is dropped; other errors are
                 // per-frame too (a transport's unreachable peer).
@@ -275,12 +286,43 @@ fn tap_to_plug(pair: &mut Pair, buf: &mut [u8]) -> bool {
 /// Moves up to [`BATCH`] frames from the plug to the tap. Returns whether the plug
 /// is finished (closed, or failing for good).
 fn plug_to_tap(pair: &mut Pair, buf: &mut [u8]) -> bool {
+    if pair.vnet {
+        return plug_to_vnet_tap(pair, buf);
+    }
     for _ in 0..BATCH {
         match pair.plug.recv(buf) {
             Ok(Recv::Frame(n)) => {
                 if n >= crate::vde::MIN_FRAME {
                     // A down interface (EIO) or a full queue drops the frame.
                     let _ = rustix::io::write(pair.tap.as_fd(), &buf[..n.min(buf.len())]);
+                }
+            }
+            Ok(Recv::Nothing) => {}
+            Ok(Recv::Closed) => return true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                log::warn!("vdestack relay: a plug failed, its interface goes quiet: {e}");
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// [`plug_to_tap`] for a tap with `IFF_VNET_HDR`: each frame is written after its
+/// header in one `write` (a plain frame gets an empty header: the kernel checks its
+/// checksums as for any frame).
+fn plug_to_vnet_tap(pair: &mut Pair, buf: &mut [u8]) -> bool {
+    let mut hdr = VnetHdr::PLAIN;
+    for _ in 0..BATCH {
+        let (head, body) = buf.split_at_mut(VNET_HDR_LEN);
+        match pair.plug.recv_offload(&mut hdr, body) {
+            Ok(Recv::Frame(n)) => {
+                if n >= crate::vde::MIN_FRAME {
+                    head.copy_from_slice(&hdr.to_bytes());
+                    // A down interface (EIO) or a full queue drops the frame.
+                    let _ = rustix::io::write(pair.tap.as_fd(), &buf[..VNET_HDR_LEN + n]);
                 }
             }
             Ok(Recv::Nothing) => {}

@@ -9,7 +9,7 @@ mod tun;
 mod user;
 
 pub use fdutil::{claim_fd, poll_readable, send_error, set_nonblocking, would_block};
-pub use tun::{open_tap, TAP_NAME_MAX};
+pub use tun::{enable_tap_offload, open_tap, TAP_NAME_MAX};
 pub use user::{daemonize, group_id, user_name};
 
 mod child;
@@ -20,4 +20,4 @@ mod nsexec;
 mod nshelper;
 pub use cmdspawn::run_in_namespaces;
 pub use nsexec::{enter_namespaces_on_exec, ns_extras_on_exec};
-pub use nshelper::{helper_new_net, helper_socket, spawn_helper, Helper, NewNet};
+pub use nshelper::{helper_new_net, helper_new_net_vnet, helper_socket, spawn_helper, Helper, NewNet};

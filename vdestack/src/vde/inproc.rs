@@ -8,10 +8,18 @@
 //! queue holds frames. A full queue (a reader that does not keep up) drops new frames
 //! for it; a sender whose every destination is full gets `WouldBlock`. The segment
 //! goes away with its last plug.
+//!
+//! Large segments: a plug that said yes to [`Plug::offer_offload`] (a stack whose
+//! tap has `IFF_VNET_HDR`) sends and receives frames with a [`VnetHdr`]: TCP
+//! segments of up to 64 KiB, checksums pending. Queues hold (header, frame), so such
+//! a frame reaches another offloading port whole, in one copy; every other port
+//! gets it cut into ordinary frames with complete checksums ([`gso::to_plain`]),
+//! so plain plugs and cables to C switches see only what a wire would carry.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
@@ -19,11 +27,15 @@ use rustix::event::{eventfd, EventfdFlags};
 
 use super::netnode::forward::{Forwarder, PortId, DEFAULT_EXPIRE, HOST};
 use super::netnode::Kind;
+use super::gso::{self, VnetHdr};
 use super::url::{bad_value, parse_url_style};
-use super::{Plug, Recv, MIN_FRAME};
+use super::{Plug, Recv, MAX_FRAME, MIN_FRAME};
 
 /// Frames one plug may have waiting before new ones for it are dropped.
 const QUEUE_FRAMES: usize = 512;
+
+/// Bytes one plug may have waiting (large segments fill a queue in fewer frames).
+const QUEUE_BYTES: usize = 4 << 20;
 
 /// Spare buffers a plug keeps for reuse, so a steady flow does not allocate.
 const SPARE_BUFFERS: usize = 64;
@@ -42,7 +54,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[derive(Debug)]
 struct Queue {
-    frames: VecDeque<Vec<u8>>,
+    frames: VecDeque<(VnetHdr, Vec<u8>)>,
+    /// Bytes in `frames`.
+    bytes: usize,
     spare: Vec<Vec<u8>>,
 }
 
@@ -52,19 +66,23 @@ struct Port {
     queue: Mutex<Queue>,
     /// Readable while `queue` is not empty; written and read only under its lock.
     ready: OwnedFd,
+    /// Takes large segments whole (set once by [`Plug::offer_offload`], read under
+    /// the segment's lock).
+    offload: AtomicBool,
 }
 
 impl Port {
-    /// Queues a copy of `frame`. Returns false if the queue was full.
-    fn push(&self, frame: &[u8]) -> bool {
+    /// Queues a copy of `frame` with its header. Returns false if the queue was full.
+    fn push(&self, hdr: &VnetHdr, frame: &[u8]) -> bool {
         let mut q = lock(&self.queue);
-        if q.frames.len() >= QUEUE_FRAMES {
+        if q.frames.len() >= QUEUE_FRAMES || q.bytes + frame.len() > QUEUE_BYTES {
             return false;
         }
         let mut buf = q.spare.pop().unwrap_or_default();
         buf.clear();
         buf.extend_from_slice(frame);
-        q.frames.push_back(buf);
+        q.bytes += buf.len();
+        q.frames.push_back((*hdr, buf));
         if q.frames.len() == 1 {
             // 1 is never near the eventfd's limit, so this cannot block or fail.
             let _ = rustix::io::write(&self.ready, &1u64.to_ne_bytes());
@@ -79,6 +97,34 @@ struct Inner {
     ports: HashMap<PortId, Arc<Port>>,
     next_id: PortId,
     dests: Vec<PortId>,
+    stats: Stats,
+}
+
+/// What a segment carried (diagnostics and tests), from [`stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Frames sent into the segment.
+    pub frames: u64,
+    /// Large or checksum-pending frames handed whole to an offloading port (counted
+    /// per destination).
+    pub passed_whole: u64,
+    /// Such frames made plain for a port that does not offload (per destination).
+    pub made_plain: u64,
+    /// The ordinary frames that made.
+    pub plain_pieces: u64,
+    /// Such frames dropped because [`gso::to_plain`] refused them.
+    pub refused: u64,
+    /// The largest frame sent into the segment, in bytes.
+    pub largest: usize,
+}
+
+/// The counters of segment `name` (as in `inproc://NAME`), while it exists.
+pub fn stats(name: &str) -> Option<Stats> {
+    let all = lock(&SEGMENTS);
+    let seg = all.as_ref()?.get(name)?.upgrade()?;
+    drop(all);
+    let s = lock(&seg.inner).stats;
+    Some(s)
 }
 
 /// A named segment.
@@ -93,6 +139,8 @@ pub struct InProc {
     segment: Arc<Segment>,
     id: PortId,
     port: Arc<Port>,
+    /// Where large frames are cut for plain ports (empty until the first one).
+    scratch: Vec<u8>,
 }
 
 impl InProc {
@@ -123,6 +171,7 @@ impl InProc {
                             ports: HashMap::new(),
                             next_id: 1,
                             dests: Vec::new(),
+                            stats: Stats::default(),
                         }),
                     });
                     all.insert(name.clone(), Arc::downgrade(&s));
@@ -133,9 +182,11 @@ impl InProc {
         let port = Arc::new(Port {
             queue: Mutex::new(Queue {
                 frames: VecDeque::new(),
+                bytes: 0,
                 spare: Vec::new(),
             }),
             ready: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
+            offload: AtomicBool::new(false),
         });
         let id = {
             let mut inner = lock(&segment.inner);
@@ -145,25 +196,60 @@ impl InProc {
             inner.ports.insert(id, Arc::clone(&port));
             id
         };
-        Ok(Self { segment, id, port })
+        Ok(Self {
+            segment,
+            id,
+            port,
+            scratch: Vec::new(),
+        })
     }
-}
 
-impl Plug for InProc {
-    fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
+    /// Hands `frame` to the ports the switch picks: whole to a port that offloads or
+    /// when it is plain, made plain otherwise.
+    fn deliver(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
         if frame.len() < MIN_FRAME {
             return Ok(frame.len());
         }
+        let scratch = &mut self.scratch;
         let mut inner = lock(&self.segment.inner);
         let Inner {
-            fwd, ports, dests, ..
+            fwd,
+            ports,
+            dests,
+            stats,
+            ..
         } = &mut *inner;
+        stats.frames += 1;
+        stats.largest = stats.largest.max(frame.len());
         fwd.forward(self.id, frame, Instant::now(), dests);
+        let plain = hdr.is_plain();
         let mut delivered = dests.is_empty(); // nobody to send to: like a cable to nothing
         for d in dests.iter() {
-            if let Some(p) = ports.get(d) {
-                delivered |= p.push(frame);
+            let Some(p) = ports.get(d) else {
+                continue;
+            };
+            if plain || p.offload.load(Ordering::Relaxed) {
+                delivered |= p.push(hdr, frame);
+                stats.passed_whole += u64::from(!plain);
+                continue;
             }
+            if scratch.is_empty() {
+                scratch.resize(MAX_FRAME, 0); // once per plug that sends large frames
+            }
+            let mut any = false;
+            match gso::to_plain(hdr, frame, scratch, |seg| {
+                any |= p.push(&VnetHdr::PLAIN, seg);
+            }) {
+                Ok(n) => {
+                    stats.made_plain += 1;
+                    stats.plain_pieces += n as u64;
+                }
+                Err(e) => {
+                    stats.refused += 1;
+                    log::debug!("inproc: a large frame dropped: {e}");
+                }
+            }
+            delivered |= any;
         }
         if delivered {
             Ok(frame.len())
@@ -172,20 +258,67 @@ impl Plug for InProc {
         }
     }
 
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
+    /// Takes the next queued frame and its header, copying the frame into `buf`
+    /// (truncated if longer); `Err(WouldBlock)` when the queue is empty.
+    fn take(&mut self, buf: &mut [u8]) -> io::Result<(VnetHdr, usize, usize)> {
         let mut q = lock(&self.port.queue);
-        let Some(frame) = q.frames.pop_front() else {
+        let Some((hdr, frame)) = q.frames.pop_front() else {
             return Err(io::ErrorKind::WouldBlock.into());
         };
+        q.bytes -= frame.len();
         if q.frames.is_empty() {
             let mut counter = [0u8; 8];
             let _ = rustix::io::read(&self.port.ready, &mut counter);
         }
         let n = frame.len().min(buf.len());
         buf[..n].copy_from_slice(&frame[..n]);
+        let full = frame.len();
         if q.spare.len() < SPARE_BUFFERS {
             q.spare.push(frame);
         }
+        Ok((hdr, n, full))
+    }
+}
+
+impl Plug for InProc {
+    fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
+        self.deliver(&VnetHdr::PLAIN, frame)
+    }
+
+    /// On a plug that offloads, a frame with a pending checksum comes back completed
+    /// and a large segment is dropped (`Recv::Nothing`): receive those with
+    /// [`Plug::recv_offload`].
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
+        let (hdr, n, full) = self.take(buf)?;
+        if hdr.is_plain() {
+            return Ok(Recv::Frame(n));
+        }
+        if hdr.gso_type & !gso::GSO_ECN == gso::GSO_NONE
+            && n == full
+            && gso::complete_checksum(&hdr, &mut buf[..n]).is_ok()
+        {
+            return Ok(Recv::Frame(n));
+        }
+        Ok(Recv::Nothing)
+    }
+
+    fn offer_offload(&mut self) -> bool {
+        self.port.offload.store(true, Ordering::Relaxed);
+        true
+    }
+
+    fn send_offload(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
+        self.deliver(hdr, frame)
+    }
+
+    /// A large frame that does not fit `buf` is dropped (`Recv::Nothing`): cut
+    /// short, it would be garbage.
+    fn recv_offload(&mut self, hdr: &mut VnetHdr, buf: &mut [u8]) -> io::Result<Recv> {
+        let (h, n, full) = self.take(buf)?;
+        if n < full && !h.is_plain() {
+            return Ok(Recv::Nothing);
+        }
+        *hdr = h;
         Ok(Recv::Frame(n))
     }
 

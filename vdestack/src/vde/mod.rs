@@ -32,6 +32,16 @@
 //!   Frames shorter than 14 bytes are discarded and reported as sent.
 //! * Dropping a plug closes every fd, removes every socket file it created and reaps
 //!   every process it started.
+//!
+//! ## Large segments (offload)
+//!
+//! A plug may carry frames with a [`gso::VnetHdr`] in front: TCP segments of up to
+//! 64 KiB cut later, checksums still to compute. Only `inproc://` does, and only once
+//! asked with [`Plug::offer_offload`] (a stack whose tap has `IFF_VNET_HDR` asks);
+//! then [`Plug::send_offload`] and [`Plug::recv_offload`] move (header, frame)
+//! pairs, and the segment hands ordinary frames ([`gso::to_plain`]) to every port
+//! that did not ask. Every other plug keeps the defaults: it cuts and completes in
+//! software before sending, and receives with a plain header.
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -39,6 +49,7 @@ use std::time::Duration;
 
 pub mod cable;
 pub mod cmd;
+pub mod gso;
 pub mod inproc;
 pub mod mactable;
 pub mod netnode;
@@ -106,6 +117,40 @@ pub trait Plug: Send {
     /// that want to watch it apart, like `vde_ctlfd`.
     fn ctl_fd(&self) -> Option<BorrowedFd<'_>> {
         None
+    }
+
+    /// Asks the plug to carry large segments whole from now on, through
+    /// [`Plug::send_offload`] and [`Plug::recv_offload`]; returns whether it will
+    /// (the default: no). A plug that says yes hands large frames to
+    /// [`Plug::recv_offload`], so its owner must receive that way.
+    fn offer_offload(&mut self) -> bool {
+        false
+    }
+
+    /// Sends a frame described by `hdr` (see [`gso`]). The default cuts it into
+    /// ordinary frames and completes its checksums in software, then sends each with
+    /// [`Plug::send`]; a frame [`gso::to_plain`] refuses is dropped with its error.
+    fn send_offload(&mut self, hdr: &gso::VnetHdr, frame: &[u8]) -> io::Result<usize> {
+        if hdr.is_plain() {
+            return self.send(frame);
+        }
+        // On the stack: no allocation per frame, and a segment never exceeds a frame.
+        let mut scratch = [0u8; MAX_FRAME];
+        let mut result = Ok(frame.len());
+        gso::to_plain(hdr, frame, &mut scratch, |seg| {
+            if let Err(e) = self.send(seg) {
+                result = Err(e);
+            }
+        })?;
+        result.map(|_| frame.len())
+    }
+
+    /// Receives a frame and its header into `hdr` and `buf` (which should hold
+    /// [`gso::MAX_GSO_FRAME`] bytes once offload is on). The default receives an
+    /// ordinary frame with [`Plug::recv`] and a plain header.
+    fn recv_offload(&mut self, hdr: &mut gso::VnetHdr, buf: &mut [u8]) -> io::Result<Recv> {
+        *hdr = gso::VnetHdr::PLAIN;
+        self.recv(buf)
     }
 }
 

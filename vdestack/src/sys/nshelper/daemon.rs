@@ -6,7 +6,7 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::RawFd;
 
-use super::super::tun::{IfReq, IFF_NO_PI, IFF_TAP, TUNSETIFF};
+use super::super::tun::{IfReq, IFF_NO_PI, IFF_TAP, IFF_VNET_HDR, TUNSETIFF};
 use super::wire::*;
 use super::Prepared;
 
@@ -221,7 +221,8 @@ fn serve(req: &[u8], extra: RawFd, reply: RawFd, home: RawFd) {
             {
                 return refuse(FAIL_REQUEST, libc::EINVAL);
             }
-            new_net(&req[REQ_HEAD..], count as usize, reply, home);
+            let vnet = (word(req, 3) as u32 as u64) | ((word(req, 4) as u32 as u64) << 32);
+            new_net(&req[REQ_HEAD..], count as usize, vnet, reply, home);
         }
         OP_SOCKET => {
             if extra < 0 || req.len() != REQ_HEAD {
@@ -262,8 +263,9 @@ fn go_home(home: RawFd) {
     }
 }
 
-/// A new network namespace with one tap per 16-byte name in `names`.
-fn new_net(names: &[u8], count: usize, reply: RawFd, home: RawFd) {
+/// A new network namespace with one tap per 16-byte name in `names`; tap `i` gets
+/// `IFF_VNET_HDR` when bit `i` of `vnet` is set.
+fn new_net(names: &[u8], count: usize, vnet: u64, reply: RawFd, home: RawFd) {
     let mut fds = [-1 as RawFd; 1 + MAX_TAPS];
     let mut made = 0;
     let mut failed = None;
@@ -292,9 +294,10 @@ fn new_net(names: &[u8], count: usize, reply: RawFd, home: RawFd) {
                 failed = Some((FAIL_TAP + i as i32, errno()));
                 break;
             }
+            let vnet_flag = if vnet >> i & 1 == 1 { IFF_VNET_HDR } else { 0 };
             let mut r = IfReq {
                 name: [0; libc::IFNAMSIZ],
-                flags: IFF_TAP | IFF_NO_PI,
+                flags: IFF_TAP | IFF_NO_PI | vnet_flag,
                 _pad: [0; 22],
             };
             r.name

@@ -268,6 +268,12 @@ fn request(
 /// Asks the helper for a new network namespace with one tap named after each of
 /// `taps` (each already checked: 1 to 15 bytes, at most `MAX_TAPS` = 64).
 pub fn helper_new_net(ctl: BorrowedFd<'_>, taps: &[&str]) -> io::Result<NewNet> {
+    helper_new_net_vnet(ctl, taps, 0)
+}
+
+/// [`helper_new_net`], where tap `i` is opened with `IFF_VNET_HDR` when bit `i` of
+/// `vnet` is set (then see [`super::enable_tap_offload`]).
+pub fn helper_new_net_vnet(ctl: BorrowedFd<'_>, taps: &[&str], vnet: u64) -> io::Result<NewNet> {
     if taps.len() > MAX_TAPS {
         return Err(context(
             io::Error::from_raw_os_error(libc::EINVAL),
@@ -284,7 +290,13 @@ pub fn helper_new_net(ctl: BorrowedFd<'_>, taps: &[&str]) -> io::Result<NewNet> 
         }
         names[i * NAME_LEN..i * NAME_LEN + name.len()].copy_from_slice(name.as_bytes());
     }
-    let head = [OP_NET, taps.len() as i32, 0, 0, 0];
+    let head = [
+        OP_NET,
+        taps.len() as i32,
+        0,
+        vnet as u32 as i32,
+        (vnet >> 32) as u32 as i32,
+    ];
     let ([err, step, count], mut fds) = request(ctl, head, &names, None)?;
     if err != 0 {
         let what = match step {

@@ -5,7 +5,11 @@
 //!   value]`, with the step's fd attached when errno is 0 (the pidfd, whose value
 //!   is the helper's pid, then the user namespace).
 //! * A request: `[op, count, a, b, c]` plus, for [`OP_NET`], `count` interface
-//!   names of [`NAME_LEN`] bytes each. Attached: the socket to reply on, first;
+//!   names of [`NAME_LEN`] bytes each. For [`OP_NET`], `a` is 0 and `b` (bits 0-31)
+//!   and `c` (bits 32-63) form a 64-bit mask, as unsigned words: tap `i` is opened
+//!   with `IFF_VNET_HDR` (frames with a `virtio_net_hdr` in front) when bit `i` is
+//!   set. The offloads themselves (`TUNSETOFFLOAD`, `TUNSETVNETHDRSZ`) are set by
+//!   the application on the fd it receives. Attached: the socket to reply on, first;
 //!   for [`OP_SOCKET`], the stack's network namespace second.
 //! * A reply, on the request's own socket: `[errno, step, count]` with `count` fds
 //!   attached when errno is 0 ([`OP_NET`]: the network namespace, then one tap per
