@@ -432,4 +432,68 @@ mod tests {
         );
         assert_eq!(lone.send(&[0; 5]).unwrap(), 5);
     }
+
+    /// An IPv4 TCP large segment from 10.0.0.2 to 10.0.0.1 as a tap with TSO gives it.
+    fn large_segment(payload: usize, mss: u16) -> (VnetHdr, Vec<u8>) {
+        let mut f = frame(1, 2, 14);
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        let total = (40 + payload) as u16;
+        f.extend_from_slice(&[0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0]);
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        f.extend_from_slice(&[10, 0, 0, 2, 10, 0, 0, 1]);
+        f.extend_from_slice(&[0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 1, 0]);
+        f.extend_from_slice(&[0, 0, 0, 0]);
+        f.extend((0..payload).map(|i| i as u8));
+        let hdr = VnetHdr {
+            flags: gso::F_NEEDS_CSUM,
+            gso_type: gso::GSO_TCPV4,
+            hdr_len: 54,
+            gso_size: mss,
+            csum_start: 34,
+            csum_offset: 16,
+        };
+        (hdr, f)
+    }
+
+    #[test]
+    fn large_segments_pass_whole_to_offloading_ports_only() {
+        let mut a = InProc::open("t-gso/hub").unwrap();
+        let mut b = InProc::open("t-gso").unwrap();
+        let mut c = InProc::open("t-gso").unwrap();
+        assert!(a.offer_offload() && b.offer_offload());
+        let (hdr, big) = large_segment(20000, 1448);
+        assert_eq!(a.send_offload(&hdr, &big).unwrap(), big.len());
+        // b offloads: one frame, its header kept.
+        let mut buf = vec![0u8; gso::MAX_GSO_FRAME];
+        let mut h = VnetHdr::PLAIN;
+        assert_eq!(b.recv_offload(&mut h, &mut buf).unwrap(), Recv::Frame(big.len()));
+        assert_eq!((h, &buf[..big.len()]), (hdr, &big[..]));
+        // c does not: ordinary frames, the payload all there.
+        let mut pieces = 0;
+        let mut payload = 0;
+        while let Some(f) = got(&mut c) {
+            assert!(f.len() <= 54 + 1448);
+            pieces += 1;
+            payload += f.len() - 54;
+        }
+        assert_eq!((pieces, payload), (20000usize.div_ceil(1448), 20000));
+        let st = stats("t-gso").unwrap();
+        assert_eq!((st.passed_whole, st.made_plain, st.refused), (1, 1, 0));
+        assert_eq!(st.largest, big.len());
+        // A plain recv on an offloading port drops what it cannot take; a frame
+        // with only a pending checksum comes back completed.
+        a.send_offload(&hdr, &big).unwrap();
+        assert_eq!(b.recv(&mut buf).unwrap(), Recv::Nothing);
+        let (mut one, small) = large_segment(100, 1448);
+        one.gso_type = gso::GSO_NONE;
+        a.send_offload(&one, &small).unwrap();
+        assert_eq!(b.recv(&mut buf).unwrap(), Recv::Frame(small.len()));
+        assert_ne!(buf[50..52], [0, 0], "the checksum was filled in");
+        // Garbage with a large-segment header reaches only offloading ports.
+        while got(&mut c).is_some() {}
+        let bad = VnetHdr { gso_type: gso::GSO_UDP_L4, ..hdr };
+        a.send_offload(&bad, &frame(1, 2, 3000)).unwrap();
+        assert_eq!(got(&mut c), None);
+        assert_eq!(stats("t-gso").unwrap().refused, 1);
+    }
 }
