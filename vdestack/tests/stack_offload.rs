@@ -113,7 +113,11 @@ fn ones_sum(parts: &[&[u8]]) -> u16 {
 /// IPv4/IPv6 TCP, every length and checksum right. Returns whether it was TCP with
 /// payload.
 fn check_wire_frame(f: &[u8]) -> bool {
-    assert!(f.len() <= 1514, "a frame of {} bytes left the fast path", f.len());
+    assert!(
+        f.len() <= 1514,
+        "a frame of {} bytes left the fast path",
+        f.len()
+    );
     if f.len() < 14 {
         return false;
     }
@@ -121,7 +125,11 @@ fn check_wire_frame(f: &[u8]) -> bool {
     let (l4, pseudo_addrs, proto, ip_end) = match ty {
         0x0800 => {
             let ihl = (f[14] & 15) as usize * 4;
-            assert_eq!(ones_sum(&[&f[14..14 + ihl]]), 0xffff, "IPv4 header checksum");
+            assert_eq!(
+                ones_sum(&[&f[14..14 + ihl]]),
+                0xffff,
+                "IPv4 header checksum"
+            );
             let total = u16::from_be_bytes([f[16], f[17]]) as usize;
             assert!(14 + total <= f.len(), "IPv4 length past the frame");
             (14 + ihl, f[26..34].to_vec(), f[23], 14 + total)
@@ -229,6 +237,36 @@ sandbox_test! {
         tcp_echo(&b, &a, "10.33.0.2:7001");
         tcp_echo(&a, &b, "[fc00:33::1]:7002");
         tcp_echo(&b, &a, "[fc00:33::2]:7003");
+        // UDP and ICMP: the kernel leaves UDP checksums to the offloading tap too.
+        let udp = [
+            (&a, &b, "10.33.0.2:7020"),
+            (&b, &a, "10.33.0.1:7021"),
+            (&a, &b, "[fc00:33::2]:7022"),
+        ];
+        for (from, rx, to) in udp {
+            let to: SocketAddr = to.parse().unwrap();
+            let r = rx.udp_bind(to).unwrap();
+            r.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let any: SocketAddr = if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().unwrap();
+            let s = from.udp_bind(any).unwrap();
+            let msg = vec![0x5au8; 3000]; // IP-fragmented on the way
+            s.send_to(&msg, to).unwrap();
+            s.send_to(b"small", to).unwrap();
+            let mut buf = [0u8; 4000];
+            let n = r.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &msg[..], "UDP to {to}");
+            let n = r.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"small", "UDP to {to}");
+        }
+        for (from, to) in [(&a, "10.33.0.2"), (&b, "fc00:33::1")] {
+            let st = from
+                .command("/bin/ping")
+                .args(["-c", "1", "-s", "2000", "-W", "5", to])
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(st.success(), "ping {to}: {st}");
+        }
         let ab = throughput(&b, &a, "10.33.0.2:7010", 32);
         let ba = throughput(&a, &b, "10.33.0.1:7011", 32);
         rustix::io::write(&stop_w, &1u64.to_ne_bytes()).unwrap();

@@ -59,13 +59,7 @@ pub fn open_tap(name: &str) -> io::Result<(OwnedFd, String)> {
     let fd = OwnedFd::from(file);
     // SAFETY: TUNSETIFF reads and writes a `struct ifreq`, which IfReq matches in
     // layout and size (40 bytes on Linux); `req` outlives the call.
-    let rc = unsafe {
-        libc::ioctl(
-            fd.as_raw_fd(),
-            TUNSETIFF as _,
-            &mut req as *mut IfReq,
-        )
-    };
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req as *mut IfReq) };
     if rc < 0 {
         return Err(context(
             io::Error::last_os_error(),
@@ -97,7 +91,13 @@ pub fn enable_tap_offload(tap: BorrowedFd<'_>) -> io::Result<()> {
     let features = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
     // SAFETY: TUNSETOFFLOAD takes the feature mask as the integer argument itself,
     // not a pointer; the fd is borrowed, so open.
-    let rc = unsafe { libc::ioctl(tap.as_raw_fd(), TUNSETOFFLOAD as _, features as libc::c_ulong) };
+    let rc = unsafe {
+        libc::ioctl(
+            tap.as_raw_fd(),
+            TUNSETOFFLOAD as _,
+            features as libc::c_ulong,
+        )
+    };
     if rc < 0 {
         return Err(context(io::Error::last_os_error(), "TUNSETOFFLOAD"));
     }

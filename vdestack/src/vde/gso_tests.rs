@@ -47,7 +47,9 @@ fn payload(n: usize) -> Vec<u8> {
 fn tcp4_gso(data: &[u8], flags: u8, mss: u16) -> (VnetHdr, Vec<u8>) {
     let mut f = mac_header(0x0800);
     let total = 20 + 20 + data.len();
-    let mut ip = vec![0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 2, 10, 0, 0, 1];
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 2, 10, 0, 0, 1,
+    ];
     ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
     f.extend_from_slice(&ip);
     f.extend_from_slice(&tcp_header(0xffff_f000, flags));
@@ -158,7 +160,11 @@ fn tcp4_cut_at_gso_size() {
     for (i, s) in segs.iter().enumerate() {
         assert_eq!(s.len(), 54 + 1000);
         let (seq, flags, p, id) = check_tcp(s);
-        assert_eq!(seq, 0xffff_f000u32.wrapping_add(i as u32 * 1000), "seq wraps");
+        assert_eq!(
+            seq,
+            0xffff_f000u32.wrapping_add(i as u32 * 1000),
+            "seq wraps"
+        );
         assert_eq!(id, 0x1234 + i as u16);
         assert_eq!(flags & 0x10, 0x10, "ACK on all");
         assert_eq!(flags & 0x80 != 0, i == 0, "CWR on the first only");
@@ -199,7 +205,11 @@ fn tcp6_cut_at_gso_size() {
         assert!(s.len() <= 1514);
         let (seq, flags, p, _) = check_tcp(s);
         assert_eq!(seq, 1000 + (i * 1428) as u32);
-        assert_eq!(flags & 0x08 != 0, i + 1 == segs.len(), "PSH on the last only");
+        assert_eq!(
+            flags & 0x08 != 0,
+            i + 1 == segs.len(),
+            "PSH on the last only"
+        );
         joined.extend(p);
     }
     assert_eq!(joined, data);
@@ -227,7 +237,9 @@ fn pending_checksum_completed() {
     let data = payload(333);
     let mut f = mac_header(0x0800);
     let ulen = (8 + data.len()) as u16;
-    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 2, 10, 0, 0, 1];
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 2, 10, 0, 0, 1,
+    ];
     ip[2..4].copy_from_slice(&(20 + ulen).to_be_bytes());
     let c = !naive_sum(&[&ip]);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
@@ -267,7 +279,11 @@ fn bad_input_is_an_error() {
     let (hdr, frame) = tcp4_gso(&payload(3000), 0x10, 1000);
     // Truncated anywhere in the headers.
     for n in [0, 5, 13, 14, 20, 33, 40, 53] {
-        assert_eq!(errno(&hdr, &frame[..n], &mut scratch), libc::EINVAL, "len {n}");
+        assert_eq!(
+            errno(&hdr, &frame[..n], &mut scratch),
+            libc::EINVAL,
+            "len {n}"
+        );
     }
     // gso_size 0, IPv6 type on an IPv4 frame, UDP kinds.
     let h0 = VnetHdr { gso_size: 0, ..hdr };

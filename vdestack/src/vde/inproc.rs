@@ -25,9 +25,9 @@ use std::time::Instant;
 
 use rustix::event::{eventfd, EventfdFlags};
 
+use super::gso::{self, VnetHdr};
 use super::netnode::forward::{Forwarder, PortId, DEFAULT_EXPIRE, HOST};
 use super::netnode::Kind;
-use super::gso::{self, VnetHdr};
 use super::url::{bad_value, parse_url_style};
 use super::{Plug, Recv, MAX_FRAME, MIN_FRAME};
 
@@ -466,7 +466,10 @@ mod tests {
         // b offloads: one frame, its header kept.
         let mut buf = vec![0u8; gso::MAX_GSO_FRAME];
         let mut h = VnetHdr::PLAIN;
-        assert_eq!(b.recv_offload(&mut h, &mut buf).unwrap(), Recv::Frame(big.len()));
+        assert_eq!(
+            b.recv_offload(&mut h, &mut buf).unwrap(),
+            Recv::Frame(big.len())
+        );
         assert_eq!((h, &buf[..big.len()]), (hdr, &big[..]));
         // c does not: ordinary frames, the payload all there.
         let mut pieces = 0;
@@ -491,7 +494,10 @@ mod tests {
         assert_ne!(buf[50..52], [0, 0], "the checksum was filled in");
         // Garbage with a large-segment header reaches only offloading ports.
         while got(&mut c).is_some() {}
-        let bad = VnetHdr { gso_type: gso::GSO_UDP_L4, ..hdr };
+        let bad = VnetHdr {
+            gso_type: gso::GSO_UDP_L4,
+            ..hdr
+        };
         a.send_offload(&bad, &frame(1, 2, 3000)).unwrap();
         assert_eq!(got(&mut c), None);
         assert_eq!(stats("t-gso").unwrap().refused, 1);
