@@ -285,7 +285,9 @@ pub fn segment_tcp(
     }
     let lay = tcp_layout(frame, ipv4)?;
     let payload = &frame[lay.end..];
-    if lay.end + mss.min(payload.len()) > scratch.len() {
+    // A segment must fit the scratch buffer, and its IP length field.
+    let longest = lay.end + mss.min(payload.len());
+    if longest > scratch.len() || longest - lay.l3 > usize::from(u16::MAX) {
         return Err(crate::error::context(
             io::Error::from_raw_os_error(libc::EMSGSIZE),
             "a segment larger than a frame",
