@@ -32,7 +32,11 @@ fn probe(built: &Built, vnl: &str) -> Observations {
     let mut text = String::new();
     std::io::Read::read_to_string(p.child.stdout.as_mut().unwrap(), &mut text).unwrap();
     eprintln!("--- probe {vnl} ({}):\n{text}", built.lib.name());
-    assert!(status.success(), "probe ({}) on {vnl}: {status}\n{text}", built.lib.name());
+    assert!(
+        status.success(),
+        "probe ({}) on {vnl}: {status}\n{text}",
+        built.lib.name()
+    );
     let obs: Observations = text
         .lines()
         .filter_map(|l| l.split_once('='))
@@ -131,17 +135,28 @@ fn compare(vnl: &str, vnl_fds_left: &'static str, debian: &Built, ours: &Built) 
     for (key, want) in BOTH {
         for (side, obs) in [("debian", &d), ("ours", &o)] {
             if obs.get(*key).map(String::as_str) != Some(want) {
-                problems.push(format!("{side}: {key}={:?}, expected {want}", obs.get(*key)));
+                problems.push(format!(
+                    "{side}: {key}={:?}, expected {want}",
+                    obs.get(*key)
+                ));
             }
         }
     }
     let keys: std::collections::BTreeSet<&String> = d.keys().chain(o.keys()).collect();
     for key in keys {
         if d.get(key) != o.get(key) {
-            problems.push(format!("{key}: debian {:?}, ours {:?}", d.get(key), o.get(key)));
+            problems.push(format!(
+                "{key}: debian {:?}, ours {:?}",
+                d.get(key),
+                o.get(key)
+            ));
         }
     }
-    assert!(problems.is_empty(), "probe on {vnl}:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "probe on {vnl}:\n{}",
+        problems.join("\n")
+    );
 }
 
 sandbox_test! {

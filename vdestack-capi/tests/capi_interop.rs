@@ -76,19 +76,36 @@ fn serve_and_reach(built: &Built, program: &str, net: u8) {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{what}: vdens peer failed: {}\n{text}\n{err}", out.status);
+    assert!(
+        out.status.success(),
+        "{what}: vdens peer failed: {}\n{text}\n{err}",
+        out.status
+    );
     assert_eq!(
         text.matches(" 0% packet loss").count(),
         2,
         "{what}: v4 and v6 pings:\n{text}"
     );
-    let echoes: Vec<&str> = text.lines().filter(|l| !l.is_empty() && !l.contains("ping") && !l.starts_with("PING") && !l.starts_with("64 bytes") && !l.starts_with("rtt") && !l.contains("packets transmitted")).collect();
+    let echoes: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            !l.is_empty()
+                && !l.contains("ping")
+                && !l.starts_with("PING")
+                && !l.starts_with("64 bytes")
+                && !l.starts_with("rtt")
+                && !l.contains("packets transmitted")
+        })
+        .collect();
     assert_eq!(
         echoes,
         ["second-while-first-open", "first-open", "first-done"],
         "{what}: the echoes (the second connection is served while the first is open)\n{text}\n{err}"
     );
-    assert!(server.child.try_wait().unwrap().is_none(), "{what}: the server died");
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "{what}: the server died"
+    );
 }
 
 fn run(test: &str, lib: Lib, first_net: u8) {

@@ -42,10 +42,13 @@ pub fn our_library() -> Option<PathBuf> {
     }
     let exe = std::env::current_exe().ok()?;
     let dir = exe.parent()?;
-    [dir.parent().map(|d| d.join("libvdestack_capi.so")), Some(dir.join("libvdestack_capi.so"))]
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_file())
+    [
+        dir.parent().map(|d| d.join("libvdestack_capi.so")),
+        Some(dir.join("libvdestack_capi.so")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| p.is_file())
 }
 
 /// The newest modification time of the files under `dir` (recursively).
@@ -92,7 +95,10 @@ pub fn have_c_toolchain(test: &str) -> bool {
         ("/usr/include/nlinline+.h", "nlinline-dev"),
     ] {
         if !Path::new(header).exists() {
-            skip(test, &format!("{header} is missing (apt install {package}, or run .ci/run)"));
+            skip(
+                test,
+                &format!("{header} is missing (apt install {package}, or run .ci/run)"),
+            );
             return false;
         }
     }
@@ -175,8 +181,16 @@ impl Built {
         }
         let Ok(out) = c.output() else { return };
         let text = String::from_utf8_lossy(&out.stdout);
-        let line = text.lines().find(|l| l.contains("libvdestack.so.0")).unwrap_or("");
+        let line = text
+            .lines()
+            .find(|l| l.contains("libvdestack.so.0"))
+            .unwrap_or("");
         let ours = line.contains(&*self.dir.0.to_string_lossy());
-        assert_eq!(ours, self.lib == Lib::Ours, "{program} ({}) loads: {line}", self.lib.name());
+        assert_eq!(
+            ours,
+            self.lib == Lib::Ours,
+            "{program} ({}) loads: {line}",
+            self.lib.name()
+        );
     }
 }
