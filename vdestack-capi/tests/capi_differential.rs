@@ -74,6 +74,12 @@ fn on_purpose(vnl_fds_left: &'static str) -> Vec<(&'static str, Want, Want)> {
         // Upstream truncates an interface name to 15 bytes; ours refuses it.
         ("addstack_long_ifname", Is("ok"), Is("EINVAL")),
         ("addstack_long_ifname_truncated", Is("2"), Absent),
+        // Upstream's helper is the application's child (its wait() can reap it);
+        // ours is not.
+        ("children_with_stack", Is("1"), Is("0")),
+        ("waitpid_any", Is("child_running"), Is("ECHILD")),
+        // Upstream leaves a "=command" coprocess running after delstack; ours ends it.
+        ("coprocess_children_after_delstack", Is("1"), Is("0")),
         // Upstream reads a status from a signal with WEXITSTATUS (0); ours 128+9.
         ("stackcmd_killed", Is("0"), Is("137")),
         // Upstream's helper shares the parent's fd table, not the child's: the fd
@@ -84,6 +90,8 @@ fn on_purpose(vnl_fds_left: &'static str) -> Vec<(&'static str, Want, Want)> {
 
 /// What both must show (upstream's documented behaviour, §1 of upstream.md).
 const BOTH: &[(&str, &str)] = &[
+    ("children_before", "0"),
+    ("children_after_delstack", "0"),
     ("fds_novnl_hidden_inheritable", "0"),
     ("fds_vnl_hidden_inheritable", "0"),
     ("fds_novnl_left_after_delstack", "0"),

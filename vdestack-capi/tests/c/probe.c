@@ -3,10 +3,11 @@
  * observation, so the output of the same program built against two libraries can be
  * compared line by line. Errors print as errno names (glibc's strerrorname_np).
  *
- * Phase 1 measures the fd table (hidden fds, close-on-exec, what delstack leaves)
- * on stacks (without and with VNL) the probe does nothing else with, so no socket
- * of the probe's own counts. Phase 2 observes the calls on a stack on VNL (not on a
- * stack without interface: there, Debian's vde_stackcmd never returns). */
+ * Phase 0 looks at child processes (is the library's helper ours?). Phase 1
+ * measures the fd table (hidden fds, close-on-exec, what delstack leaves) on stacks
+ * (without and with VNL) the probe does nothing else with, so no socket of the
+ * probe's own counts. Phase 2 observes the calls on a stack on VNL (not on a stack
+ * without interface: there, Debian's vde_stackcmd never returns). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -72,6 +73,48 @@ static const char *lo_state(int fd) {
 	if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0)
 		return ename(errno);
 	return (ifr.ifr_flags & IFF_UP) ? "up" : "down";
+}
+
+/* How many processes have this one as parent (zombies included). */
+static int count_children(void) {
+	DIR *d = opendir("/proc");
+	if (d == NULL)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char path[300], buf[512];
+		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		size_t len = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[len] = 0;
+		char *close_paren = strrchr(buf, ')');
+		int ppid;
+		if (close_paren && sscanf(close_paren + 1, " %*c %d", &ppid) == 1 && ppid == getpid())
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Whether a library's helper is a child of the application (whose SIGCHLD
+ * handler's wait() could reap it), on a fresh stack without network. */
+static void phase_children(void) {
+	printf("children_before=%d\n", count_children());
+	struct vdestack *s = vde_addstack(NULL, NULL);
+	if (s == NULL) {
+		printf("children_addstack=%s\n", ename(errno));
+		return;
+	}
+	printf("children_with_stack=%d\n", count_children());
+	int st;
+	pid_t w = waitpid(-1, &st, WNOHANG);
+	printf("waitpid_any=%s\n", w == 0 ? "child_running" : w > 0 ? "reaped" : ename(errno));
+	vde_delstack(s);
+	printf("children_after_delstack=%d\n", count_children());
 }
 
 static void phase_fds(const char *tag, char *vnl) {
@@ -177,6 +220,10 @@ static void phase_calls(char *vnl) {
 	if (named) {
 		printf("addstack_coprocess_vde0=%d\n", vde_if_nametoindex(named, "vde0"));
 		vde_delstack(named);
+		/* Give a coprocess killed at delstack a moment to be gone. */
+		for (int i = 0; i < 50 && count_children() > 0; i++)
+			usleep(10000);
+		printf("coprocess_children_after_delstack=%d\n", count_children());
 	}
 
 	struct vdestack *s = vde_addstack(vnl, NULL);
@@ -245,6 +292,7 @@ int main(int argc, char *argv[]) {
 	}
 	char *vnl = argv[1];
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	phase_children();
 	phase_fds("novnl", NULL);
 	phase_fds("vnl", vnl);
 	phase_calls(vnl);
