@@ -19,3 +19,6 @@ mod nsexec;
 mod nshelper;
 pub use nsexec::{enter_namespaces_on_exec, kill_with_parent_thread, ns_extras_on_exec};
 pub use nshelper::{helper_socket, spawn_helper, Helper};
+
+mod netdev_ioctl;
+pub use netdev_ioctl::{ifconf_ioctl, ifreq_ioctl};
