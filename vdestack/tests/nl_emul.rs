@@ -160,10 +160,10 @@ sandbox_test! {
                 }
             }
         }
-        for index in [-1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 4242] {
+        for index in [-1i32, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 4242] {
             for fill in [0u8, 0xa5] {
                 let mut r = [fill; IFREQ_SIZE];
-                r[16..20].copy_from_slice(&(index as i32).to_ne_bytes());
+                r[16..20].copy_from_slice(&index.to_ne_bytes());
                 assert_eq!(
                     emulated(&mut d, SIOCGIFNAME, r),
                     real(&fd, SIOCGIFNAME, r),
@@ -187,7 +187,18 @@ sandbox_test! {
 fn state(name: &str) -> Value {
     let mut link = ipj(&format!("-d link show dev {name}"))[0].clone();
     let l = link.as_object_mut().unwrap();
-    for k in ["ifindex", "ifname", "link", "linkinfo", "link_index", "inet6_addr_gen_mode", "parentbus", "parentdev", "num_tx_queues", "num_rx_queues"] {
+    for k in [
+        "ifindex",
+        "ifname",
+        "link",
+        "linkinfo",
+        "link_index",
+        "inet6_addr_gen_mode",
+        "parentbus",
+        "parentdev",
+        "num_tx_queues",
+        "num_rx_queues",
+    ] {
         l.remove(k);
     }
     let mut addrs = ipj(&format!("-4 addr show dev {name}"))[0]["addr_info"].clone();
@@ -237,7 +248,13 @@ fn ipv4_of(s: &str) -> Ipv4Addr {
 fn sets() -> Vec<Set> {
     macro_rules! set {
         ($req:expr, $suffix:expr, |$r:ident| $body:expr) => {
-            Set { req: $req, suffix: $suffix, fill: |$r: &mut IfReq| { $body; } }
+            Set {
+                req: $req,
+                suffix: $suffix,
+                fill: |$r: &mut IfReq| {
+                    $body;
+                },
+            }
         };
     }
     vec![
@@ -256,8 +273,8 @@ fn sets() -> Vec<Set> {
             r.0[18..24].copy_from_slice(&[2, 1, 1, 1, 1, 1]);
         }),
         set!(SIOCSIFFLAGS, "", |r| r.set_flags(0x1003 | 0x100)), // up, promisc
-        set!(SIOCSIFFLAGS, "", |r| r.set_flags(0x1002)),          // down
-        set!(SIOCSIFFLAGS, "", |r| r.set_flags(0x1003 | 0x80)),   // up, noarp
+        set!(SIOCSIFFLAGS, "", |r| r.set_flags(0x1002)),         // down
+        set!(SIOCSIFFLAGS, "", |r| r.set_flags(0x1003 | 0x80)),  // up, noarp
         set!(SIOCSIFFLAGS, "", |r| r.set_flags(0x8000 | 0x1003)), // sign bit
         set!(SIOCSIFFLAGS, ":7", |r| r.set_flags(0)),
         set!(SIOCSIFFLAGS, ":1", |r| r.set_flags(1)),
@@ -272,11 +289,14 @@ fn sets() -> Vec<Set> {
             r.set_ipv4(ipv4_of("192.168.40.5"));
             r.0[16..18].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
         }),
-        set!(SIOCSIFNETMASK, ":3", |r| r.set_ipv4(ipv4_of("255.255.255.0"))),
+        set!(SIOCSIFNETMASK, ":3", |r| r
+            .set_ipv4(ipv4_of("255.255.255.0"))),
         set!(SIOCSIFNETMASK, ":3", |r| r.set_ipv4(ipv4_of("255.0.255.0"))),
         set!(SIOCSIFNETMASK, ":9", |r| r.set_ipv4(ipv4_of("255.255.0.0"))),
-        set!(SIOCSIFBRDADDR, ":3", |r| r.set_ipv4(ipv4_of("172.16.5.200"))),
-        set!(SIOCSIFNETMASK, ":3", |r| r.set_ipv4(ipv4_of("255.255.255.128"))),
+        set!(SIOCSIFBRDADDR, ":3", |r| r
+            .set_ipv4(ipv4_of("172.16.5.200"))),
+        set!(SIOCSIFNETMASK, ":3", |r| r
+            .set_ipv4(ipv4_of("255.255.255.128"))),
         set!(SIOCSIFDSTADDR, ":p", |r| r.set_ipv4(ipv4_of("10.60.0.3"))),
         set!(SIOCSIFDSTADDR, ":p", |r| r.set_ipv4(ipv4_of("230.0.0.1"))),
         set!(SIOCSIFBRDADDR, ":9", |r| r.set_ipv4(ipv4_of("10.0.0.255"))),
@@ -517,15 +537,27 @@ fn unprivileged_child() {
     }
     // Only in the parent's namespace, which has the twins.
     let devs = std::fs::read_to_string("/proc/net/dev").unwrap();
-    assert!(devs.contains("\nt1peer:"), "not in the test's namespace:\n{devs}");
+    assert!(
+        devs.contains("\nt1peer:"),
+        "not in the test's namespace:\n{devs}"
+    );
     let fd = inet_socket();
     let mut d = KernelDialog::new().unwrap();
     let mut n = 0;
     for s in sets() {
-        for name in [format!("t1{}", s.suffix), format!("t2{}", s.suffix), "nosuch".into()] {
+        for name in [
+            format!("t1{}", s.suffix),
+            format!("t2{}", s.suffix),
+            "nosuch".into(),
+        ] {
             let mut r = IfReq::named(&name);
             (s.fill)(&mut r);
-            assert_eq!(emulated(&mut d, s.req, r.0), real(&fd, s.req, r.0), "{:#x} on {name}", s.req);
+            assert_eq!(
+                emulated(&mut d, s.req, r.0),
+                real(&fd, s.req, r.0),
+                "{:#x} on {name}",
+                s.req
+            );
             n += 1;
         }
     }

@@ -10,7 +10,9 @@ use rustix::net::{self, SendFlags};
 
 use super::dialog::Dialog;
 use super::socket::{open_route_socket, recv_datagram, REPLY_TIMEOUT};
-use super::wire::{self, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTI};
+use super::wire::{
+    self, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTI,
+};
 
 /// A netlink dialog with the kernel (or with any peer that speaks rtnetlink on a
 /// datagram socket).

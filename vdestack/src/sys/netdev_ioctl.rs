@@ -35,7 +35,8 @@ pub fn ifconf_ioctl(fd: BorrowedFd<'_>, buf: Option<&mut [u8]>) -> io::Result<us
     let (ptr, len) = match buf {
         Some(b) => (
             b.as_mut_ptr(),
-            libc::c_int::try_from(b.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
+            libc::c_int::try_from(b.len())
+                .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
         ),
         None => (std::ptr::null_mut(), 0),
     };
@@ -43,7 +44,13 @@ pub fn ifconf_ioctl(fd: BorrowedFd<'_>, buf: Option<&mut [u8]>) -> io::Result<us
     // SAFETY: SIOCGIFCONF reads the `struct ifconf` at the pointer (layout as
     // declared above) and writes at most `ifc_len` bytes at `ifc_buf`, which is
     // `buf`'s memory, valid and exclusively borrowed for the call, or NULL.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFCONF as _, &mut ifc as *mut IfConf) };
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::SIOCGIFCONF as _,
+            &mut ifc as *mut IfConf,
+        )
+    };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }

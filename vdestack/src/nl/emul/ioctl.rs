@@ -367,7 +367,10 @@ fn set_addr(d: &mut dyn Dialog, request: u64, r: &mut [u8; IFREQ_SIZE]) -> io::R
             label: n.full.clone(),
             ..Default::default()
         };
-        return rt::change(d, &rt::build_addr(&readdressed(a, new, prefix, link.flags), true));
+        return rt::change(
+            d,
+            &rt::build_addr(&readdressed(a, new, prefix, link.flags), true),
+        );
     };
     let mut a = old.clone();
     a.flags &= !COMPUTED_FLAGS;

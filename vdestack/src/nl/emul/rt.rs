@@ -272,12 +272,8 @@ pub(crate) fn setlink_by_name(
     change_mask: u32,
     attrs: &[(u16, &[u8])],
 ) -> io::Result<()> {
-    let mut b = Builder::new(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, 0).ifinfomsg(
-        0,
-        0,
-        flags,
-        change_mask,
-    );
+    let mut b =
+        Builder::new(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, 0).ifinfomsg(0, 0, flags, change_mask);
     b = name_attr(b, IFLA_IFNAME, name);
     for (k, v) in attrs {
         b = b.attr(*k, v);
@@ -316,7 +312,9 @@ pub(crate) fn build_addr(a: &V4Addr, create: bool) -> Vec<u8> {
     h[2] = a.flags as u8;
     h[3] = a.scope;
     h[4..8].copy_from_slice(&a.index.to_ne_bytes());
-    let mut b = Builder::new(kind, flags, 0).raw(&h).attr(IFA_LOCAL, &a.local);
+    let mut b = Builder::new(kind, flags, 0)
+        .raw(&h)
+        .attr(IFA_LOCAL, &a.local);
     if a.has_address {
         b = b.attr(IFA_ADDRESS, &a.address);
     }
