@@ -570,3 +570,85 @@ fn unprivileged_child() {
     }
     eprintln!("as nobody: {n} requests, same errno and bytes as the kernel's");
 }
+
+sandbox_test! {
+    fn inside_a_stack_through_its_own_sockets() {
+        let stack = match vdestack::stack::Stack::with_interfaces(&["null://"]) {
+            Ok(s) => s,
+            Err(e) => return skip("inside_a_stack_through_its_own_sockets", &format!("no stack: {e}")),
+        };
+        let nl = stack.socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0).unwrap();
+        let fd = stack.socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0).unwrap();
+        let mut d = KernelDialog::from_fd(nl);
+        // Configured through the emulation only.
+        set_flags(&mut d, "lo", 0x9).unwrap();
+        set_flags(&mut d, "vde0", 0x1003).unwrap();
+        set_addr(&mut d, "vde0", ipv4_of("10.7.0.1")).unwrap();
+        set_netmask(&mut d, "vde0", ipv4_of("255.255.255.0")).unwrap();
+        set_addr(&mut d, "vde0:1", ipv4_of("10.7.0.9")).unwrap();
+        set_mtu(&mut d, "vde0", 1492).unwrap();
+        for name in [&b"lo"[..], b"vde0", b"vde0:1", b"nosuch"] {
+            for (req, what) in GETS {
+                let r = req_named(name, 0x3c);
+                assert_eq!(emulated(&mut d, *req, r), real(&fd, *req, r), "{what} in the stack");
+            }
+        }
+        let mut want = vec![0u8; 400];
+        let mut got = want.clone();
+        let n = ifconf_ioctl(fd.as_fd(), Some(&mut want)).unwrap();
+        assert_eq!(ifconf(&mut d, Some(&mut got)).unwrap(), n);
+        assert_eq!(got, want);
+        assert_eq!(n, 3 * IFREQ_SIZE, "lo (127.0.0.1 comes with up), vde0, vde0:1");
+        // The stack's own /proc/net/dev, through its helper process.
+        let path = format!("/proc/{}/net/dev", stack.helper_pid());
+        let before = std::fs::read_to_string(&path).unwrap();
+        let ours = proc_net_dev(&mut d).unwrap();
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert!(ours == before || ours == after, "kernel:\n{before}\nemulated:\n{ours}");
+        assert!(ours.contains("\n  vde0:"), "{ours}");
+    }
+}
+
+sandbox_test! {
+    fn kernel_dialog_ends_each_answer_where_the_trait_says() {
+        use vdestack::nl::dialog::Dialog;
+        use vdestack::nl::wire::{self, Builder};
+        let mut d = KernelDialog::new().unwrap();
+        let kinds = |msgs: &[Vec<u8>]| -> Vec<(u16, u16, u32)> {
+            msgs.iter()
+                .map(|m| {
+                    let x = wire::split(m).unwrap();
+                    assert_eq!(x.len(), 1, "one whole message per item");
+                    (x[0].kind, x[0].flags, x[0].seq)
+                })
+                .collect()
+        };
+        let get = |flags: u16, name: &str| {
+            Builder::new(wire::RTM_GETLINK, wire::NLM_F_REQUEST | flags, 999)
+                .ifinfomsg(0, 0, 0, 0)
+                .attr_str(wire::IFLA_IFNAME, name)
+                .finish()
+        };
+        // A dump ends at NLMSG_DONE, every part before it flagged MULTI.
+        let dump = Builder::new(wire::RTM_GETLINK, wire::NLM_F_REQUEST | wire::NLM_F_DUMP, 0)
+            .ifinfomsg(0, 0, 0, 0)
+            .finish();
+        let k = kinds(&d.dialog(&dump).unwrap());
+        assert_eq!(k.last().unwrap().0, wire::NLMSG_DONE);
+        assert!(k[..k.len() - 1].iter().all(|(t, f, _)| *t == wire::RTM_NEWLINK && f & wire::NLM_F_MULTI != 0));
+        let seq = k[0].2;
+        assert!(seq != 0 && k.iter().all(|x| x.2 == seq), "the dialog's own sequence number");
+        // A request with ACK ends at the ack; without, at its one reply.
+        let k = kinds(&d.dialog(&get(wire::NLM_F_ACK, "lo")).unwrap());
+        assert_eq!(k.iter().map(|x| x.0).collect::<Vec<_>>(), [wire::RTM_NEWLINK, wire::NLMSG_ERROR]);
+        assert_eq!(k[0].2, seq + 1);
+        let k = kinds(&d.dialog(&get(0, "lo")).unwrap());
+        assert_eq!(k.iter().map(|x| x.0).collect::<Vec<_>>(), [wire::RTM_NEWLINK]);
+        // An error is the NLMSG_ERROR, returned as a reply, not as an Err.
+        let r = d.dialog(&get(wire::NLM_F_ACK, "nosuch")).unwrap();
+        let m = wire::split(&r[0]).unwrap()[0];
+        assert_eq!((r.len(), m.kind), (1, wire::NLMSG_ERROR));
+        assert_eq!(wire::error_code(m.payload).unwrap(), -libc::ENODEV);
+        assert_eq!(errno_of(&d.dialog(&[1, 2, 3]).unwrap_err()), libc::EINVAL);
+    }
+}
