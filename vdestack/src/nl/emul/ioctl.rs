@@ -28,6 +28,22 @@
 //! `EOPNOTSUPP`, libnlq's answer, which tells the caller "not emulated". A layer
 //! that interposes `ioctl` should hand the non-`0x89` ones (`FIONREAD`, ...) to the
 //! real socket.
+//!
+//! The semantics are those of an `AF_INET` socket, the one programs use for
+//! these requests (on an `AF_NETLINK` or `AF_UNIX` socket the kernel refuses the
+//! address requests with `ENOTTY`, and `SIOCSIFFLAGS` on `eth0:1` sets `eth0`).
+//!
+//! Known differences from the kernel, which a dialog cannot see:
+//! - `SIOCSIFTXQLEN` (and `SIOCSIFMAP`) need `CAP_NET_ADMIN` in the *initial*
+//!   user namespace for the real ioctl; netlink, and so the emulation, want it
+//!   only in the user namespace owning the network namespace: inside a user
+//!   namespace the emulation allows what the real ioctl refuses with `EPERM`;
+//! - `SIOCSIFHWADDR` with a wrong family on a device that cannot change its
+//!   address at all: the kernel says `EOPNOTSUPP`, the emulation `EINVAL`;
+//! - an address changed by `SIOCSIF{BRD,DST}ADDR` or `SIOCSIFNETMASK` is deleted
+//!   and added again: its creation time stamp (`ip -s addr`) is new, and its
+//!   remaining lifetimes are kept to the second;
+//! - no module is loaded on demand for a name (`dev_load`).
 
 use std::io;
 
