@@ -599,11 +599,16 @@ sandbox_test! {
         assert_eq!(ifconf(&mut d, Some(&mut got)).unwrap(), n);
         assert_eq!(got, want);
         assert_eq!(n, 3 * IFREQ_SIZE, "lo (127.0.0.1 comes with up), vde0, vde0:1");
-        // The stack's own /proc/net/dev, through its helper process.
-        let path = format!("/proc/{}/net/dev", stack.helper_pid());
-        let before = std::fs::read_to_string(&path).unwrap();
+        // The stack's own /proc/net/dev, read by a command in the stack
+        // (/proc/self/net follows the reader's network namespace).
+        let read = || {
+            let out = stack.command("/bin/cat").arg("/proc/self/net/dev").output().unwrap();
+            assert!(out.status.success());
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let before = read();
         let ours = proc_net_dev(&mut d).unwrap();
-        let after = std::fs::read_to_string(&path).unwrap();
+        let after = read();
         assert!(ours == before || ours == after, "kernel:\n{before}\nemulated:\n{ours}");
         assert!(ours.contains("\n  vde0:"), "{ours}");
     }
