@@ -12,6 +12,7 @@
 //! | `mod.rs` | [`Stack`]: creation, sockets, commands, drop |
 //! | [`spec`] | `[IFNAME:]URL` interface specifications |
 //! | `relay.rs` | one shared thread relaying frames between taps and plugs |
+//! | `kernel_link.rs` | `veth://NAME`: stacks of this process joined by a kernel bridge and veth pairs, no relay |
 //! | `helper.rs` | the process's one namespace helper, shared by its stacks |
 //! | `sys::nshelper` | the namespace helper process (fork, unshare, taps, sockets, `SCM_RIGHTS`) |
 //! | `sys::nsexec` | commands: join the namespaces, raise the network capabilities |
@@ -70,6 +71,7 @@ use crate::nl::NlClient;
 use crate::vde::{self, Plug};
 
 mod helper;
+mod kernel_link;
 mod relay;
 pub mod spec;
 
@@ -100,6 +102,8 @@ pub struct Stack {
     netns: Arc<OwnedFd>,
     ifnames: Vec<String>,
     relay: Option<u64>,
+    /// `veth://` interfaces (deleted with the stack).
+    kernel_ports: Vec<kernel_link::Port>,
 }
 
 impl Stack {
@@ -110,25 +114,38 @@ impl Stack {
 
     /// A stack with one interface per spec, `[IFNAME:]URL`: a VNL (`vde:///tmp/sw`,
     /// `vxvde://239.1.2.3`, ...) or `=COMMAND ARGS` (a coprocess speaking stream
-    /// framing on stdin/stdout, searched in `PATH`). Names default to `vde0`,
+    /// framing on stdin/stdout, searched in `PATH`), relayed to a tap; or
+    /// `veth://NAME`, a kernel link to the other stacks of this process on NAME (a
+    /// veth pair to a kernel bridge: no relay). Names default to `vde0`,
     /// `vde1`, ... by position; a name has 1 to 15 bytes.
     pub fn with_interfaces(specs: &[&str]) -> io::Result<Self> {
         let specs = spec::parse_all(specs)?;
+        // Relayed interfaces get a plug and a tap; `veth://` ones a kernel link.
         let mut plugs: Vec<Box<dyn Plug>> = Vec::with_capacity(specs.len());
+        let mut tap_names: Vec<&str> = Vec::with_capacity(specs.len());
+        let mut kernel: Vec<(&str, &str)> = Vec::new();
         for s in &specs {
+            if let Some(network) = kernel_link::network_name(&s.url) {
+                kernel.push((s.name.as_str(), network?));
+                continue;
+            }
             plugs.push(
                 open_plug(&s.url)
                     .map_err(|e| context(e, format!("interface {}: opening {}", s.name, s.url)))?,
             );
+            tap_names.push(s.name.as_str());
         }
-        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         let helper = helper::get()?;
-        let net = crate::sys::helper_new_net(helper.ctl()?, &names)?;
+        let net = crate::sys::helper_new_net(helper.ctl()?, &tap_names)?;
         let pairs: Vec<relay::Pair> = net
             .taps
             .into_iter()
             .zip(plugs)
             .map(|(tap, plug)| relay::Pair { tap, plug })
+            .collect();
+        let kernel: Vec<(String, String)> = kernel
+            .into_iter()
+            .map(|(i, n)| (i.to_string(), n.to_string()))
             .collect();
         let mut stack = Stack {
             userns: helper.userns.clone(),
@@ -137,7 +154,16 @@ impl Stack {
             netns: Arc::new(net.netns),
             ifnames: specs.into_iter().map(|s| s.name).collect(),
             relay: None,
+            kernel_ports: Vec::new(),
         };
+        if !kernel.is_empty() {
+            // On failure `stack` is dropped with the ports made so far.
+            let nl = stack.netlink()?;
+            for (ifname, network) in &kernel {
+                let port = kernel_link::attach(&stack.helper, network, ifname, stack.netns(), &nl)?;
+                stack.kernel_ports.push(port);
+            }
+        }
         if !pairs.is_empty() {
             // On failure `stack` is dropped: the helper ends; `pairs` were dropped.
             stack.relay = Some(relay::add(pairs)?);
@@ -316,7 +342,9 @@ impl Drop for Stack {
             // A forked child's copy: the relay thread belongs to the parent, which
             // still uses the stack. The child's copies of the namespace fds close
             // with the fields; the inherited taps and plugs stay with the parent's
-            // relay (close-on-exec, so an exec drops them).
+            // relay (close-on-exec, so an exec drops them); the parent's kernel links
+            // are the parent's to delete.
+            std::mem::forget(std::mem::take(&mut self.kernel_ports));
             return;
         }
         // The relay lets go of the taps and plugs; they close here. The namespace

@@ -266,7 +266,7 @@ fn request(
 }
 
 /// Asks the helper for a new network namespace with one tap named after each of
-/// `taps` (each already checked: 1 to 15 bytes, at most [`MAX_TAPS`]).
+/// `taps` (each already checked: 1 to 15 bytes, at most `MAX_TAPS` = 64).
 pub fn helper_new_net(ctl: BorrowedFd<'_>, taps: &[&str]) -> io::Result<NewNet> {
     if taps.len() > MAX_TAPS {
         return Err(context(
