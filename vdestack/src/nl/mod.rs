@@ -12,6 +12,7 @@
 //! | `route.rs` | routes: [`RouteSpec`], add/delete/list |
 //! | [`dialog`] | [`dialog::Dialog`]: one request in, its replies out (the kernel, or a stack served in user space) |
 //! | `config.rs` | one-line configuration in the spirit of iothconf: [`config::configure`] |
+//! | [`server`] | the netlink server (libnlq's server side, framed like the kernel) and [`server::MemStack`], a stack in memory |
 //! | `decode.rs` | typed results ([`Link`], [`Addr`], [`Route`]) decoded with `netlink-packet-route` |
 //!
 //! Errors are `io::Error`s carrying the kernel's errno (`EEXIST`, `ENODEV`,
@@ -32,6 +33,7 @@ mod kind;
 mod link;
 pub mod nlinline;
 mod route;
+pub mod server;
 mod socket;
 pub mod wire;
 
