@@ -235,8 +235,14 @@ impl MemStack {
             }
         }
         let needs_nexthop = matches!(r.kind, RTN_UNICAST | RTN_LOCAL | RTN_BROADCAST);
+        let link_local =
+            |ip: &IpAddr| matches!(ip, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
         if let Some(gw) = r.gateway {
-            oif = Some(self.connected(gw, oif).ok_or(libc::ENETUNREACH)?);
+            // An IPv6 link-local gateway needs only its link (link-local routes are
+            // not modelled); any other gateway, a connected route to it.
+            if !(link_local(&gw) && oif.is_some()) {
+                oif = Some(self.connected(gw, oif).ok_or(libc::ENETUNREACH)?);
+            }
         } else if needs_nexthop && oif.is_none() {
             return Err(libc::ENODEV);
         }
