@@ -215,7 +215,8 @@ impl MemStack {
         };
         match a.local {
             IpAddr::V4(local) => {
-                let src = Some(a.local);
+                // A secondary address's routes name the primary as their source.
+                let src = Some(self.primary_of(a).unwrap_or(a.local));
                 new.push(MemRoute {
                     scope: SCOPE_HOST,
                     prefsrc: src,
@@ -280,6 +281,57 @@ impl MemStack {
         }
     }
 
+    /// The local address of the primary IPv4 address in `a`'s subnet, if `a` is
+    /// secondary.
+    fn primary_of(&self, a: &MemAddr) -> Option<IpAddr> {
+        if a.flags & IFA_F_SECONDARY == 0 {
+            return None;
+        }
+        let net = network(a.peer, a.prefix);
+        self.addrs
+            .iter()
+            .find(|o| {
+                o.index == a.index
+                    && o.flags & IFA_F_SECONDARY == 0
+                    && o.local.is_ipv4()
+                    && o.prefix == a.prefix
+                    && network(o.peer, o.prefix) == net
+            })
+            .map(|o| o.local)
+    }
+
+    /// Deletes address `i` as the kernel does: an IPv4 primary takes its
+    /// secondaries with it (`promote_secondaries` is 0 in a new namespace), and a
+    /// link left without IPv4 addresses loses every IPv4 route through it.
+    fn remove_addr(&mut self, i: usize) {
+        let a = self.addrs.remove(i);
+        let mut gone = vec![a.clone()];
+        if a.local.is_ipv4() && a.flags & IFA_F_SECONDARY == 0 {
+            let net = network(a.peer, a.prefix);
+            let (sec, keep): (Vec<MemAddr>, Vec<MemAddr>) =
+                std::mem::take(&mut self.addrs).into_iter().partition(|o| {
+                    o.index == a.index
+                        && o.flags & IFA_F_SECONDARY != 0
+                        && o.prefix == a.prefix
+                        && network(o.peer, o.prefix) == net
+                });
+            self.addrs = keep;
+            gone.extend(sec);
+        }
+        for g in &gone {
+            self.del_addr_routes(g);
+        }
+        if a.local.is_ipv4()
+            && !self
+                .addrs
+                .iter()
+                .any(|o| o.index == a.index && o.local.is_ipv4())
+        {
+            self.routes
+                .retain(|r| !(r.dst.is_ipv4() && r.oif == Some(a.index)));
+        }
+    }
+
     /// Removes the routes the kernel derived from address `a`.
     fn del_addr_routes(&mut self, a: &MemAddr) {
         let others: Vec<MemAddr> = self
@@ -293,7 +345,7 @@ impl MemStack {
                 return true;
             }
             if a.local.is_ipv4() {
-                r.prefsrc != Some(a.local)
+                r.prefsrc != Some(a.local) && !(r.kind == RTN_LOCAL && r.dst == a.local)
             } else {
                 let mine_local = r.kind == RTN_LOCAL && r.dst == a.local;
                 let mine_prefix = r.kind == RTN_UNICAST
@@ -463,8 +515,7 @@ impl Handler<AddressMessage> for MemStack {
         if i >= self.addrs.len() {
             return Err(libc::EADDRNOTAVAIL);
         }
-        let a = self.addrs.remove(i);
-        self.del_addr_routes(&a);
+        self.remove_addr(i);
         Ok(())
     }
 }

@@ -5,8 +5,8 @@
 //! veth's peer) and `LINKINFO` { `INFO_KIND` }, in the kernel's order.
 
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkLayerType, LinkMessage,
-    LinkMode, State, Stats, Stats64,
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo,
+    LinkLayerType, LinkMessage, LinkMode, State, Stats, Stats64,
 };
 use netlink_packet_route::AddressFamily;
 
@@ -26,7 +26,7 @@ pub enum MemLinkKind {
     Loopback,
     /// A `dummy` link (always has a carrier).
     Dummy,
-    /// A `bridge` (no ports are modelled, so it never has a carrier).
+    /// A `bridge` (no ports are modelled).
     Bridge,
     /// One end of a `veth` pair (a carrier when both ends are up).
     Veth {
@@ -95,18 +95,20 @@ impl MemLink {
 }
 
 impl MemStack {
-    /// Whether `l` has a carrier (assuming it is up).
+    /// Whether `l` has a carrier (`lo`, dummies and bridges (no ports are
+    /// modelled; Linux 6.x reports a carrier for a bridge without ports) always do,
+    /// up or not; a veth when both ends are up).
     pub(super) fn carrier_of(&self, l: &MemLink) -> bool {
         match l.kind {
-            MemLinkKind::Loopback | MemLinkKind::Dummy => true,
-            MemLinkKind::Bridge => false,
-            MemLinkKind::Veth { peer } => self.link(peer).is_some_and(MemLink::is_up),
+            MemLinkKind::Loopback | MemLinkKind::Dummy | MemLinkKind::Bridge => true,
+            MemLinkKind::Veth { peer } => l.is_up() && self.link(peer).is_some_and(MemLink::is_up),
         }
     }
 
-    fn link_message(&self, l: &MemLink) -> LinkMessage {
+    fn link_message(&self, l: &MemLink, skip_stats: bool) -> LinkMessage {
         let up = l.is_up();
-        let carrier = up && self.carrier_of(l);
+        let carrier_ok = self.carrier_of(l);
+        let carrier = up && carrier_ok;
         let mut m = LinkMessage::default();
         m.header.interface_family = AddressFamily::Unspec;
         m.header.index = l.index;
@@ -122,10 +124,11 @@ impl MemStack {
         m.header.flags = LinkFlags::from_bits_retain(l.flags | derived);
         let oper = match (up, carrier, l.kind) {
             (false, _, _) => State::Down,
-            (true, _, MemLinkKind::Loopback | MemLinkKind::Dummy) => State::Unknown,
+            (true, _, MemLinkKind::Loopback | MemLinkKind::Dummy | MemLinkKind::Bridge) => {
+                State::Unknown
+            }
             (true, true, _) => State::Up,
             (true, false, MemLinkKind::Veth { .. }) => State::LowerLayerDown,
-            (true, false, _) => State::Down,
         };
         let (min, max) = l.mtu_range();
         let bcast = match l.kind {
@@ -149,12 +152,14 @@ impl MemStack {
             LinkAttribute::MaxMtu(max),
             LinkAttribute::Group(0),
             LinkAttribute::Promiscuity(0),
-            LinkAttribute::Carrier(carrier as u8),
+            LinkAttribute::Carrier(carrier_ok as u8),
             LinkAttribute::Address(l.mac.to_vec()),
             LinkAttribute::Broadcast(bcast),
-            LinkAttribute::Stats64(l.stats),
-            LinkAttribute::Stats(s32),
         ];
+        if !skip_stats {
+            a.push(LinkAttribute::Stats64(l.stats));
+            a.push(LinkAttribute::Stats(s32));
+        }
         if let MemLinkKind::Veth { peer } = l.kind {
             a.push(LinkAttribute::Link(peer));
         }
@@ -267,6 +272,14 @@ impl<'a> LinkAttrs<'a> {
     }
 }
 
+/// Whether the request's `IFLA_EXT_MASK` has `RTEXT_FILTER_SKIP_STATS` (iproute2
+/// sets it): the kernel then leaves the counters out.
+fn skip_stats(req: &LinkMessage) -> bool {
+    req.attributes
+        .iter()
+        .any(|a| matches!(a, LinkAttribute::ExtMask(m) if m.contains(&LinkExtentMask::SkipStats)))
+}
+
 fn check_mtu(l: &MemLink, mtu: u32) -> Result<(), Errno> {
     let (min, max) = l.mtu_range();
     if mtu < min || (max > 0 && mtu > max) {
@@ -293,34 +306,35 @@ fn combine_flags(old: u32, req: &LinkMessage) -> u32 {
 impl Handler<LinkMessage> for MemStack {
     type Key = u32;
 
-    fn find(&self, req: &LinkMessage, _intent: Intent) -> Result<Option<u32>, Errno> {
+    fn find(&self, req: &LinkMessage, intent: Intent) -> Result<Option<u32>, Errno> {
         if req.header.index > 0 {
             return Ok(self.link(req.header.index).map(|l| l.index));
         }
-        let mut has_info = false;
         for a in &req.attributes {
-            match a {
-                LinkAttribute::IfName(n) => return Ok(self.link_by_name(n).map(|l| l.index)),
-                LinkAttribute::LinkInfo(_) => has_info = true,
-                _ => {}
+            if let LinkAttribute::IfName(n) = a {
+                return Ok(self.link_by_name(n).map(|l| l.index));
             }
         }
-        // Neither index nor name: only a creation can go on (with a made-up name).
-        if has_info {
-            Ok(None)
-        } else {
-            Err(libc::EINVAL)
+        // Neither index nor name: a NEW finds nothing (and creates, with a made-up
+        // name, if it may); the others are EINVAL.
+        match intent {
+            Intent::New => Ok(None),
+            _ => Err(libc::EINVAL),
         }
     }
 
     fn get(&self, req: &LinkMessage) -> Result<LinkMessage, Errno> {
         let index = self.find(req, Intent::Set)?.ok_or(libc::ENODEV)?;
         let l = self.link(index).ok_or(libc::ENODEV)?;
-        Ok(self.link_message(l))
+        Ok(self.link_message(l, skip_stats(req)))
     }
 
-    fn dump(&self, _req: &LinkMessage) -> Vec<LinkMessage> {
-        self.links.iter().map(|l| self.link_message(l)).collect()
+    fn dump(&self, req: &LinkMessage) -> Vec<LinkMessage> {
+        let skip = skip_stats(req);
+        self.links
+            .iter()
+            .map(|l| self.link_message(l, skip))
+            .collect()
     }
 
     fn create(&mut self, req: &LinkMessage) -> Result<(), Errno> {
