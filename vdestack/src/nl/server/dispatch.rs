@@ -14,8 +14,7 @@ use super::handler::{Errno, Handler, Intent, RtStack};
 use super::validate;
 use crate::nl::wire::{NLMSG_HDRLEN, NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTI, NLM_F_REQUEST};
 
-/// The highest rtnetlink message type the kernel knows (`RTM_MAX` in 6.x is
-/// larger; anything above ours is `EOPNOTSUPP` either way).
+/// `RTM_BASE`: the first rtnetlink message type (below are the control messages).
 const RTM_BASE: u16 = 16;
 
 /// What one request produced, before framing.

@@ -412,10 +412,6 @@ impl Handler<LinkMessage> for MemStack {
         }
         let flags = combine_flags(l.flags, req);
         let was_up = l.is_up();
-        let peer = match l.kind {
-            MemLinkKind::Veth { peer } => Some(peer),
-            _ => None,
-        };
         let Some(m) = self.link_mut(index) else {
             return Err(libc::ENODEV);
         };
@@ -438,7 +434,6 @@ impl Handler<LinkMessage> for MemStack {
             (true, false) => self.on_down(index),
             _ => {}
         }
-        let _ = peer; // the peer's carrier is derived at dump time
         Ok(())
     }
 
