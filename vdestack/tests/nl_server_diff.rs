@@ -20,6 +20,11 @@
 //!   link-local IPv6 addresses are avoided, not filtered: the namespace's
 //!   `addr_gen_mode` is set to 1 (none) before any link is made.
 //!
+//! The kernel does two things asynchronously, a moment after it answered: the
+//! local route of a new IPv6 address, and `IFF_RUNNING`/operstate after a carrier
+//! change (linkwatch). After such requests the test waits (bounded, 5 s) until
+//! the kernel's state is steady, so each comparison sees where a request leads.
+//!
 //! The requests are iproute2's own, captured with strace (see
 //! `fixtures/capture_iproute2.sh` and `fixtures/iproute2_requests.hex`), then our
 //! client's builders (`nl::nlinline`, `build_addr`, `build_route`,
@@ -149,6 +154,42 @@ fn settle_v6(kernel: &mut Kernel, addr: &[u8]) {
                 })
         });
         if found {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The kernel derives `IFF_RUNNING` and the operational state from the carrier in
+/// a work queue (linkwatch), a moment after a link or its peer changed: wait (up
+/// to 5 s) until every link's flags and state agree with its carrier.
+fn settle_links(kernel: &mut Kernel) {
+    const UP: u32 = 0x1;
+    const RUNNING: u32 = 0x40;
+    const LOWER_UP: u32 = 0x10000;
+    for i in 0..250 {
+        let dump = Builder::new(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 0xabd0_0000 + i)
+            .raw(&[0; 16])
+            .finish();
+        let steady = kernel.ask(&dump).iter().all(|m| {
+            let Some(m) = wire::split(m).ok().and_then(|v| v.first().copied()) else {
+                return true;
+            };
+            if m.kind != RTM_NEWLINK || m.payload.len() < 16 {
+                return true;
+            }
+            let f = u32::from_ne_bytes([m.payload[8], m.payload[9], m.payload[10], m.payload[11]]);
+            let oper = wire::attrs(&m.payload[16..])
+                .unwrap_or_default()
+                .iter()
+                .find(|(t, _)| *t == 16)
+                .and_then(|(_, v)| v.first().copied());
+            let carrier = f & UP != 0 && f & LOWER_UP != 0;
+            (f & RUNNING != 0) == carrier
+                && !(carrier && matches!(oper, Some(2 | 3)))
+                && !(f & UP != 0 && !carrier && oper == Some(6))
+        });
+        if steady {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -303,8 +344,9 @@ fn ip4(s: &str) -> IpAddr {
 }
 
 /// Our client's requests, and odd ones, after iproute2's (which leave `lo` up and
-/// nothing else).
-fn our_requests() -> Vec<(String, Vec<u8>)> {
+/// nothing else); `vb` is the next free index (the veth pair gets `vb`, `vb + 1`).
+fn our_requests(vb: u32) -> Vec<(String, Vec<u8>)> {
+    let va = vb + 1;
     let mut v: Vec<(String, Vec<u8>)> = Vec::new();
     let mut seq = 100;
     let mut add = |what: &str, m: Vec<u8>| {
@@ -337,32 +379,32 @@ fn our_requests() -> Vec<(String, Vec<u8>)> {
     );
     add(
         "linkgetaddr va (down)",
-        nlinline::build_linkgetaddr(next(), 6),
+        nlinline::build_linkgetaddr(next(), va),
     );
-    add("va up", nlinline::build_linksetupdown(next(), 6, true));
+    add("va up", nlinline::build_linksetupdown(next(), va, true));
     add(
         "linkgetaddr va (no carrier)",
-        nlinline::build_linkgetaddr(next(), 6),
+        nlinline::build_linkgetaddr(next(), va),
     );
-    add("vb up", nlinline::build_linksetupdown(next(), 5, true));
-    add("mtu 1400", nlinline::build_linksetmtu(next(), 6, 1400));
-    add("mtu 10", nlinline::build_linksetmtu(next(), 6, 10));
+    add("vb up", nlinline::build_linksetupdown(next(), vb, true));
+    add("mtu 1400", nlinline::build_linksetmtu(next(), va, 1400));
+    add("mtu 10", nlinline::build_linksetmtu(next(), va, 10));
     add(
         "mtu of nothing",
         nlinline::build_linksetmtu(next(), 4242, 1400),
     );
     add(
         "mac",
-        nlinline::build_linksetaddr(next(), 6, [2, 0x76, 0x64, 0, 0, 0x11]),
+        nlinline::build_linksetaddr(next(), va, [2, 0x76, 0x64, 0, 0, 0x11]),
     );
-    add("linkgetaddr va", nlinline::build_linkgetaddr(next(), 6));
-    let a4 = AddrSpec::new(6, ip4("10.1.0.1"), 24);
-    let a6 = AddrSpec::new(6, ip4("fd00::1"), 64).flags(vdestack::nl::IFA_F_NODAD);
+    add("linkgetaddr va", nlinline::build_linkgetaddr(next(), va));
+    let a4 = AddrSpec::new(va, ip4("10.1.0.1"), 24);
+    let a6 = AddrSpec::new(va, ip4("fd00::1"), 64).flags(vdestack::nl::IFA_F_NODAD);
     add("addr v4", build_addr(next(), Op::Add, &a4).unwrap());
     add("addr v4 again", build_addr(next(), Op::Add, &a4).unwrap());
     add(
         "addr v4 secondary",
-        build_addr(next(), Op::Add, &AddrSpec::new(6, ip4("10.1.0.2"), 24)).unwrap(),
+        build_addr(next(), Op::Add, &AddrSpec::new(va, ip4("10.1.0.2"), 24)).unwrap(),
     );
     add("addr v6", build_addr(next(), Op::Add, &a6).unwrap());
     add(
@@ -376,7 +418,7 @@ fn our_requests() -> Vec<(String, Vec<u8>)> {
             NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
             next(),
         )
-        .raw(&[2, 33, 0, 0, 6, 0, 0, 0])
+        .raw(&[&[2, 33, 0, 0][..], &va.to_ne_bytes()].concat())
         .attr(IFA_LOCAL, &[10, 1, 0, 9])
         .attr(IFA_ADDRESS, &[10, 1, 0, 9])
         .finish(),
@@ -392,7 +434,12 @@ fn our_requests() -> Vec<(String, Vec<u8>)> {
     );
     add(
         "route dev",
-        build_route(next(), Op::Add, &RouteSpec::new(ip4("10.2.0.0"), 16).dev(6)).unwrap(),
+        build_route(
+            next(),
+            Op::Add,
+            &RouteSpec::new(ip4("10.2.0.0"), 16).dev(va),
+        )
+        .unwrap(),
     );
     add(
         "route v6",
@@ -414,7 +461,12 @@ fn our_requests() -> Vec<(String, Vec<u8>)> {
     );
     add(
         "route again",
-        build_route(next(), Op::Add, &RouteSpec::new(ip4("10.2.0.0"), 16).dev(6)).unwrap(),
+        build_route(
+            next(),
+            Op::Add,
+            &RouteSpec::new(ip4("10.2.0.0"), 16).dev(va),
+        )
+        .unwrap(),
     );
     add(
         "route blackhole",
@@ -434,10 +486,19 @@ fn our_requests() -> Vec<(String, Vec<u8>)> {
         build_route(
             next(),
             Op::Add,
-            &RouteSpec::new(ip4("10.5.0.0"), 16).dev(6).table(1000),
+            &RouteSpec::new(ip4("10.5.0.0"), 16).dev(va).table(1000),
         )
         .unwrap(),
     );
+    let get = |seq: u32, dst: [u8; 4]| {
+        Builder::new(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ACK, seq)
+            .raw(&[2, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+            .attr(RTA_DST, &dst)
+            .finish()
+    };
+    add("route get via gateway", get(next(), [10, 99, 0, 1]));
+    add("route get local", get(next(), [10, 1, 0, 1]));
+    add("route get blackhole", get(next(), [10, 4, 0, 1]));
     add("link dump", dump(RTM_GETLINK, 16, next()));
     add("addr dump", dump(RTM_GETADDR, 8, next()));
     add("route dump", dump(RTM_GETROUTE, 12, next()));
@@ -449,11 +510,21 @@ fn our_requests() -> Vec<(String, Vec<u8>)> {
     );
     add(
         "route del dev",
-        build_route(next(), Op::Del, &RouteSpec::new(ip4("10.2.0.0"), 16).dev(6)).unwrap(),
+        build_route(
+            next(),
+            Op::Del,
+            &RouteSpec::new(ip4("10.2.0.0"), 16).dev(va),
+        )
+        .unwrap(),
     );
     add(
         "route del again",
-        build_route(next(), Op::Del, &RouteSpec::new(ip4("10.2.0.0"), 16).dev(6)).unwrap(),
+        build_route(
+            next(),
+            Op::Del,
+            &RouteSpec::new(ip4("10.2.0.0"), 16).dev(va),
+        )
+        .unwrap(),
     );
     add(
         "route del v6",
@@ -471,7 +542,7 @@ fn our_requests() -> Vec<(String, Vec<u8>)> {
     );
     add("addr dump after", dump(RTM_GETADDR, 8, next()));
     add("route dump after", dump(RTM_GETROUTE, 12, next()));
-    add("va down", nlinline::build_linksetupdown(next(), 6, false));
+    add("va down", nlinline::build_linksetupdown(next(), va, false));
     add("addr dump down", dump(RTM_GETADDR, 8, next()));
     add("route dump down", dump(RTM_GETROUTE, 12, next()));
     add(
@@ -589,6 +660,7 @@ fn our_requests() -> Vec<(String, Vec<u8>)> {
             .attr_str(IFLA_IFNAME, "a-name-far-too-long")
             .finish(),
     );
+    add("route get nowhere", get(next(), [192, 0, 2, 1]));
     add("final link dump", dump(RTM_GETLINK, 16, next()));
     add("final addr dump", dump(RTM_GETADDR, 8, next()));
     add("final route dump", dump(RTM_GETROUTE, 12, next()));
@@ -623,19 +695,37 @@ sandbox_test! {
                 requests.push((cmd.clone(), b));
             }
         }
-        requests.extend(our_requests());
-
-        let (mut compared, mut failures) = (0, Vec::new());
-        for (what, req) in &requests {
+        let captured = requests.len();
+        let (mut compared, mut failures, mut max_index) = (0, Vec::new(), 1);
+        let mut i = 0;
+        loop {
+            if i == captured {
+                // The kernel gives new links the next index after the highest yet.
+                requests.extend(our_requests(max_index + 1));
+            }
+            if i == requests.len() {
+                break;
+            }
+            let (what, req) = &requests[i];
+            i += 1;
             let kr = kernel.ask(req);
             if kr.len() == 1 && kr[0].starts_with(b"send: ") {
                 failures.push(format!("{what}: the kernel refused the send: {} ({req:02x?})", String::from_utf8_lossy(&kr[0])));
                 continue;
             }
-            if let (Some(a), true) = (new_v6_addr(req), kr.iter().any(|m| m.get(16..20) == Some(&[0; 4]))) {
+            let acked = kr.iter().any(|m| m.get(16..20) == Some(&[0; 4]));
+            if let (Some(a), true) = (new_v6_addr(req), acked) {
                 settle_v6(&mut kernel, &a);
             }
+            if acked && matches!(req.get(4..6), Some([16..=19, 0])) {
+                settle_links(&mut kernel);
+            }
             let k: Vec<Reply> = kr.iter().map(|m| parse(m, kernel.port)).filter(|r| !unmodelled(r)).collect();
+            for r in &k {
+                if let (RTM_NEWLINK, Norm::Data(h, _)) = (r.kind, &r.body) {
+                    max_index = max_index.max(u32::from_ne_bytes([h[4], h[5], h[6], h[7]]));
+                }
+            }
             let s: Vec<Reply> = server.process(req).iter().map(|m| parse(m, PORT)).collect();
             if k.len() != s.len() {
                 let brief = |v: &[Reply]| v.iter().map(|r| match &r.body {
@@ -662,7 +752,7 @@ sandbox_test! {
                 }
             }
         }
-        eprintln!("{T}: {} requests, {compared} replies compared, {} differences", requests.len(), failures.len());
+        eprintln!("{T}: {} requests ({captured} from iproute2), {compared} replies compared, {} differences", requests.len(), failures.len());
         assert!(failures.is_empty(), "differences:\n{}", failures.join("\n"));
     }
 }

@@ -34,6 +34,8 @@ const RT_TABLE_COMPAT: u8 = 252;
 const RTNH_F_LINKDOWN: u32 = 0x10;
 /// `RTM_F_CLONED`: a lookup's answer.
 const RTM_F_CLONED: u32 = 0x200;
+/// `RTCF_LOCAL`: a lookup's answer for a local destination.
+const RTCF_LOCAL: u32 = 0x8000_0000;
 /// The metric IPv6 gives user routes without one (`IP6_RT_PRIO_USER`).
 const V6_USER_METRIC: u32 = 1024;
 
@@ -299,9 +301,27 @@ impl Handler<RouteMessage> for MemStack {
     fn get(&self, req: &RouteMessage) -> Result<RouteMessage, Errno> {
         let q = read_req(req)?;
         let r = self.lookup(q.dst).ok_or(libc::ENETUNREACH)?;
+        // What a packet meets on a route that does not forward.
+        match r.kind {
+            6 => return Err(libc::EINVAL),
+            7 => return Err(libc::EHOSTUNREACH),
+            8 => return Err(libc::EACCES),
+            9 => return Err(libc::ENETUNREACH),
+            _ => {}
+        }
+        // The answer is the route a packet would take (Linux: a "cloned" route):
+        // main table, no protocol, universe scope, no metric; local delivery goes
+        // through `lo`.
         let mut hit = r.clone();
         hit.dst = q.dst;
         hit.prefix = if q.dst.is_ipv4() { 32 } else { 128 };
+        (hit.table, hit.protocol, hit.scope) = (RT_TABLE_MAIN, 0, 0);
+        if hit.dst.is_ipv4() {
+            hit.metric = 0;
+        }
+        if hit.kind == RTN_LOCAL {
+            hit.oif = Some(1);
+        }
         if hit.prefsrc.is_none() && hit.dst.is_ipv4() {
             hit.prefsrc = self
                 .addrs
@@ -310,7 +330,8 @@ impl Handler<RouteMessage> for MemStack {
                 .map(|a| a.local);
         }
         let mut m = self.route_message(&hit);
-        m.header.flags = RouteFlags::from_bits_retain(m.header.flags.bits() | RTM_F_CLONED);
+        let local = if hit.kind == RTN_LOCAL { RTCF_LOCAL } else { 0 };
+        m.header.flags = RouteFlags::from_bits_retain(m.header.flags.bits() | RTM_F_CLONED | local);
         Ok(m)
     }
 
