@@ -5,7 +5,8 @@
 //! |---|---|
 //! | `mod.rs` | the state: links, addresses, routes; what the kernel does on link up/down |
 //! | `link.rs` | links: `lo`, created `dummy`/`bridge`/`veth` links, flags, carrier, operstate, counters |
-//! | `addr.rs` | IPv4 and IPv6 addresses, and the routes the kernel derives from them |
+//! | `addr.rs` | IPv4 and IPv6 addresses |
+//! | `derived.rs` | what the kernel derives from addresses: their routes, secondaries, `lo`'s addresses |
 //! | `route.rs` | routes of any table; dumps, lookups |
 //!
 //! It behaves like a fresh network namespace: `lo` (index 1, `LOOPBACK`, MTU 65536)
@@ -22,6 +23,7 @@
 //! those listed in `link.rs`, dump filters (only the address family selects).
 
 mod addr;
+mod derived;
 mod link;
 mod route;
 
