@@ -14,6 +14,7 @@
 //! | `kernel_dialog.rs` | [`KernelDialog`]: the dialog over a real `NETLINK_ROUTE` socket |
 //! | [`emul`] | netdevice ioctls and `/proc/net/dev` emulated over a dialog, the kernel's exact results |
 //! | `config.rs` | one-line configuration in the spirit of iothconf: [`config::configure`] |
+//! | [`server`] | the netlink server (libnlq's server side, framed like the kernel) and [`server::MemStack`], a stack in memory |
 //! | `decode.rs` | typed results ([`Link`], [`Addr`], [`Route`]) decoded with `netlink-packet-route` |
 //!
 //! Errors are `io::Error`s carrying the kernel's errno (`EEXIST`, `ENODEV`,
@@ -36,6 +37,7 @@ mod kind;
 mod link;
 pub mod nlinline;
 mod route;
+pub mod server;
 mod socket;
 pub mod wire;
 
