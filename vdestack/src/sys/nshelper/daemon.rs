@@ -117,12 +117,17 @@ fn open_ro(path: &CStr) -> RawFd {
 }
 
 /// The helper process. Never returns.
-pub(super) fn main(sock: RawFd, prep: &Prepared) -> ! {
+pub(super) fn main(sock: RawFd, life: RawFd, prep: &Prepared) -> ! {
     // SAFETY (whole block): only async-signal-safe libc wrappers over system
     // calls, on memory prepared before the fork; no allocation, locks or panics.
     let home = unsafe {
-        // 1. Drop every inherited fd but ours; reset signal handlers; no terminal.
-        if libc::syscall(libc::SYS_close_range, (sock + 1) as u32, u32::MAX, 0u32) != 0 {
+        // 1. Drop every inherited fd but the pair's end and the life pipe's
+        //    write end (moved to sock + 1); reset signal handlers; no terminal.
+        let life_kept = sock + 1;
+        if life != life_kept && libc::dup2(life, life_kept) < 0 {
+            exit(1);
+        }
+        if libc::syscall(libc::SYS_close_range, (sock + 2) as u32, u32::MAX, 0u32) != 0 {
             // Before Linux 5.9: close them one by one, up to the fd limit.
             let mut lim: libc::rlimit = std::mem::zeroed();
             let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
@@ -130,7 +135,7 @@ pub(super) fn main(sock: RawFd, prep: &Prepared) -> ! {
             } else {
                 65536
             };
-            for fd in sock + 1..max {
+            for fd in sock + 2..max {
                 libc::close(fd);
             }
         }
@@ -163,10 +168,10 @@ pub(super) fn main(sock: RawFd, prep: &Prepared) -> ! {
             fail_start(sock, STEP_UNSHARE);
         }
 
-        // 3. pidfd and user namespace.
-        let pid = libc::getpid();
-        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0u32) as RawFd;
-        hand_over(sock, STEP_PIDFD, pid, pidfd);
+        // 3. Our pid and user namespace.
+        if !send_words(sock, [STEP_PID, 0, libc::getpid()], &[]) {
+            exit(1);
+        }
         hand_over(sock, STEP_USERNS, 0, open_ro(c"/proc/self/ns/user"));
         home
     };
