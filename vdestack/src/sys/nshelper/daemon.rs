@@ -6,7 +6,7 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::RawFd;
 
-use super::super::tun::{IfReq, IFF_NO_PI, IFF_TAP, TUNSETIFF};
+use super::super::tun::{IfReq, IFF_NO_PI, IFF_TAP, TUNSETIFF, TUNSETPERSIST};
 use super::wire::*;
 use super::Prepared;
 
@@ -305,7 +305,12 @@ fn new_net(names: &[u8], count: usize, reply: RawFd, home: RawFd) {
             r.name
                 .copy_from_slice(&names[i * NAME_LEN..(i + 1) * NAME_LEN]);
             r.name[libc::IFNAMSIZ - 1] = 0;
-            if libc::ioctl(fd, TUNSETIFF as _, &mut r as *mut IfReq) < 0 {
+            // Persistent: closing the tap does not unregister it (20-30 ms of
+            // kernel grace periods per tap); it goes with its namespace, whose
+            // devices the kernel tears down in one batch, off our path.
+            if libc::ioctl(fd, TUNSETIFF as _, &mut r as *mut IfReq) < 0
+                || libc::ioctl(fd, TUNSETPERSIST as _, 1 as libc::c_ulong) < 0
+            {
                 failed = Some((FAIL_TAP + i as i32, errno()));
                 close(fd);
                 break;
