@@ -1,0 +1,253 @@
+//! The TCP rows: two stacks joined by one transport, 1 and 4 bulk streams and a
+//! 1-byte request/response, for our stacks, libvdestack's (two C processes) and two
+//! namespaces joined by a kernel veth pair.
+
+use std::io::{self, BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use vdestack::nl::{AddrSpec, LinkKind, NlClient};
+use vdestack::stack::Stack;
+
+use crate::traffic::{self, Rr, Server, PORT};
+use crate::util::{num, run_keyvals, wait_for_switch, Proc};
+
+const SERVER_IP: &str = "10.99.0.1";
+const CLIENT_IP: &str = "10.99.0.2";
+
+/// Whose stacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    Ours,
+    C,
+    /// Two of our stacks with no tap, joined by a veth pair instead.
+    Kernel,
+}
+
+/// Which transport joins the two stacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Net {
+    /// `inproc://NAME` (ours only).
+    Inproc,
+    /// The server's stack is the switch: `switch://DIR` in its process (ours, or
+    /// vdeplug4's switch plugin in the C server); the client joins with `vde://DIR`.
+    SwitchInside,
+    /// Our `vdestack switch DIR` process, both with `vde://DIR`.
+    OurSwitch,
+    /// Debian's `vde_switch -s DIR`, both with `vde://DIR`.
+    VdeSwitch,
+    /// `vxvde://` multicast on lo.
+    Vxvde,
+    /// A kernel veth pair.
+    Veth,
+}
+
+impl Net {
+    pub fn name(self) -> &'static str {
+        match self {
+            Net::Inproc => "inproc://",
+            Net::SwitchInside => "switch:// in the server",
+            Net::OurSwitch => "vdestack switch",
+            Net::VdeSwitch => "Debian vde_switch",
+            Net::Vxvde => "vxvde://",
+            Net::Veth => "veth pair",
+        }
+    }
+}
+
+/// The rows in table order.
+pub const CASES: &[(Who, Net)] = &[
+    (Who::Ours, Net::Inproc),
+    (Who::Ours, Net::SwitchInside),
+    (Who::C, Net::SwitchInside),
+    (Who::Ours, Net::OurSwitch),
+    (Who::C, Net::OurSwitch),
+    (Who::Ours, Net::VdeSwitch),
+    (Who::C, Net::VdeSwitch),
+    (Who::Ours, Net::Vxvde),
+    (Who::C, Net::Vxvde),
+    (Who::Kernel, Net::Veth),
+];
+
+pub fn who_name(w: Who) -> &'static str {
+    match w {
+        Who::Ours => "ours",
+        Who::C => "C libvdestack",
+        Who::Kernel => "kernel",
+    }
+}
+
+/// One row's figures.
+#[derive(Debug, Clone, Copy)]
+pub struct Figures {
+    /// MB/s with 1 and 4 streams.
+    pub one: f64,
+    pub four: f64,
+    pub rr: Rr,
+}
+
+/// What the rows need from the bench.
+pub struct Ctx {
+    pub secs: f64,
+    pub tmp: PathBuf,
+    /// The built C programs' folder, or why there are none.
+    pub cbin: Result<PathBuf, String>,
+    pub vdestack_bin: String,
+}
+
+/// Measures one row; `Err` carries why it could not run.
+pub fn measure(who: Who, net: Net, row: usize, ctx: &Ctx) -> io::Result<Figures> {
+    let dir = ctx.tmp.join(format!("net{row}"));
+    // A switch process, when the transport needs one; kept alive for the row.
+    let _switch = match net {
+        Net::OurSwitch => {
+            let mut c = Command::new(&ctx.vdestack_bin);
+            c.arg("switch").arg(&dir);
+            Some(start_switch(c, &dir, "vdestack switch")?)
+        }
+        Net::VdeSwitch => {
+            let mut c = Command::new("vde_switch");
+            c.arg("-s").arg(&dir);
+            Some(start_switch(c, &dir, "vde_switch")?)
+        }
+        _ => None,
+    };
+    let d = dir.display();
+    let (server_url, client_url) = match net {
+        Net::Inproc => {
+            let u = format!("inproc://bench-{}-{row}", std::process::id());
+            (u.clone(), u)
+        }
+        Net::SwitchInside => (format!("switch://{d}"), format!("vde://{d}")),
+        Net::OurSwitch | Net::VdeSwitch => (format!("vde://{d}"), format!("vde://{d}")),
+        // A group per row, so rows never hear each other.
+        Net::Vxvde => {
+            let u = format!("vxvde://239.76.0.{}", row + 1);
+            (u.clone(), u)
+        }
+        Net::Veth => (String::new(), String::new()),
+    };
+    match who {
+        Who::Ours => ours(&server_url, &client_url, ctx),
+        Who::Kernel => veth(ctx),
+        Who::C => {
+            let bin = ctx.cbin.as_ref().map_err(|e| io::Error::other(e.clone()))?;
+            c_stacks(bin, &server_url, &client_url, ctx)
+        }
+    }
+}
+
+fn start_switch(mut cmd: Command, dir: &Path, what: &str) -> io::Result<Proc> {
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut p = Proc::spawn(cmd)?;
+    wait_for_switch(dir, what, &mut p)?;
+    Ok(p)
+}
+
+fn addr(ip: &str) -> SocketAddr {
+    SocketAddr::new(ip.parse().expect("a literal address"), PORT)
+}
+
+/// Brings `ifname` up in the stack with `ip`/24.
+fn configure(stack: &Stack, ifname: &str, ip: &str) -> io::Result<()> {
+    let nl = stack.netlink()?;
+    let i = nl.if_nametoindex(ifname)?;
+    nl.link_set_up(i, true)?;
+    nl.addr_add(&AddrSpec::new(i, ip.parse().map_err(io::Error::other)?, 24))
+}
+
+/// Runs the three measurements between a listening server stack and a client stack.
+fn drive(server: &Stack, client: Arc<Stack>, ctx: &Ctx) -> io::Result<Figures> {
+    let listener = server.tcp_listener(addr(SERVER_IP))?;
+    let c = client.clone();
+    let _server = Server::start(
+        listener,
+        addr(SERVER_IP),
+        Box::new(move |a| c.tcp_connect(a)),
+    );
+    let connect = move |a: SocketAddr| -> io::Result<TcpStream> { client.tcp_connect(a) };
+    let to = addr(SERVER_IP);
+    Ok(Figures {
+        one: traffic::stream(&connect, to, 1, ctx.secs)?,
+        four: traffic::stream(&connect, to, 4, ctx.secs)?,
+        rr: traffic::rr(&connect, to, ctx.secs)?,
+    })
+}
+
+fn ours(server_url: &str, client_url: &str, ctx: &Ctx) -> io::Result<Figures> {
+    let server = Stack::with_interfaces(&[server_url])?;
+    configure(&server, "vde0", SERVER_IP)?;
+    let client = Stack::with_interfaces(&[client_url])?;
+    configure(&client, "vde0", CLIENT_IP)?;
+    drive(&server, Arc::new(client), ctx)
+}
+
+/// Two of our stacks with no tap, joined by a veth pair made here and moved into them.
+fn veth(ctx: &Ctx) -> io::Result<Figures> {
+    let server = Stack::new()?;
+    let client = Stack::new()?;
+    let nl = NlClient::new()?;
+    let a = nl
+        .link_add(
+            "vbench0",
+            &LinkKind::Veth {
+                peer: "vbench1".into(),
+            },
+        )
+        .map_err(|e| io::Error::new(e.kind(), format!("making a veth pair: {e}")))?;
+    let b = nl.if_nametoindex("vbench1")?;
+    let moved = nl
+        .link_set_netns(a, server.netns())
+        .and_then(|()| nl.link_set_netns(b, client.netns()));
+    if let Err(e) = moved {
+        let _ = nl.link_del(a);
+        return Err(io::Error::new(
+            e.kind(),
+            format!("moving the veth ends into the stacks: {e}"),
+        ));
+    }
+    configure(&server, "vbench0", SERVER_IP)?;
+    configure(&client, "vbench1", CLIENT_IP)?;
+    drive(&server, Arc::new(client), ctx)
+}
+
+/// libvdestack's stacks: `cstack_server` in one process, `cstack_client` runs in
+/// another, once per measurement.
+fn c_stacks(bin: &Path, server_url: &str, client_url: &str, ctx: &Ctx) -> io::Result<Figures> {
+    let mut cmd = Command::new(bin.join("cstack_server"));
+    cmd.args([server_url, &format!("{SERVER_IP}/24")])
+        .stdout(Stdio::piped());
+    let mut server = Proc::spawn(cmd)?;
+    let mut ready = String::new();
+    let out = server.child.stdout.take().expect("piped");
+    BufReader::new(out).read_line(&mut ready)?;
+    if ready.trim() != "ready" {
+        return Err(io::Error::other("cstack_server did not start"));
+    }
+    let client = |mode: &str, streams: u32| {
+        let mut c = Command::new(bin.join("cstack_client"));
+        c.args([
+            client_url,
+            &format!("{CLIENT_IP}/24"),
+            SERVER_IP,
+            mode,
+            &format!("{}", ctx.secs),
+            &streams.to_string(),
+        ]);
+        run_keyvals(c)
+    };
+    let one = num(&client("stream", 1)?, "mbps")?;
+    let four = num(&client("stream", 4)?, "mbps")?;
+    let rr = client("rr", 1)?;
+    Ok(Figures {
+        one,
+        four,
+        rr: Rr {
+            rate: num(&rr, "rr")?,
+            mean_us: num(&rr, "mean_us")?,
+            p99_us: num(&rr, "p99_us")?,
+        },
+    })
+}
