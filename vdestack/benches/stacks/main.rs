@@ -34,14 +34,16 @@ use tcp::{Figures, Net, Who};
 const SANDBOX_ENV: &str = "VDESTACK_BENCH_SANDBOX";
 
 const USAGE: &str = "\
-cargo bench -p vdestack --bench stacks [-- [--quick] [--secs S] [--only A,B]]
-  --secs S    seconds per TCP measurement (default 2; three per row)
+cargo bench -p vdestack --bench stacks [-- [--quick] [--secs S] [--rounds R] [--only A,B]]
+  --secs S    seconds per TCP measurement (default 1; three measurements per round)
+  --rounds R  rounds per TCP row; each figure is the median (default 3)
   --only A,B  only the rows whose name contains A or B, e.g. `vxvde,veth`, `ours`,
               `C`, `costs` (the stack costs table), `tcp` (all TCP rows)
-  --quick     --secs 0.5 and fewer create/delete cycles";
+  --quick     --secs 0.5 --rounds 1 and fewer create/delete cycles";
 
 struct Opts {
     secs: f64,
+    rounds: u32,
     quick: bool,
     only: Vec<String>,
 }
@@ -54,7 +56,8 @@ impl Opts {
 
 fn parse_args() -> Result<Opts, String> {
     let mut o = Opts {
-        secs: 2.0,
+        secs: 1.0,
+        rounds: 3,
         quick: false,
         only: Vec::new(),
     };
@@ -65,6 +68,7 @@ fn parse_args() -> Result<Opts, String> {
             "--quick" => {
                 o.quick = true;
                 o.secs = 0.5;
+                o.rounds = 1;
             }
             "--secs" => {
                 o.secs = args
@@ -72,6 +76,13 @@ fn parse_args() -> Result<Opts, String> {
                     .and_then(|v| v.parse().ok())
                     .filter(|&s: &f64| s > 0.0 && s <= 60.0)
                     .ok_or("--secs needs a number of seconds in (0, 60]")?
+            }
+            "--rounds" => {
+                o.rounds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| n > 0 && n <= 20)
+                    .ok_or("--rounds needs a number in 1..=20")?
             }
             "--only" => {
                 o.only = args
@@ -92,9 +103,13 @@ fn parse_args() -> Result<Opts, String> {
 }
 
 fn main() {
-    if std::env::var_os(costs::ROLE_ENV).is_some() {
+    if let Some(role) = std::env::var_os(costs::ROLE_ENV) {
         let args: Vec<String> = std::env::args().skip(1).collect();
-        if let Err(e) = costs::role_main(&args) {
+        let r = match (role.to_str(), args.as_slice()) {
+            (Some("server"), [url]) => tcp::server_role(url),
+            _ => costs::role_main(&args),
+        };
+        if let Err(e) = r {
             eprintln!("stacks bench (costs): {e}");
             std::process::exit(1);
         }
@@ -175,12 +190,13 @@ fn setup_namespace() -> io::Result<()> {
 }
 
 /// Builds the C programs against Debian's libvdestack; `Err` says why not.
-fn build_c() -> Result<PathBuf, String> {
+fn build_c(tmp: &std::path::Path) -> Result<PathBuf, String> {
     if !std::path::Path::new("/usr/include/vdestack.h").exists() {
         return Err("libvdestack-dev is not installed (no /usr/include/vdestack.h)".into());
     }
     let src = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/c"));
-    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("stacks-c");
+    // Into the run's temporary folder: writable by whoever runs the bench.
+    let out = tmp.join("c");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     for prog in ["cstack_server", "cstack_client", "cstack_create"] {
         let st = Command::new("gcc")
@@ -224,13 +240,14 @@ fn sysinfo() -> String {
 fn run(opts: &Opts) -> io::Result<()> {
     let started = Instant::now();
     println!("stacks bench: {}", sysinfo());
-    let cbin = build_c();
+    let tmp = util::TempDir::new("stacks-bench")?;
+    let cbin = build_c(&tmp.0);
     if let Err(why) = &cbin {
         println!("C rows skipped: {why}");
     }
-    let tmp = util::TempDir::new("stacks-bench")?;
     let ctx = tcp::Ctx {
         secs: opts.secs,
+        rounds: opts.rounds,
         tmp: tmp.0.clone(),
         cbin,
         vdestack_bin: env!("CARGO_BIN_EXE_vdestack").to_string(),
@@ -258,7 +275,7 @@ fn run(opts: &Opts) -> io::Result<()> {
     };
     println!("all rows in {:.0} s\n", started.elapsed().as_secs_f64());
     if !rows.is_empty() {
-        print_tcp(&rows, opts.secs);
+        print_tcp(&rows, opts);
     }
     if !costs.is_empty() {
         print_costs(&costs);
@@ -273,7 +290,7 @@ fn ratio(a: f64, b: Option<f64>) -> String {
     }
 }
 
-fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], secs: f64) {
+fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
     let find = |w: Who, n: Net| {
         rows.iter()
             .find(|r| r.0 == w && r.1 == n)
@@ -295,7 +312,7 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], secs: f64) {
                 continue;
             }
         };
-        let c = if *who == Who::Ours {
+        let c = if matches!(who, Who::Ours | Who::OursTwoProcs) {
             find(Who::C, *net)
         } else {
             None
@@ -323,10 +340,13 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], secs: f64) {
         );
     }
     println!(
-        "\nTCP over IPv4 between two stacks, MTU 1500, {secs} s per figure. MB/s: 10^6 bytes \
-         the receiver counted per second. RR: 1-byte request and reply on one connection \
-         (TCP_NODELAY). ours: two stacks of this process, one relay thread for both; C: \
-         two processes, each stack relayed by its own helper process.\n"
+        "\nTCP over IPv4 between two stacks, MTU 1500; each figure is the median of {} \
+         measurements of {} s. MB/s: 10^6 bytes the receiver counted per second. RR: 1-byte \
+         request and reply on one connection (TCP_NODELAY). ours: two stacks of this \
+         process, one relay thread for both; ours, 2 processes: the server's stack in a \
+         second process; C: two processes, each stack relayed by its own helper process; \
+         kernel: two of our stacks joined by a veth pair instead of taps.\n",
+        opts.rounds, opts.secs
     );
 }
 

@@ -20,7 +20,10 @@ const CLIENT_IP: &str = "10.99.0.2";
 /// Whose stacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Who {
+    /// Both stacks in this process (one relay thread for both).
     Ours,
+    /// The server's stack in a second process (this bench, re-executed).
+    OursTwoProcs,
     C,
     /// Two of our stacks with no tap, joined by a veth pair instead.
     Kernel,
@@ -63,10 +66,13 @@ pub const CASES: &[(Who, Net)] = &[
     (Who::Ours, Net::SwitchInside),
     (Who::C, Net::SwitchInside),
     (Who::Ours, Net::OurSwitch),
+    (Who::OursTwoProcs, Net::OurSwitch),
     (Who::C, Net::OurSwitch),
     (Who::Ours, Net::VdeSwitch),
+    (Who::OursTwoProcs, Net::VdeSwitch),
     (Who::C, Net::VdeSwitch),
     (Who::Ours, Net::Vxvde),
+    (Who::OursTwoProcs, Net::Vxvde),
     (Who::C, Net::Vxvde),
     (Who::Kernel, Net::Veth),
 ];
@@ -74,6 +80,7 @@ pub const CASES: &[(Who, Net)] = &[
 pub fn who_name(w: Who) -> &'static str {
     match w {
         Who::Ours => "ours",
+        Who::OursTwoProcs => "ours, 2 processes",
         Who::C => "C libvdestack",
         Who::Kernel => "kernel",
     }
@@ -91,6 +98,8 @@ pub struct Figures {
 /// What the rows need from the bench.
 pub struct Ctx {
     pub secs: f64,
+    /// Each figure is the median of this many measurements.
+    pub rounds: u32,
     pub tmp: PathBuf,
     /// The built C programs' folder, or why there are none.
     pub cbin: Result<PathBuf, String>,
@@ -131,12 +140,35 @@ pub fn measure(who: Who, net: Net, row: usize, ctx: &Ctx) -> io::Result<Figures>
     };
     match who {
         Who::Ours => ours(&server_url, &client_url, ctx),
+        Who::OursTwoProcs => ours_two_procs(&server_url, &client_url, ctx),
         Who::Kernel => veth(ctx),
         Who::C => {
             let bin = ctx.cbin.as_ref().map_err(|e| io::Error::other(e.clone()))?;
             c_stacks(bin, &server_url, &client_url, ctx)
         }
     }
+}
+
+/// Measures `rounds` times; each figure is the median of its own values.
+fn median_of(rounds: u32, mut once: impl FnMut() -> io::Result<Figures>) -> io::Result<Figures> {
+    let mut all = Vec::new();
+    for _ in 0..rounds.max(1) {
+        all.push(once()?);
+    }
+    let med = |f: fn(&Figures) -> f64| {
+        let mut v: Vec<f64> = all.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Ok(Figures {
+        one: med(|f| f.one),
+        four: med(|f| f.four),
+        rr: Rr {
+            rate: med(|f| f.rr.rate),
+            mean_us: med(|f| f.rr.mean_us),
+            p99_us: med(|f| f.rr.p99_us),
+        },
+    })
 }
 
 fn start_switch(mut cmd: Command, dir: &Path, what: &str) -> io::Result<Proc> {
@@ -169,10 +201,12 @@ fn drive(server: &Stack, client: Arc<Stack>, ctx: &Ctx) -> io::Result<Figures> {
     );
     let connect = move |a: SocketAddr| -> io::Result<TcpStream> { client.tcp_connect(a) };
     let to = addr(SERVER_IP);
-    Ok(Figures {
-        one: traffic::stream(&connect, to, 1, ctx.secs)?,
-        four: traffic::stream(&connect, to, 4, ctx.secs)?,
-        rr: traffic::rr(&connect, to, ctx.secs)?,
+    median_of(ctx.rounds, || {
+        Ok(Figures {
+            one: traffic::stream(&connect, to, 1, ctx.secs)?,
+            four: traffic::stream(&connect, to, 4, ctx.secs)?,
+            rr: traffic::rr(&connect, to, ctx.secs)?,
+        })
     })
 }
 
@@ -182,6 +216,51 @@ fn ours(server_url: &str, client_url: &str, ctx: &Ctx) -> io::Result<Figures> {
     let client = Stack::with_interfaces(&[client_url])?;
     configure(&client, "vde0", CLIENT_IP)?;
     drive(&server, Arc::new(client), ctx)
+}
+
+/// The server's stack in another process: this bench re-executed as
+/// `VDESTACK_BENCH_ROLE=server URL` ([`server_role`]); the client's stack here.
+fn ours_two_procs(server_url: &str, client_url: &str, ctx: &Ctx) -> io::Result<Figures> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.env(crate::costs::ROLE_ENV, "server")
+        .arg(server_url)
+        .stdout(Stdio::piped());
+    let mut server = Proc::spawn(cmd)?;
+    let mut ready = String::new();
+    let out = server.child.stdout.take().expect("piped");
+    BufReader::new(out).read_line(&mut ready)?;
+    if ready.trim() != "ready" {
+        return Err(io::Error::other("the server process did not start"));
+    }
+    let client = Stack::with_interfaces(&[client_url])?;
+    configure(&client, "vde0", CLIENT_IP)?;
+    let connect = move |a: SocketAddr| -> io::Result<TcpStream> { client.tcp_connect(a) };
+    let to = addr(SERVER_IP);
+    median_of(ctx.rounds, || {
+        Ok(Figures {
+            one: traffic::stream(&connect, to, 1, ctx.secs)?,
+            four: traffic::stream(&connect, to, 4, ctx.secs)?,
+            rr: traffic::rr(&connect, to, ctx.secs)?,
+        })
+    })
+}
+
+/// The server side of [`Who::OursTwoProcs`]: a stack on `url` serving the
+/// benchmark's connections until stdin closes.
+pub fn server_role(url: &str) -> io::Result<()> {
+    let stack = Arc::new(Stack::with_interfaces(&[url])?);
+    configure(&stack, "vde0", SERVER_IP)?;
+    let listener = stack.tcp_listener(addr(SERVER_IP))?;
+    let s = stack.clone();
+    let _server = Server::start(
+        listener,
+        addr(SERVER_IP),
+        Box::new(move |a| s.tcp_connect(a)),
+    );
+    println!("ready");
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest)?;
+    Ok(())
 }
 
 /// Two of our stacks with no tap, joined by a veth pair made here and moved into them.
@@ -238,16 +317,18 @@ fn c_stacks(bin: &Path, server_url: &str, client_url: &str, ctx: &Ctx) -> io::Re
         ]);
         run_keyvals(c)
     };
-    let one = num(&client("stream", 1)?, "mbps")?;
-    let four = num(&client("stream", 4)?, "mbps")?;
-    let rr = client("rr", 1)?;
-    Ok(Figures {
-        one,
-        four,
-        rr: Rr {
-            rate: num(&rr, "rr")?,
-            mean_us: num(&rr, "mean_us")?,
-            p99_us: num(&rr, "p99_us")?,
-        },
+    median_of(ctx.rounds, || {
+        let one = num(&client("stream", 1)?, "mbps")?;
+        let four = num(&client("stream", 4)?, "mbps")?;
+        let rr = client("rr", 1)?;
+        Ok(Figures {
+            one,
+            four,
+            rr: Rr {
+                rate: num(&rr, "rr")?,
+                mean_us: num(&rr, "mean_us")?,
+                p99_us: num(&rr, "p99_us")?,
+            },
+        })
     })
 }
