@@ -246,24 +246,51 @@ fn run(opts: &Opts) -> io::Result<()> {
         println!("C rows skipped: {why}");
     }
     let ctx = tcp::Ctx {
-        secs: opts.secs,
-        rounds: opts.rounds,
         tmp: tmp.0.clone(),
         cbin,
         vdestack_bin: env!("CARGO_BIN_EXE_vdestack").to_string(),
     };
-    let mut rows: Vec<(Who, Net, Result<Figures, String>)> = Vec::new();
+    // Every row is set up first and stays up; the rounds then interleave them.
+    let mut setups: Vec<(Who, Net, Result<tcp::Setup, String>)> = Vec::new();
     for (i, &(who, net)) in tcp::CASES.iter().enumerate() {
         let name = format!("tcp {} {}", tcp::who_name(who), net.name());
-        if !opts.wants(&name) {
-            continue;
+        if opts.wants(&name) {
+            let s = tcp::setup(who, net, i, &ctx).map_err(|e| e.to_string());
+            setups.push((who, net, s));
         }
-        eprint!("{name} ...");
-        let t = Instant::now();
-        let r = tcp::measure(who, net, i, &ctx).map_err(|e| e.to_string());
-        eprintln!(" {:.1} s", t.elapsed().as_secs_f64());
-        rows.push((who, net, r));
     }
+    let mut samples: Vec<Vec<Figures>> = vec![Vec::new(); setups.len()];
+    let mut failed: Vec<Option<String>> = vec![None; setups.len()];
+    for round in 1..=opts.rounds {
+        if setups.is_empty() {
+            break;
+        }
+        eprint!("TCP round {round}/{} ...", opts.rounds);
+        let t = Instant::now();
+        for (i, (_, _, s)) in setups.iter().enumerate() {
+            let Ok(s) = s else { continue };
+            if failed[i].is_some() {
+                continue;
+            }
+            match s.measure(opts.secs) {
+                Ok(f) => samples[i].push(f),
+                Err(e) => failed[i] = Some(e.to_string()),
+            }
+        }
+        eprintln!(" {:.0} s", t.elapsed().as_secs_f64());
+    }
+    let rows: Vec<(Who, Net, Result<Figures, String>)> = setups
+        .into_iter()
+        .enumerate()
+        .map(|(i, (who, net, s))| {
+            let r = match (s, failed[i].take()) {
+                (Err(e), _) | (Ok(_), Some(e)) => Err(e),
+                (Ok(_), None) if samples[i].is_empty() => Err("no sample".into()),
+                (Ok(_), None) => Ok(tcp::median(&samples[i])),
+            };
+            (who, net, r)
+        })
+        .collect();
     let costs = if opts.wants("costs") {
         eprint!("costs ...");
         let t = Instant::now();

@@ -97,32 +97,50 @@ pub struct Figures {
 
 /// What the rows need from the bench.
 pub struct Ctx {
-    pub secs: f64,
-    /// Each figure is the median of this many measurements.
-    pub rounds: u32,
     pub tmp: PathBuf,
     /// The built C programs' folder, or why there are none.
     pub cbin: Result<PathBuf, String>,
     pub vdestack_bin: String,
 }
 
-/// Measures one row; `Err` carries why it could not run.
-pub fn measure(who: Who, net: Net, row: usize, ctx: &Ctx) -> io::Result<Figures> {
+/// A row ready to measure: its stacks, processes and switch stay up until it is
+/// dropped, so rounds can interleave the rows (a slow spell of a shared machine
+/// then spreads over all of them instead of landing on one).
+pub struct Setup {
+    driver: Driver,
+    // Dropped in this order: the server (it wakes its accept loop through the client
+    // stack), the stacks, then the processes (the server's before the switch's).
+    _server: Option<Server>,
+    _stacks: Vec<Arc<Stack>>,
+    _procs: Vec<Proc>,
+}
+
+type Connect = Box<dyn Fn(SocketAddr) -> io::Result<TcpStream> + Send + Sync>;
+
+enum Driver {
+    /// Our traffic generator, through a client stack of this process.
+    Rust(Connect),
+    /// `cstack_client` runs, one per measurement.
+    C { bin: PathBuf, url: String },
+}
+
+/// Sets a row up; `Err` says why it cannot run.
+pub fn setup(who: Who, net: Net, row: usize, ctx: &Ctx) -> io::Result<Setup> {
     let dir = ctx.tmp.join(format!("net{row}"));
-    // A switch process, when the transport needs one; kept alive for the row.
-    let _switch = match net {
+    let mut procs = Vec::new();
+    match net {
         Net::OurSwitch => {
             let mut c = Command::new(&ctx.vdestack_bin);
             c.arg("switch").arg(&dir);
-            Some(start_switch(c, &dir, "vdestack switch")?)
+            procs.push(start_switch(c, &dir, "vdestack switch")?);
         }
         Net::VdeSwitch => {
             let mut c = Command::new("vde_switch");
             c.arg("-s").arg(&dir);
-            Some(start_switch(c, &dir, "vde_switch")?)
+            procs.push(start_switch(c, &dir, "vde_switch")?);
         }
-        _ => None,
-    };
+        _ => {}
+    }
     let d = dir.display();
     let (server_url, client_url) = match net {
         Net::Inproc => {
@@ -138,43 +156,129 @@ pub fn measure(who: Who, net: Net, row: usize, ctx: &Ctx) -> io::Result<Figures>
         }
         Net::Veth => (String::new(), String::new()),
     };
+    let mut s = Setup {
+        driver: Driver::C {
+            bin: PathBuf::new(),
+            url: String::new(),
+        },
+        _server: None,
+        _stacks: Vec::new(),
+        _procs: Vec::new(),
+    };
     match who {
-        Who::Ours => ours(&server_url, &client_url, ctx),
-        Who::OursTwoProcs => ours_two_procs(&server_url, &client_url, ctx),
-        Who::Kernel => veth(ctx),
+        Who::Ours => {
+            let server = Stack::with_interfaces(&[&server_url])?;
+            configure(&server, "vde0", SERVER_IP)?;
+            let client = Stack::with_interfaces(&[&client_url])?;
+            configure(&client, "vde0", CLIENT_IP)?;
+            rust_pair(&mut s, server, client)?;
+        }
+        Who::Kernel => {
+            let (server, client) = veth_pair()?;
+            rust_pair(&mut s, server, client)?;
+        }
+        Who::OursTwoProcs => {
+            // The server's process first: it may be the switch (`switch://`).
+            let mut cmd = Command::new(std::env::current_exe()?);
+            cmd.env(crate::costs::ROLE_ENV, "server").arg(&server_url);
+            procs.insert(0, start_server(cmd)?);
+            let client = Arc::new(Stack::with_interfaces(&[&client_url])?);
+            configure(&client, "vde0", CLIENT_IP)?;
+            let c = client.clone();
+            s.driver = Driver::Rust(Box::new(move |a| c.tcp_connect(a)));
+            s._stacks.push(client);
+        }
         Who::C => {
             let bin = ctx.cbin.as_ref().map_err(|e| io::Error::other(e.clone()))?;
-            c_stacks(bin, &server_url, &client_url, ctx)
+            let mut cmd = Command::new(bin.join("cstack_server"));
+            cmd.args([&server_url, &format!("{SERVER_IP}/24")]);
+            procs.insert(0, start_server(cmd)?);
+            s.driver = Driver::C {
+                bin: bin.clone(),
+                url: client_url,
+            };
+        }
+    }
+    s._procs = procs;
+    Ok(s)
+}
+
+impl Setup {
+    /// One round of the row: 1 stream, 4 streams, request/response.
+    pub fn measure(&self, secs: f64) -> io::Result<Figures> {
+        let to = addr(SERVER_IP);
+        match &self.driver {
+            Driver::Rust(connect) => Ok(Figures {
+                one: traffic::stream(connect, to, 1, secs)?,
+                four: traffic::stream(connect, to, 4, secs)?,
+                rr: traffic::rr(connect, to, secs)?,
+            }),
+            Driver::C { bin, url } => {
+                let client = |mode: &str, streams: u32| {
+                    let mut c = Command::new(bin.join("cstack_client"));
+                    c.args([
+                        url,
+                        &format!("{CLIENT_IP}/24"),
+                        SERVER_IP,
+                        mode,
+                        &format!("{secs}"),
+                        &streams.to_string(),
+                    ]);
+                    run_keyvals(c)
+                };
+                let one = num(&client("stream", 1)?, "mbps")?;
+                let four = num(&client("stream", 4)?, "mbps")?;
+                let rr = client("rr", 1)?;
+                Ok(Figures {
+                    one,
+                    four,
+                    rr: Rr {
+                        rate: num(&rr, "rr")?,
+                        mean_us: num(&rr, "mean_us")?,
+                        p99_us: num(&rr, "p99_us")?,
+                    },
+                })
+            }
         }
     }
 }
 
-/// Measures `rounds` times; each figure is the median of its own values.
-fn median_of(rounds: u32, mut once: impl FnMut() -> io::Result<Figures>) -> io::Result<Figures> {
-    let mut all = Vec::new();
-    for _ in 0..rounds.max(1) {
-        all.push(once()?);
-    }
+/// The medians over the rounds: of each throughput on its own, and the
+/// request/response figures of the round with the median rate (so its rate, mean
+/// and p99 belong together).
+pub fn median(all: &[Figures]) -> Figures {
     let med = |f: fn(&Figures) -> f64| {
         let mut v: Vec<f64> = all.iter().map(f).collect();
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    Ok(Figures {
+    let mut by_rate: Vec<&Figures> = all.iter().collect();
+    by_rate.sort_by(|a, b| a.rr.rate.total_cmp(&b.rr.rate));
+    Figures {
         one: med(|f| f.one),
         four: med(|f| f.four),
-        rr: Rr {
-            rate: med(|f| f.rr.rate),
-            mean_us: med(|f| f.rr.mean_us),
-            p99_us: med(|f| f.rr.p99_us),
-        },
-    })
+        rr: by_rate[by_rate.len() / 2].rr,
+    }
 }
 
 fn start_switch(mut cmd: Command, dir: &Path, what: &str) -> io::Result<Proc> {
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     let mut p = Proc::spawn(cmd)?;
     wait_for_switch(dir, what, &mut p)?;
+    Ok(p)
+}
+
+/// Starts a server process and waits for its "ready" line.
+fn start_server(mut cmd: Command) -> io::Result<Proc> {
+    cmd.stdout(Stdio::piped());
+    let what = format!("{cmd:?}");
+    let mut p = Proc::spawn(cmd)?;
+    let mut ready = String::new();
+    let out = p.child.stdout.take().expect("piped");
+    BufReader::new(out).read_line(&mut ready)?;
+    if ready.trim() != "ready" {
+        return Err(io::Error::other(format!("{what} did not start")));
+    }
     Ok(p)
 }
 
@@ -190,63 +294,25 @@ fn configure(stack: &Stack, ifname: &str, ip: &str) -> io::Result<()> {
     nl.addr_add(&AddrSpec::new(i, ip.parse().map_err(io::Error::other)?, 24))
 }
 
-/// Runs the three measurements between a listening server stack and a client stack.
-fn drive(server: &Stack, client: Arc<Stack>, ctx: &Ctx) -> io::Result<Figures> {
+/// A server stack of this process listening, driven through a client stack.
+fn rust_pair(s: &mut Setup, server: Stack, client: Stack) -> io::Result<()> {
     let listener = server.tcp_listener(addr(SERVER_IP))?;
+    let client = Arc::new(client);
     let c = client.clone();
-    let _server = Server::start(
+    s._server = Some(Server::start(
         listener,
         addr(SERVER_IP),
         Box::new(move |a| c.tcp_connect(a)),
-    );
-    let connect = move |a: SocketAddr| -> io::Result<TcpStream> { client.tcp_connect(a) };
-    let to = addr(SERVER_IP);
-    median_of(ctx.rounds, || {
-        Ok(Figures {
-            one: traffic::stream(&connect, to, 1, ctx.secs)?,
-            four: traffic::stream(&connect, to, 4, ctx.secs)?,
-            rr: traffic::rr(&connect, to, ctx.secs)?,
-        })
-    })
+    ));
+    let c = client.clone();
+    s.driver = Driver::Rust(Box::new(move |a| c.tcp_connect(a)));
+    s._stacks = vec![Arc::new(server), client];
+    Ok(())
 }
 
-fn ours(server_url: &str, client_url: &str, ctx: &Ctx) -> io::Result<Figures> {
-    let server = Stack::with_interfaces(&[server_url])?;
-    configure(&server, "vde0", SERVER_IP)?;
-    let client = Stack::with_interfaces(&[client_url])?;
-    configure(&client, "vde0", CLIENT_IP)?;
-    drive(&server, Arc::new(client), ctx)
-}
-
-/// The server's stack in another process: this bench re-executed as
-/// `VDESTACK_BENCH_ROLE=server URL` ([`server_role`]); the client's stack here.
-fn ours_two_procs(server_url: &str, client_url: &str, ctx: &Ctx) -> io::Result<Figures> {
-    let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.env(crate::costs::ROLE_ENV, "server")
-        .arg(server_url)
-        .stdout(Stdio::piped());
-    let mut server = Proc::spawn(cmd)?;
-    let mut ready = String::new();
-    let out = server.child.stdout.take().expect("piped");
-    BufReader::new(out).read_line(&mut ready)?;
-    if ready.trim() != "ready" {
-        return Err(io::Error::other("the server process did not start"));
-    }
-    let client = Stack::with_interfaces(&[client_url])?;
-    configure(&client, "vde0", CLIENT_IP)?;
-    let connect = move |a: SocketAddr| -> io::Result<TcpStream> { client.tcp_connect(a) };
-    let to = addr(SERVER_IP);
-    median_of(ctx.rounds, || {
-        Ok(Figures {
-            one: traffic::stream(&connect, to, 1, ctx.secs)?,
-            four: traffic::stream(&connect, to, 4, ctx.secs)?,
-            rr: traffic::rr(&connect, to, ctx.secs)?,
-        })
-    })
-}
-
-/// The server side of [`Who::OursTwoProcs`]: a stack on `url` serving the
-/// benchmark's connections until stdin closes.
+/// The server side of [`Who::OursTwoProcs`] (this bench re-executed as
+/// `VDESTACK_BENCH_ROLE=server URL`): a stack on `url` serving the benchmark's
+/// connections until stdin closes.
 pub fn server_role(url: &str) -> io::Result<()> {
     let stack = Arc::new(Stack::with_interfaces(&[url])?);
     configure(&stack, "vde0", SERVER_IP)?;
@@ -263,8 +329,9 @@ pub fn server_role(url: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// Two of our stacks with no tap, joined by a veth pair made here and moved into them.
-fn veth(ctx: &Ctx) -> io::Result<Figures> {
+/// Two of our stacks with no tap, joined by a veth pair made here and moved into
+/// them (each row's pair is gone with its stacks).
+fn veth_pair() -> io::Result<(Stack, Stack)> {
     let server = Stack::new()?;
     let client = Stack::new()?;
     let nl = NlClient::new()?;
@@ -289,46 +356,5 @@ fn veth(ctx: &Ctx) -> io::Result<Figures> {
     }
     configure(&server, "vbench0", SERVER_IP)?;
     configure(&client, "vbench1", CLIENT_IP)?;
-    drive(&server, Arc::new(client), ctx)
-}
-
-/// libvdestack's stacks: `cstack_server` in one process, `cstack_client` runs in
-/// another, once per measurement.
-fn c_stacks(bin: &Path, server_url: &str, client_url: &str, ctx: &Ctx) -> io::Result<Figures> {
-    let mut cmd = Command::new(bin.join("cstack_server"));
-    cmd.args([server_url, &format!("{SERVER_IP}/24")])
-        .stdout(Stdio::piped());
-    let mut server = Proc::spawn(cmd)?;
-    let mut ready = String::new();
-    let out = server.child.stdout.take().expect("piped");
-    BufReader::new(out).read_line(&mut ready)?;
-    if ready.trim() != "ready" {
-        return Err(io::Error::other("cstack_server did not start"));
-    }
-    let client = |mode: &str, streams: u32| {
-        let mut c = Command::new(bin.join("cstack_client"));
-        c.args([
-            client_url,
-            &format!("{CLIENT_IP}/24"),
-            SERVER_IP,
-            mode,
-            &format!("{}", ctx.secs),
-            &streams.to_string(),
-        ]);
-        run_keyvals(c)
-    };
-    median_of(ctx.rounds, || {
-        let one = num(&client("stream", 1)?, "mbps")?;
-        let four = num(&client("stream", 4)?, "mbps")?;
-        let rr = client("rr", 1)?;
-        Ok(Figures {
-            one,
-            four,
-            rr: Rr {
-                rate: num(&rr, "rr")?,
-                mean_us: num(&rr, "mean_us")?,
-                p99_us: num(&rr, "p99_us")?,
-            },
-        })
-    })
+    Ok((server, client))
 }
