@@ -1,6 +1,6 @@
 /* cstack_server URL CIDR: a libvdestack stack on URL with address CIDR, serving the
  * benchmark's sink and echo connections on TCP port 5001, one thread each, until
- * killed. Prints "ready" once it listens. */
+ * killed or its stdin reaches EOF. Prints "ready" once it listens. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -39,6 +39,15 @@ out:
 	return NULL;
 }
 
+/* The bench keeps our stdin open: EOF means it is gone, so go too. */
+static void *watch_stdin(void *arg) {
+	(void)arg;
+	char b[64];
+	while (read(0, b, sizeof b) > 0)
+		;
+	exit(0);
+}
+
 int main(int argc, char *argv[]) {
 	if (argc != 3) {
 		fprintf(stderr, "usage: %s URL CIDR\n", argv[0]);
@@ -57,6 +66,8 @@ int main(int argc, char *argv[]) {
 		perror("bind/listen");
 		return 1;
 	}
+	pthread_t w;
+	pthread_create(&w, NULL, watch_stdin, NULL);
 	printf("ready\n");
 	fflush(stdout);
 	for (;;) {

@@ -33,6 +33,15 @@ use tcp::{Figures, Net, Who};
 
 const SANDBOX_ENV: &str = "VDESTACK_BENCH_SANDBOX";
 
+/// Set by SIGINT/SIGTERM/SIGHUP: stop after the current measurement, print what was
+/// measured, and stop every process and stack on the way out.
+static INTERRUPTED: std::sync::LazyLock<std::sync::Arc<std::sync::atomic::AtomicBool>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 const USAGE: &str = "\
 cargo bench -p vdestack --bench stacks [-- [--quick] [--secs S] [--rounds R] [--only A,B]]
   --secs S    seconds per TCP measurement (default 1; three measurements per round)
@@ -125,9 +134,13 @@ fn main() {
     if std::env::var_os(SANDBOX_ENV).is_none() {
         std::process::exit(reexec_in_namespace());
     }
+    register_signals();
     if let Err(e) = setup_namespace().and_then(|()| run(&opts)) {
         eprintln!("stacks bench failed: {e}");
         std::process::exit(1);
+    }
+    if interrupted() {
+        std::process::exit(130);
     }
 }
 
@@ -142,21 +155,54 @@ fn reexec_in_namespace() -> i32 {
             return 1;
         }
     };
-    let status = Command::new("unshare")
+    let child = Command::new("unshare")
         .args(flags)
         .arg("--")
         .arg(exe)
         .args(std::env::args_os().skip(1))
         .env(SANDBOX_ENV, "1")
-        .status();
-    match status {
-        Ok(s) => s.code().unwrap_or(1),
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
         Err(e) => {
             eprintln!(
                 "stacks bench: needs util-linux `unshare {}` (a private network namespace): {e}",
                 flags.join(" ")
             );
-            1
+            return 1;
+        }
+    };
+    // A signal (e.g. Ctrl-C) is passed on to the bench, which stops after the current
+    // measurement and cleans up; wait for it rather than leave it behind.
+    register_signals();
+    let mut forwarded = false;
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => return s.code().unwrap_or(130),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("stacks bench: waiting for the namespaced run: {e}");
+                return 1;
+            }
+        }
+        if interrupted() && !forwarded {
+            forwarded = true;
+            if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn register_signals() {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        if let Err(e) = signal_hook::flag::register(sig, INTERRUPTED.clone()) {
+            eprintln!("stacks bench: cannot handle signal {sig}: {e}");
         }
     }
 }
@@ -262,14 +308,14 @@ fn run(opts: &Opts) -> io::Result<()> {
     let mut samples: Vec<Vec<Figures>> = vec![Vec::new(); setups.len()];
     let mut failed: Vec<Option<String>> = vec![None; setups.len()];
     for round in 1..=opts.rounds {
-        if setups.is_empty() {
+        if setups.is_empty() || interrupted() {
             break;
         }
         eprint!("TCP round {round}/{} ...", opts.rounds);
         let t = Instant::now();
         for (i, (_, _, s)) in setups.iter().enumerate() {
             let Ok(s) = s else { continue };
-            if failed[i].is_some() {
+            if failed[i].is_some() || interrupted() {
                 continue;
             }
             match s.measure(opts.secs) {
@@ -291,7 +337,7 @@ fn run(opts: &Opts) -> io::Result<()> {
             (who, net, r)
         })
         .collect();
-    let costs = if opts.wants("costs") {
+    let costs = if opts.wants("costs") && !interrupted() {
         eprint!("costs ...");
         let t = Instant::now();
         let c = costs::measure(&ctx.cbin, opts.quick);
@@ -301,6 +347,9 @@ fn run(opts: &Opts) -> io::Result<()> {
         Vec::new()
     };
     println!("all rows in {:.0} s\n", started.elapsed().as_secs_f64());
+    if interrupted() {
+        println!("interrupted: the tables hold what was measured so far\n");
+    }
     if !rows.is_empty() {
         print_tcp(&rows, opts);
     }
