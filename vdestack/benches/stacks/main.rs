@@ -119,7 +119,7 @@ fn main() {
             _ => costs::role_main(&args),
         };
         if let Err(e) = r {
-            eprintln!("stacks bench (costs): {e}");
+            eprintln!("stacks bench ({}): {e}", role.to_string_lossy());
             std::process::exit(1);
         }
         return;
