@@ -321,13 +321,23 @@ sandbox_test! {
         let t2 = Instant::now();
         drop(new);
         let bare_drop = t2.elapsed();
+        // While a stack lives, the helper does too: a new stack is one request.
+        let keep = Stack::new().unwrap();
+        let t3 = Instant::now();
+        for _ in 0..200 {
+            drop(Stack::new().unwrap());
+        }
+        let warm = t3.elapsed() / 200;
+        pids.push(keep.helper_pid());
+        drop(keep);
         let deadline = Instant::now() + Duration::from_secs(5);
         while !pids.iter().all(|&p| gone(p)) {
             assert!(Instant::now() < deadline, "some helper is still running");
             std::thread::sleep(Duration::from_millis(20));
         }
+        assert_eq!(figures(), base, "after 200 create+drop cycles");
         eprintln!(
-            "FIGURES create+drop with null://: {per:?} per stack; bare create {bare_create:?}, drop {bare_drop:?}; baseline (fds, threads, children) {base:?}"
+            "FIGURES create+drop with null://: {per:?} per stack; bare create {bare_create:?}, drop {bare_drop:?} (the helper starts and ends with it); bare create+drop while another stack lives {warm:?}; baseline (fds, threads, children) {base:?}"
         );
     }
 }
@@ -745,5 +755,74 @@ sandbox_test! {
             .unwrap();
         assert!(st.success(), "ping over vxvde: {st}");
         tcp_echo(&a, &b, "10.11.0.1:22", "tcp over vxvde");
+    }
+}
+
+sandbox_test! {
+    /// `veth://NAME`: stacks joined in the kernel (a bridge and veth pairs), no relay.
+    fn stacks_on_a_kernel_link() {
+        let base = figures();
+        let a = Stack::with_interfaces(&["veth://net1"]).unwrap();
+        let b = Stack::with_interfaces(&["eth0:veth://net1"]).unwrap();
+        let c = Stack::with_interfaces(&["veth://net1", "x1:veth://other"]).unwrap();
+        assert!(!vdestack::stack::relay_running(), "a kernel link needs no relay");
+        assert_eq!(names_inside(&c), ["lo", "vde0", "x1"]);
+        configure(&a, "vde0", &[("10.21.0.1", 24), ("fc00:21::1", 64)]);
+        configure(&b, "eth0", &[("10.21.0.2", 24), ("fc00:21::2", 64)]);
+        configure(&c, "vde0", &[("10.21.0.3", 24)]);
+        for (from, to) in [(&b, "10.21.0.1"), (&c, "10.21.0.2"), (&a, "fc00:21::2")] {
+            let st = from
+                .command("/bin/ping")
+                .args(["-c", "1", "-W", "5", to])
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(st.success(), "ping {to}: {st}");
+        }
+        tcp_echo(&a, &b, "10.21.0.1:7000", "tcp v4 over veth://");
+        tcp_echo(&b, &a, "[fc00:21::2]:7001", "tcp v6 over veth://");
+
+        // A throughput figure (not a limit).
+        let l = a.tcp_listener("10.21.0.1:7010".parse().unwrap()).unwrap();
+        let sink = std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut total = 0usize;
+            while let Ok(n) = c.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+            total
+        });
+        let mut s = b.tcp_connect("10.21.0.1:7010".parse().unwrap()).unwrap();
+        let chunk = vec![7u8; 1 << 20];
+        let t0 = Instant::now();
+        for _ in 0..512 {
+            s.write_all(&chunk).unwrap();
+        }
+        drop(s);
+        let total = sink.join().unwrap();
+        let secs = t0.elapsed().as_secs_f64();
+        assert_eq!(total, 512 << 20);
+        eprintln!("FIGURES TCP over veth:// : {:.0} MB/s", total as f64 / secs / 1e6);
+
+        // A stack's interface goes with it; the network with its last interface.
+        drop(c);
+        let st = a.command("/bin/ping").args(["-c", "1", "-W", "1", "10.21.0.3"])
+            .stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().unwrap();
+        assert!(!st.success(), "10.21.0.3 answers after its stack was dropped");
+        drop(a);
+        drop(b);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while figures() != base && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(figures(), base, "(fds, threads, children) after veth:// stacks");
+        let err = Stack::with_interfaces(&["veth://a/b"]).unwrap_err();
+        assert_eq!(vdestack::error::errno_of(&err), libc::EINVAL, "{err}");
+        let err = vdestack::vde::open("veth://x").err().unwrap();
+        assert!(err.to_string().contains("stack interface"), "{err}");
     }
 }

@@ -12,7 +12,8 @@ use super::kind::{build_link_add, LinkKind};
 use super::nlinline::{self, IplinkData};
 use super::socket::{NlClient, Until};
 use super::wire::{
-    self, Builder, IFLA_MASTER, IFLA_NET_NS_FD, NLM_F_ACK, NLM_F_REQUEST, RTM_GETLINK, RTM_NEWLINK,
+    self, Builder, IFLA_IFNAME, IFLA_MASTER, IFLA_NET_NS_FD, NLM_F_ACK, NLM_F_REQUEST, RTM_GETLINK,
+    RTM_NEWLINK,
 };
 use crate::error::context;
 
@@ -146,6 +147,22 @@ impl NlClient {
         self.ack(what, |s| {
             Ok(build_link_u32(s, index, IFLA_MASTER, master.unwrap_or(0)))
         })?;
+        Ok(())
+    }
+
+    /// Renames link `index` to `name` (the kernel refuses a link that is up with
+    /// `EBUSY`, a taken name with `EEXIST`).
+    pub fn link_set_name(&self, index: u32, name: &str) -> io::Result<()> {
+        nlinline::check_ifname(name)?;
+        self.ack(
+            || format!("rename link {index} to {name}"),
+            |s| {
+                Ok(Builder::new(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, s)
+                    .ifinfomsg(0, index, 0, 0)
+                    .attr_str(IFLA_IFNAME, name)
+                    .finish())
+            },
+        )?;
         Ok(())
     }
 

@@ -12,20 +12,27 @@
 //! | `mod.rs` | [`Stack`]: creation, sockets, commands, drop |
 //! | [`spec`] | `[IFNAME:]URL` interface specifications |
 //! | `relay.rs` | one shared thread relaying frames between taps and plugs |
-//! | `sys::nshelper` | the namespace helper process (fork, unshare, taps, `SCM_RIGHTS`) |
+//! | `kernel_link.rs` | `veth://NAME`: stacks of this process joined by a kernel bridge and veth pairs, no relay |
+//! | `helper.rs` | the process's one namespace helper, shared by its stacks |
+//! | `sys::nshelper` | the namespace helper process (fork, unshare, taps, sockets, `SCM_RIGHTS`) |
 //! | `sys::nsexec` | commands: join the namespaces, raise the network capabilities |
 //!
 //! ## Compared with libvdestack
 //!
 //! * Plugs are opened in the caller's namespaces before the stack's namespace is
 //!   made, as upstream does (so `vxvde://`, `udp://` use the host's network).
-//! * The helper process shares neither memory nor the fd table with the
-//!   application: taps and sockets come back by `SCM_RIGHTS`; the application's fd
-//!   table holds only what the stack uses (the pair's end, a pidfd, two namespace
-//!   fds, one tap per interface, the plugs' fds), all close-on-exec.
+//! * One helper process serves all the application's stacks (upstream: one per
+//!   stack). It lives in a user namespace of its own, which owns every stack's
+//!   network namespace; making a stack is one request to it (`unshare(CLONE_NEWNET)`
+//!   and the taps), not a fork.
+//! * The helper shares neither memory nor the fd table with the application:
+//!   namespaces, taps and sockets come back by `SCM_RIGHTS`; the application's fd
+//!   table holds only what the stacks use (per stack: the network namespace, one tap
+//!   per interface, the plugs' fds; shared: the helper's pair end, its pidfd and
+//!   user namespace), all close-on-exec.
 //! * The helper is not the application's child (double fork): `waitpid(-1)` cannot
-//!   reap it; it exits when its socket pair reaches EOF, which also happens when the
-//!   application dies (no polling of the parent).
+//!   reap it; it exits when its socket pair reaches EOF: when the last stack is
+//!   dropped, or the application dies (no polling of the parent).
 //! * Commands of [`Stack::run`] are children of a keeper process that is cloned
 //!   with no exit signal: the application's `wait()` cannot reap them either.
 //! * Socket requests carry their own reply channel: threads need no lock, and a
@@ -40,36 +47,36 @@
 //!
 //! ## Costs (measured on this project's test machine, see `tests/stack_core.rs`)
 //!
-//! * Creating a stack: about 1 ms (a fork of the application, an unshare, the taps).
-//! * Per stack: one helper process (about 100 kB of its own memory in a small
-//!   application: it shares the application's pages copy-on-write, so an
-//!   application that rewrites much memory pays for copies), and in the
-//!   application 4 fds plus one per interface plus the plugs' own (and 2 for the
-//!   relay, shared).
+//! * Creating a stack: about 0.3 ms while another stack lives (one request: the
+//!   kernel's `unshare(CLONE_NEWNET)` is most of it); about 1 ms for the first
+//!   stack, which starts the helper (a fork of the application, a user namespace).
+//! * Per stack: in the application 1 fd plus one per interface plus the plugs' own;
+//!   no process, no thread. Shared: one helper process (a few hundred kB: it shares
+//!   the application's pages copy-on-write, so an application that rewrites much
+//!   memory pays for copies), 3 fds for it, 2 for the relay.
 //! * Threads: one relay thread for all stacks with interfaces.
-//! * Dropping: well under 1 ms without interfaces; about 20 ms per tap, which is the
-//!   kernel unregistering the interface when its last fd closes (`ip link del`
-//!   costs the same). libvdestack never closes its taps, so never pays it.
+//! * Dropping: microseconds without interfaces (the last stack also waits for the
+//!   helper to exit); about 20-35 ms per tap, which is the kernel unregistering the
+//!   interface when its last fd closes (`ip link del` costs the same). libvdestack
+//!   never closes its taps, so never pays it.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::error::context;
 use crate::nl::NlClient;
 use crate::vde::{self, Plug};
 
+mod helper;
+mod kernel_link;
 mod relay;
 pub mod spec;
 
 pub use relay::relay_running;
 pub use spec::IfSpec;
-
-/// How long a dropped stack waits for its helper to exit before killing it.
-const HELPER_EXIT_WAIT: Duration = Duration::from_secs(5);
 
 /// Extras for [`Stack::command_with`].
 #[derive(Debug, Clone, Default)]
@@ -87,16 +94,16 @@ pub struct CommandOptions {
 /// stay valid after it is dropped (they keep the namespace alive).
 #[derive(Debug)]
 pub struct Stack {
-    /// Our end of the helper's pair (`None` once dropping).
-    ctl: Option<OwnedFd>,
+    /// The process's namespace helper, shared with its other stacks.
+    helper: Arc<helper::SharedHelper>,
     /// The process that made the stack: a forked child only lets go of its copies.
     owner: rustix::process::Pid,
-    pidfd: OwnedFd,
-    pid: i32,
     userns: Arc<OwnedFd>,
     netns: Arc<OwnedFd>,
     ifnames: Vec<String>,
     relay: Option<u64>,
+    /// `veth://` interfaces (deleted with the stack).
+    kernel_ports: Vec<kernel_link::Port>,
 }
 
 impl Stack {
@@ -107,35 +114,56 @@ impl Stack {
 
     /// A stack with one interface per spec, `[IFNAME:]URL`: a VNL (`vde:///tmp/sw`,
     /// `vxvde://239.1.2.3`, ...) or `=COMMAND ARGS` (a coprocess speaking stream
-    /// framing on stdin/stdout, searched in `PATH`). Names default to `vde0`,
+    /// framing on stdin/stdout, searched in `PATH`), relayed to a tap; or
+    /// `veth://NAME`, a kernel link to the other stacks of this process on NAME (a
+    /// veth pair to a kernel bridge: no relay). Names default to `vde0`,
     /// `vde1`, ... by position; a name has 1 to 15 bytes.
     pub fn with_interfaces(specs: &[&str]) -> io::Result<Self> {
         let specs = spec::parse_all(specs)?;
+        // Relayed interfaces get a plug and a tap; `veth://` ones a kernel link.
         let mut plugs: Vec<Box<dyn Plug>> = Vec::with_capacity(specs.len());
+        let mut tap_names: Vec<&str> = Vec::with_capacity(specs.len());
+        let mut kernel: Vec<(&str, &str)> = Vec::new();
         for s in &specs {
+            if let Some(network) = kernel_link::network_name(&s.url) {
+                kernel.push((s.name.as_str(), network?));
+                continue;
+            }
             plugs.push(
                 open_plug(&s.url)
                     .map_err(|e| context(e, format!("interface {}: opening {}", s.name, s.url)))?,
             );
+            tap_names.push(s.name.as_str());
         }
-        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        let helper = crate::sys::spawn_helper(&names)?;
-        let pairs: Vec<relay::Pair> = helper
+        let helper = helper::get()?;
+        let net = crate::sys::helper_new_net(helper.ctl()?, &tap_names)?;
+        let pairs: Vec<relay::Pair> = net
             .taps
             .into_iter()
             .zip(plugs)
             .map(|(tap, plug)| relay::Pair { tap, plug })
             .collect();
+        let kernel: Vec<(String, String)> = kernel
+            .into_iter()
+            .map(|(i, n)| (i.to_string(), n.to_string()))
+            .collect();
         let mut stack = Stack {
-            ctl: Some(helper.ctl),
+            userns: helper.userns.clone(),
+            helper,
             owner: rustix::process::getpid(),
-            pidfd: helper.pidfd,
-            pid: helper.pid,
-            userns: Arc::new(helper.userns),
-            netns: Arc::new(helper.netns),
+            netns: Arc::new(net.netns),
             ifnames: specs.into_iter().map(|s| s.name).collect(),
             relay: None,
+            kernel_ports: Vec::new(),
         };
+        if !kernel.is_empty() {
+            // On failure `stack` is dropped with the ports made so far.
+            let nl = stack.netlink()?;
+            for (ifname, network) in &kernel {
+                let port = kernel_link::attach(&stack.helper, network, ifname, stack.netns(), &nl)?;
+                stack.kernel_ports.push(port);
+            }
+        }
         if !pairs.is_empty() {
             // On failure `stack` is dropped: the helper ends; `pairs` were dropped.
             stack.relay = Some(relay::add(pairs)?);
@@ -148,9 +176,11 @@ impl Stack {
         &self.ifnames
     }
 
-    /// The helper process's pid (diagnostics: `nsenter -t PID -U -n`).
+    /// The pid of the namespace helper process, which all stacks of this process
+    /// share (diagnostics; it lives in the stacks' user namespace, not in their
+    /// network namespaces: use [`Stack::netns`] to enter one).
     pub fn helper_pid(&self) -> i32 {
-        self.pid
+        self.helper.pid
     }
 
     /// The stack's network namespace (for `setns`, or moving links into it).
@@ -166,10 +196,7 @@ impl Stack {
     /// `socket(domain, type, protocol)` made in the stack (close-on-exec; `type` may
     /// carry `SOCK_NONBLOCK`). A family the kernel lacks gives `EAFNOSUPPORT`.
     pub fn socket(&self, domain: i32, ty: i32, protocol: i32) -> io::Result<OwnedFd> {
-        let Some(ctl) = self.ctl.as_ref() else {
-            return Err(io::Error::from_raw_os_error(libc::EBADF));
-        };
-        crate::sys::helper_socket(ctl.as_fd(), domain, ty, protocol)
+        crate::sys::helper_socket(self.helper.ctl()?, self.netns(), domain, ty, protocol)
     }
 
     fn inet_socket(&self, addr: &SocketAddr, ty: i32) -> io::Result<OwnedFd> {
@@ -252,7 +279,7 @@ impl Stack {
     /// Runs `;`-separated commands in the stack, one after the other, like
     /// `vde_stackcmd`: words split on blanks with quotes and backslashes, no shell,
     /// **no `PATH` search** (a name without `/` is taken relative to the current
-    /// directory, as `execv` does). Stops at the first command whose status is not
+    /// directory, as `execv` does; see [`Stack::run_argv`]). Stops at the first command whose status is not
     /// 0 and returns that status; 0 if all succeed. A command that cannot be
     /// executed counts as status 2 (upstream's `_exit(2)`); one killed by a signal
     /// as 128+signal (upstream reports 0 there). Stdio and the environment are
@@ -262,23 +289,36 @@ impl Stack {
     pub fn run(&self, cmds: &str) -> io::Result<i32> {
         let list = vde::url::split_commands(cmds).map_err(io::Error::from)?;
         for argv in list {
-            let Some((prog, args)) = argv.split_first() else {
-                continue;
-            };
-            let prog = if prog.contains('/') {
-                prog.clone()
-            } else {
-                format!("./{prog}")
-            };
-            let mut argv = Vec::with_capacity(args.len() + 1);
-            argv.push(prog);
-            argv.extend(args.iter().cloned());
-            let code = crate::sys::run_in_namespaces(&argv, self.userns(), self.netns())?;
+            let code = self.run_argv(&argv)?;
             if code != 0 {
                 return Ok(code);
             }
         }
         Ok(0)
+    }
+
+    /// Runs one command, `argv[0]` being its path (no `PATH` search, no shell), in
+    /// the stack as [`Stack::run`] does, and returns its status (2 if it could not
+    /// be executed, 128+N if signal N killed it). An empty `argv` or one with a NUL
+    /// byte is `EINVAL`.
+    pub fn run_argv<S: AsRef<std::ffi::OsStr>>(&self, argv: &[S]) -> io::Result<i32> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut cargv = Vec::with_capacity(argv.len());
+        for a in argv {
+            cargv.push(std::ffi::CString::new(a.as_ref().as_bytes()).map_err(|_| {
+                context(
+                    io::Error::from_raw_os_error(libc::EINVAL),
+                    "a NUL byte in a command",
+                )
+            })?);
+        }
+        if cargv.is_empty() {
+            return Err(context(
+                io::Error::from_raw_os_error(libc::EINVAL),
+                "an empty command",
+            ));
+        }
+        crate::sys::run_in_namespaces(&cargv, self.userns(), self.netns())
     }
 }
 
@@ -299,28 +339,19 @@ fn open_plug(url: &str) -> io::Result<Box<dyn Plug>> {
 impl Drop for Stack {
     fn drop(&mut self) {
         if rustix::process::getpid() != self.owner {
-            // A forked child's copy: the relay thread and the helper belong to the
-            // parent, which still uses them. Close our copies of the pair, pidfd and
-            // namespace fds; the inherited taps and plugs stay with the parent's
-            // relay (close-on-exec, so an exec drops them).
+            // A forked child's copy: the relay thread belongs to the parent, which
+            // still uses the stack. The child's copies of the namespace fds close
+            // with the fields; the inherited taps and plugs stay with the parent's
+            // relay (close-on-exec, so an exec drops them); the parent's kernel links
+            // are the parent's to delete.
+            std::mem::forget(std::mem::take(&mut self.kernel_ports));
             return;
         }
-        // 1. The relay lets go of the taps and plugs; they close here.
+        // The relay lets go of the taps and plugs; they close here. The namespace
+        // fd closes with the field (sockets made in the stack keep the namespace);
+        // the helper ends with the process's last stack.
         if let Some(id) = self.relay.take() {
             drop(relay::remove(id));
         }
-        // 2. EOF on the pair: the helper exits. It is not our child (init reaps
-        //    it); its pidfd turns readable when it has exited.
-        drop(self.ctl.take());
-        let exited = |t| crate::sys::poll_readable(self.pidfd.as_fd(), Some(t)).unwrap_or(true);
-        if !exited(HELPER_EXIT_WAIT) {
-            log::warn!(
-                "vdestack: stack helper {} did not exit; killing it",
-                self.pid
-            );
-            let _ = rustix::process::pidfd_send_signal(&self.pidfd, rustix::process::Signal::KILL);
-            let _ = exited(HELPER_EXIT_WAIT);
-        }
-        // 3. The pidfd and namespace fds close with the fields.
     }
 }

@@ -30,21 +30,17 @@ use super::nsexec::{raise_caps, NET_CAPS};
 /// inherited, and waits for it: its exit status, 128+N if signal N killed it, 2 if
 /// it could not be executed. It is killed if the calling thread ends first.
 pub fn run_in_namespaces(
-    argv: &[String],
+    argv: &[CString],
     userns: BorrowedFd<'_>,
     netns: BorrowedFd<'_>,
 ) -> io::Result<i32> {
-    let cstrs: Vec<CString> = argv
-        .iter()
-        .map(|a| CString::new(a.as_bytes()))
-        .collect::<Result<_, _>>()
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a command"))?;
-    if cstrs.is_empty() {
+    if argv.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "an empty command",
         ));
     }
+    let cstrs = argv;
     let mut ptrs: Vec<*const c_char> = cstrs.iter().map(|c| c.as_ptr()).collect();
     ptrs.push(std::ptr::null());
     let parent = rustix::process::getpid().as_raw_nonzero().get();
@@ -87,7 +83,6 @@ pub fn run_in_namespaces(
             return Err(crate::error::context(e, "waiting for a stack command"));
         }
     };
-    drop(cstrs);
     Ok(exit_code(status))
 }
 

@@ -20,4 +20,7 @@ mod nsexec;
 mod nshelper;
 pub use cmdspawn::run_in_namespaces;
 pub use nsexec::{enter_namespaces_on_exec, ns_extras_on_exec};
-pub use nshelper::{helper_socket, spawn_helper, Helper};
+pub use nshelper::{helper_new_net, helper_socket, spawn_helper, Helper, NewNet};
+
+mod netdev_ioctl;
+pub use netdev_ioctl::{ifconf_ioctl, ifreq_ioctl};

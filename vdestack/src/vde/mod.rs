@@ -181,6 +181,13 @@ pub fn open_with(vnl: &str, args: &OpenArgs) -> io::Result<Box<dyn Plug>> {
         "seqpacket" => Box::new(seqpacket::SeqPacket::open(arg)?),
         "null" => Box::new(null::Null::open(arg)?),
         "inproc" => Box::new(inproc::InProc::open(arg)?),
+        "veth" => {
+            return Err(crate::error::context(
+                io::Error::from_raw_os_error(libc::EPROTONOSUPPORT),
+                "veth://NAME joins stacks of one process in the kernel: it is a stack \
+                 interface, not a plug (for a plug, use inproc://NAME)",
+            ))
+        }
         other => return Err(UrlError::UnknownScheme(other.to_string()).into()),
     };
     Ok(plug)

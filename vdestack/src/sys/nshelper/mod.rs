@@ -1,0 +1,340 @@
+//! The namespace helper: one process per application (shared by all its stacks)
+//! living in a user namespace of its own, which makes the stacks' network
+//! namespaces, their taps and, on request, sockets in them, and hands them back over
+//! a `SOCK_SEQPACKET` socket pair with `SCM_RIGHTS` (messages: [`wire`]).
+//!
+//! ## How it is made, and why this way
+//!
+//! A socket, a tap or a network namespace owned by a new user namespace can only
+//! be made by a process inside that user namespace, and `unshare(CLONE_NEWUSER)`
+//! refuses a multithreaded process (a library cannot assume otherwise; `cargo test`
+//! always is). So the helper is a forked process. Between the fork and its end it
+//! makes only raw system calls through libc's thin wrappers on memory prepared
+//! before the fork: no allocation, no lock, no panic path. libvdestack instead
+//! `clone`s one helper per stack with `CLONE_VM|CLONE_FILES`, sharing memory and TLS
+//! with the application, and so pollutes its fd table; we share neither.
+//!
+//! It is a *double* fork: the intermediate process exits at once and we reap it by
+//! its pid, so the helper is re-parented to init (or the nearest subreaper) and an
+//! application's own `waitpid(-1)` or SIGCHLD handler never sees it. We watch it
+//! with a pidfd that the helper opens on itself and sends us (no pid-reuse race).
+//!
+//! The helper:
+//! 1. closes every inherited fd but its end of the pair, resets signal handlers,
+//!    starts a new session (no terminal signals);
+//! 2. `unshare(CLONE_NEWUSER|CLONE_NEWNET)` and writes its own identity maps
+//!    (`setgroups` deny, `uid_map` "euid euid 1", `gid_map` "egid egid 1"), as
+//!    `unshare -U` does. That network namespace is its *home*: it owns it, so it can
+//!    always come back to it;
+//! 3. sends its pidfd and its user namespace;
+//! 4. serves requests until its end of the pair reads EOF (the last stack was
+//!    dropped, or the application died: no polling of the parent as upstream):
+//!    * a new network namespace: `unshare(CLONE_NEWNET)`, open it, create its taps
+//!      (a tap belongs to the namespace it is created in), send them all, go home;
+//!    * a socket: `setns` into the given stack's namespace, `socket()`, go home.
+//!
+//! Each request carries its own reply socket, so concurrent requesters (threads,
+//! or forked children sharing the pair) need no lock and get their own answers.
+//! Since all stacks share one user namespace, making a stack costs one round trip
+//! and the kernel's `unshare(CLONE_NEWNET)`: no fork, no maps, no process per stack.
+//!
+//! Cost: a forked process keeps copy-on-write references to the memory the
+//! application had when the helper started; pages the application later writes are
+//! copied.
+
+#![allow(unsafe_code)]
+
+mod daemon;
+pub mod wire;
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use rustix::net::{
+    recvmsg, sendmsg, socketpair, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage,
+    RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+};
+
+use crate::error::context;
+use wire::*;
+
+/// A running helper and what it sent at start.
+#[derive(Debug)]
+pub struct Helper {
+    /// Our end of the socket pair (close it and the helper exits).
+    pub ctl: OwnedFd,
+    /// A pidfd of the helper: readable once it has exited.
+    pub pidfd: OwnedFd,
+    /// The helper's pid (in our pid namespace), for diagnostics.
+    pub pid: i32,
+    /// Its user namespace (`/proc/PID/ns/user`), which owns every stack's.
+    pub userns: OwnedFd,
+}
+
+/// A new network namespace and its taps.
+#[derive(Debug)]
+pub struct NewNet {
+    /// The network namespace (`/proc/self/ns/net` of the helper when it made it).
+    pub netns: OwnedFd,
+    /// One tap per requested name, in order: non-blocking, close-on-exec.
+    pub taps: Vec<OwnedFd>,
+}
+
+/// What the helper needs, prepared before the fork.
+pub(super) struct Prepared {
+    pub uid_map: Vec<u8>,
+    pub gid_map: Vec<u8>,
+}
+
+fn start_step_name(step: i32) -> &'static str {
+    match step {
+        STEP_UNSHARE => "unshare(CLONE_NEWUSER|CLONE_NEWNET)",
+        STEP_SETGROUPS => "writing /proc/self/setgroups",
+        STEP_UID_MAP => "writing /proc/self/uid_map",
+        STEP_GID_MAP => "writing /proc/self/gid_map",
+        STEP_PIDFD => "pidfd_open",
+        STEP_USERNS => "opening /proc/self/ns/user",
+        _ => "starting",
+    }
+}
+
+/// Starts the helper in a new user namespace (and a home network namespace).
+pub fn spawn_helper() -> io::Result<Helper> {
+    let uid = rustix::process::geteuid().as_raw();
+    let gid = rustix::process::getegid().as_raw();
+    let prep = Prepared {
+        uid_map: format!("{uid} {uid} 1\n").into_bytes(),
+        gid_map: format!("{gid} {gid} 1\n").into_bytes(),
+    };
+    let (ctl, theirs) = socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| context(e, "socketpair for the stack helper"))?;
+
+    // SAFETY: fork() is allowed in a multithreaded process; the child (the
+    // intermediate) runs only async-signal-safe calls: fork, _exit, and in the
+    // grandchild `daemon::main`, which makes raw system calls on memory prepared
+    // above (no allocation, no locks, no unwinding).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(context(io::Error::last_os_error(), "fork (stack helper)"));
+    }
+    if pid == 0 {
+        // SAFETY: as above: the intermediate forks once more and exits.
+        let p2 = unsafe { libc::fork() };
+        if p2 == 0 {
+            daemon::main(theirs.as_raw_fd(), &prep);
+        }
+        // SAFETY: _exit ends the intermediate without running any Rust or libc
+        // clean-up (atexit handlers, destructors) inherited from the parent.
+        unsafe { libc::_exit(if p2 < 0 { 1 } else { 0 }) };
+    }
+    drop(theirs);
+    reap(pid);
+    drop(prep);
+    receive_start(ctl)
+}
+
+/// Reaps the intermediate process by pid (an application's `waitpid(-1)` may have
+/// taken it already: ECHILD is fine).
+fn reap(pid: i32) {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes only to `status`, a valid local.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+    }
+}
+
+fn receive_start(ctl: OwnedFd) -> io::Result<Helper> {
+    let next = |want: i32| -> io::Result<(i32, OwnedFd)> {
+        let (words, mut fds) = recv_message(ctl.as_fd())?.ok_or_else(|| {
+            context(
+                io::Error::from_raw_os_error(libc::ECONNRESET),
+                "the stack helper ended while starting",
+            )
+        })?;
+        let [step, err, value] = words;
+        if err != 0 {
+            return Err(context(
+                io::Error::from_raw_os_error(err),
+                format!("stack helper: {}", start_step_name(step)),
+            ));
+        }
+        match (step == want, fds.pop()) {
+            (true, Some(fd)) => Ok((value, fd)),
+            _ => Err(context(
+                io::Error::from_raw_os_error(libc::EPROTO),
+                format!("stack helper: {}: unexpected reply", start_step_name(want)),
+            )),
+        }
+    };
+    let (pid, pidfd) = next(STEP_PIDFD)?;
+    let (_, userns) = next(STEP_USERNS)?;
+    Ok(Helper {
+        ctl,
+        pidfd,
+        pid,
+        userns,
+    })
+}
+
+/// Receives one message of three words and the fds attached (at most
+/// `1 + MAX_TAPS`); `None` at EOF.
+fn recv_message(sock: BorrowedFd<'_>) -> io::Result<Option<([i32; 3], Vec<OwnedFd>)>> {
+    let mut bytes = [0u8; REPLY_LEN];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1 + MAX_TAPS))];
+    let mut anc = RecvAncillaryBuffer::new(&mut space);
+    let got = loop {
+        match recvmsg(
+            sock,
+            &mut [IoSliceMut::new(&mut bytes)],
+            &mut anc,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Ok(r) => break r,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(context(e, "talking to the stack helper")),
+        }
+    };
+    let mut fds = Vec::new();
+    for msg in anc.drain() {
+        if let RecvAncillaryMessage::ScmRights(got) = msg {
+            fds.extend(got);
+        }
+    }
+    if got.bytes == 0 {
+        return Ok(None);
+    }
+    if got.bytes != REPLY_LEN {
+        return Err(io::Error::from_raw_os_error(libc::EPROTO));
+    }
+    let word = |i: usize| {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&bytes[i * 4..i * 4 + 4]);
+        i32::from_ne_bytes(w)
+    };
+    Ok(Some(([word(0), word(1), word(2)], fds)))
+}
+
+/// Sends one request (`head` words, then `names`) with its fresh reply socket
+/// and `extra` attached, and returns the reply's words and fds.
+fn request(
+    ctl: BorrowedFd<'_>,
+    head: [i32; 5],
+    names: &[u8],
+    extra: Option<BorrowedFd<'_>>,
+) -> io::Result<([i32; 3], Vec<OwnedFd>)> {
+    let (mine, theirs) = socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| context(e, "socketpair for a stack helper request"))?;
+    let mut msg = Vec::with_capacity(REQ_HEAD + names.len());
+    for w in head {
+        msg.extend_from_slice(&w.to_ne_bytes());
+    }
+    msg.extend_from_slice(names);
+    let mut fds = vec![theirs.as_fd()];
+    fds.extend(extra);
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+    let mut anc = SendAncillaryBuffer::new(&mut space);
+    anc.push(SendAncillaryMessage::ScmRights(&fds));
+    loop {
+        match sendmsg(ctl, &[IoSlice::new(&msg)], &mut anc, SendFlags::NOSIGNAL) {
+            Ok(_) => break,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(context(e, "the stack helper is gone")),
+        }
+    }
+    // Only the helper holds the other end now: EOF means it is gone.
+    drop(theirs);
+    recv_message(mine.as_fd())?.ok_or_else(|| {
+        context(
+            io::Error::from_raw_os_error(libc::ECONNRESET),
+            "the stack helper is gone",
+        )
+    })
+}
+
+/// Asks the helper for a new network namespace with one tap named after each of
+/// `taps` (each already checked: 1 to 15 bytes, at most `MAX_TAPS` = 64).
+pub fn helper_new_net(ctl: BorrowedFd<'_>, taps: &[&str]) -> io::Result<NewNet> {
+    if taps.len() > MAX_TAPS {
+        return Err(context(
+            io::Error::from_raw_os_error(libc::EINVAL),
+            format!("{} interfaces: at most {MAX_TAPS} per stack", taps.len()),
+        ));
+    }
+    let mut names = vec![0u8; taps.len() * NAME_LEN];
+    for (i, name) in taps.iter().enumerate() {
+        if name.is_empty() || name.len() > super::TAP_NAME_MAX || name.contains('\0') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad interface name {name:?}"),
+            ));
+        }
+        names[i * NAME_LEN..i * NAME_LEN + name.len()].copy_from_slice(name.as_bytes());
+    }
+    let head = [OP_NET, taps.len() as i32, 0, 0, 0];
+    let ([err, step, count], mut fds) = request(ctl, head, &names, None)?;
+    if err != 0 {
+        let what = match step {
+            FAIL_UNSHARE => "unshare(CLONE_NEWNET)".to_string(),
+            FAIL_NETNS => "opening the new network namespace".to_string(),
+            FAIL_SETNS => "returning to its home namespace".to_string(),
+            s if s >= FAIL_TAP => {
+                let name = taps.get((s - FAIL_TAP) as usize).copied().unwrap_or("?");
+                format!("creating tap `{name}`")
+            }
+            _ => "a new network namespace".to_string(),
+        };
+        return Err(context(
+            io::Error::from_raw_os_error(err),
+            format!("stack helper: {what}"),
+        ));
+    }
+    if count as usize != taps.len() + 1 || fds.len() != taps.len() + 1 {
+        return Err(context(
+            io::Error::from_raw_os_error(libc::EPROTO),
+            "stack helper: a new namespace came back incomplete",
+        ));
+    }
+    let netns = fds.remove(0);
+    Ok(NewNet { netns, taps: fds })
+}
+
+/// Asks the helper for `socket(domain, type, protocol)` made in the network
+/// namespace `netns`; the fd comes back close-on-exec.
+pub fn helper_socket(
+    ctl: BorrowedFd<'_>,
+    netns: BorrowedFd<'_>,
+    domain: i32,
+    ty: i32,
+    protocol: i32,
+) -> io::Result<OwnedFd> {
+    let head = [OP_SOCKET, 0, domain, ty, protocol];
+    let ([err, step, _], mut fds) = request(ctl, head, &[], Some(netns))?;
+    if err != 0 {
+        return Err(match step {
+            FAIL_SOCKET => io::Error::from_raw_os_error(err),
+            FAIL_SETNS => context(
+                io::Error::from_raw_os_error(err),
+                "stack helper: entering the stack's namespace",
+            ),
+            _ => context(io::Error::from_raw_os_error(err), "stack helper: socket"),
+        });
+    }
+    match (fds.pop(), fds.is_empty()) {
+        (Some(fd), true) => Ok(fd),
+        _ => Err(io::Error::from_raw_os_error(libc::EPROTO)),
+    }
+}
