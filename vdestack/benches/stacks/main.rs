@@ -48,7 +48,9 @@ cargo bench -p vdestack --bench stacks [-- [--quick] [--secs S] [--rounds R] [--
   --rounds R  rounds per TCP row; each figure is the median (default 3)
   --only A,B  only the rows whose name contains A or B, e.g. `vxvde,veth`, `ours`,
               `C`, `costs` (the stack costs table), `tcp` (all TCP rows)
-  --quick     --secs 0.5 --rounds 1 and fewer create/delete cycles";
+  --quick     --secs 0.5 --rounds 1 and fewer create/delete cycles
+  VDESTACK_BENCH_C_LIB=PATH  link the C rows to PATH (a libvdestack.so.0) instead of
+              Debian's (e.g. this project's C ABI)";
 
 struct Opts {
     secs: f64,
@@ -235,11 +237,34 @@ fn setup_namespace() -> io::Result<()> {
     Ok(())
 }
 
-/// Builds the C programs against Debian's libvdestack; `Err` says why not.
-fn build_c(tmp: &std::path::Path) -> Result<PathBuf, String> {
+/// Debian's `libvdestack.so.0` (not one installed under /usr/local, such as this
+/// project's C ABI), or `$VDESTACK_BENCH_C_LIB` to measure another build.
+fn c_library() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("VDESTACK_BENCH_C_LIB") {
+        return Ok(PathBuf::from(p));
+    }
+    let listed = Command::new("dpkg-query")
+        .args(["-L", "libvdestack0"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    listed
+        .lines()
+        .find(|l| l.ends_with("/libvdestack.so.0"))
+        .map(PathBuf::from)
+        .ok_or_else(|| {
+            "Debian's libvdestack0 is not installed (apt install libvdestack-dev)".into()
+        })
+}
+
+/// Builds the C programs against Debian's libvdestack, linked to that file and found
+/// there at run time (RPATH); `Err` says why not. Returns the folder and the library.
+fn build_c(tmp: &std::path::Path) -> Result<(PathBuf, PathBuf), String> {
     if !std::path::Path::new("/usr/include/vdestack.h").exists() {
         return Err("libvdestack-dev is not installed (no /usr/include/vdestack.h)".into());
     }
+    let lib = c_library()?;
+    let libdir = lib.parent().ok_or("no folder for the C library")?;
     let src = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/c"));
     // Into the run's temporary folder: writable by whoever runs the bench.
     let out = tmp.join("c");
@@ -249,14 +274,37 @@ fn build_c(tmp: &std::path::Path) -> Result<PathBuf, String> {
             .args(["-O2", "-Wall", "-o"])
             .arg(out.join(prog))
             .arg(src.join(format!("{prog}.c")))
-            .args(["-lvdestack", "-lpthread"])
+            .arg(&lib)
+            .arg(format!(
+                "-Wl,--disable-new-dtags,-rpath,{}",
+                libdir.display()
+            ))
+            .arg("-lpthread")
             .status()
             .map_err(|e| format!("gcc: {e}"))?;
         if !st.success() {
             return Err(format!("gcc failed on {prog}.c: {st}"));
         }
     }
-    Ok(out)
+    // Check which library the programs really load.
+    let ldd = Command::new("ldd")
+        .arg(out.join("cstack_client"))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let loaded = ldd
+        .lines()
+        .find(|l| l.contains("libvdestack.so.0 =>"))
+        .and_then(|l| l.split("=>").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .map(PathBuf::from);
+    match loaded {
+        Some(p) if p.parent() == Some(libdir) => Ok((out, p)),
+        other => Err(format!(
+            "the C programs would load {other:?}, not {}",
+            lib.display()
+        )),
+    }
 }
 
 fn sysinfo() -> String {
@@ -287,10 +335,16 @@ fn run(opts: &Opts) -> io::Result<()> {
     let started = Instant::now();
     println!("stacks bench: {}", sysinfo());
     let tmp = util::TempDir::new("stacks-bench")?;
-    let cbin = build_c(&tmp.0);
-    if let Err(why) = &cbin {
-        println!("C rows skipped: {why}");
-    }
+    let cbin = match build_c(&tmp.0) {
+        Ok((dir, lib)) => {
+            println!("C rows: libvdestack from {}", lib.display());
+            Ok(dir)
+        }
+        Err(why) => {
+            println!("C rows skipped: {why}");
+            Err(why)
+        }
+    };
     let ctx = tcp::Ctx {
         tmp: tmp.0.clone(),
         cbin,

@@ -118,9 +118,13 @@ fn bulk(server: &Stack, client: &Stack) -> io::Result<f64> {
         c.write_all(&chunk)?;
     }
     drop(c);
-    let got = sink.join().map_err(|_| io::Error::other("the sink thread panicked"))??;
+    let got = sink
+        .join()
+        .map_err(|_| io::Error::other("the sink thread panicked"))??;
     if got != BULK {
-        return Err(io::Error::other(format!("sent {BULK} bytes, {got} arrived")));
+        return Err(io::Error::other(format!(
+            "sent {BULK} bytes, {got} arrived"
+        )));
     }
     Ok(BULK as f64 / t.elapsed().as_secs_f64() / 1e6)
 }
@@ -129,8 +133,14 @@ fn bulk(server: &Stack, client: &Stack) -> io::Result<f64> {
 fn throughput() -> io::Result<()> {
     let pid = std::process::id();
     for (url, what) in [
-        (format!("inproc://vdestack-bulk-{pid}"), "relayed through the in-process switch"),
-        (format!("veth://vdestack-bulk-{pid}"), "a kernel bridge and veth pairs, no relay"),
+        (
+            format!("inproc://vdestack-bulk-{pid}"),
+            "relayed through the in-process switch",
+        ),
+        (
+            format!("veth://vdestack-bulk-{pid}"),
+            "a kernel bridge and veth pairs, no relay",
+        ),
     ] {
         let server = Stack::with_interfaces(&[&url])?;
         let client = Stack::with_interfaces(&[&url])?;
