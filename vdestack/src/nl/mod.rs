@@ -11,7 +11,10 @@
 //! | `addr.rs` | addresses: [`AddrSpec`], add/delete/list |
 //! | `route.rs` | routes: [`RouteSpec`], add/delete/list |
 //! | [`dialog`] | [`dialog::Dialog`]: one request in, its replies out (the kernel, or a stack served in user space) |
+//! | `kernel_dialog.rs` | [`KernelDialog`]: the dialog over a real `NETLINK_ROUTE` socket |
+//! | [`emul`] | netdevice ioctls and `/proc/net/dev` emulated over a dialog, the kernel's exact results |
 //! | `config.rs` | one-line configuration in the spirit of iothconf: [`config::configure`] |
+//! | [`server`] | the netlink server (libnlq's server side, framed like the kernel) and [`server::MemStack`], a stack in memory |
 //! | `decode.rs` | typed results ([`Link`], [`Addr`], [`Route`]) decoded with `netlink-packet-route` |
 //!
 //! Errors are `io::Error`s carrying the kernel's errno (`EEXIST`, `ENODEV`,
@@ -28,15 +31,19 @@ mod addr;
 pub mod config;
 pub mod decode;
 pub mod dialog;
+pub mod emul;
+mod kernel_dialog;
 mod kind;
 mod link;
 pub mod nlinline;
 mod route;
+pub mod server;
 mod socket;
 pub mod wire;
 
 pub use addr::{build_addr, AddrSpec, IFA_F_NODAD, IFA_F_NOPREFIXROUTE};
 pub use decode::{Addr, Link, LinkStats, Route};
+pub use kernel_dialog::KernelDialog;
 pub use kind::{build_link_add, LinkKind, MacvlanMode, VxlanSpec};
 pub use nlinline::{nl_addrdata2prefix, nl_routedata2prefix, IplinkData, Op, IFINDEX_ASK};
 pub use route::{build_route, RouteSpec, RTN_UNICAST, RTPROT_BOOT, RT_TABLE_MAIN};

@@ -65,16 +65,7 @@ pub(crate) struct Answer {
 impl NlClient {
     /// Opens a `NETLINK_ROUTE` socket of the host (close-on-exec), bound to port 0.
     pub fn new() -> io::Result<Self> {
-        let fd = net::socket_with(
-            AddressFamily::NETLINK,
-            SocketType::RAW,
-            SocketFlags::CLOEXEC,
-            None, // NETLINK_ROUTE is protocol 0: rustix names no constant for it
-        )
-        .map_err(|e| context(e, "netlink socket"))?;
-        net::bind(&fd, &netlink::SocketAddrNetlink::new(0, 0))
-            .map_err(|e| context(e, "binding the netlink socket"))?;
-        Ok(Self::from_fd(fd))
+        Ok(Self::from_fd(open_route_socket()?))
     }
 
     /// Uses a `NETLINK_ROUTE` socket the caller made (in this or another network
@@ -194,24 +185,44 @@ impl NlClient {
         }
     }
 
-    /// Receives one whole datagram, sized by a `MSG_PEEK | MSG_TRUNC` look first.
     fn recv_datagram(&self) -> io::Result<Vec<u8>> {
-        if !crate::sys::poll_readable(self.fd.as_fd(), self.timeout)? {
-            // poll_readable also returns false on EINTR; one retry covers that.
-            if !crate::sys::poll_readable(self.fd.as_fd(), self.timeout)? {
-                return Err(context(
-                    io::Error::from_raw_os_error(libc::ETIMEDOUT),
-                    "no netlink reply",
-                ));
-            }
-        }
-        let mut probe = [0u8; 0];
-        let (_, size) = net::recv(&self.fd, &mut probe[..], RecvFlags::PEEK | RecvFlags::TRUNC)?;
-        let mut buf = vec![0u8; size.max(16)];
-        let (n, _) = net::recv(&self.fd, &mut buf[..], RecvFlags::empty())?;
-        buf.truncate(n);
-        Ok(buf)
+        recv_datagram(self.fd.as_fd(), self.timeout)
     }
+}
+
+/// Opens a `NETLINK_ROUTE` socket of the host (close-on-exec), bound to port 0.
+pub(crate) fn open_route_socket() -> io::Result<OwnedFd> {
+    let fd = net::socket_with(
+        AddressFamily::NETLINK,
+        SocketType::RAW,
+        SocketFlags::CLOEXEC,
+        None, // NETLINK_ROUTE is protocol 0: rustix names no constant for it
+    )
+    .map_err(|e| context(e, "netlink socket"))?;
+    net::bind(&fd, &netlink::SocketAddrNetlink::new(0, 0))
+        .map_err(|e| context(e, "binding the netlink socket"))?;
+    Ok(fd)
+}
+
+/// Receives one whole datagram from `fd`, sized by a `MSG_PEEK | MSG_TRUNC` look
+/// first; `ETIMEDOUT` when nothing comes within `timeout` (`None`: wait for ever).
+/// Shared by [`NlClient`] and [`super::kernel_dialog::KernelDialog`].
+pub(crate) fn recv_datagram(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<Vec<u8>> {
+    if !crate::sys::poll_readable(fd, timeout)? {
+        // poll_readable also returns false on EINTR; one retry covers that.
+        if !crate::sys::poll_readable(fd, timeout)? {
+            return Err(context(
+                io::Error::from_raw_os_error(libc::ETIMEDOUT),
+                "no netlink reply",
+            ));
+        }
+    }
+    let mut probe = [0u8; 0];
+    let (_, size) = net::recv(fd, &mut probe[..], RecvFlags::PEEK | RecvFlags::TRUNC)?;
+    let mut buf = vec![0u8; size.max(16)];
+    let (n, _) = net::recv(fd, &mut buf[..], RecvFlags::empty())?;
+    buf.truncate(n);
+    Ok(buf)
 }
 
 impl AsFd for NlClient {

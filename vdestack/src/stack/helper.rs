@@ -13,7 +13,9 @@ const HELPER_EXIT_WAIT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(crate) struct SharedHelper {
     ctl: Option<OwnedFd>,
-    pidfd: OwnedFd,
+    /// EOF once the helper has exited.
+    life: OwnedFd,
+    pidfd: Option<OwnedFd>,
     pub(crate) pid: i32,
     pub(crate) userns: Arc<OwnedFd>,
     /// The process that started it: in a forked child the helper is the parent's.
@@ -31,6 +33,7 @@ pub(crate) fn get() -> io::Result<Arc<SharedHelper>> {
     let h = crate::sys::spawn_helper()?;
     let shared = Arc::new(SharedHelper {
         ctl: Some(h.ctl),
+        life: h.life,
         pidfd: h.pidfd,
         pid: h.pid,
         userns: Arc::new(h.userns),
@@ -58,15 +61,24 @@ impl Drop for SharedHelper {
         if rustix::process::getpid() != self.owner {
             return;
         }
-        // It is not our child (init reaps it); its pidfd turns readable when it has
+        // It is not our child (init reaps it); the life pipe reads EOF when it has
         // exited.
-        let exited = |t| crate::sys::poll_readable(self.pidfd.as_fd(), Some(t)).unwrap_or(true);
+        let exited = |t| crate::sys::poll_readable(self.life.as_fd(), Some(t)).unwrap_or(true);
         if !exited(HELPER_EXIT_WAIT) {
             log::warn!(
                 "vdestack: stack helper {} did not exit; killing it",
                 self.pid
             );
-            let _ = rustix::process::pidfd_send_signal(&self.pidfd, rustix::process::Signal::KILL);
+            match &self.pidfd {
+                Some(fd) => {
+                    let _ = rustix::process::pidfd_send_signal(fd, rustix::process::Signal::KILL);
+                }
+                None => {
+                    if let Some(p) = rustix::process::Pid::from_raw(self.pid) {
+                        let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                    }
+                }
+            }
             let _ = exited(HELPER_EXIT_WAIT);
         }
     }

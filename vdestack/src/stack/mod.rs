@@ -64,10 +64,13 @@
 //!   the application's pages copy-on-write, so an application that rewrites much
 //!   memory pays for copies), 3 fds for it, 2 for the relay.
 //! * Threads: one relay thread for all stacks with interfaces.
-//! * Dropping: microseconds without interfaces (the last stack also waits for the
-//!   helper to exit); about 20-35 ms per tap, which is the kernel unregistering the
-//!   interface when its last fd closes (`ip link del` costs the same). libvdestack
-//!   never closes its taps, so never pays it.
+//! * Dropping: well under a millisecond, taps included (the last stack also waits
+//!   for the helper to exit). Taps are made persistent (`TUNSETPERSIST`), so closing
+//!   one does not unregister it at once (20-30 ms of kernel grace periods per tap,
+//!   as `ip link del`): it goes with its network namespace, which the kernel tears
+//!   down in batches, in its own time, once the stack and every socket made in it
+//!   are closed. (libvdestack never closes its taps: they live until the
+//!   application exits.)
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};

@@ -23,3 +23,6 @@ pub use nsexec::{enter_namespaces_on_exec, ns_extras_on_exec};
 pub use nshelper::{
     helper_new_net, helper_new_net_vnet, helper_socket, spawn_helper, Helper, NewNet,
 };
+
+mod netdev_ioctl;
+pub use netdev_ioctl::{ifconf_ioctl, ifreq_ioctl};

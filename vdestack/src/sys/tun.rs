@@ -13,6 +13,8 @@ use crate::error::context;
 pub const TAP_NAME_MAX: usize = 15;
 
 pub(super) const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+/// `_IOW('T', 203, int)`.
+pub(super) const TUNSETPERSIST: libc::c_ulong = 0x4004_54cb;
 pub(super) const IFF_TAP: libc::c_short = 0x0002;
 pub(super) const IFF_NO_PI: libc::c_short = 0x1000;
 /// Frames read and written with a `struct virtio_net_hdr` in front.

@@ -438,7 +438,11 @@ pub fn ip(args: &str) {
 }
 
 /// Our `vdestack` binary (`VDESTACK_BIN` overrides it, for runs from copied test
-/// binaries, as `scripts/test` does for the unprivileged rerun).
+/// binaries, as `scripts/test` does for the unprivileged rerun). `option_env!`: the
+/// harness is shared with vdestack-capi's tests, whose package has no such binary.
 pub fn vdestack_bin() -> String {
-    std::env::var("VDESTACK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vdestack").to_string())
+    std::env::var("VDESTACK_BIN")
+        .ok()
+        .or_else(|| option_env!("CARGO_BIN_EXE_vdestack").map(str::to_string))
+        .expect("the vdestack binary (set VDESTACK_BIN)")
 }

@@ -6,7 +6,7 @@ use std::ffi::CStr;
 use std::io;
 use std::os::fd::RawFd;
 
-use super::super::tun::{IfReq, IFF_NO_PI, IFF_TAP, IFF_VNET_HDR, TUNSETIFF};
+use super::super::tun::{IfReq, IFF_NO_PI, IFF_TAP, IFF_VNET_HDR, TUNSETIFF, TUNSETPERSIST};
 use super::wire::*;
 use super::Prepared;
 
@@ -117,12 +117,17 @@ fn open_ro(path: &CStr) -> RawFd {
 }
 
 /// The helper process. Never returns.
-pub(super) fn main(sock: RawFd, prep: &Prepared) -> ! {
+pub(super) fn main(sock: RawFd, life: RawFd, prep: &Prepared) -> ! {
     // SAFETY (whole block): only async-signal-safe libc wrappers over system
     // calls, on memory prepared before the fork; no allocation, locks or panics.
     let home = unsafe {
-        // 1. Drop every inherited fd but ours; reset signal handlers; no terminal.
-        if libc::syscall(libc::SYS_close_range, (sock + 1) as u32, u32::MAX, 0u32) != 0 {
+        // 1. Drop every inherited fd but the pair's end and the life pipe's
+        //    write end (moved to sock + 1); reset signal handlers; no terminal.
+        let life_kept = sock + 1;
+        if life != life_kept && libc::dup2(life, life_kept) < 0 {
+            exit(1);
+        }
+        if libc::syscall(libc::SYS_close_range, (sock + 2) as u32, u32::MAX, 0u32) != 0 {
             // Before Linux 5.9: close them one by one, up to the fd limit.
             let mut lim: libc::rlimit = std::mem::zeroed();
             let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
@@ -130,7 +135,7 @@ pub(super) fn main(sock: RawFd, prep: &Prepared) -> ! {
             } else {
                 65536
             };
-            for fd in sock + 1..max {
+            for fd in sock + 2..max {
                 libc::close(fd);
             }
         }
@@ -163,10 +168,10 @@ pub(super) fn main(sock: RawFd, prep: &Prepared) -> ! {
             fail_start(sock, STEP_UNSHARE);
         }
 
-        // 3. pidfd and user namespace.
-        let pid = libc::getpid();
-        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0u32) as RawFd;
-        hand_over(sock, STEP_PIDFD, pid, pidfd);
+        // 3. Our pid and user namespace.
+        if !send_words(sock, [STEP_PID, 0, libc::getpid()], &[]) {
+            exit(1);
+        }
         hand_over(sock, STEP_USERNS, 0, open_ro(c"/proc/self/ns/user"));
         home
     };
@@ -303,7 +308,12 @@ fn new_net(names: &[u8], count: usize, vnet: u64, reply: RawFd, home: RawFd) {
             r.name
                 .copy_from_slice(&names[i * NAME_LEN..(i + 1) * NAME_LEN]);
             r.name[libc::IFNAMSIZ - 1] = 0;
-            if libc::ioctl(fd, TUNSETIFF as _, &mut r as *mut IfReq) < 0 {
+            // Persistent: closing the tap does not unregister it (20-30 ms of
+            // kernel grace periods per tap); it goes with its namespace, whose
+            // devices the kernel tears down in one batch, off our path.
+            if libc::ioctl(fd, TUNSETIFF as _, &mut r as *mut IfReq) < 0
+                || libc::ioctl(fd, TUNSETPERSIST as _, 1 as libc::c_ulong) < 0
+            {
                 failed = Some((FAIL_TAP + i as i32, errno()));
                 close(fd);
                 break;

@@ -16,8 +16,10 @@
 //!
 //! It is a *double* fork: the intermediate process exits at once and we reap it by
 //! its pid, so the helper is re-parented to init (or the nearest subreaper) and an
-//! application's own `waitpid(-1)` or SIGCHLD handler never sees it. We watch it
-//! with a pidfd that the helper opens on itself and sends us (no pid-reuse race).
+//! application's own `waitpid(-1)` or SIGCHLD handler never sees it. We see it
+//! exit through a pipe whose only write end it holds (EOF when it is gone; this
+//! works where `pidfd_open` does not, e.g. under valgrind or before Linux 5.3),
+//! and signal it through a pidfd where there is one.
 //!
 //! The helper:
 //! 1. closes every inherited fd but its end of the pair, resets signal handlers,
@@ -26,7 +28,7 @@
 //!    (`setgroups` deny, `uid_map` "euid euid 1", `gid_map` "egid egid 1"), as
 //!    `unshare -U` does. That network namespace is its *home*: it owns it, so it can
 //!    always come back to it;
-//! 3. sends its pidfd and its user namespace;
+//! 3. sends its pid and its user namespace;
 //! 4. serves requests until its end of the pair reads EOF (the last stack was
 //!    dropped, or the application died: no polling of the parent as upstream):
 //!    * a new network namespace: `unshare(CLONE_NEWNET)`, open it, create its taps
@@ -64,8 +66,12 @@ use wire::*;
 pub struct Helper {
     /// Our end of the socket pair (close it and the helper exits).
     pub ctl: OwnedFd,
-    /// A pidfd of the helper: readable once it has exited.
-    pub pidfd: OwnedFd,
+    /// The read end of a pipe whose write end only the helper holds: readable
+    /// (EOF) once it has exited.
+    pub life: OwnedFd,
+    /// A pidfd of the helper, to signal it without a pid-reuse race (`None` where
+    /// `pidfd_open` is missing).
+    pub pidfd: Option<OwnedFd>,
     /// The helper's pid (in our pid namespace), for diagnostics.
     pub pid: i32,
     /// Its user namespace (`/proc/PID/ns/user`), which owns every stack's.
@@ -93,7 +99,7 @@ fn start_step_name(step: i32) -> &'static str {
         STEP_SETGROUPS => "writing /proc/self/setgroups",
         STEP_UID_MAP => "writing /proc/self/uid_map",
         STEP_GID_MAP => "writing /proc/self/gid_map",
-        STEP_PIDFD => "pidfd_open",
+        STEP_PID => "sending its pid",
         STEP_USERNS => "opening /proc/self/ns/user",
         _ => "starting",
     }
@@ -114,6 +120,8 @@ pub fn spawn_helper() -> io::Result<Helper> {
         None,
     )
     .map_err(|e| context(e, "socketpair for the stack helper"))?;
+    let (life, life_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| context(e, "pipe for the stack helper"))?;
 
     // SAFETY: fork() is allowed in a multithreaded process; the child (the
     // intermediate) runs only async-signal-safe calls: fork, _exit, and in the
@@ -127,16 +135,17 @@ pub fn spawn_helper() -> io::Result<Helper> {
         // SAFETY: as above: the intermediate forks once more and exits.
         let p2 = unsafe { libc::fork() };
         if p2 == 0 {
-            daemon::main(theirs.as_raw_fd(), &prep);
+            daemon::main(theirs.as_raw_fd(), life_w.as_raw_fd(), &prep);
         }
         // SAFETY: _exit ends the intermediate without running any Rust or libc
         // clean-up (atexit handlers, destructors) inherited from the parent.
         unsafe { libc::_exit(if p2 < 0 { 1 } else { 0 }) };
     }
     drop(theirs);
+    drop(life_w);
     reap(pid);
     drop(prep);
-    receive_start(ctl)
+    receive_start(ctl, life)
 }
 
 /// Reaps the intermediate process by pid (an application's `waitpid(-1)` may have
@@ -152,8 +161,8 @@ fn reap(pid: i32) {
     }
 }
 
-fn receive_start(ctl: OwnedFd) -> io::Result<Helper> {
-    let next = |want: i32| -> io::Result<(i32, OwnedFd)> {
+fn receive_start(ctl: OwnedFd, life: OwnedFd) -> io::Result<Helper> {
+    let next = |want: i32| -> io::Result<(i32, Option<OwnedFd>)> {
         let (words, mut fds) = recv_message(ctl.as_fd())?.ok_or_else(|| {
             context(
                 io::Error::from_raw_os_error(libc::ECONNRESET),
@@ -168,17 +177,22 @@ fn receive_start(ctl: OwnedFd) -> io::Result<Helper> {
             ));
         }
         match (step == want, fds.pop()) {
-            (true, Some(fd)) => Ok((value, fd)),
+            (true, fd) if fd.is_some() == (want != STEP_PID) => Ok((value, fd)),
             _ => Err(context(
                 io::Error::from_raw_os_error(libc::EPROTO),
                 format!("stack helper: {}: unexpected reply", start_step_name(want)),
             )),
         }
     };
-    let (pid, pidfd) = next(STEP_PIDFD)?;
+    let (pid, _) = next(STEP_PID)?;
     let (_, userns) = next(STEP_USERNS)?;
+    let userns = userns.expect("checked by next");
+    // The helper waits for our requests, so it is alive and `pid` is its own.
+    let pidfd = rustix::process::Pid::from_raw(pid)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
     Ok(Helper {
         ctl,
+        life,
         pidfd,
         pid,
         userns,

@@ -2,8 +2,8 @@
 //! `SOCK_SEQPACKET` pair (native-endian `i32` words; fds by `SCM_RIGHTS`).
 //!
 //! * Start-up, helper to application, one message per step: `[step, errno,
-//!   value]`, with the step's fd attached when errno is 0 (the pidfd, whose value
-//!   is the helper's pid, then the user namespace).
+//!   value]`, with the step's fd attached when errno is 0: the pid (no fd; the
+//!   value is the helper's pid), then the user namespace.
 //! * A request: `[op, count, a, b, c]` plus, for [`OP_NET`], `count` interface
 //!   names of [`NAME_LEN`] bytes each. For [`OP_NET`], `a` is 0 and `b` (bits 0-31)
 //!   and `c` (bits 32-63) form a 64-bit mask, as unsigned words: tap `i` is opened
@@ -20,7 +20,7 @@ pub const STEP_UNSHARE: i32 = 1;
 pub const STEP_SETGROUPS: i32 = 2;
 pub const STEP_UID_MAP: i32 = 3;
 pub const STEP_GID_MAP: i32 = 4;
-pub const STEP_PIDFD: i32 = 5;
+pub const STEP_PID: i32 = 5;
 pub const STEP_USERNS: i32 = 6;
 
 /// Request: a new network namespace with `count` taps.

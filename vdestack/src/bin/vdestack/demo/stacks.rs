@@ -87,5 +87,70 @@ pub fn run() -> io::Result<()> {
         let _ = s.join();
     }
     println!("- the host's namespace saw none of it: its interfaces are untouched");
+    drop((server, client));
+    throughput()
+}
+
+/// Bytes sent per throughput figure.
+const BULK: usize = 256 << 20;
+
+/// Sends [`BULK`] bytes over TCP from `client` to `server` (which has 10.0.0.1);
+/// returns MB/s.
+fn bulk(server: &Stack, client: &Stack) -> io::Result<f64> {
+    use std::io::Read;
+    let addr: SocketAddr = "10.0.0.1:5001".parse().unwrap();
+    let listener = server.tcp_listener(addr)?;
+    let sink = std::thread::spawn(move || -> io::Result<usize> {
+        let (mut c, _) = listener.accept()?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0;
+        loop {
+            match c.read(&mut buf)? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
+    });
+    let mut c = client.tcp_connect(addr)?;
+    let chunk = vec![0x5a_u8; 1 << 20];
+    let t = Instant::now();
+    for _ in 0..BULK / chunk.len() {
+        c.write_all(&chunk)?;
+    }
+    drop(c);
+    let got = sink
+        .join()
+        .map_err(|_| io::Error::other("the sink thread panicked"))??;
+    if got != BULK {
+        return Err(io::Error::other(format!(
+            "sent {BULK} bytes, {got} arrived"
+        )));
+    }
+    Ok(BULK as f64 / t.elapsed().as_secs_f64() / 1e6)
+}
+
+/// The same two stacks' TCP throughput over a relayed network and a kernel link.
+fn throughput() -> io::Result<()> {
+    let pid = std::process::id();
+    for (url, what) in [
+        (
+            format!("inproc://vdestack-bulk-{pid}"),
+            "relayed through the in-process switch",
+        ),
+        (
+            format!("veth://vdestack-bulk-{pid}"),
+            "a kernel bridge and veth pairs, no relay",
+        ),
+    ] {
+        let server = Stack::with_interfaces(&[&url])?;
+        let client = Stack::with_interfaces(&[&url])?;
+        configure(&server, "10.0.0.1", "fc00::1")?;
+        configure(&client, "10.0.0.2", "fc00::2")?;
+        let mbs = bulk(&server, &client)?;
+        println!(
+            "- {} MiB of TCP between two stacks on {url} ({what}): {mbs:.0} MB/s",
+            BULK >> 20
+        );
+    }
     Ok(())
 }

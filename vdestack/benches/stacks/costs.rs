@@ -1,0 +1,223 @@
+//! What a stack costs: create+delete latency, fds, threads, processes and memory per
+//! stack, and how many stacks one process can hold; ours measured by this bench
+//! re-executed in a fresh process (`VDESTACK_BENCH_ROLE=costs`), libvdestack's by
+//! `benches/c/cstack_create.c`. Both print the same `key=value` lines.
+
+use std::io;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use vdestack::stack::Stack;
+
+use crate::util::{count_dir, descendants, num, pss_kib, run_keyvals};
+
+pub const ROLE_ENV: &str = "VDESTACK_BENCH_ROLE";
+
+/// One row of the costs table.
+#[derive(Debug, Clone)]
+pub struct Costs {
+    pub who: &'static str,
+    pub iface: &'static str,
+    pub create_us: f64,
+    pub delete_us: f64,
+    pub leaked_fds: f64,
+    pub fds: f64,
+    pub procs: f64,
+    pub threads: f64,
+    pub pss_kib: f64,
+    /// Most stacks held at once (lo only), and why it stopped.
+    pub max: Option<(f64, String)>,
+}
+
+/// The URL (`-` = no interface) used by the rows with one interface.
+const VX: &str = "vxvde://239.76.1.1";
+
+/// Measures ours and C's, with no interface and with one `vxvde://` interface.
+pub fn measure(cbin: &Result<std::path::PathBuf, String>, quick: bool) -> Vec<io::Result<Costs>> {
+    let cycles_lo = if quick { "50" } else { "200" };
+    let cycles_if = if quick { "10" } else { "30" };
+    let mut rows = Vec::new();
+    for (iface, url, cycles) in [
+        ("lo only", "-", cycles_lo),
+        ("1 tap on vxvde://", VX, cycles_if),
+    ] {
+        let max = url == "-";
+        rows.push(row(
+            "ours",
+            iface,
+            max,
+            |args| {
+                let mut c = Command::new(std::env::current_exe()?);
+                c.env(ROLE_ENV, "costs").args(args);
+                run_keyvals(c)
+            },
+            url,
+            cycles,
+        ));
+        rows.push(match cbin {
+            Ok(bin) => row(
+                "C libvdestack",
+                iface,
+                max,
+                |args| {
+                    let mut c = Command::new(bin.join("cstack_create"));
+                    c.args(args);
+                    run_keyvals(c)
+                },
+                url,
+                cycles,
+            ),
+            Err(why) => Err(io::Error::other(why.clone())),
+        });
+    }
+    rows
+}
+
+fn row(
+    who: &'static str,
+    iface: &'static str,
+    max: bool,
+    run: impl Fn(&[&str]) -> io::Result<std::collections::HashMap<String, String>>,
+    url: &str,
+    cycles: &str,
+) -> io::Result<Costs> {
+    let c = run(&["cycles", url, cycles])?;
+    let f = run(&["footprint", url, "20"])?;
+    let max = if max {
+        let m = run(&["max", "1000"])?;
+        Some((num(&m, "max")?, m.get("stop").cloned().unwrap_or_default()))
+    } else {
+        None
+    };
+    Ok(Costs {
+        who,
+        iface,
+        create_us: num(&c, "create_us")?,
+        delete_us: num(&c, "delete_us")?,
+        leaked_fds: num(&c, "leaked_fds")?,
+        fds: num(&f, "fds")?,
+        procs: num(&f, "procs")?,
+        threads: num(&f, "threads")?,
+        pss_kib: num(&f, "pss_kib")?,
+        max,
+    })
+}
+
+fn url_arg(url: &str) -> Vec<&str> {
+    if url == "-" {
+        vec![]
+    } else {
+        vec![url]
+    }
+}
+
+/// fds, threads, processes (below us, plus the helpers and theirs) and the summed
+/// Pss of all of them.
+fn usage(helpers: &[i32]) -> (usize, usize, usize, u64) {
+    let me = std::process::id() as i32;
+    let mut procs = descendants(me);
+    for &h in helpers {
+        procs.push(h);
+        procs.extend(descendants(h));
+    }
+    let pss = pss_kib(me) + procs.iter().map(|&p| pss_kib(p)).sum::<u64>();
+    (
+        count_dir("/proc/self/fd"),
+        count_dir("/proc/self/task"),
+        procs.len(),
+        pss,
+    )
+}
+
+/// Our side of `cstack_create`'s command line, in this (fresh) process.
+pub fn role_main(args: &[String]) -> io::Result<()> {
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    match a.as_slice() {
+        ["cycles", url, n] => {
+            let n: u32 = n.parse().map_err(io::Error::other)?;
+            let specs = url_arg(url);
+            for _ in 0..3 {
+                drop(Stack::with_interfaces(&specs)?);
+            }
+            let before = usage(&[]);
+            let (mut create, mut delete) = (Duration::ZERO, Duration::ZERO);
+            let mut helpers = Vec::new();
+            for _ in 0..n {
+                let t0 = Instant::now();
+                let s = Stack::with_interfaces(&specs)?;
+                let t1 = Instant::now();
+                helpers.push(s.helper_pid());
+                drop(s);
+                create += t1 - t0;
+                delete += t1.elapsed();
+            }
+            let after = usage(&[]);
+            let alive = helpers
+                .iter()
+                .filter(|p| Path::new(&format!("/proc/{p}")).exists())
+                .count();
+            println!(
+                "create_us={:.0} delete_us={:.0} leaked_fds={} leaked_procs={}",
+                create.as_secs_f64() / n as f64 * 1e6,
+                delete.as_secs_f64() / n as f64 * 1e6,
+                after.0 as i64 - before.0 as i64,
+                alive + after.2.saturating_sub(before.2),
+            );
+        }
+        ["footprint", url, k] => {
+            let k: usize = k.parse().map_err(io::Error::other)?;
+            let specs = url_arg(url);
+            drop(Stack::with_interfaces(&specs)?);
+            let before = usage(&[]);
+            let stacks = (0..k)
+                .map(|_| Stack::with_interfaces(&specs))
+                .collect::<io::Result<Vec<_>>>()?;
+            std::thread::sleep(Duration::from_millis(100));
+            let helpers: Vec<i32> = stacks.iter().map(Stack::helper_pid).collect();
+            let after = usage(&helpers);
+            let per = |a: usize, b: usize| (a as f64 - b as f64) / k as f64;
+            println!(
+                "fds={:.2} procs={:.2} threads={:.2} pss_kib={:.0}",
+                per(after.0, before.0),
+                per(after.2, before.2),
+                per(after.1, before.1),
+                (after.3 as f64 - before.3 as f64) / k as f64,
+            );
+        }
+        ["max", cap] => {
+            let cap: usize = cap.parse().map_err(io::Error::other)?;
+            let l = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+            let _ = rustix::process::setrlimit(
+                rustix::process::Resource::Nofile,
+                rustix::process::Rlimit {
+                    current: l.maximum,
+                    maximum: l.maximum,
+                },
+            );
+            let mut stacks = Vec::new();
+            let mut stop = "cap".to_string();
+            while stacks.len() < cap {
+                match Stack::new() {
+                    Ok(s) => stacks.push(s),
+                    Err(e) => {
+                        stop = e.to_string().replace(' ', "_");
+                        break;
+                    }
+                }
+            }
+            if let Some(s) = stacks.last() {
+                if s.socket(libc::AF_INET, libc::SOCK_STREAM, 0).is_err() {
+                    stop = "the_last_stack_gave_no_socket".into();
+                }
+            }
+            println!("max={} stop={stop}", stacks.len());
+        }
+        _ => {
+            return Err(io::Error::other(
+                "usage: cycles URL N | footprint URL K | max CAP",
+            ))
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! Emulation of what programs learn about network devices without netlink, the
+//! netdevice ioctls and `/proc/net/dev`, written once over a [`Dialog`] so it
+//! serves the kernel ([`super::KernelDialog`]) and a stack's user-space netlink
+//! server alike (libnlq's `nlq_ioctl` and `nlq_proc_net_dev`). I/O-free: every
+//! question goes through the dialog.
+//!
+//! Where libnlq and the kernel differ, this follows the kernel (Linux 6.x): the
+//! `/proc/net/dev` spacing, the bytes an ioctl writes, alias labels, address
+//! matching, `SIOCSIFADDR`'s classful defaults, the errno and the order of the
+//! checks; see [`ioctl()`] and [`procnetdev`].
+//!
+//! | file | what |
+//! |---|---|
+//! | `ifreq.rs` | the `SIOC*` numbers and [`IfReq`], the 40-byte `struct ifreq` image |
+//! | `rt.rs` | the rtnetlink questions asked (one link, all links, IPv4 addresses, changes) |
+//! | `ioctl.rs` | [`ioctl()`]: the raw entry point on an `ifreq` image, the kernel's semantics |
+//! | `typed.rs` | one function per request: [`get_mtu`], [`set_addr`], ... |
+//! | `ifconf.rs` | `SIOCGIFCONF`: [`ifconf()`] on the caller's buffer, [`get_conf`] |
+//! | [`procnetdev`] | `/proc/net/dev` in the kernel's exact format: [`proc_net_dev`] |
+//! | `tests.rs` | unit tests over a fake dialog with canned replies |
+//!
+//! Errors carry the errno an ioctl would set; read it with
+//! [`crate::error::errno_of`] (a few carry a message around it).
+//!
+//! [`Dialog`]: super::dialog::Dialog
+
+mod ifconf;
+mod ifreq;
+mod ioctl;
+pub mod procnetdev;
+mod rt;
+mod typed;
+
+pub use ifconf::{get_conf, ifconf};
+pub use ifreq::*;
+pub use ioctl::ioctl;
+pub use procnetdev::{proc_net_dev, proc_net_dev_bytes, PROC_NET_DEV_HEADER};
+pub use typed::*;
+
+#[cfg(test)]
+mod tests;
