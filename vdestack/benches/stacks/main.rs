@@ -481,15 +481,15 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
 }
 
 fn print_costs(rows: &[io::Result<costs::Costs>]) {
-    println!("| stacks | interfaces | create µs | delete µs | fds left by the cycles | fds/stack | processes/stack | threads/stack | memory KiB/stack | most stacks per process | create, delete ours/C |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|");
+    println!("| stacks | interfaces | create µs | delete µs | first stack: create, delete µs | fds left by the cycles | fds/stack | processes/stack | threads/stack | memory KiB/stack | most stacks per process | create, delete, both ours/C |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
     let ok: Vec<&costs::Costs> = rows.iter().filter_map(|r| r.as_ref().ok()).collect();
     for r in rows {
         let c = match r {
             Ok(c) => c,
             Err(e) => {
                 println!(
-                    "| | | skipped: {} | | | | | | | | |",
+                    "| | | skipped: {} | | | | | | | | | |",
                     e.to_string().replace('|', "/")
                 );
                 continue;
@@ -500,9 +500,10 @@ fn print_costs(rows: &[io::Result<costs::Costs>]) {
                 .find(|o| o.who != "ours" && o.iface == c.iface)
                 .map(|o| {
                     format!(
-                        "{}, {}",
+                        "{}, {}, {}",
                         ratio(c.create_us, Some(o.create_us)),
-                        ratio(c.delete_us, Some(o.delete_us))
+                        ratio(c.delete_us, Some(o.delete_us)),
+                        ratio(c.create_us + c.delete_us, Some(o.create_us + o.delete_us))
                     )
                 })
                 .unwrap_or_else(|| "–".into())
@@ -513,12 +514,17 @@ fn print_costs(rows: &[io::Result<costs::Costs>]) {
             Some((n, why)) => format!("{n:.0} ({})", why.replace('_', " ")),
             None => "–".into(),
         };
+        let first = match c.first {
+            Some((cr, de)) => format!("{cr:.0}, {de:.0}"),
+            None => "–".into(),
+        };
         println!(
-            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {} |",
+            "| {} | {} | {:.0} | {:.0} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {} |",
             c.who,
             c.iface,
             c.create_us,
             c.delete_us,
+            first,
             c.leaked_fds,
             c.fds,
             c.procs,
@@ -529,7 +535,10 @@ fn print_costs(rows: &[io::Result<costs::Costs>]) {
         );
     }
     println!(
-        "\ncreate/delete: mean of the cycles (create, then delete at once). Per stack: 20 \
+        "\ncreate/delete: mean of the cycles (create, then delete at once); ours with one \
+         more stack alive meanwhile, as in an application that has stacks (all of a \
+         process's stacks share one namespace helper; the first stack starts it, the last \
+         one's drop waits for it to exit: the `first stack` column). Per stack: 20 \
          stacks alive at once, the growth over one process divided by 20: fds and threads \
          of the process, processes (helpers, below it or not), memory = Pss of the process \
          plus its helpers' (libvdestack's helpers share its memory: counted once). Most \

@@ -34,6 +34,8 @@ pub enum Who {
 pub enum Net {
     /// `inproc://NAME` (ours only).
     Inproc,
+    /// `veth://NAME`: our kernel link, no relay (ours only).
+    VethLink,
     /// The server's stack is the switch: `switch://DIR` in its process (ours, or
     /// vdeplug4's switch plugin in the C server); the client joins with `vde://DIR`.
     SwitchInside,
@@ -51,6 +53,7 @@ impl Net {
     pub fn name(self) -> &'static str {
         match self {
             Net::Inproc => "inproc://",
+            Net::VethLink => "veth:// (kernel link)",
             Net::SwitchInside => "switch:// in the server",
             Net::OurSwitch => "vdestack switch",
             Net::VdeSwitch => "Debian vde_switch",
@@ -63,6 +66,7 @@ impl Net {
 /// The rows in table order.
 pub const CASES: &[(Who, Net)] = &[
     (Who::Ours, Net::Inproc),
+    (Who::Ours, Net::VethLink),
     (Who::Ours, Net::SwitchInside),
     (Who::C, Net::SwitchInside),
     (Who::Ours, Net::OurSwitch),
@@ -145,6 +149,10 @@ pub fn setup(who: Who, net: Net, row: usize, ctx: &Ctx) -> io::Result<Setup> {
     let (server_url, client_url) = match net {
         Net::Inproc => {
             let u = format!("inproc://bench-{}-{row}", std::process::id());
+            (u.clone(), u)
+        }
+        Net::VethLink => {
+            let u = format!("veth://bench-{}-{row}", std::process::id());
             (u.clone(), u)
         }
         Net::SwitchInside => (format!("switch://{d}"), format!("vde://{d}")),
