@@ -23,6 +23,9 @@ enum Outcome {
     Done(Vec<Vec<u8>>),
     /// A dump's parts (each a payload for an `NLM_F_MULTI` message).
     Dump(Vec<Vec<u8>>),
+    /// A link made for a request that asked for its index (libnlq's extension):
+    /// the ACK carries it.
+    Created(u32),
 }
 
 /// A netlink route server for stack `S`: the kernel's side of an rtnetlink socket,
@@ -70,6 +73,11 @@ impl<S: RtStack> Server<S> {
             self.request(h, &msg[NLMSG_HDRLEN..])
         };
         match result {
+            Ok(Outcome::Created(index)) => {
+                if h.flags & NLM_F_ACK != 0 {
+                    out.push(frame::ack_with(msg, h, port, index as i32));
+                }
+            }
             Ok(Outcome::Done(data)) => {
                 for d in data {
                     out.push(frame::message(reply_kind(h.kind), 0, h.seq, port, &d));
@@ -104,6 +112,11 @@ impl<S: RtStack> Server<S> {
         let dump = op == 2 && h.flags & NLM_F_DUMP != 0;
         match (h.kind - RTM_BASE) >> 2 {
             0 => {
+                if op == 0 {
+                    if let Some(stripped) = validate::strip_index_ask(payload) {
+                        return self.create_link_reporting_index(h, &stripped);
+                    }
+                }
                 validate::link(payload)?;
                 family::<LinkMessage, S>(&mut self.stack, h, payload, op, dump)
             }
@@ -112,6 +125,23 @@ impl<S: RtStack> Server<S> {
             // Neighbours, rules, qdiscs, ... are not modelled.
             _ => Err(libc::EOPNOTSUPP),
         }
+    }
+}
+
+impl<S: RtStack> Server<S> {
+    /// A NEWLINK that asked for the new link's index (the attribute already taken
+    /// out): made as any NEWLINK, then looked up by the request (its name) so the
+    /// ACK can carry the index.
+    fn create_link_reporting_index(
+        &mut self,
+        h: &Header,
+        payload: &[u8],
+    ) -> Result<Outcome, Errno> {
+        validate::link(payload)?;
+        family::<LinkMessage, S>(&mut self.stack, h, payload, 0, false)?;
+        let req = LinkMessage::parse(payload).map_err(|_| libc::EINVAL)?;
+        let made = Handler::<LinkMessage>::get(&self.stack, &req)?;
+        Ok(Outcome::Created(made.header.index))
     }
 }
 

@@ -76,8 +76,14 @@ pub fn error(request: &[u8], h: &Header, errno: i32, port: u32) -> Vec<u8> {
 
 /// The ACK for `request`: error 0, then the request's header only.
 pub fn ack(request: &[u8], h: &Header, port: u32) -> Vec<u8> {
+    ack_with(request, h, port, 0)
+}
+
+/// An ACK carrying a non-negative `value` in its error field (libnlq's way of
+/// returning a new link's index), then the request's header only.
+pub fn ack_with(request: &[u8], h: &Header, port: u32, value: i32) -> Vec<u8> {
     let mut payload = Vec::with_capacity(4 + NLMSG_HDRLEN);
-    payload.extend_from_slice(&0i32.to_ne_bytes());
+    payload.extend_from_slice(&value.to_ne_bytes());
     payload.extend_from_slice(&request[..NLMSG_HDRLEN]);
     message(NLMSG_ERROR, NLM_F_CAPPED, h.seq, port, &payload)
 }

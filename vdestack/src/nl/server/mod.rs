@@ -27,8 +27,12 @@
 //!   `NETLINK_GET_STRICT_CHK`; `IFLA_EXT_MASK`'s `SKIP_STATS` is honoured;
 //! - a request whose attributes the crate cannot parse is `EINVAL` (the kernel's
 //!   lenient parser ignores a malformed tail); the policies the kernel answers with
-//!   `ERANGE` are checked first (`validate.rs`), so `IFLA_NEW_IFINDEX` in
-//!   nlinline's 1-byte form or libnlq's u32 0 is `ERANGE`, like Linux 6.x;
+//!   `ERANGE` are checked first (`validate.rs`);
+//! - on purpose, libnlq's extension: a NEWLINK whose `IFLA_NEW_IFINDEX` is
+//!   nlinline's 1-byte "ask" or libnlq's u32 0 makes the link and returns its index
+//!   (positive) in the ACK, which is how nlinline's `iplink_add` learns it; Linux
+//!   has no such request and answers `ERANGE` (other values below 1 are `ERANGE`
+//!   here too);
 //! - a NEWROUTE without `NLM_F_EXCL`/`NLM_F_REPLACE` for a prefix and metric that
 //!   exist is `EEXIST` even when the next hop differs (the kernel would add a
 //!   second route); `NLM_F_APPEND` and multipath are not modelled.

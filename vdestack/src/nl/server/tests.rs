@@ -164,19 +164,43 @@ fn create_excl_replace() {
 }
 
 #[test]
-fn new_ifindex_is_refused_like_linux() {
+fn new_ifindex_ask_returns_the_index_like_libnlq() {
     let mut s = server();
-    // nlinline's 1-byte "ask" and libnlq's u32 0: ERANGE, nothing created.
+    // nlinline's 1-byte "ask" and libnlq's u32 0: the link is made and the ACK
+    // carries its (positive) index; Linux refuses both with ERANGE.
     let ask =
         nlinline::build_iplink_add(1, Some("d9"), nlinline::IFINDEX_ASK, "dummy", &[]).unwrap();
-    assert_eq!(code(&replies(&mut s, &ask)[0].4), -libc::ERANGE);
-    let zero = Builder::new(RTM_NEWLINK, CREATE, 2)
+    let r = replies(&mut s, &ask);
+    assert_eq!(r.len(), 1);
+    let first = code(&r[0].4);
+    assert!(first > 1, "the new index, got {first}");
+    let mut zero = Builder::new(RTM_NEWLINK, CREATE, 2)
         .ifinfomsg(0, 0, 0, 0)
-        .attr_str(IFLA_IFNAME, "d9")
-        .attr_u32(IFLA_NEW_IFINDEX, 0)
+        .attr_str(IFLA_IFNAME, "d10")
+        .attr_u32(IFLA_NEW_IFINDEX, 0);
+    let info = zero.begin_nested(IFLA_LINKINFO);
+    zero.push(IFLA_INFO_KIND, b"dummy\0");
+    zero.end_nested(info);
+    let zero = zero.finish();
+    let second = code(&replies(&mut s, &zero)[0].4);
+    assert!(second > first, "{second} after {first}");
+    assert_eq!(s.stack().links().len(), 3);
+    // Asked again for an existing name: the kernel's rules (EEXIST with EXCL).
+    assert_eq!(code(&replies(&mut s, &ask)[0].4), -libc::EEXIST);
+    // A negative index is still ERANGE, as in Linux.
+    let neg = Builder::new(RTM_NEWLINK, CREATE, 3)
+        .ifinfomsg(0, 0, 0, 0)
+        .attr_str(IFLA_IFNAME, "d11")
+        .attr_u32(IFLA_NEW_IFINDEX, u32::MAX - 4)
         .finish();
-    assert_eq!(code(&replies(&mut s, &zero)[0].4), -libc::ERANGE);
-    assert_eq!(s.stack().links().len(), 1);
+    assert_eq!(code(&replies(&mut s, &neg)[0].4), -libc::ERANGE);
+    // Through our client, as nlinline's iplink_add would be used.
+    let (fd, _thread) = super::spawn_socket(super::Server::new(MemStack::new(), 7)).unwrap();
+    let nl = crate::nl::NlClient::from_fd(fd);
+    let idx = nl
+        .iplink_add_raw(Some("d12"), nlinline::IFINDEX_ASK, "dummy", &[])
+        .unwrap();
+    assert_eq!(nl.if_nametoindex("d12").unwrap() as i32, idx);
 }
 
 #[test]

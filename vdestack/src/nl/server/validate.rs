@@ -30,8 +30,8 @@ pub fn link(payload: &[u8]) -> Result<(), Errno> {
                 return Err(libc::ERANGE)
             }
             IFLA_NEW_IFINDEX => {
-                // NLA_POLICY_MIN(NLA_S32, 1): the 1-byte "ask" of nlinline and the u32 0
-                // of libnlq are both refused.
+                // NLA_POLICY_MIN(NLA_S32, 1), as Linux. (The "ask" forms are taken out
+                // before this check: see `strip_index_ask`.)
                 let v = data
                     .get(..4)
                     .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
@@ -67,4 +67,35 @@ fn top_level(mut buf: &[u8]) -> Vec<(u16, &[u8])> {
         buf = &buf[align4(len).min(buf.len())..];
     }
     out
+}
+
+/// libnlq's extension, which the kernel does not have: a NEWLINK whose
+/// `IFLA_NEW_IFINDEX` is nlinline's short "ask" (`IFINDEX_ASK`: fewer than 4 bytes)
+/// or libnlq's u32 0 asks for the new link's index in the ACK. Returns the payload
+/// without that attribute when the request asks so; `None` otherwise (Linux answers
+/// both forms with `ERANGE`, and so do we for every other value below 1).
+pub fn strip_index_ask(payload: &[u8]) -> Option<Vec<u8>> {
+    let attrs = payload.get(16..)?;
+    let mut out = payload[..16].to_vec();
+    let mut asked = false;
+    let mut buf = attrs;
+    while buf.len() >= 4 {
+        let len = u16::from_ne_bytes([buf[0], buf[1]]) as usize;
+        if len < 4 || len > buf.len() {
+            break;
+        }
+        let kind = u16::from_ne_bytes([buf[2], buf[3]]) & 0x3fff;
+        let data = &buf[4..len];
+        let step = align4(len).min(buf.len());
+        if kind == IFLA_NEW_IFINDEX && (data.len() < 4 || data[..4] == [0; 4]) {
+            asked = true;
+        } else {
+            out.extend_from_slice(&buf[..step]);
+            // Keep 4-byte alignment for the next attribute.
+            out.resize(align4(out.len()), 0);
+        }
+        buf = &buf[step..];
+    }
+    out.extend_from_slice(buf);
+    asked.then_some(out)
 }
