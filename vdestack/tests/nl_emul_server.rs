@@ -16,10 +16,9 @@ const IFF_UP: u16 = 0x1;
 fn ioctls_and_proc_net_dev_over_memstack() {
     let mut d = Server::new(MemStack::new(), 0);
     // Links: lo (down, as in a fresh namespace) and one we add through the server.
-    for req in [nlinline::build_iplink_add(1, Some("eth0"), 0, "dummy", &[]).unwrap()] {
-        let r = d.process(&req);
-        assert_eq!(i32::from_ne_bytes(r[0][16..20].try_into().unwrap()), 0);
-    }
+    let req = nlinline::build_iplink_add(1, Some("eth0"), 0, "dummy", &[]).unwrap();
+    let r = d.process(&req);
+    assert_eq!(i32::from_ne_bytes(r[0][16..20].try_into().unwrap()), 0);
     assert_eq!(emul::get_index(&mut d, "lo").unwrap(), 1);
     let eth0 = emul::get_index(&mut d, "eth0").unwrap();
     assert_eq!(emul::get_name(&mut d, eth0).unwrap(), "eth0");
