@@ -29,13 +29,18 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use vdestack::vde::{self, wait_readable, Plug, Recv, MAX_FRAME};
+
+/// Shared with the stacks bench: processes, temp dirs, key=value output.
+#[allow(dead_code)]
+#[path = "stacks/util.rs"]
+mod util;
 
 /// Our release binary, built by `cargo bench` along with this bench.
 const VDESTACK: &str = env!("CARGO_BIN_EXE_vdestack");
@@ -256,27 +261,19 @@ impl Drop for TempDir {
     }
 }
 
-/// A server process: SIGTERM, then SIGKILL if it lingers, and always reaped on drop.
+/// A server process (stopped and reaped on drop, see `util::Proc`) and the file
+/// its stderr goes to.
 struct Proc {
-    child: Child,
-    /// `vde_switch` in the foreground reads commands from stdin and quits on EOF:
-    /// keep a pipe open to it.
-    _stdin: Option<ChildStdin>,
+    proc: util::Proc,
     log: PathBuf,
 }
 
 impl Proc {
     fn spawn(mut cmd: Command, log: PathBuf) -> io::Result<Self> {
         let err = File::create(&log)?;
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()?;
-        let stdin = child.stdin.take();
+        cmd.stdout(Stdio::null()).stderr(err);
         Ok(Proc {
-            child,
-            _stdin: stdin,
+            proc: util::Proc::spawn(cmd)?,
             log,
         })
     }
@@ -289,32 +286,13 @@ impl Proc {
     }
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-            }
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while let Ok(None) = self.child.try_wait() {
-                if Instant::now() > deadline {
-                    let _ = self.child.kill();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts `server` at `dir` and waits until a client can join it.
 fn start(server: Server, dir: &Path, log: PathBuf) -> io::Result<Proc> {
     let mut p = Proc::spawn(server.command(dir), log)?;
     let url = format!("vde://{}", dir.display());
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        if let Some(st) = p.child.try_wait()? {
+        if let Some(st) = p.proc.child.try_wait()? {
             return Err(io::Error::other(format!(
                 "{} exited at once ({st}): {}",
                 server.name(),

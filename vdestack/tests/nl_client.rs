@@ -5,9 +5,10 @@
 mod common;
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::process::Command;
 
+use common::nl::*;
 use common::*;
 use serde_json::Value;
 use vdestack::error::errno_of;
@@ -21,29 +22,6 @@ const AF_INET6: i32 = libc::AF_INET6;
 
 fn ip_link(name: &str) -> Value {
     ipj(&format!("-d link show dev {name}"))[0].clone()
-}
-
-fn v4(s: &str) -> IpAddr {
-    IpAddr::V4(s.parse::<Ipv4Addr>().unwrap())
-}
-
-fn v6(s: &str) -> IpAddr {
-    IpAddr::V6(s.parse::<Ipv6Addr>().unwrap())
-}
-
-fn errno(r: io::Result<impl std::fmt::Debug>) -> i32 {
-    errno_of(&r.expect_err("expected an error"))
-}
-
-/// A veth pair `va`/`vb`, both up; returns their indexes.
-fn veth_up(c: &NlClient) -> (u32, u32) {
-    let a = c
-        .link_add("va", &LinkKind::Veth { peer: "vb".into() })
-        .unwrap();
-    let b = c.if_nametoindex("vb").unwrap();
-    c.link_set_up(a, true).unwrap();
-    c.link_set_up(b, true).unwrap();
-    (a, b)
 }
 
 sandbox_test! {
@@ -240,10 +218,6 @@ sandbox_test! {
         assert!(!has_addr(&j, "vb", "fd00::2", 64));
         assert!(has_addr(&j, "va", "fd00::1", 64));
     }
-}
-
-fn v6b(s: &str) -> [u8; 16] {
-    s.parse::<Ipv6Addr>().unwrap().octets()
 }
 
 fn json_routes(v6: bool) -> Vec<Value> {

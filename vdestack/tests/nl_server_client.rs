@@ -3,10 +3,13 @@
 //! `tests/nl_client.rs` makes against the kernel, with the kernel's answers and
 //! errors. No namespace needed: nothing here touches the host's network.
 
-use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+#[allow(dead_code)]
+#[path = "common/nl.rs"]
+mod nl_helpers;
 
-use vdestack::error::errno_of;
+use nl_helpers::*;
+use std::net::IpAddr;
+
 use vdestack::nl::server::{spawn_socket, MemStack, Server};
 use vdestack::nl::{
     nl_addrdata2prefix, nl_routedata2prefix, AddrSpec, LinkKind, NlClient, RouteSpec, IFA_F_NODAD,
@@ -19,32 +22,6 @@ const AF_INET6: i32 = libc::AF_INET6;
 fn client() -> NlClient {
     let (fd, _thread) = spawn_socket(Server::new(MemStack::new(), 0)).unwrap();
     NlClient::from_fd(fd)
-}
-
-fn v4(s: &str) -> IpAddr {
-    IpAddr::V4(s.parse::<Ipv4Addr>().unwrap())
-}
-
-fn v6(s: &str) -> IpAddr {
-    IpAddr::V6(s.parse::<Ipv6Addr>().unwrap())
-}
-
-fn v6b(s: &str) -> [u8; 16] {
-    s.parse::<Ipv6Addr>().unwrap().octets()
-}
-
-fn errno(r: io::Result<impl std::fmt::Debug>) -> i32 {
-    errno_of(&r.expect_err("expected an error"))
-}
-
-fn veth_up(c: &NlClient) -> (u32, u32) {
-    let a = c
-        .link_add("va", &LinkKind::Veth { peer: "vb".into() })
-        .unwrap();
-    let b = c.if_nametoindex("vb").unwrap();
-    c.link_set_up(a, true).unwrap();
-    c.link_set_up(b, true).unwrap();
-    (a, b)
 }
 
 #[test]

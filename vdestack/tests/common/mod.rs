@@ -8,6 +8,8 @@
 //! namespaces cannot be made, the test prints `SKIPPED` with the reason and passes.
 #![allow(dead_code)]
 
+pub mod nl;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
