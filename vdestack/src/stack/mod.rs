@@ -11,7 +11,7 @@
 //! |---|---|
 //! | `mod.rs` | [`Stack`]: creation, sockets, commands, drop |
 //! | [`spec`] | `[IFNAME:]URL` interface specifications |
-//! | `relay.rs` | one shared thread relaying frames between taps and plugs |
+//! | `relay.rs` | a small pool of shared threads relaying frames between taps and plugs |
 //! | `kernel_link.rs` | `veth://NAME`: stacks of this process joined by a kernel bridge and veth pairs, no relay |
 //! | `helper.rs` | the process's one namespace helper, shared by its stacks |
 //! | `sys::nshelper` | the namespace helper process (fork, unshare, taps, sockets, `SCM_RIGHTS`) |
@@ -39,7 +39,8 @@
 //!   forked child (no exec) makes sockets in the stack like its parent (upstream
 //!   returns fd numbers valid only in the parent). Dropping the stack in such a
 //!   child only closes the child's copies; the parent's stack goes on.
-//! * Frames are relayed in the application by one shared thread for all stacks
+//! * Frames are relayed in the application by a few shared threads (one per CPU,
+//!   at most 4, each stack on one of them) for all stacks
 //!   (none at all while no stack has an interface), not in the helper.
 //! * Several interfaces per stack (libioth's `[IFNAME:]URL` syntax).
 //! * Large segments between stacks on `inproc://`: such a stack's tap is opened with
@@ -63,7 +64,8 @@
 //!   no process, no thread. Shared: one helper process (a few hundred kB: it shares
 //!   the application's pages copy-on-write, so an application that rewrites much
 //!   memory pays for copies), 3 fds for it, 2 for the relay.
-//! * Threads: one relay thread for all stacks with interfaces.
+//! * Threads: relay threads for all stacks with interfaces: one per CPU at most
+//!   4, fewer while fewer stacks have interfaces.
 //! * Dropping: well under a millisecond, taps included (the last stack also waits
 //!   for the helper to exit). Taps are made persistent (`TUNSETPERSIST`), so closing
 //!   one does not unregister it at once (20-30 ms of kernel grace periods per tap,
@@ -87,7 +89,7 @@ mod kernel_link;
 mod relay;
 pub mod spec;
 
-pub use relay::relay_running;
+pub use relay::{relay_running, threads_max as relay_threads_max};
 pub use spec::IfSpec;
 
 /// Extras for [`Stack::command_with`].
@@ -146,7 +148,9 @@ impl Stack {
             }
             let mut plug = open_plug(&s.url)
                 .map_err(|e| context(e, format!("interface {}: opening {}", s.name, s.url)))?;
-            if offload && plug.offer_offload() {
+            // A plug that cuts segments in batches gets them too: one tap read
+            // and one sendmmsg per 64 KiB (its peers see ordinary frames).
+            if offload && (plug.batches_segments() || plug.offer_offload()) {
                 vnet |= 1 << tap_names.len(); // at most 64 taps: the helper checks
             }
             plugs.push(plug);
