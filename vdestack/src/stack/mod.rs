@@ -139,6 +139,8 @@ impl Stack {
         let mut tap_names: Vec<&str> = Vec::with_capacity(specs.len());
         // Taps whose plug carries large segments (bit i: tap i) get IFF_VNET_HDR.
         let mut vnet: u64 = 0;
+        // ... and of those, the ones whose plug passes them whole (bit i: tap i).
+        let mut whole: u64 = 0;
         let offload = offload_wanted();
         let mut kernel: Vec<(&str, &str)> = Vec::new();
         for s in &specs {
@@ -150,8 +152,11 @@ impl Stack {
                 .map_err(|e| context(e, format!("interface {}: opening {}", s.name, s.url)))?;
             // A plug that cuts segments in batches gets them too: one tap read
             // and one sendmmsg per 64 KiB (its peers see ordinary frames).
-            if offload && (plug.batches_segments() || plug.offer_offload()) {
+            if offload && plug.batches_segments() {
                 vnet |= 1 << tap_names.len(); // at most 64 taps: the helper checks
+            } else if offload && plug.offer_offload() {
+                vnet |= 1 << tap_names.len();
+                whole |= 1 << tap_names.len();
             }
             plugs.push(plug);
             tap_names.push(s.name.as_str());
@@ -172,7 +177,12 @@ impl Stack {
                         log::warn!("vdestack: no large segments on {}: {e}", tap_names[i]);
                     }
                 }
-                relay::Pair { tap, plug, vnet }
+                relay::Pair {
+                    tap,
+                    plug,
+                    vnet,
+                    whole: whole >> i & 1 == 1,
+                }
             })
             .collect();
         let kernel: Vec<(String, String)> = kernel

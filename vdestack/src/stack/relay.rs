@@ -28,7 +28,9 @@ use std::thread::JoinHandle;
 use rustix::event::epoll;
 use rustix::event::{eventfd, EventfdFlags};
 
+use crate::vde::gro;
 use crate::vde::gso::{VnetHdr, MAX_GSO_FRAME, VNET_HDR_LEN};
+use crate::vde::MAX_FRAME;
 use crate::vde::{Plug, Recv};
 
 /// Frames moved per ready fd before looking at the others.
@@ -43,6 +45,9 @@ pub(crate) struct Pair {
     /// The tap has `IFF_VNET_HDR` (and the plug said yes to offload): frames move
     /// with their vnet header, large segments whole.
     pub vnet: bool,
+    /// The plug passes large segments whole ([`Plug::offer_offload`] said yes): it
+    /// receives into the whole buffer, and its frames are not joined.
+    pub whole: bool,
 }
 
 enum Ctl {
@@ -364,28 +369,80 @@ fn plug_to_tap(pair: &mut Pair, buf: &mut [u8]) -> bool {
 
 /// [`plug_to_tap`] for a tap with `IFF_VNET_HDR`: each frame is written after its
 /// header in one `write` (a plain frame gets an empty header: the kernel checks its
-/// checksums as for any frame).
+/// checksums as for any frame). Consecutive TCP segments of one flow are joined
+/// first ([`gro`]): one write and one pass through the kernel's TCP per run.
 fn plug_to_vnet_tap(pair: &mut Pair, buf: &mut [u8]) -> bool {
     let mut hdr = VnetHdr::PLAIN;
+    // The run being joined: its frame is at buf[VNET_HDR_LEN..][..run.len()].
+    let mut run: Option<gro::Run> = None;
     for _ in 0..BATCH {
-        let (head, body) = buf.split_at_mut(VNET_HDR_LEN);
-        match pair.plug.recv_offload(&mut hdr, body) {
-            Ok(Recv::Frame(n)) => {
-                if n >= crate::vde::MIN_FRAME {
-                    head.copy_from_slice(&hdr.to_bytes());
-                    // A down interface (EIO) or a full queue drops the frame.
-                    let _ = rustix::io::write(pair.tap.as_fd(), &buf[..VNET_HDR_LEN + n]);
+        let mut at = VNET_HDR_LEN + run.as_ref().map_or(0, |r| r.len());
+        if run.is_some() && buf.len() - at < MAX_FRAME {
+            flush_run(pair, buf, &mut run);
+            at = VNET_HDR_LEN;
+        }
+        match pair.plug.recv_offload(&mut hdr, &mut buf[at..]) {
+            Ok(Recv::Frame(n)) if n >= crate::vde::MIN_FRAME => {
+                let n = n.min(buf.len() - at);
+                let seg = if !pair.whole && hdr.is_plain() && hdr.gso_type == 0 {
+                    gro::segment(&buf[at..at + n])
+                } else {
+                    None
+                };
+                if let (Some(r), Some(s)) = (run.as_mut(), seg.as_ref()) {
+                    let (joined, next) = buf.split_at(at);
+                    if r.continues(&joined[VNET_HDR_LEN..], &next[..n], s) {
+                        // Its payload follows the run's.
+                        buf.copy_within(at + s.hdr_len..at + n, at);
+                        r.push(s);
+                        continue;
+                    }
+                }
+                flush_run(pair, buf, &mut run);
+                match seg {
+                    Some(s) => {
+                        buf.copy_within(at..at + n, VNET_HDR_LEN);
+                        run = Some(gro::Run::start(s));
+                    }
+                    None => {
+                        // The header goes just before the frame (over the tail of
+                        // the run just written, if any).
+                        buf[at - VNET_HDR_LEN..at].copy_from_slice(&hdr.to_bytes());
+                        // A down interface (EIO) or a full queue drops the frame.
+                        let _ =
+                            rustix::io::write(pair.tap.as_fd(), &buf[at - VNET_HDR_LEN..at + n]);
+                    }
                 }
             }
-            Ok(Recv::Nothing) => {}
-            Ok(Recv::Closed) => return true,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Ok(Recv::Frame(_) | Recv::Nothing) => {}
+            Ok(Recv::Closed) => {
+                flush_run(pair, buf, &mut run);
+                return true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                flush_run(pair, buf, &mut run);
+                return false;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
+                flush_run(pair, buf, &mut run);
                 log::warn!("vdestack relay: a plug failed, its interface goes quiet: {e}");
                 return true;
             }
         }
     }
+    flush_run(pair, buf, &mut run);
     false
+}
+
+/// Writes the run being joined (if any) to the tap, as one large segment.
+fn flush_run(pair: &Pair, buf: &mut [u8], run: &mut Option<gro::Run>) {
+    let Some(r) = run.take() else {
+        return;
+    };
+    let end = VNET_HDR_LEN + r.len();
+    let hdr = r.finish(&mut buf[VNET_HDR_LEN..end]);
+    buf[..VNET_HDR_LEN].copy_from_slice(&hdr.to_bytes());
+    // A down interface (EIO) or a full queue drops it.
+    let _ = rustix::io::write(pair.tap.as_fd(), &buf[..end]);
 }

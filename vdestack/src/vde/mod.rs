@@ -53,6 +53,7 @@ use std::time::Duration;
 pub mod batch;
 pub mod cable;
 pub mod cmd;
+pub mod gro;
 pub mod gso;
 pub mod inproc;
 pub mod mactable;
