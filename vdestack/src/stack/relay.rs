@@ -373,10 +373,10 @@ fn plug_to_tap(pair: &mut Pair, buf: &mut [u8]) -> bool {
 /// first ([`gro`]): one write and one pass through the kernel's TCP per run.
 fn plug_to_vnet_tap(pair: &mut Pair, buf: &mut [u8]) -> bool {
     let mut hdr = VnetHdr::PLAIN;
-    // The run being joined: its frame is at buf[VNET_HDR_LEN..][..run.len()].
+    // The run being joined: its frame is at buf[VNET_HDR_LEN..][..run.frame_len()].
     let mut run: Option<gro::Run> = None;
     for _ in 0..BATCH {
-        let mut at = VNET_HDR_LEN + run.as_ref().map_or(0, |r| r.len());
+        let mut at = VNET_HDR_LEN + run.as_ref().map_or(0, |r| r.frame_len());
         if run.is_some() && buf.len() - at < MAX_FRAME {
             flush_run(pair, buf, &mut run);
             at = VNET_HDR_LEN;
@@ -440,7 +440,7 @@ fn flush_run(pair: &Pair, buf: &mut [u8], run: &mut Option<gro::Run>) {
     let Some(r) = run.take() else {
         return;
     };
-    let end = VNET_HDR_LEN + r.len();
+    let end = VNET_HDR_LEN + r.frame_len();
     let hdr = r.finish(&mut buf[VNET_HDR_LEN..end]);
     buf[..VNET_HDR_LEN].copy_from_slice(&hdr.to_bytes());
     // A down interface (EIO) or a full queue drops it.

@@ -106,8 +106,8 @@ impl Run {
         }
     }
 
-    /// Bytes of the joined frame so far.
-    pub fn len(&self) -> usize {
+    /// Bytes of the joined frame so far (never 0).
+    pub fn frame_len(&self) -> usize {
         self.len
     }
 
@@ -156,7 +156,7 @@ impl Run {
         }
     }
 
-    /// Makes `joined` (the run's frame, [`Run::len`] bytes) one large segment:
+    /// Makes `joined` (the run's frame, [`Run::frame_len`] bytes) one large segment:
     /// IP length and checksum, PSH if any segment had it, and the TCP checksum
     /// left partial (the pseudo-header's sum) for the returned header. A single
     /// segment is left as it came, with a plain header.
