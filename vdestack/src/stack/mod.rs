@@ -49,9 +49,17 @@
 //!   passes them whole to other such stacks: one read, one copy, one write where an
 //!   ordinary link takes 40 of each. Every other port of the segment (a plain plug,
 //!   a cable to a C switch) gets them cut to MTU-sized frames with complete
-//!   checksums (`vde::gso`); other transports never see them. The interface's MTU
-//!   stays 1500. `VDESTACK_OFFLOAD=0` in the environment when a stack is made turns
-//!   it off for that stack (plain taps, as before).
+//!   checksums (`vde::gso`). The interface's MTU stays 1500. `VDESTACK_OFFLOAD=0`
+//!   in the environment when a stack is made turns it off for that stack (plain
+//!   taps, as before).
+//! * Large segments on datagram transports too (`vxvde://`, `vxlan://`, `udp://`,
+//!   `vde://`), whose wire carries only ordinary frames: the tap is opened the
+//!   same way; the plug cuts each segment once and sends all its frames with one
+//!   `sendmmsg` (`vde::batch`), and the relay joins consecutive TCP frames of a
+//!   flow that it receives into one large segment for the tap (`vde::gro`, what a
+//!   NIC's GRO does), so each side's kernel runs TCP once per 64 KiB, not per
+//!   frame. Peers (C ones included) see the same frames and ACK pattern as from
+//!   a kernel with GRO.
 //! * Dropping a stack closes its taps and plugs too (upstream leaks them).
 //! * [`Stack::run`]: a command killed by a signal reports 128+signal (upstream: 0).
 //!
