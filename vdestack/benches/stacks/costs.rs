@@ -91,10 +91,7 @@ fn row(
     let (c, first) = if who == "ours" {
         let first = run(&["cycles", url, cycles])?;
         let c = run(&["cycles", url, cycles, "warm"])?;
-        (
-            c,
-            Some((num(&first, "create_us")?, num(&first, "delete_us")?)),
-        )
+        (c, Some((num(&first, "create_us")?, num(&first, "delete_us")?)))
     } else {
         (run(&["cycles", url, cycles])?, None)
     };
@@ -141,12 +138,7 @@ fn usage(helpers: &[i32]) -> (usize, usize, usize, u64) {
         if !procs.contains(&h) {
             procs.push(h);
         }
-        procs.extend(
-            descendants(h)
-                .into_iter()
-                .filter(|p| !procs.contains(p))
-                .collect::<Vec<_>>(),
-        );
+        procs.extend(descendants(h).into_iter().filter(|p| !procs.contains(p)).collect::<Vec<_>>());
     }
     let pss = pss_kib(me) + procs.iter().map(|&p| pss_kib(p)).sum::<u64>();
     (
