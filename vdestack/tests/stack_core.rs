@@ -311,6 +311,13 @@ sandbox_test! {
             }
             pids.push(s.helper_pid());
         }
+        // The switch (in the host stack's relay thread, which may be another
+        // thread than the one that relayed the clients) lets go of a client's port
+        // when it sees the client's sockets close: soon, not at once.
+        let t = Instant::now();
+        while figures() != with_switch && t.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         assert_eq!(figures(), with_switch, "after 5 stacks on a switch");
         drop(host);
         assert_eq!(figures(), base, "after the switch's stack");
@@ -362,7 +369,9 @@ sandbox_test! {
             .collect::<Vec<_>>()
             .join(", ");
         eprintln!("FIGURES one helper's memory: {mem}");
-        assert!(threads <= base.1 + 1, "threads {threads} (baseline {})", base.1);
+        // The relay: a bounded pool, however many stacks.
+        let pool = vdestack::stack::relay_threads_max();
+        assert!(threads <= base.1 + pool, "threads {threads} (baseline {}, relay pool {pool})", base.1);
         assert_eq!(children, base.2);
         // Every one works.
         for s in &stacks {

@@ -473,10 +473,13 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
         "\nTCP over IPv4 between two stacks, MTU 1500; each figure is the median of {} \
          measurements of {} s. MB/s: 10^6 bytes the receiver counted per second. RR: 1-byte \
          request and reply on one connection (TCP_NODELAY). ours: two stacks of this \
-         process, one relay thread for both; ours, 2 processes: the server's stack in a \
+         process, each on one of its relay threads ({} here: one per CPU, at most 4); \
+         ours, 2 processes: the server's stack in a \
          second process; C: two processes, each stack relayed by its own helper process; \
          kernel: two of our stacks joined by a veth pair instead of taps.\n",
-        opts.rounds, opts.secs
+        opts.rounds,
+        opts.secs,
+        vdestack::stack::relay_threads_max()
     );
 }
 

@@ -20,7 +20,7 @@ const CLIENT_IP: &str = "10.99.0.2";
 /// Whose stacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Who {
-    /// Both stacks in this process (one relay thread for both).
+    /// Both stacks in this process (each on one of its relay threads).
     Ours,
     /// The server's stack in a second process (this bench, re-executed).
     OursTwoProcs,

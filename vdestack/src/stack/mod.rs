@@ -11,7 +11,7 @@
 //! |---|---|
 //! | `mod.rs` | [`Stack`]: creation, sockets, commands, drop |
 //! | [`spec`] | `[IFNAME:]URL` interface specifications |
-//! | `relay.rs` | one shared thread relaying frames between taps and plugs |
+//! | `relay.rs` | a small pool of shared threads relaying frames between taps and plugs |
 //! | `kernel_link.rs` | `veth://NAME`: stacks of this process joined by a kernel bridge and veth pairs, no relay |
 //! | `helper.rs` | the process's one namespace helper, shared by its stacks |
 //! | `sys::nshelper` | the namespace helper process (fork, unshare, taps, sockets, `SCM_RIGHTS`) |
@@ -39,7 +39,8 @@
 //!   forked child (no exec) makes sockets in the stack like its parent (upstream
 //!   returns fd numbers valid only in the parent). Dropping the stack in such a
 //!   child only closes the child's copies; the parent's stack goes on.
-//! * Frames are relayed in the application by one shared thread for all stacks
+//! * Frames are relayed in the application by a few shared threads (one per CPU,
+//!   at most 4, each stack on one of them) for all stacks
 //!   (none at all while no stack has an interface), not in the helper.
 //! * Several interfaces per stack (libioth's `[IFNAME:]URL` syntax).
 //! * Large segments between stacks on `inproc://`: such a stack's tap is opened with
@@ -48,9 +49,17 @@
 //!   passes them whole to other such stacks: one read, one copy, one write where an
 //!   ordinary link takes 40 of each. Every other port of the segment (a plain plug,
 //!   a cable to a C switch) gets them cut to MTU-sized frames with complete
-//!   checksums (`vde::gso`); other transports never see them. The interface's MTU
-//!   stays 1500. `VDESTACK_OFFLOAD=0` in the environment when a stack is made turns
-//!   it off for that stack (plain taps, as before).
+//!   checksums (`vde::gso`). The interface's MTU stays 1500. `VDESTACK_OFFLOAD=0`
+//!   in the environment when a stack is made turns it off for that stack (plain
+//!   taps, as before).
+//! * Large segments on datagram transports too (`vxvde://`, `vxlan://`, `udp://`,
+//!   `vde://`), whose wire carries only ordinary frames: the tap is opened the
+//!   same way; the plug cuts each segment once and sends all its frames with one
+//!   `sendmmsg` (`vde::batch`), and the relay joins consecutive TCP frames of a
+//!   flow that it receives into one large segment for the tap (`vde::gro`, what a
+//!   NIC's GRO does), so each side's kernel runs TCP once per 64 KiB, not per
+//!   frame. Peers (C ones included) see the same frames and ACK pattern as from
+//!   a kernel with GRO.
 //! * Dropping a stack closes its taps and plugs too (upstream leaks them).
 //! * [`Stack::run`]: a command killed by a signal reports 128+signal (upstream: 0).
 //!
@@ -63,7 +72,8 @@
 //!   no process, no thread. Shared: one helper process (a few hundred kB: it shares
 //!   the application's pages copy-on-write, so an application that rewrites much
 //!   memory pays for copies), 3 fds for it, 2 for the relay.
-//! * Threads: one relay thread for all stacks with interfaces.
+//! * Threads: relay threads for all stacks with interfaces: one per CPU at most
+//!   4, fewer while fewer stacks have interfaces.
 //! * Dropping: well under a millisecond, taps included (the last stack also waits
 //!   for the helper to exit). Taps are made persistent (`TUNSETPERSIST`), so closing
 //!   one does not unregister it at once (20-30 ms of kernel grace periods per tap,
@@ -87,7 +97,7 @@ mod kernel_link;
 mod relay;
 pub mod spec;
 
-pub use relay::relay_running;
+pub use relay::{relay_running, threads_max as relay_threads_max};
 pub use spec::IfSpec;
 
 /// Extras for [`Stack::command_with`].
@@ -137,6 +147,8 @@ impl Stack {
         let mut tap_names: Vec<&str> = Vec::with_capacity(specs.len());
         // Taps whose plug carries large segments (bit i: tap i) get IFF_VNET_HDR.
         let mut vnet: u64 = 0;
+        // ... and of those, the ones whose plug passes them whole (bit i: tap i).
+        let mut whole: u64 = 0;
         let offload = offload_wanted();
         let mut kernel: Vec<(&str, &str)> = Vec::new();
         for s in &specs {
@@ -146,8 +158,13 @@ impl Stack {
             }
             let mut plug = open_plug(&s.url)
                 .map_err(|e| context(e, format!("interface {}: opening {}", s.name, s.url)))?;
-            if offload && plug.offer_offload() {
+            // A plug that cuts segments in batches gets them too: one tap read
+            // and one sendmmsg per 64 KiB (its peers see ordinary frames).
+            if offload && plug.batches_segments() {
                 vnet |= 1 << tap_names.len(); // at most 64 taps: the helper checks
+            } else if offload && plug.offer_offload() {
+                vnet |= 1 << tap_names.len();
+                whole |= 1 << tap_names.len();
             }
             plugs.push(plug);
             tap_names.push(s.name.as_str());
@@ -168,7 +185,12 @@ impl Stack {
                         log::warn!("vdestack: no large segments on {}: {e}", tap_names[i]);
                     }
                 }
-                relay::Pair { tap, plug, vnet }
+                relay::Pair {
+                    tap,
+                    plug,
+                    vnet,
+                    whole: whole >> i & 1 == 1,
+                }
             })
             .collect();
         let kernel: Vec<(String, String)> = kernel

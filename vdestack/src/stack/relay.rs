@@ -1,5 +1,10 @@
-//! The frame relay: one shared thread moves frames between every stack's taps and
-//! their plugs, over one epoll set.
+//! The frame relay: a few shared threads move frames between every stack's taps
+//! and their plugs, each over an epoll set of its own.
+//!
+//! * Each stack is relayed by one thread of a bounded pool ([`threads_max`]), the
+//!   least busy one when it is added: stacks that talk to each other run on
+//!   different CPUs (as libvdestack's helper processes do), while a thousand
+//!   stacks still share a few threads.
 //!
 //! * It never blocks on a peer: taps are non-blocking and plugs never block on send,
 //!   so a full peer drops the frame.
@@ -7,13 +12,13 @@
 //!   round, and a side that fails for good leaves the set.
 //! * A plug that reports [`Recv::Closed`] (or a hard error) leaves the set: its
 //!   interface stays but goes quiet.
-//! * The thread starts with the first stack that has an interface and is joined
-//!   when the last one goes, so an idle process has no relay thread.
+//! * A thread starts with its first stack and is joined when its last one goes,
+//!   so an idle process has no relay thread.
 //! * Pairs are added and removed through a queue and an eventfd; removal hands the
 //!   tap and plug back to the caller (the dropping stack), so slow plug clean-up
 //!   (a coprocess's grace period) never stalls other stacks' frames.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::mpsc;
@@ -23,7 +28,9 @@ use std::thread::JoinHandle;
 use rustix::event::epoll;
 use rustix::event::{eventfd, EventfdFlags};
 
+use crate::vde::gro;
 use crate::vde::gso::{VnetHdr, MAX_GSO_FRAME, VNET_HDR_LEN};
+use crate::vde::MAX_FRAME;
 use crate::vde::{Plug, Recv};
 
 /// Frames moved per ready fd before looking at the others.
@@ -38,6 +45,9 @@ pub(crate) struct Pair {
     /// The tap has `IFF_VNET_HDR` (and the plug said yes to offload): frames move
     /// with their vnet header, large segments whole.
     pub vnet: bool,
+    /// The plug passes large segments whole ([`Plug::offer_offload`] said yes): it
+    /// receives into the whole buffer, and its frames are not joined.
+    pub whole: bool,
 }
 
 enum Ctl {
@@ -66,60 +76,110 @@ struct Running {
     shared: Arc<Shared>,
     thread: JoinHandle<()>,
     stacks: usize,
-    /// The process whose thread this is: a forked child has the record, not the
-    /// thread, and starts a relay of its own.
-    pid: rustix::process::Pid,
 }
 
-static RELAY: Mutex<Option<Running>> = Mutex::new(None);
+/// The relay threads of this process: at most [`threads_max`], each started with
+/// its first stack and joined when its last one goes.
+struct Pool {
+    workers: Vec<Option<Running>>,
+    /// Which worker relays each stack.
+    owner: BTreeMap<u64, usize>,
+    /// The process whose threads these are: a forked child has the records, not
+    /// the threads, and starts relays of its own.
+    pid: Option<rustix::process::Pid>,
+}
+
+static RELAY: Mutex<Pool> = Mutex::new(Pool {
+    workers: Vec::new(),
+    owner: BTreeMap::new(),
+    pid: None,
+});
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// The most relay threads a process runs: one per CPU, at most 4, so two stacks
+/// that talk to each other have a CPU each, and a thousand stacks still share a
+/// few threads.
+/// `VDESTACK_RELAY_THREADS=N` (1 to 64) sets it otherwise.
+pub fn threads_max() -> usize {
+    if let Some(n) = std::env::var("VDESTACK_RELAY_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| (1..=64).contains(n))
+    {
+        return n;
+    }
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4)
+}
+
+fn start_worker() -> io::Result<Running> {
+    let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+    let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+    epoll::add(
+        &ep,
+        &wake,
+        epoll::EventData::new_u64(WAKE),
+        epoll::EventFlags::IN,
+    )?;
+    let shared = Arc::new(Shared {
+        queue: Mutex::new(VecDeque::new()),
+        wake,
+    });
+    let s2 = shared.clone();
+    let thread = std::thread::Builder::new()
+        .name("vdestack-relay".into())
+        .spawn(move || run(ep, s2))?;
+    Ok(Running {
+        shared,
+        thread,
+        stacks: 0,
+    })
+}
 
 /// Hands the pairs of a new stack to the relay; returns the key to remove them.
 pub(crate) fn add(pairs: Vec<Pair>) -> io::Result<u64> {
     let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut g = RELAY.lock().unwrap_or_else(|e| e.into_inner());
-    if g.as_ref()
-        .is_some_and(|r| r.pid != rustix::process::getpid())
-    {
-        // Inherited through fork: that thread does not exist here. Its fds and
-        // handle are the parent's business; forget our copy of them.
-        std::mem::forget(g.take());
+    let me = rustix::process::getpid();
+    if g.pid != Some(me) {
+        // Inherited through fork: those threads do not exist here. Their fds and
+        // handles are the parent's business; forget our copies of them.
+        std::mem::forget(std::mem::take(&mut g.workers));
+        g.owner.clear();
+        g.pid = Some(me);
     }
-    if g.is_none() {
-        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-        let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-        epoll::add(
-            &ep,
-            &wake,
-            epoll::EventData::new_u64(WAKE),
-            epoll::EventFlags::IN,
-        )?;
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(VecDeque::new()),
-            wake,
-        });
-        let s2 = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("vdestack-relay".into())
-            .spawn(move || run(ep, s2))?;
-        *g = Some(Running {
-            shared,
-            thread,
-            stacks: 0,
-            pid: rustix::process::getpid(),
-        });
+    let max = threads_max();
+    if g.workers.len() < max {
+        g.workers.resize_with(max, || None);
     }
-    let r = g.as_mut().expect("relay just started");
+    // The least busy worker (a stopped one counts as idle): stacks spread over
+    // the threads, so two stacks in a conversation run on two CPUs.
+    let index = (0..g.workers.len())
+        .min_by_key(|&i| g.workers[i].as_ref().map_or(0, |r| r.stacks))
+        .expect("at least one worker");
+    if g.workers[index].is_none() {
+        g.workers[index] = Some(start_worker()?);
+    }
+    let r = g.workers[index].as_mut().expect("worker just started");
     r.stacks += 1;
     r.shared.push(Ctl::Add(id, pairs));
+    g.owner.insert(id, index);
     Ok(id)
 }
 
 /// Takes a stack's pairs back from the relay (waiting until it has let go of
-/// them); stops the relay thread when no stack is left.
+/// them); stops its relay thread when no stack is left on it.
 pub(crate) fn remove(id: u64) -> Vec<Pair> {
     let mut g = RELAY.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(r) = g.as_mut().filter(|r| r.pid == rustix::process::getpid()) else {
+    if g.pid != Some(rustix::process::getpid()) {
+        return Vec::new();
+    }
+    let Some(index) = g.owner.remove(&id) else {
+        return Vec::new();
+    };
+    let Some(r) = g.workers.get_mut(index).and_then(Option::as_mut) else {
         return Vec::new();
     };
     let (tx, rx) = mpsc::channel();
@@ -127,20 +187,17 @@ pub(crate) fn remove(id: u64) -> Vec<Pair> {
     let pairs = rx.recv().unwrap_or_default();
     r.stacks -= 1;
     if r.stacks == 0 {
-        let r = g.take().expect("relay present");
+        let r = g.workers[index].take().expect("worker present");
         r.shared.push(Ctl::Stop);
         let _ = r.thread.join();
     }
     pairs
 }
 
-/// Whether the relay thread is running (for tests and diagnostics).
+/// Whether a relay thread is running (for tests and diagnostics).
 pub fn relay_running() -> bool {
-    RELAY
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .is_some_and(|r| r.pid == rustix::process::getpid())
+    let g = RELAY.lock().unwrap_or_else(|e| e.into_inner());
+    g.pid == Some(rustix::process::getpid()) && g.workers.iter().any(Option::is_some)
 }
 
 struct Entry {
@@ -312,28 +369,80 @@ fn plug_to_tap(pair: &mut Pair, buf: &mut [u8]) -> bool {
 
 /// [`plug_to_tap`] for a tap with `IFF_VNET_HDR`: each frame is written after its
 /// header in one `write` (a plain frame gets an empty header: the kernel checks its
-/// checksums as for any frame).
+/// checksums as for any frame). Consecutive TCP segments of one flow are joined
+/// first ([`gro`]): one write and one pass through the kernel's TCP per run.
 fn plug_to_vnet_tap(pair: &mut Pair, buf: &mut [u8]) -> bool {
     let mut hdr = VnetHdr::PLAIN;
+    // The run being joined: its frame is at buf[VNET_HDR_LEN..][..run.frame_len()].
+    let mut run: Option<gro::Run> = None;
     for _ in 0..BATCH {
-        let (head, body) = buf.split_at_mut(VNET_HDR_LEN);
-        match pair.plug.recv_offload(&mut hdr, body) {
-            Ok(Recv::Frame(n)) => {
-                if n >= crate::vde::MIN_FRAME {
-                    head.copy_from_slice(&hdr.to_bytes());
-                    // A down interface (EIO) or a full queue drops the frame.
-                    let _ = rustix::io::write(pair.tap.as_fd(), &buf[..VNET_HDR_LEN + n]);
+        let mut at = VNET_HDR_LEN + run.as_ref().map_or(0, |r| r.frame_len());
+        if run.is_some() && buf.len() - at < MAX_FRAME {
+            flush_run(pair, buf, &mut run);
+            at = VNET_HDR_LEN;
+        }
+        match pair.plug.recv_offload(&mut hdr, &mut buf[at..]) {
+            Ok(Recv::Frame(n)) if n >= crate::vde::MIN_FRAME => {
+                let n = n.min(buf.len() - at);
+                let seg = if !pair.whole && hdr.is_plain() && hdr.gso_type == 0 {
+                    gro::segment(&buf[at..at + n])
+                } else {
+                    None
+                };
+                if let (Some(r), Some(s)) = (run.as_mut(), seg.as_ref()) {
+                    let (joined, next) = buf.split_at(at);
+                    if r.continues(&joined[VNET_HDR_LEN..], &next[..n], s) {
+                        // Its payload follows the run's.
+                        buf.copy_within(at + s.hdr_len..at + n, at);
+                        r.push(s);
+                        continue;
+                    }
+                }
+                flush_run(pair, buf, &mut run);
+                match seg {
+                    Some(s) => {
+                        buf.copy_within(at..at + n, VNET_HDR_LEN);
+                        run = Some(gro::Run::start(s));
+                    }
+                    None => {
+                        // The header goes just before the frame (over the tail of
+                        // the run just written, if any).
+                        buf[at - VNET_HDR_LEN..at].copy_from_slice(&hdr.to_bytes());
+                        // A down interface (EIO) or a full queue drops the frame.
+                        let _ =
+                            rustix::io::write(pair.tap.as_fd(), &buf[at - VNET_HDR_LEN..at + n]);
+                    }
                 }
             }
-            Ok(Recv::Nothing) => {}
-            Ok(Recv::Closed) => return true,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Ok(Recv::Frame(_) | Recv::Nothing) => {}
+            Ok(Recv::Closed) => {
+                flush_run(pair, buf, &mut run);
+                return true;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                flush_run(pair, buf, &mut run);
+                return false;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
+                flush_run(pair, buf, &mut run);
                 log::warn!("vdestack relay: a plug failed, its interface goes quiet: {e}");
                 return true;
             }
         }
     }
+    flush_run(pair, buf, &mut run);
     false
+}
+
+/// Writes the run being joined (if any) to the tap, as one large segment.
+fn flush_run(pair: &Pair, buf: &mut [u8], run: &mut Option<gro::Run>) {
+    let Some(r) = run.take() else {
+        return;
+    };
+    let end = VNET_HDR_LEN + r.frame_len();
+    let hdr = r.finish(&mut buf[VNET_HDR_LEN..end]);
+    buf[..VNET_HDR_LEN].copy_from_slice(&hdr.to_bytes());
+    // A down interface (EIO) or a full queue drops it.
+    let _ = rustix::io::write(pair.tap.as_fd(), &buf[..end]);
 }

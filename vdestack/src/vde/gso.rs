@@ -274,6 +274,31 @@ pub fn segment_tcp(
     scratch: &mut [u8],
     mut emit: impl FnMut(&[u8]),
 ) -> io::Result<usize> {
+    cut_tcp(hdr, frame, scratch, false, |_, seg| emit(seg))
+}
+
+/// [`segment_tcp`] into one buffer: the segments are built back to back in `out`
+/// and `ends` gets where each one ends (cleared first), so a plug can send them
+/// all with one `sendmmsg`. `EMSGSIZE` when `out` cannot hold them all.
+pub fn segment_tcp_packed(
+    hdr: &VnetHdr,
+    frame: &[u8],
+    out: &mut [u8],
+    ends: &mut Vec<usize>,
+) -> io::Result<usize> {
+    ends.clear();
+    cut_tcp(hdr, frame, out, true, |end, _| ends.push(end))
+}
+
+/// Both of the above: each segment is built at the start of `out`, or (`packed`)
+/// after the previous one; `emit` gets where it ends in `out`, and its bytes.
+fn cut_tcp(
+    hdr: &VnetHdr,
+    frame: &[u8],
+    out: &mut [u8],
+    packed: bool,
+    mut emit: impl FnMut(usize, &[u8]),
+) -> io::Result<usize> {
     let ipv4 = match hdr.gso_type & !GSO_ECN {
         GSO_TCPV4 => true,
         GSO_TCPV6 => false,
@@ -285,25 +310,34 @@ pub fn segment_tcp(
     }
     let lay = tcp_layout(frame, ipv4)?;
     let payload = &frame[lay.end..];
-    // A segment must fit the scratch buffer, and its IP length field.
+    let count = payload.len().div_ceil(mss).max(1);
+    // Every segment must fit `out`, and its IP length field.
     let longest = lay.end + mss.min(payload.len());
-    if longest > scratch.len() || longest - lay.l3 > usize::from(u16::MAX) {
+    let needed = if packed {
+        lay.end * count + payload.len()
+    } else {
+        longest
+    };
+    if needed > out.len() || longest - lay.l3 > usize::from(u16::MAX) {
         return Err(crate::error::context(
             io::Error::from_raw_os_error(libc::EMSGSIZE),
             "a segment larger than a frame",
         ));
     }
     let seq0 = u32::from_be_bytes(frame[lay.l4 + 4..lay.l4 + 8].try_into().expect("4 bytes"));
-    let count = payload.len().div_ceil(mss).max(1);
+    let mut pos = 0;
     for i in 0..count {
         let chunk = &payload[(i * mss).min(payload.len())..((i + 1) * mss).min(payload.len())];
         let len = lay.end + chunk.len();
-        let seg = &mut scratch[..len];
+        let seg = &mut out[pos..pos + len];
         seg[..lay.end].copy_from_slice(&frame[..lay.end]);
         seg[lay.end..].copy_from_slice(chunk);
         let seq = seq0.wrapping_add((i * mss) as u32);
         finish_segment(seg, &lay, i, i + 1 == count, seq);
-        emit(seg);
+        emit(pos + len, seg);
+        if packed {
+            pos += len;
+        }
     }
     Ok(count)
 }

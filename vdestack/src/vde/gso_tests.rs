@@ -324,3 +324,34 @@ fn fast_sum_matches_naive() {
         assert_eq!(fold(sum_words(&d)), naive_sum(&[&d]), "len {n}");
     }
 }
+
+#[test]
+fn packed_segments_match_one_by_one() {
+    for (hdr, frame) in [
+        tcp4_gso(&payload(10_000), 0x18, 1448),
+        tcp6_gso(&payload(3_001), 0x19, 1000),
+        tcp4_gso(&payload(100), 0x10, 1448),
+    ] {
+        let one_by_one = cut(&hdr, &frame);
+        let mut out = vec![0u8; MAX_GSO_FRAME * 2];
+        let mut ends = vec![7];
+        let n = segment_tcp_packed(&hdr, &frame, &mut out, &mut ends).unwrap();
+        assert_eq!(n, one_by_one.len());
+        let mut start = 0;
+        let packed: Vec<Vec<u8>> = ends
+            .iter()
+            .map(|&e| {
+                let s = out[start..e].to_vec();
+                start = e;
+                s
+            })
+            .collect();
+        assert_eq!(packed, one_by_one);
+        // Too small a buffer: an error, not a panic.
+        let mut small = vec![0u8; frame.len()];
+        let e = segment_tcp_packed(&hdr, &frame, &mut small, &mut ends);
+        if n > 1 {
+            assert_eq!(crate::error::errno_of(&e.unwrap_err()), libc::EMSGSIZE);
+        }
+    }
+}

@@ -41,14 +41,19 @@
 //! then [`Plug::send_offload`] and [`Plug::recv_offload`] move (header, frame)
 //! pairs, and the segment hands ordinary frames ([`gso::to_plain`]) to every port
 //! that did not ask. Every other plug keeps the defaults: it cuts and completes in
-//! software before sending, and receives with a plain header.
+//! software before sending, and receives with a plain header. The datagram plugs
+//! (`vxvde://`, `vxlan://`, `udp://`, `vde://`) cut a segment once and send all
+//! its frames with one `sendmmsg` ([`batch`]; [`Plug::batches_segments`]): their
+//! peers still get ordinary MTU-sized frames.
 
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
+pub mod batch;
 pub mod cable;
 pub mod cmd;
+pub mod gro;
 pub mod gso;
 pub mod inproc;
 pub mod mactable;
@@ -131,18 +136,15 @@ pub trait Plug: Send {
     /// ordinary frames and completes its checksums in software, then sends each with
     /// [`Plug::send`]; a frame [`gso::to_plain`] refuses is dropped with its error.
     fn send_offload(&mut self, hdr: &gso::VnetHdr, frame: &[u8]) -> io::Result<usize> {
-        if hdr.is_plain() {
-            return self.send(frame);
-        }
-        // On the stack: no allocation per frame, and a segment never exceeds a frame.
-        let mut scratch = [0u8; MAX_FRAME];
-        let mut result = Ok(frame.len());
-        gso::to_plain(hdr, frame, &mut scratch, |seg| {
-            if let Err(e) = self.send(seg) {
-                result = Err(e);
-            }
-        })?;
-        result.map(|_| frame.len())
+        send_offload_each(self, hdr, frame)
+    }
+
+    /// Whether [`Plug::send_offload`] cuts large segments itself at a lower cost
+    /// than the kernel would (all the frames of a segment in one `sendmmsg`): a
+    /// stack then opens its tap with `IFF_VNET_HDR` and TSO for this plug too,
+    /// though it carries only ordinary frames. The default: no.
+    fn batches_segments(&self) -> bool {
+        false
     }
 
     /// Receives a frame and its header into `hdr` and `buf` (which should hold
@@ -152,6 +154,28 @@ pub trait Plug: Send {
         *hdr = gso::VnetHdr::PLAIN;
         self.recv(buf)
     }
+}
+
+/// What [`Plug::send_offload`] does by default: a plain frame goes to
+/// [`Plug::send`]; any other is cut into ordinary frames with complete checksums
+/// ([`gso::to_plain`]), each sent with [`Plug::send`].
+pub fn send_offload_each<P: Plug + ?Sized>(
+    plug: &mut P,
+    hdr: &gso::VnetHdr,
+    frame: &[u8],
+) -> io::Result<usize> {
+    if hdr.is_plain() {
+        return plug.send(frame);
+    }
+    // On the stack: no allocation per frame, and a segment never exceeds a frame.
+    let mut scratch = [0u8; MAX_FRAME];
+    let mut result = Ok(frame.len());
+    gso::to_plain(hdr, frame, &mut scratch, |seg| {
+        if let Err(e) = plug.send(seg) {
+            result = Err(e);
+        }
+    })?;
+    result.map(|_| frame.len())
 }
 
 /// The deprecated `struct vde_open_args` of libvdeplug, plus the description.

@@ -14,6 +14,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::net::{self as rnet, RecvFlags, SendFlags};
 
+use super::batch::{self, SegmentBatch};
+use super::gso::VnetHdr;
 use super::url::{bad_value, UrlError};
 use super::vxvde::common::udp_socket;
 use super::{Plug, Recv, MIN_FRAME};
@@ -24,6 +26,8 @@ use crate::error::context;
 pub struct Udp {
     fd: OwnedFd,
     peer: SocketAddr,
+    /// The frames of the large segment being sent.
+    batch: SegmentBatch,
 }
 
 /// The parts of a `udp://` argument, unresolved.
@@ -132,7 +136,11 @@ impl Udp {
                 Ok(()) => {
                     rnet::connect(&fd, &peer)
                         .map_err(|e| context(e, what(&format!("connecting to {peer}"))))?;
-                    return Ok(Self { fd, peer });
+                    return Ok(Self {
+                        fd,
+                        peer,
+                        batch: SegmentBatch::default(),
+                    });
                 }
                 Err(e) => last = context(e, what(&format!("binding {src}"))),
             }
@@ -166,6 +174,28 @@ impl Plug for Udp {
             Err(e) if is_transient(e) => Ok(frame.len()),
             Err(e) => Err(crate::sys::send_error(e)),
         }
+    }
+
+    fn send_offload(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
+        if !SegmentBatch::takes(hdr) {
+            return super::send_offload_each(self, hdr, frame);
+        }
+        let frames = match self.batch.cut(hdr, frame) {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                return super::send_offload_each(self, hdr, frame)
+            }
+            Err(e) => return Err(e),
+        };
+        match batch::send_all(&self.fd, &[], None, frames) {
+            Ok(_) => Ok(frame.len()),
+            Err(e) if is_transient(e) => Ok(frame.len()),
+            Err(e) => Err(crate::sys::send_error(e)),
+        }
+    }
+
+    fn batches_segments(&self) -> bool {
+        true
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {

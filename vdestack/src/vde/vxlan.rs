@@ -19,6 +19,8 @@ use std::time::Instant;
 
 use rustix::net::{self as rnet, sockopt};
 
+use super::batch::SegmentBatch;
+use super::gso::VnetHdr;
 use super::vxvde::common::{self, Forwarder, VxConfig, HEADER_LEN};
 use super::{Plug, Recv, MIN_FRAME};
 use crate::error::context;
@@ -42,6 +44,8 @@ pub struct Vxlan {
     fd: OwnedFd,
     fwd: Forwarder,
     vni: u32,
+    /// The frames of the large segment being sent.
+    batch: SegmentBatch,
 }
 
 impl Vxlan {
@@ -70,6 +74,7 @@ impl Vxlan {
             fd,
             fwd: Forwarder::new(cfg, group),
             vni: cfg.vni,
+            batch: SegmentBatch::default(),
         })
     }
 }
@@ -77,6 +82,14 @@ impl Vxlan {
 impl Plug for Vxlan {
     fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
         self.fwd.send(&self.fd, frame)
+    }
+
+    fn send_offload(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
+        self.fwd.send_offload(&self.fd, &mut self.batch, hdr, frame)
+    }
+
+    fn batches_segments(&self) -> bool {
+        true
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {

@@ -28,6 +28,8 @@ use rustix::event::epoll;
 use rustix::net::{self as rnet, sockopt};
 
 use self::common::{Forwarder, VxConfig, HEADER_LEN};
+use super::batch::SegmentBatch;
+use super::gso::VnetHdr;
 use super::{Plug, Recv, MIN_FRAME};
 use crate::error::context;
 
@@ -57,6 +59,8 @@ pub struct Vxvde {
     me: SocketAddr,
     /// Which socket to read first: alternated, so neither can starve the other.
     mcast_first: bool,
+    /// The frames of the large segment being sent.
+    batch: SegmentBatch,
 }
 
 impl Vxvde {
@@ -99,6 +103,7 @@ impl Vxvde {
             epoll: ep,
             me,
             mcast_first: true,
+            batch: SegmentBatch::default(),
         })
     }
 
@@ -167,6 +172,15 @@ fn local_source(
 impl Plug for Vxvde {
     fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
         self.fwd.send(&self.ucast, frame)
+    }
+
+    fn send_offload(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
+        self.fwd
+            .send_offload(&self.ucast, &mut self.batch, hdr, frame)
+    }
+
+    fn batches_segments(&self) -> bool {
+        true
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {

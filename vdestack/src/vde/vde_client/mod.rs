@@ -28,6 +28,8 @@ use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendFlags};
 
+use super::batch::{self, SegmentBatch};
+use super::gso::VnetHdr;
 use super::netnode::parse_mode;
 use super::netnode::protocol::{self, Request};
 use super::url::{bad_value, parse_number, parse_path_style};
@@ -135,6 +137,8 @@ pub struct VdeClient {
     /// Holds `data` and `ctl`, so one poll sees frames and the switch going away.
     epoll: OwnedFd,
     url: String,
+    /// The frames of the large segment being sent.
+    batch: SegmentBatch,
 }
 
 impl VdeClient {
@@ -213,6 +217,7 @@ impl VdeClient {
             data,
             epoll,
             url: url.to_string(),
+            batch: SegmentBatch::default(),
         })
     }
 
@@ -232,6 +237,29 @@ impl Plug for VdeClient {
             Err(e @ (Errno::CONNREFUSED | Errno::NOTCONN | Errno::CONNRESET)) => Err(self.gone(e)),
             Err(e) => Err(context(e, format!("{}: send", self.url))),
         }
+    }
+
+    fn send_offload(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
+        if !SegmentBatch::takes(hdr) {
+            return crate::vde::send_offload_each(self, hdr, frame);
+        }
+        let frames = match self.batch.cut(hdr, frame) {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                return crate::vde::send_offload_each(self, hdr, frame)
+            }
+            Err(e) => return Err(e),
+        };
+        match batch::send_all(&self.data, &[], None, frames) {
+            Ok(_) => Ok(frame.len()),
+            Err(Errno::AGAIN | Errno::NOBUFS) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(e @ (Errno::CONNREFUSED | Errno::NOTCONN | Errno::CONNRESET)) => Err(self.gone(e)),
+            Err(e) => Err(context(e, format!("{}: send", self.url))),
+        }
+    }
+
+    fn batches_segments(&self) -> bool {
+        true
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {

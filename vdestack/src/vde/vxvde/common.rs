@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 
 use rustix::net::{
     self as rnet, sockopt, AddressFamily, RecvAncillaryBuffer, RecvFlags, SendAncillaryBuffer,
-    SendFlags, SocketFlags, SocketType,
+    SendFlags, SocketAddrAny, SocketFlags, SocketType,
 };
 
 use crate::error::context;
+use crate::vde::batch::{self, SegmentBatch};
+use crate::vde::gso::VnetHdr;
 use crate::vde::mactable::{dst_mac, is_group, src_mac, MacTable};
 use crate::vde::url::{bad_value, parse_url_style, Options, UrlError};
 use crate::vde::MIN_FRAME;
@@ -331,6 +333,47 @@ impl Forwarder {
         let to = self.destination(frame, Instant::now());
         send_to(fd, &to, &self.header, frame)?;
         Ok(frame.len())
+    }
+}
+
+impl Forwarder {
+    /// Sends a large segment (`hdr`, `frame`) cut into ordinary frames, all with one
+    /// `sendmmsg` to where the first belongs (they share their addresses). Falls
+    /// back to one by one for what [`SegmentBatch`] does not take.
+    pub fn send_offload(
+        &self,
+        fd: impl AsFd,
+        batch: &mut SegmentBatch,
+        hdr: &VnetHdr,
+        frame: &[u8],
+    ) -> io::Result<usize> {
+        if !SegmentBatch::takes(hdr) {
+            return self.send_each(fd, hdr, frame);
+        }
+        let frames = match batch.cut(hdr, frame) {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                return self.send_each(fd, hdr, frame)
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(first) = frames.clone().next() else {
+            return Ok(frame.len());
+        };
+        let to = SocketAddrAny::from(self.destination(first, Instant::now()));
+        batch::send_all(fd, &self.header, Some(&to), frames).map_err(crate::sys::send_error)?;
+        Ok(frame.len())
+    }
+
+    fn send_each(&self, fd: impl AsFd, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
+        let mut scratch = [0u8; crate::vde::MAX_FRAME];
+        let mut result = Ok(frame.len());
+        crate::vde::gso::to_plain(hdr, frame, &mut scratch, |seg| {
+            if let Err(e) = self.send(fd.as_fd(), seg) {
+                result = Err(e);
+            }
+        })?;
+        result
     }
 }
 
