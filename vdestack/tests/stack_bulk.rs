@@ -10,20 +10,10 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
+use common::stacks::*;
 use common::*;
-use vdestack::nl::{AddrSpec, IFA_F_NODAD};
-use vdestack::stack::Stack;
 
-/// Brings `lo` and `vde0` up and gives `vde0` the address.
-fn configure(s: &Stack, addr: &str) {
-    let nl = s.netlink().unwrap();
-    let lo = nl.if_nametoindex("lo").unwrap();
-    nl.link_set_up(lo, true).unwrap();
-    let i = nl.if_nametoindex("vde0").unwrap();
-    nl.link_set_up(i, true).unwrap();
-    nl.addr_add(&AddrSpec::new(i, addr.parse().unwrap(), 24).flags(IFA_F_NODAD))
-        .unwrap();
-}
+use vdestack::stack::Stack;
 
 /// Bytes that differ along the stream (a lost, doubled or reordered piece shows).
 fn pattern(len: usize) -> Vec<u8> {
@@ -54,8 +44,8 @@ fn send_checked(a: &Stack, b: &Stack, addr: &str, len: usize) {
 fn between_our_stacks(url: &str, net: u8) {
     let a = Stack::with_interfaces(&[url]).unwrap();
     let b = Stack::with_interfaces(&[url]).unwrap();
-    configure(&a, &format!("10.{net}.0.1"));
-    configure(&b, &format!("10.{net}.0.2"));
+    configure(&a, "vde0", &[(&format!("10.{net}.0.1"), 24)]);
+    configure(&b, "vde0", &[(&format!("10.{net}.0.2"), 24)]);
     send_checked(&a, &b, &format!("10.{net}.0.1:7020"), 24 << 20);
     send_checked(&b, &a, &format!("10.{net}.0.2:7021"), 24 << 20);
 }
@@ -89,7 +79,7 @@ sandbox_test! {
         }
         let url = "vxvde://239.79.0.1/port=14792";
         let ours = Stack::with_interfaces(&[url]).unwrap();
-        configure(&ours, "10.79.0.1");
+        configure(&ours, "vde0", &[("10.79.0.1", 24)]);
         // C to us: `seq` output, checked here.
         let l_in = ours.tcp_listener("10.79.0.1:5000".parse().unwrap()).unwrap();
         let sink = std::thread::spawn(move || {

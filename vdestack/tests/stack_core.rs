@@ -4,50 +4,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::stacks::*;
 use common::*;
 use vdestack::error::errno_of;
-use vdestack::nl::{AddrSpec, IFA_F_NODAD};
 use vdestack::stack::Stack;
-
-/// Brings `lo` and `ifname` up and gives `ifname` the addresses.
-fn configure(s: &Stack, ifname: &str, addrs: &[(&str, u8)]) {
-    let nl = s.netlink().unwrap();
-    let lo = nl.if_nametoindex("lo").unwrap();
-    nl.link_set_up(lo, true).unwrap();
-    let i = nl.if_nametoindex(ifname).unwrap();
-    nl.link_set_up(i, true).unwrap();
-    for (a, p) in addrs {
-        nl.addr_add(&AddrSpec::new(i, a.parse().unwrap(), *p).flags(IFA_F_NODAD))
-            .unwrap();
-    }
-}
-
-fn tcp_echo(a: &Stack, b: &Stack, listen: &str, what: &str) {
-    let addr: SocketAddr = listen.parse().unwrap();
-    let l = a.tcp_listener(addr).unwrap();
-    let srv = std::thread::spawn(move || {
-        let (mut c, _) = l.accept().unwrap();
-        let mut buf = vec![0u8; 100_000];
-        let mut got = 0;
-        while got < buf.len() {
-            let n = c.read(&mut buf[got..]).unwrap();
-            assert!(n > 0, "short stream");
-            got += n;
-        }
-        c.write_all(&buf).unwrap();
-    });
-    let mut c = b.tcp_connect(addr).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-    c.write_all(&data).unwrap();
-    let mut back = vec![0u8; data.len()];
-    c.read_exact(&mut back).unwrap();
-    assert!(back == data, "{what}: echo differs");
-    srv.join().unwrap();
-}
 
 fn names_inside(s: &Stack) -> Vec<String> {
     let out = s.command("ip").args(["-o", "link"]).output().unwrap();
@@ -85,30 +47,8 @@ sandbox_test! {
 
         tcp_echo(&a, &b, "10.7.0.1:7000", "tcp v4");
         // A throughput figure through the relay and the switch (not a limit).
-        let l = a.tcp_listener("10.7.0.1:7010".parse().unwrap()).unwrap();
-        let sink = std::thread::spawn(move || {
-            let (mut c, _) = l.accept().unwrap();
-            let mut buf = vec![0u8; 65536];
-            let mut total = 0usize;
-            while let Ok(n) = c.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                total += n;
-            }
-            total
-        });
-        let mut c = b.tcp_connect("10.7.0.1:7010".parse().unwrap()).unwrap();
-        let chunk = vec![7u8; 65536];
-        let t0 = Instant::now();
-        for _ in 0..320 {
-            c.write_all(&chunk).unwrap();
-        }
-        drop(c);
-        let total = sink.join().unwrap();
-        let secs = t0.elapsed().as_secs_f64();
-        assert_eq!(total, 320 * 65536);
-        eprintln!("FIGURES TCP through relay + switch:// : {:.0} MB/s", total as f64 / secs / 1e6);
+        let mbs = throughput(&a, &b, "10.7.0.1:7010", 20);
+        eprintln!("FIGURES TCP through relay + switch:// : {mbs:.0} MB/s");
         tcp_echo(&b, &a, "[fc00:7::2]:7001", "tcp v6");
 
         let ua = a.udp_bind("10.7.0.1:7002".parse().unwrap()).unwrap();
@@ -792,30 +732,8 @@ sandbox_test! {
         tcp_echo(&b, &a, "[fc00:21::2]:7001", "tcp v6 over veth://");
 
         // A throughput figure (not a limit).
-        let l = a.tcp_listener("10.21.0.1:7010".parse().unwrap()).unwrap();
-        let sink = std::thread::spawn(move || {
-            let (mut c, _) = l.accept().unwrap();
-            let mut buf = vec![0u8; 1 << 20];
-            let mut total = 0usize;
-            while let Ok(n) = c.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                total += n;
-            }
-            total
-        });
-        let mut s = b.tcp_connect("10.21.0.1:7010".parse().unwrap()).unwrap();
-        let chunk = vec![7u8; 1 << 20];
-        let t0 = Instant::now();
-        for _ in 0..512 {
-            s.write_all(&chunk).unwrap();
-        }
-        drop(s);
-        let total = sink.join().unwrap();
-        let secs = t0.elapsed().as_secs_f64();
-        assert_eq!(total, 512 << 20);
-        eprintln!("FIGURES TCP over veth:// : {:.0} MB/s", total as f64 / secs / 1e6);
+        let mbs = throughput(&a, &b, "10.21.0.1:7010", 512);
+        eprintln!("FIGURES TCP over veth:// : {mbs:.0} MB/s");
 
         // A stack's interface goes with it; the network with its last interface.
         drop(c);

@@ -3,62 +3,20 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::stacks::*;
 use common::*;
-use vdestack::nl::{AddrSpec, IFA_F_NODAD};
+
 use vdestack::stack::Stack;
 use vdestack::vde::{self, inproc, Recv};
 
 /// Whether this run has the fast path (`VDESTACK_OFFLOAD=0` turns it off).
 fn offload_on() -> bool {
     std::env::var("VDESTACK_OFFLOAD").map_or(true, |v| v != "0")
-}
-
-/// Brings `lo` and `ifname` up and gives `ifname` the addresses.
-fn configure(s: &Stack, ifname: &str, addrs: &[(&str, u8)]) {
-    let nl = s.netlink().unwrap();
-    let lo = nl.if_nametoindex("lo").unwrap();
-    nl.link_set_up(lo, true).unwrap();
-    let i = nl.if_nametoindex(ifname).unwrap();
-    nl.link_set_up(i, true).unwrap();
-    for (a, p) in addrs {
-        nl.addr_add(&AddrSpec::new(i, a.parse().unwrap(), *p).flags(IFA_F_NODAD))
-            .unwrap();
-    }
-}
-
-/// Sends `chunks` MiB from `b` to `a` at `addr`; returns MB/s.
-fn throughput(a: &Stack, b: &Stack, addr: &str, chunks: usize) -> f64 {
-    let addr: SocketAddr = addr.parse().unwrap();
-    let l = a.tcp_listener(addr).unwrap();
-    let sink = std::thread::spawn(move || {
-        let (mut c, _) = l.accept().unwrap();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut total = 0usize;
-        while let Ok(n) = c.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            total += n;
-        }
-        total
-    });
-    let mut s = b.tcp_connect(addr).unwrap();
-    let chunk = vec![7u8; 1 << 20];
-    let t0 = Instant::now();
-    for _ in 0..chunks {
-        s.write_all(&chunk).unwrap();
-    }
-    drop(s);
-    let total = sink.join().unwrap();
-    let secs = t0.elapsed().as_secs_f64();
-    assert_eq!(total, chunks << 20);
-    total as f64 / secs / 1e6
 }
 
 sandbox_test! {
@@ -233,10 +191,10 @@ sandbox_test! {
         });
         configure(&a, "vde0", &[("10.33.0.1", 24), ("fc00:33::1", 64)]);
         configure(&b, "vde0", &[("10.33.0.2", 24), ("fc00:33::2", 64)]);
-        tcp_echo(&a, &b, "10.33.0.1:7000");
-        tcp_echo(&b, &a, "10.33.0.2:7001");
-        tcp_echo(&a, &b, "[fc00:33::1]:7002");
-        tcp_echo(&b, &a, "[fc00:33::2]:7003");
+        tcp_echo(&a, &b, "10.33.0.1:7000", "tcp");
+        tcp_echo(&b, &a, "10.33.0.2:7001", "tcp");
+        tcp_echo(&a, &b, "[fc00:33::1]:7002", "tcp");
+        tcp_echo(&b, &a, "[fc00:33::2]:7003", "tcp");
         // UDP and ICMP: the kernel leaves UDP checksums to the offloading tap too.
         let udp = [
             (&a, &b, "10.33.0.2:7020"),
@@ -289,30 +247,4 @@ fn which(tool: &str) -> bool {
         .stdout(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-/// 1 MB to `a` at `listen` from `b` and back, compared.
-fn tcp_echo(a: &Stack, b: &Stack, listen: &str) {
-    let addr: SocketAddr = listen.parse().unwrap();
-    let l = a.tcp_listener(addr).unwrap();
-    const N: usize = 1_000_000;
-    let srv = std::thread::spawn(move || {
-        let (mut c, _) = l.accept().unwrap();
-        let mut buf = vec![0u8; N];
-        c.read_exact(&mut buf).unwrap();
-        c.write_all(&buf).unwrap();
-    });
-    let mut c = b.tcp_connect(addr).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let data: Vec<u8> = (0..N as u32).map(|i| (i % 251) as u8).collect();
-    let writer = {
-        let mut c = c.try_clone().unwrap();
-        let data = data.clone();
-        std::thread::spawn(move || c.write_all(&data).unwrap())
-    };
-    let mut back = vec![0u8; N];
-    c.read_exact(&mut back).unwrap();
-    writer.join().unwrap();
-    assert!(back == data, "{listen}: echo differs");
-    srv.join().unwrap();
 }
