@@ -243,24 +243,6 @@ fn on_path(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> io::Result<Self> {
-        let p = std::env::temp_dir().join(format!("vdestack-bench-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p)?;
-        Ok(TempDir(p))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A server process (stopped and reaped on drop, see `util::Proc`) and the file
 /// its stderr goes to.
 struct Proc {
@@ -640,7 +622,7 @@ fn run(opts: &Opts) -> io::Result<()> {
         opts.frames
     );
     println!("our server: {}", ours());
-    let base = TempDir::new()?;
+    let base = util::TempDir::new("bench")?;
     let servers = [
         Server::Ours { hub: false },
         Server::VdeSwitch { hub: false },
