@@ -2,7 +2,8 @@
 //! takes large segments from the taps and sends their frames in batches
 //! (`vde::batch`), and joins received frames into large segments (`vde::gro`).
 //! Between two of our stacks on `vxvde://` and on a Debian `vde_switch`, and with a
-//! Debian `vdens` (C) peer on `vxvde://`, both ways.
+//! Debian `vdens` (C) peer on `vxvde://` and on a `switch://` our stack serves, both
+//! ways.
 
 mod common;
 
@@ -71,6 +72,65 @@ sandbox_test! {
     }
 }
 
+/// Our stack on `our_url` and a Debian `vdens` on `their_url` exchange bulk TCP
+/// both ways (10.`net`.0.1 and .2), every byte checked.
+fn with_a_debian_vdens_peer(our_url: &str, their_url: &str, net: u8) {
+    let ours = Stack::with_interfaces(&[our_url]).unwrap();
+    let (me, peer) = (format!("10.{net}.0.1"), format!("10.{net}.0.2"));
+    configure(&ours, "vde0", &[(&me, 24)]);
+    // C to us: `seq` output, checked here.
+    let l_in = ours
+        .tcp_listener(format!("{me}:5000").parse().unwrap())
+        .unwrap();
+    let sink = std::thread::spawn(move || {
+        let (mut c, _) = l_in.accept().unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        got
+    });
+    // Us to C: the pattern, checked there with cmp against a copy.
+    let dir = TempDir::new("bulk-vdens");
+    let data = pattern(8 << 20);
+    std::fs::write(dir.path("expected"), &data).unwrap();
+    let l_out = ours
+        .tcp_listener(format!("{me}:5001").parse().unwrap())
+        .unwrap();
+    let source = std::thread::spawn(move || {
+        let (mut c, _) = l_out.accept().unwrap();
+        c.write_all(&data).unwrap();
+    });
+    let script = format!(
+        "ip link set vde0 up && ip addr add {peer}/24 dev vde0 && \
+         ping -c 1 -w 20 {me} >/dev/null && \
+         seq 1 1000000 | nc -N -w 10 {me} 5000 && \
+         nc -d -w 10 {me} 5001 > {got} && cmp {got} {exp} && echo same",
+        got = dir.join_str("got"),
+        exp = dir.join_str("expected"),
+    );
+    let out = Command::new("vdens")
+        .args([their_url, "/bin/sh", "-c", &script])
+        .env("SHELL", "/bin/sh")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "vdens peer failed: {}\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.lines().any(|l| l == "same"), "{text}");
+    source.join().unwrap();
+    let got = sink.join().unwrap();
+    let expected: String = (1..=1_000_000).map(|i| format!("{i}\n")).collect();
+    assert_eq!(got.len(), expected.len(), "bytes from the C peer");
+    assert!(
+        got == expected.as_bytes(),
+        "the bytes from the C peer differ"
+    );
+}
+
 sandbox_test! {
     fn bulk_tcp_with_a_debian_vdens_peer_over_vxvde() {
         const T: &str = "bulk_tcp_with_a_debian_vdens_peer_over_vxvde";
@@ -78,51 +138,19 @@ sandbox_test! {
             return;
         }
         let url = "vxvde://239.79.0.1/port=14792";
-        let ours = Stack::with_interfaces(&[url]).unwrap();
-        configure(&ours, "vde0", &[("10.79.0.1", 24)]);
-        // C to us: `seq` output, checked here.
-        let l_in = ours.tcp_listener("10.79.0.1:5000".parse().unwrap()).unwrap();
-        let sink = std::thread::spawn(move || {
-            let (mut c, _) = l_in.accept().unwrap();
-            let mut got = Vec::new();
-            c.read_to_end(&mut got).unwrap();
-            got
-        });
-        // Us to C: the pattern, checked there with cmp against a copy.
-        let dir = TempDir::new("bulk-vdens");
-        let data = pattern(8 << 20);
-        std::fs::write(dir.path("expected"), &data).unwrap();
-        let l_out = ours.tcp_listener("10.79.0.1:5001".parse().unwrap()).unwrap();
-        let source = std::thread::spawn(move || {
-            let (mut c, _) = l_out.accept().unwrap();
-            c.write_all(&data).unwrap();
-        });
-        let script = format!(
-            "ip link set vde0 up && ip addr add 10.79.0.2/24 dev vde0 && \
-             ping -c 1 -w 20 10.79.0.1 >/dev/null && \
-             seq 1 1000000 | nc -N -w 10 10.79.0.1 5000 && \
-             nc -d -w 10 10.79.0.1 5001 > {got} && cmp {got} {exp} && echo same",
-            got = dir.join_str("got"),
-            exp = dir.join_str("expected"),
-        );
-        let out = Command::new("vdens")
-            .args([url, "/bin/sh", "-c", &script])
-            .env("SHELL", "/bin/sh")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "vdens peer failed: {}\n{text}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(text.lines().any(|l| l == "same"), "{text}");
-        source.join().unwrap();
-        let got = sink.join().unwrap();
-        let expected: String = (1..=1_000_000).map(|i| format!("{i}\n")).collect();
-        assert_eq!(got.len(), expected.len(), "bytes from the C peer");
-        assert!(got == expected.as_bytes(), "the bytes from the C peer differ");
+        with_a_debian_vdens_peer(url, url, 79);
+    }
+}
+
+sandbox_test! {
+    /// Our stack is the host port of a `switch://` it runs; vdens joins as a client.
+    fn bulk_tcp_with_a_debian_vdens_peer_on_our_switch() {
+        const T: &str = "bulk_tcp_with_a_debian_vdens_peer_on_our_switch";
+        if !have_tool(T, "vdens") || !have_tool(T, "nc") || !have_tun(T) {
+            return;
+        }
+        let dir = TempDir::new("bulk-oursw");
+        let sw = dir.join_str("sw");
+        with_a_debian_vdens_peer(&format!("switch://{sw}"), &format!("vde://{sw}"), 80);
     }
 }

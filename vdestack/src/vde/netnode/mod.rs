@@ -201,6 +201,13 @@ impl Plug for NetNode {
         self.server.recv(buf)
     }
 
+    /// The host port takes large segments from a stack's tap and cuts them once
+    /// (the default `send_offload`); frames from the clients are joined toward the
+    /// tap. The clients see ordinary frames.
+    fn batches_segments(&self) -> bool {
+        true
+    }
+
     fn data_fd(&self) -> BorrowedFd<'_> {
         self.server.epoll().as_fd()
     }
