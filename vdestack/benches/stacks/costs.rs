@@ -164,9 +164,11 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
         ["cycles", url, n, rest @ ..] => {
             let n: u32 = n.parse().map_err(io::Error::other)?;
             let specs = url_arg(url);
-            // "warm": another stack lives meanwhile (so does the shared helper).
+            // "warm": another stack of the same kind lives meanwhile, as in an
+            // application that has stacks: the shared helper runs, and so does a
+            // relay thread when the stacks have interfaces.
             let _anchor = match rest {
-                ["warm"] => Some(Stack::new()?),
+                ["warm"] => Some(Stack::with_interfaces(&specs)?),
                 _ => None,
             };
             for _ in 0..3 {

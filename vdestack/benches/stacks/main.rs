@@ -539,7 +539,7 @@ fn print_costs(rows: &[io::Result<costs::Costs>]) {
     }
     println!(
         "\ncreate/delete: mean of the cycles (create, then delete at once); ours with one \
-         more stack alive meanwhile, as in an application that has stacks (all of a \
+         more stack of the same kind alive meanwhile, as in an application that has stacks (all of a \
          process's stacks share one namespace helper; the first stack starts it, the last \
          one's drop waits for it to exit: the `first stack` column). Per stack: 20 \
          stacks alive at once, the growth over one process divided by 20: fds and threads \
