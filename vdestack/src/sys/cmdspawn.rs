@@ -105,9 +105,13 @@ fn keeper_main(argv: &[*const c_char], parent: i32, userns: i32, netns: i32) -> 
         if libc::getppid() != parent {
             libc::_exit(2);
         }
-        // We must be able to wait for the command whatever the application did
-        // with SIGCHLD (SIG_IGN would reap it for us).
-        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+        // The application's handlers are not ours to run (this is a copy of its
+        // memory), and we must be able to wait for the command whatever it did with
+        // SIGCHLD (SIG_IGN would reap it for us): everything back to the default,
+        // as libvdestack's helper does before it runs commands.
+        for sig in 1..65 {
+            libc::signal(sig, libc::SIG_DFL);
+        }
         if libc::setns(userns, libc::CLONE_NEWUSER) != 0
             || libc::setns(netns, libc::CLONE_NEWNET) != 0
             || raise_caps(&NET_CAPS).is_err()
@@ -151,11 +155,10 @@ fn command_main(argv: &[*const c_char], keeper: i32) -> ! {
         if libc::getppid() != keeper {
             libc::_exit(2);
         }
-        // What the application blocked or ignored is not the command's business.
+        // What the application blocked is not the command's business.
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         extern "C" {
             static environ: *const *const c_char;
         }
