@@ -1,7 +1,8 @@
 //! Thread safety of our C ABI: eight threads share one stack, making sockets with
 //! `vde_msocket` and, through `vde_default_stack`, with plain `socket()`, and running
 //! commands with `vde_stackcmd`, all at once (`tests/c/threads.c`). Every socket must
-//! be in the stack and every command's status its own. (Debian's libvdestack is not
+//! be in the stack and every command's status its own; then a forked child and its
+//! parent make sockets in the stack at the same time. (Debian's libvdestack is not
 //! run: its `vde_stackcmd` never returns on a stack without a network.)
 
 #[path = "../../vdestack/tests/common/mod.rs"]

@@ -535,36 +535,6 @@ sandbox_test! {
     }
 }
 
-sandbox_test! {
-    /// A forked child (no exec) makes sockets in the stack while its parent does
-    /// too: each request has its own reply channel, so none is crossed or lost.
-    fn sockets_in_a_forked_child() {
-        let s = Stack::new().unwrap();
-        assert_eq!(s.run("/usr/sbin/ip addr add 10.5.0.1/32 dev lo; /usr/sbin/ip link set lo up").unwrap(), 0);
-        let in_stack = |s: &Stack| -> bool {
-            let fd = s.socket(libc::AF_INET, libc::SOCK_DGRAM, 0).unwrap();
-            let addr: std::net::SocketAddr = "10.5.0.1:0".parse().unwrap();
-            rustix::net::bind(&fd, &addr).is_ok()
-        };
-        // SAFETY: the child only makes stack sockets (system calls and glibc's
-        // malloc, which fork leaves usable) and leaves with _exit.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0);
-        if pid == 0 {
-            let ok = (0..300).all(|_| in_stack(&s));
-            // SAFETY: _exit skips the test harness's clean-up in the child.
-            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-        }
-        for _ in 0..300 {
-            assert!(in_stack(&s), "a socket made in the parent is not in the stack");
-        }
-        let mut status = 0;
-        // SAFETY: waitpid writes only to `status`.
-        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the forked child's sockets failed: {status:#x}");
-    }
-}
-
 const CHILD_MODE: &str = "VDESTACK_TEST_STACK_CHILD";
 
 sandbox_test! {

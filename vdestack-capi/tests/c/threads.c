@@ -1,6 +1,8 @@
 /* Many threads use one stack at once: vde_msocket, vde_stackcmd and, through
  * vde_default_stack, plain socket(). Every socket must be in the stack (it can bind
  * an address only the stack has); every command status must be its own.
+ * Then a forked child (no exec) and its parent make sockets in the stack at the
+ * same time: each request has its own reply channel, so none is crossed or lost.
  * Prints "threads ok" or what failed; exit status 0 only when all went right. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vdestack.h>
 
@@ -73,6 +76,29 @@ int main(void) {
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(t[i], NULL);
 	vde_default_stack(NULL);
+
+	/* A forked child and its parent, at once. */
+	pid_t child = fork();
+	if (child < 0) {
+		fail("fork", 0);
+	} else {
+		int bad = 0;
+		for (int i = 0; i < 300; i++) {
+			int fd = vde_msocket(stack, AF_INET, SOCK_DGRAM, 0);
+			if (fd < 0 || !in_stack(fd))
+				bad++;
+			if (fd >= 0)
+				close(fd);
+		}
+		if (child == 0)
+			_exit(bad ? 1 : 0);
+		if (bad)
+			fail("a parent's socket while its child made sockets", bad);
+		int status = 0;
+		if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail("a forked child's sockets", status);
+	}
+
 	int host = socket(AF_INET, SOCK_DGRAM, 0);
 	if (host < 0 || in_stack(host))
 		fail("a socket after vde_default_stack(NULL) is not the host's", host);

@@ -1,6 +1,6 @@
 //! The netdevice ioctl numbers and the byte image of `struct ifreq` (40 bytes on
 //! 64-bit Linux: `ifr_name[16]` then a 24-byte union), read and written in place,
-//! so no `unsafe` is needed to serve a C caller's buffer.
+//! so a C caller's buffer is served as plain bytes, with no raw pointers.
 
 use std::io;
 use std::net::Ipv4Addr;
