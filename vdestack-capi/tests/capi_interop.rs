@@ -13,6 +13,7 @@ mod capi;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use capi::{have_c_toolchain, Built, Lib};
 use common::*;
@@ -46,9 +47,16 @@ cat {fifo}.first
     )
 }
 
+/// How long the server may take to say `ready`, and the peer to finish (its own
+/// steps are bounded by ping's and nc's timeouts), before the test calls it hung.
+/// Two tries fit in the sandbox's limit of 180 s.
+const READY_LIMIT: Duration = Duration::from_secs(20);
+const PEER_LIMIT: Duration = Duration::from_secs(60);
+
 /// Runs `program` (built against `built.lib`) on its own vxvde network `net` and
-/// has a Debian vdens peer talk to it.
-fn serve_and_reach(built: &Built, program: &str, net: u8) {
+/// has a Debian vdens peer talk to it. `Err` names the step that hung (nothing
+/// came within [`READY_LIMIT`] or [`PEER_LIMIT`]); wrong answers panic.
+fn serve_and_reach(built: &Built, program: &str, net: u8) -> Result<(), String> {
     let what = format!("{program} ({})", built.lib.name());
     built.assert_loads_its_library(program);
     let url = format!("vxvde://239.79.0.{net}/port={}", 14800 + net as u32);
@@ -60,29 +68,42 @@ fn serve_and_reach(built: &Built, program: &str, net: u8) {
     ])
     .stdout(Stdio::piped());
     let mut server = Proc::spawn(cmd);
-    let mut ready = String::new();
-    BufReader::new(server.child.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
+    let stdout = server.child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut ready = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut ready);
+        let _ = tx.send(ready);
+    });
+    let ready = rx
+        .recv_timeout(READY_LIMIT)
+        .map_err(|_| format!("{what}: no `ready` from the server"))?;
     assert_eq!(ready, "ready\n", "{what} did not start");
 
     let dir = TempDir::new("capi-peer");
     let script = dir.path("peer.sh");
     std::fs::write(&script, peer_script(net, &dir.join_str("fifo"))).unwrap();
-    let out = Command::new("vdens")
-        .arg(&url)
+    let (out_path, err_path) = (dir.path("peer.out"), dir.path("peer.err"));
+    let mut peer = Command::new("vdens");
+    peer.arg(&url)
         .arg("/bin/sh")
         .arg(&script)
         .env("SHELL", "/bin/sh")
         .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let err = String::from_utf8_lossy(&out.stderr);
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    let mut peer = Proc::spawn(peer);
+    let status = peer.wait_exit(PEER_LIMIT);
+    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let Some(status) = status else {
+        return Err(format!(
+            "{what}: the vdens peer did not finish\n{text}\n{err}"
+        ));
+    };
     assert!(
-        out.status.success(),
-        "{what}: vdens peer failed: {}\n{text}\n{err}",
-        out.status
+        status.success(),
+        "{what}: vdens peer failed: {status}\n{text}\n{err}"
     );
     assert_eq!(
         text.lines().collect::<Vec<_>>(),
@@ -100,6 +121,7 @@ fn serve_and_reach(built: &Built, program: &str, net: u8) {
         server.child.try_wait().unwrap().is_none(),
         "{what}: the server died"
     );
+    Ok(())
 }
 
 fn run(test: &str, lib: Lib, first_net: u8) {
@@ -115,7 +137,20 @@ fn run(test: &str, lib: Lib, first_net: u8) {
         return;
     };
     for (i, program) in PROGRAMS.iter().enumerate() {
-        serve_and_reach(&built, program, first_net + i as u8);
+        let net = first_net + i as u8;
+        match (serve_and_reach(&built, program, net), lib) {
+            (Ok(()), _) => {}
+            // Debian's libvdestack is the reference here, and it can hang (its
+            // helper moves one frame per poll round and has lost a reply before;
+            // seen once in many runs): say so and try once more on a fresh network.
+            (Err(hung), Lib::Debian) => {
+                eprintln!("upstream libvdestack hung ({hung}); once more on a fresh network");
+                if let Err(again) = serve_and_reach(&built, program, net + 20) {
+                    panic!("upstream libvdestack hung twice: {hung} / {again}");
+                }
+            }
+            (Err(hung), Lib::Ours) => panic!("{hung}"),
+        }
     }
 }
 
