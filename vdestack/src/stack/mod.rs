@@ -94,6 +94,7 @@ use crate::vde::{self, Plug};
 
 mod helper;
 mod kernel_link;
+mod poll_window;
 mod relay;
 pub mod spec;
 
@@ -176,7 +177,7 @@ impl Stack {
             .into_iter()
             .zip(plugs)
             .enumerate()
-            .map(|(i, (tap, plug))| {
+            .map(|(i, (tap, mut plug))| {
                 let vnet = vnet >> i & 1 == 1;
                 if vnet {
                     // Without the offloads the tap still works: plain frames, each
@@ -184,6 +185,13 @@ impl Stack {
                     if let Err(e) = crate::sys::enable_tap_offload(tap.as_fd()) {
                         log::warn!("vdestack: no large segments on {}: {e}", tap_names[i]);
                     }
+                }
+                // Not attached, its frames still come through the relay.
+                if let Err(e) = plug.attach_tap(tap.as_fd(), vnet) {
+                    log::warn!(
+                        "vdestack: {}: frames go through the relay: {e}",
+                        tap_names[i]
+                    );
                 }
                 relay::Pair {
                     tap,

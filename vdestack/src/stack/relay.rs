@@ -8,8 +8,11 @@
 //!
 //! * It never blocks on a peer: taps are non-blocking and plugs never block on send,
 //!   so a full peer drops the frame.
-//! * It never spins: level-triggered epoll, at most [`BATCH`] frames per event per
-//!   round, and a side that fails for good leaves the set.
+//! * It never spins for long: level-triggered epoll, at most [`BATCH`] frames per
+//!   event per round, and a side that fails for good leaves the set. A thread that
+//!   just moved frames looks for more for a short, adaptive while (at most
+//!   [`poll_window::MAX`], yielding its CPU) before it sleeps: on a
+//!   request/response exchange that saves waking a sleeping CPU per hop.
 //! * A plug that reports [`Recv::Closed`] (or a hard error) leaves the set: its
 //!   interface stays but goes quiet.
 //! * A thread starts with its first stack and is joined when its last one goes,
@@ -24,10 +27,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use rustix::event::epoll;
 use rustix::event::{eventfd, EventfdFlags};
 
+use super::poll_window::{self, PollWindow};
 use crate::vde::gro;
 use crate::vde::gso::{VnetHdr, MAX_GSO_FRAME, VNET_HDR_LEN};
 use crate::vde::MAX_FRAME;
@@ -37,6 +42,11 @@ use crate::vde::{Plug, Recv};
 const BATCH: usize = 32;
 /// Token of the wake-up eventfd.
 const WAKE: u64 = u64::MAX;
+/// An `epoll_wait` timeout that only looks.
+const NO_WAIT: rustix::event::Timespec = rustix::event::Timespec {
+    tv_sec: 0,
+    tv_nsec: 0,
+};
 
 /// One interface: its tap and its plug.
 pub(crate) struct Pair {
@@ -215,9 +225,19 @@ fn run(ep: OwnedFd, shared: Arc<Shared>) {
     // One buffer for every pair, big enough for a large segment and its header.
     let mut buf = vec![0u8; VNET_HDR_LEN + MAX_GSO_FRAME];
     let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
+    let mut window = PollWindow::new(poll_window::max_from_env());
     loop {
         events.clear();
-        match epoll::wait(&ep, rustix::buffer::spare_capacity(&mut events), None) {
+        poll_briefly(&ep, &mut events, &mut window);
+        let waited = if events.is_empty() {
+            let asleep = Instant::now();
+            let r = epoll::wait(&ep, rustix::buffer::spare_capacity(&mut events), None);
+            window.slept(asleep.elapsed());
+            r
+        } else {
+            Ok(0)
+        };
+        match waited {
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => {
@@ -309,6 +329,27 @@ fn run(ep: OwnedFd, shared: Arc<Shared>) {
                 }
             }
         }
+    }
+}
+
+/// Looks for events without sleeping for as long as `window` says, yielding the
+/// CPU between looks (see [`poll_window`]).
+fn poll_briefly(ep: &OwnedFd, events: &mut Vec<epoll::Event>, window: &mut PollWindow) {
+    let span = window.window();
+    if span.is_zero() {
+        return;
+    }
+    let start = Instant::now();
+    loop {
+        let now = epoll::wait(ep, rustix::buffer::spare_capacity(events), Some(&NO_WAIT));
+        if now.is_ok() && !events.is_empty() {
+            window.found();
+            return;
+        }
+        if start.elapsed() >= span {
+            return;
+        }
+        std::thread::yield_now();
     }
 }
 

@@ -15,9 +15,15 @@
 //! a frame reaches another offloading port whole, in one copy; every other port
 //! gets it cut into ordinary frames with complete checksums ([`gso::to_plain`]),
 //! so plain plugs and cables to C switches see only what a wire would carry.
+//!
+//! A stack's plug goes one step further ([`Plug::attach_tap`]): its port writes
+//! frames straight into the stack's tap from the sender's thread, so a frame from
+//! one stack to another is one tap read and one tap write in a single relay
+//! thread, with no queue and no second thread to wake. The segment's lock is held
+//! only to pick the destinations, never across a copy or a tap write.
 
 use std::collections::{HashMap, VecDeque};
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -58,6 +64,30 @@ struct Queue {
     /// Bytes in `frames`.
     bytes: usize,
     spare: Vec<Vec<u8>>,
+    /// The tap frames go straight into, once [`Plug::attach_tap`] set it: then the
+    /// queue stays empty and the sender's thread writes the frame to the tap.
+    tap: Option<DirectTap>,
+}
+
+/// A stack's tap that a port writes its frames into (a duplicate of the relay's fd:
+/// the same open tap, non-blocking).
+#[derive(Debug)]
+struct DirectTap {
+    fd: OwnedFd,
+    /// The tap has `IFF_VNET_HDR`: each frame goes after its header.
+    vnet: bool,
+}
+
+impl DirectTap {
+    /// Writes one frame (a down interface's EIO drops it, as a wire would).
+    fn write(&self, hdr: &VnetHdr, frame: &[u8]) {
+        if self.vnet {
+            let h = hdr.to_bytes();
+            let _ = rustix::io::writev(&self.fd, &[IoSlice::new(&h), IoSlice::new(frame)]);
+        } else {
+            let _ = rustix::io::write(&self.fd, frame);
+        }
+    }
 }
 
 /// One plug's receive side.
@@ -75,6 +105,11 @@ impl Port {
     /// Queues a copy of `frame` with its header. Returns false if the queue was full.
     fn push(&self, hdr: &VnetHdr, frame: &[u8]) -> bool {
         let mut q = lock(&self.queue);
+        if let Some(tap) = &q.tap {
+            // Under the queue's lock: frames for one port stay in order.
+            tap.write(hdr, frame);
+            return true;
+        }
         if q.frames.len() >= QUEUE_FRAMES || q.bytes + frame.len() > QUEUE_BYTES {
             return false;
         }
@@ -141,6 +176,8 @@ pub struct InProc {
     port: Arc<Port>,
     /// Where large frames are cut for plain ports (empty until the first one).
     scratch: Vec<u8>,
+    /// The ports a frame goes to (kept to reuse its memory).
+    targets: Vec<(Arc<Port>, bool)>,
 }
 
 impl InProc {
@@ -184,6 +221,7 @@ impl InProc {
                 frames: VecDeque::new(),
                 bytes: 0,
                 spare: Vec::new(),
+                tap: None,
             }),
             ready: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
             offload: AtomicBool::new(false),
@@ -201,51 +239,66 @@ impl InProc {
             id,
             port,
             scratch: Vec::new(),
+            targets: Vec::new(),
         })
     }
 
     /// Hands `frame` to the ports the switch picks: whole to a port that offloads or
-    /// when it is plain, made plain otherwise.
+    /// when it is plain, made plain otherwise. The segment's lock is held only to
+    /// pick them: the copies (and the receiving stacks' work, for ports that write
+    /// into a tap) happen outside it, so senders on one segment run in parallel.
     fn deliver(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
         if frame.len() < MIN_FRAME {
             return Ok(frame.len());
         }
-        let scratch = &mut self.scratch;
-        let mut inner = lock(&self.segment.inner);
-        let Inner {
-            fwd,
-            ports,
-            dests,
-            stats,
-            ..
-        } = &mut *inner;
-        stats.frames += 1;
-        stats.largest = stats.largest.max(frame.len());
-        fwd.forward(self.id, frame, Instant::now(), dests);
         let plain = hdr.is_plain();
-        let mut delivered = dests.is_empty(); // nobody to send to: like a cable to nothing
-        for d in dests.iter() {
-            let Some(p) = ports.get(d) else {
-                continue;
-            };
-            if plain || p.offload.load(Ordering::Relaxed) {
+        let targets = &mut self.targets;
+        targets.clear();
+        {
+            let mut inner = lock(&self.segment.inner);
+            let Inner {
+                fwd,
+                ports,
+                dests,
+                stats,
+                ..
+            } = &mut *inner;
+            stats.frames += 1;
+            stats.largest = stats.largest.max(frame.len());
+            fwd.forward(self.id, frame, Instant::now(), dests);
+            for d in dests.iter() {
+                if let Some(p) = ports.get(d) {
+                    let whole = plain || p.offload.load(Ordering::Relaxed);
+                    stats.passed_whole += u64::from(whole && !plain);
+                    targets.push((Arc::clone(p), whole));
+                }
+            }
+            if dests.is_empty() {
+                return Ok(frame.len()); // nobody to send to: like a cable to nothing
+            }
+        }
+        let mut delivered = false;
+        for (p, whole) in targets.drain(..) {
+            if whole {
                 delivered |= p.push(hdr, frame);
-                stats.passed_whole += u64::from(!plain);
                 continue;
             }
+            let scratch = &mut self.scratch;
             if scratch.is_empty() {
                 scratch.resize(MAX_FRAME, 0); // once per plug that sends large frames
             }
             let mut any = false;
-            match gso::to_plain(hdr, frame, scratch, |seg| {
+            let made = gso::to_plain(hdr, frame, scratch, |seg| {
                 any |= p.push(&VnetHdr::PLAIN, seg);
-            }) {
+            });
+            let mut inner = lock(&self.segment.inner);
+            match made {
                 Ok(n) => {
-                    stats.made_plain += 1;
-                    stats.plain_pieces += n as u64;
+                    inner.stats.made_plain += 1;
+                    inner.stats.plain_pieces += n as u64;
                 }
                 Err(e) => {
-                    stats.refused += 1;
+                    inner.stats.refused += 1;
                     log::debug!("inproc: a large frame dropped: {e}");
                 }
             }
@@ -324,6 +377,25 @@ impl Plug for InProc {
 
     fn data_fd(&self) -> BorrowedFd<'_> {
         self.port.ready.as_fd()
+    }
+
+    /// Yes: from now on the sender's thread writes this port's frames into `tap`
+    /// (frames already queued go first), so a frame between two stacks of this
+    /// process costs one read and one write, with no queue and no second thread.
+    fn attach_tap(&mut self, tap: BorrowedFd<'_>, vnet: bool) -> io::Result<bool> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(tap, 3)?;
+        let direct = DirectTap { fd, vnet };
+        let mut q = lock(&self.port.queue);
+        while let Some((hdr, frame)) = q.frames.pop_front() {
+            if vnet || hdr.is_plain() {
+                direct.write(&hdr, &frame);
+            }
+        }
+        q.bytes = 0;
+        let mut counter = [0u8; 8];
+        let _ = rustix::io::read(&self.port.ready, &mut counter);
+        q.tap = Some(direct);
+        Ok(true)
     }
 }
 
@@ -501,5 +573,59 @@ mod tests {
         a.send_offload(&bad, &frame(1, 2, 3000)).unwrap();
         assert_eq!(got(&mut c), None);
         assert_eq!(stats("t-gso").unwrap().refused, 1);
+    }
+
+    /// Reads one message from a seqpacket socket standing in for a tap.
+    fn tap_message(fd: &OwnedFd) -> Option<Vec<u8>> {
+        let mut buf = vec![0; 70000];
+        match rustix::net::recv(fd, &mut buf[..], rustix::net::RecvFlags::DONTWAIT) {
+            Ok((n, _)) => Some(buf[..n].to_vec()),
+            Err(_) => None,
+        }
+    }
+
+    #[test]
+    fn an_attached_tap_gets_the_queued_frames_then_every_frame_at_once() {
+        use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+        let mut a = InProc::open("t-attach/hub").unwrap();
+        let mut b = InProc::open("t-attach").unwrap();
+        assert!(a.offer_offload() && b.offer_offload());
+        let (tap, peer) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )
+        .unwrap();
+        // Queued before the tap is attached: it goes first, with its header.
+        let early = frame(9, 1, 60);
+        a.send(&early).unwrap();
+        assert!(b.attach_tap(tap.as_fd(), true).unwrap());
+        drop(tap); // the port holds its own copy of the fd
+        let mut want = VnetHdr::PLAIN.to_bytes().to_vec();
+        want.extend_from_slice(&early);
+        assert_eq!(tap_message(&peer), Some(want));
+        // Then a large segment, whole, straight from the sender's call.
+        let (hdr, big) = large_segment(20000, 1448);
+        a.send_offload(&hdr, &big).unwrap();
+        let mut want = hdr.to_bytes().to_vec();
+        want.extend_from_slice(&big);
+        assert_eq!(tap_message(&peer), Some(want));
+        // Nothing waits in b's queue, and its fd stays quiet.
+        assert_eq!(tap_message(&peer), None);
+        assert_eq!(got(&mut b), None);
+        // A plain tap gets bare frames.
+        let (tap2, peer2) = socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )
+        .unwrap();
+        let mut c = InProc::open("t-attach").unwrap();
+        assert!(c.attach_tap(tap2.as_fd(), false).unwrap());
+        let f = frame(0xff, 1, 64);
+        a.send(&f).unwrap();
+        assert_eq!(tap_message(&peer2), Some(f));
     }
 }

@@ -147,6 +147,16 @@ pub trait Plug: Send {
         false
     }
 
+    /// Offers the plug the stack's tap its frames are for (`vnet`: the tap has
+    /// `IFF_VNET_HDR`); returns whether the plug will write them into it itself,
+    /// from the sending thread, rather than queue them for [`Plug::recv`]. Only a
+    /// plug whose senders live in this process can (`inproc://`): that saves a copy
+    /// and a thread wake-up per frame. The default: no.
+    fn attach_tap(&mut self, tap: BorrowedFd<'_>, vnet: bool) -> io::Result<bool> {
+        let _ = (tap, vnet);
+        Ok(false)
+    }
+
     /// Receives a frame and its header into `hdr` and `buf` (which should hold
     /// [`gso::MAX_GSO_FRAME`] bytes once offload is on). The default receives an
     /// ordinary frame with [`Plug::recv`] and a plain header.
