@@ -427,14 +427,14 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
             .and_then(|r| r.2.as_ref().ok())
     };
     let veth = find(Who::Kernel, Net::Veth);
-    println!("| stacks | transport | 1 stream MB/s | 4 streams MB/s | RR/s | RR mean µs | RR p99 µs | ours/C (1s, 4s, RR/s) | vs veth (1s, 4s, RR/s) |");
-    println!("|---|---|---:|---:|---:|---:|---:|---|---|");
+    println!("| stacks | transport | 1 stream MB/s | 4 streams MB/s | RR/s | RR mean µs | RR p99 µs | RR CPU µs/trip | ours/C (1s, 4s, RR/s) | vs veth (1s, 4s, RR/s) |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---|---|");
     for (who, net, r) in rows {
         let f = match r {
             Ok(f) => f,
             Err(e) => {
                 println!(
-                    "| {} | {} | skipped: {} | | | | | | |",
+                    "| {} | {} | skipped: {} | | | | | | | |",
                     tcp::who_name(*who),
                     net.name(),
                     e.replace('|', "/")
@@ -457,7 +457,7 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
             _ => "–".into(),
         };
         println!(
-            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {} | {} |",
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0} | {} | {} |",
             tcp::who_name(*who),
             net.name(),
             f.one,
@@ -465,6 +465,7 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
             f.rr.rate,
             f.rr.mean_us,
             f.rr.p99_us,
+            f.rr.cpu_us,
             vs(c),
             vs(veth),
         );
@@ -472,7 +473,9 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
     println!(
         "\nTCP over IPv4 between two stacks, MTU 1500; each figure is the median of {} \
          measurements of {} s. MB/s: 10^6 bytes the receiver counted per second. RR: 1-byte \
-         request and reply on one connection (TCP_NODELAY). ours: two stacks of this \
+         request and reply on one connection (TCP_NODELAY); CPU µs/trip: the whole \
+         machine's busy CPU time during the RR measurement per round trip (our relay \
+         threads poll up to 200 µs before sleeping: latency bought with CPU shows here). ours: two stacks of this \
          process, each on one of its relay threads ({} here: one per CPU, at most 4); \
          ours, 2 processes: the server's stack in a \
          second process; C: two processes, each stack relayed by its own helper process; \

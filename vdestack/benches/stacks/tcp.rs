@@ -12,7 +12,7 @@ use vdestack::nl::{AddrSpec, LinkKind, NlClient};
 use vdestack::stack::Stack;
 
 use crate::traffic::{self, Rr, Server, PORT};
-use crate::util::{num, run_keyvals, wait_for_switch, Proc};
+use crate::util::{machine_busy_secs, num, run_keyvals, wait_for_switch, Proc};
 
 const SERVER_IP: &str = "10.99.0.1";
 const CLIENT_IP: &str = "10.99.0.2";
@@ -219,7 +219,7 @@ impl Setup {
             Driver::Rust(connect) => Ok(Figures {
                 one: traffic::stream(connect, to, 1, secs)?,
                 four: traffic::stream(connect, to, 4, secs)?,
-                rr: traffic::rr(connect, to, secs)?,
+                rr: with_cpu(secs, || traffic::rr(connect, to, secs))?,
             }),
             Driver::C { bin, url } => {
                 let client = |mode: &str, streams: u32| {
@@ -236,19 +236,31 @@ impl Setup {
                 };
                 let one = num(&client("stream", 1)?, "mbps")?;
                 let four = num(&client("stream", 4)?, "mbps")?;
-                let rr = client("rr", 1)?;
-                Ok(Figures {
-                    one,
-                    four,
-                    rr: Rr {
+                let rr = with_cpu(secs, || {
+                    let rr = client("rr", 1)?;
+                    Ok(Rr {
                         rate: num(&rr, "rr")?,
                         mean_us: num(&rr, "mean_us")?,
                         p99_us: num(&rr, "p99_us")?,
-                    },
-                })
+                        cpu_us: 0.0,
+                    })
+                })?;
+                Ok(Figures { one, four, rr })
             }
         }
     }
+}
+
+/// Runs a request/response measurement of `secs` and fills in the machine's CPU
+/// time per round trip (a C client's own start and stop are in it too: about a
+/// millisecond, next to seconds of traffic).
+fn with_cpu(secs: f64, measure: impl FnOnce() -> io::Result<Rr>) -> io::Result<Rr> {
+    let before = machine_busy_secs();
+    let mut rr = measure()?;
+    let busy = machine_busy_secs() - before;
+    let trips = rr.rate * secs;
+    rr.cpu_us = if trips > 0.0 { busy * 1e6 / trips } else { 0.0 };
+    Ok(rr)
 }
 
 /// The medians over the rounds: of each throughput on its own, and the

@@ -164,6 +164,10 @@ pub struct Rr {
     pub mean_us: f64,
     /// 99th percentile round trip, µs.
     pub p99_us: f64,
+    /// The machine's CPU time per round trip, µs (all CPUs busy time over the
+    /// measurement, whoever spent it: the stacks, their relays or helpers, the
+    /// kernel), so polling that buys latency with CPU shows.
+    pub cpu_us: f64,
 }
 
 /// 1-byte ping-pong on one connection for `secs`.
@@ -197,5 +201,6 @@ pub fn rr(
         rate: lat.len() as f64 / el,
         mean_us: mean / 1e3,
         p99_us: p99 / 1e3,
+        cpu_us: 0.0, // filled in by the caller, which times the whole measurement
     })
 }
