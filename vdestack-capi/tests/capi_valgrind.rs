@@ -12,6 +12,7 @@ mod common;
 mod capi;
 
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use capi::{have_c_toolchain, Built, Lib};
 use common::*;
@@ -36,7 +37,9 @@ fn fd_counts(what: &str, out: &Output) -> (u32, u32) {
 fn leakloop(built: &Built, vnl: Option<&str>) -> Output {
     let mut c = built.command("leakloop");
     c.args(vnl).stdin(Stdio::null());
-    c.output().unwrap()
+    let what = format!("{c:?}");
+    output_within(c, Duration::from_secs(120))
+        .unwrap_or_else(|| panic!("{what} did not finish in 120 s"))
 }
 
 /// The numbers of the system calls valgrind reported it does not know.
@@ -81,7 +84,8 @@ sandbox_test! {
         }
         let Some(ours) = Built::new(T, Lib::Ours, &["leakloop"]) else { return };
         for vnl in ["null://", ""] {
-            let out = Command::new("valgrind")
+            let mut valgrind = Command::new("valgrind");
+            valgrind
                 .args([
                     "--leak-check=full",
                     "--errors-for-leak-kinds=definite,indirect",
@@ -91,9 +95,9 @@ sandbox_test! {
                 .arg(ours.path("leakloop"))
                 .args((!vnl.is_empty()).then_some(vnl))
                 .env("LD_LIBRARY_PATH", ours.dir())
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
+                .stdin(Stdio::null());
+            let out = output_within(valgrind, Duration::from_secs(600))
+                .unwrap_or_else(|| panic!("valgrind leakloop {vnl:?} did not finish in 600 s"));
             let err = String::from_utf8_lossy(&out.stderr);
             let unknown = unhandled_syscalls(&err);
             if !unknown.is_empty() && !out.status.success() {

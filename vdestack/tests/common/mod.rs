@@ -213,6 +213,32 @@ impl Proc {
     }
 }
 
+/// Runs `cmd` to its end with its output captured, as `Command::output` does, but
+/// gives up after `t`: the process is then killed and `None` returned, so a hung
+/// program fails the test with a name instead of hanging it.
+pub fn output_within(mut cmd: Command, t: Duration) -> Option<std::process::Output> {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut p = Proc::spawn(cmd);
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let out = drain(p.child.stdout.take().map(|r| Box::new(r) as _));
+    let err = drain(p.child.stderr.take().map(|r| Box::new(r) as _));
+    let status = p.wait_exit(t);
+    drop(p); // kills it if it is still running, so the readers see EOF
+    Some(std::process::Output {
+        status: status?,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    })
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
