@@ -94,7 +94,6 @@ use crate::vde::{self, Plug};
 
 mod helper;
 mod kernel_link;
-mod poll_window;
 mod relay;
 pub mod spec;
 

@@ -32,9 +32,9 @@ use std::time::Instant;
 use rustix::event::epoll;
 use rustix::event::{eventfd, EventfdFlags};
 
-use super::poll_window::{self, PollWindow};
 use crate::vde::gro;
 use crate::vde::gso::{VnetHdr, MAX_GSO_FRAME, VNET_HDR_LEN};
+use crate::vde::poll_window::{self, PollWindow};
 use crate::vde::MAX_FRAME;
 use crate::vde::{Plug, Recv};
 

@@ -4,13 +4,17 @@
 //! coprocess, `vde_plug URL` and `vde_plug URL = CMD`).
 //!
 //! It never blocks on a full side: such frames are dropped and counted. It never
-//! spins: it sleeps in `poll` until something is ready.
+//! spins for long: after moving frames it looks for more for a short, adaptive
+//! while ([`poll_window`]), then sleeps in `poll` until something is ready.
 
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use rustix::event::{poll, PollFd, PollFlags};
+use std::time::Instant;
 
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+
+use super::poll_window::{self, PollWindow};
 use super::{Plug, Recv, MAX_FRAME};
 
 /// How many frames one side may move before the other gets its turn.
@@ -46,6 +50,7 @@ pub fn run(
 ) -> io::Result<(CableEnd, CableStats)> {
     let mut stats = CableStats::default();
     let mut buf = vec![0u8; MAX_FRAME];
+    let mut window = PollWindow::new(poll_window::max_from_env());
     loop {
         let (r1, r2, rs) = {
             // An array, not a Vec: no allocation per wake-up. Without a stop fd the
@@ -57,7 +62,7 @@ pub fn run(
             ];
             let n = if stop.is_some() { 3 } else { 2 };
             let fds = &mut fds[..n];
-            match poll(fds, None) {
+            match poll_then_sleep(fds, &mut window) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
@@ -92,6 +97,36 @@ pub fn run(
         }
     }
 }
+
+/// Polls `fds` without sleeping for as long as `window` says (yielding the CPU
+/// between looks), then sleeps in `poll` if nothing was ready.
+fn poll_then_sleep(fds: &mut [PollFd<'_>], window: &mut PollWindow) -> rustix::io::Result<usize> {
+    let span = window.window();
+    if !span.is_zero() {
+        let start = Instant::now();
+        loop {
+            let n = poll(fds, Some(&NO_WAIT))?;
+            if n > 0 {
+                window.found();
+                return Ok(n);
+            }
+            if start.elapsed() >= span {
+                break;
+            }
+            std::thread::yield_now();
+        }
+    }
+    let asleep = Instant::now();
+    let n = poll(fds, None);
+    window.slept(asleep.elapsed());
+    n
+}
+
+/// A `poll` timeout that only looks.
+const NO_WAIT: Timespec = Timespec {
+    tv_sec: 0,
+    tv_nsec: 0,
+};
 
 /// Moves up to [`BATCH`] frames from `from` to `to`. Returns whether `from` closed.
 fn pump(

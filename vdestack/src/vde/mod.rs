@@ -59,6 +59,7 @@ pub mod inproc;
 pub mod mactable;
 pub mod netnode;
 pub mod null;
+pub mod poll_window;
 pub mod ptp;
 pub mod seqpacket;
 pub mod stream;

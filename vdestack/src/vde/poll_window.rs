@@ -1,8 +1,9 @@
-//! How long a relay thread polls for more frames before it sleeps in `epoll_wait`.
+//! How long a thread that moves frames (a stack's relay thread, a cable such as
+//! `vdestack switch` or `vdestack plug`) polls for more before it sleeps.
 //!
 //! Waking a sleeping thread costs far more than a frame: an idle CPU has to be
 //! woken (in a VM, a halted virtual CPU), and on a request/response exchange
-//! every hop pays it. So a relay thread that just moved frames keeps looking for
+//! every hop pays it. So a thread that just moved frames keeps looking for
 //! the next ones a little while, yielding its CPU to any other runnable thread
 //! as it goes, the way Linux's `busy_poll` and the guest `haltpoll` idle driver do.
 //!
@@ -13,17 +14,17 @@
 //! * a sleep shorter than [`MAX`] (polling longer would have caught the frames)
 //!   doubles it, from [`START`] when there was none, up to [`MAX`].
 //!
-//! This type only decides; the relay loop does the polling and the timing.
+//! This type only decides; the loops do the polling and the timing.
 
 use std::time::Duration;
 
-/// The longest a relay thread polls before sleeping.
+/// The longest a thread polls before sleeping.
 pub const MAX: Duration = Duration::from_micros(200);
 
 /// The window after a short sleep with no window.
 pub const START: Duration = Duration::from_micros(10);
 
-/// The window of one relay thread (see the module docs).
+/// The window of one thread (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollWindow {
     window: Duration,
@@ -68,7 +69,7 @@ impl PollWindow {
     }
 }
 
-/// The longest poll window of this process's relay threads: [`MAX`], or
+/// The longest poll window of this process's threads: [`MAX`], or
 /// `VDESTACK_RELAY_POLL_US` microseconds (0 to 10000; 0 turns polling off).
 pub fn max_from_env() -> Duration {
     std::env::var("VDESTACK_RELAY_POLL_US")
