@@ -162,7 +162,10 @@ mod tests {
         let n = recv_mmsg(&b, &mut slots, 8, &mut out, true).unwrap();
         assert_eq!(n, 3);
         assert_eq!(&slots[..3], b"one");
-        assert_eq!((out[0].len, out[0].truncated, out[0].from), (3, false, None));
+        assert_eq!(
+            (out[0].len, out[0].truncated, out[0].from),
+            (3, false, None)
+        );
         assert_eq!((out[1].len, out[1].truncated), (0, false));
         assert_eq!(&slots[16..24], b"a much l");
         assert_eq!((out[2].len, out[2].truncated), (8, true));
@@ -177,7 +180,10 @@ mod tests {
         let mut slots = vec![0u8; 2 * 4];
         let mut out = [Datagram::default(); 8];
         assert_eq!(recv_mmsg(&b, &mut slots, 4, &mut out, false).unwrap(), 2);
-        assert_eq!(recv_mmsg(&b, &mut slots, 4, &mut out[..1], false).unwrap(), 1);
+        assert_eq!(
+            recv_mmsg(&b, &mut slots, 4, &mut out[..1], false).unwrap(),
+            1
+        );
         assert_eq!(slots[0], 2, "the third datagram, next in order");
         assert_eq!(recv_mmsg(&b, &mut slots, 4, &mut out, false).unwrap(), 2);
         let e = recv_mmsg(&b, &mut slots, 0, &mut out, false).unwrap_err();

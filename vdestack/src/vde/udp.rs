@@ -215,7 +215,10 @@ impl Plug for Udp {
         // Only the peer's datagrams arrive: the socket is connected to it.
         let n = match batch.receive(&self.fd, false) {
             Ok(n) => n,
-            Err(e) if e.raw_os_error().is_some_and(|e| is_transient(Errno::from_raw_os_error(e))) => {
+            Err(e)
+                if e.raw_os_error()
+                    .is_some_and(|e| is_transient(Errno::from_raw_os_error(e))) =>
+            {
                 return Ok(Recv::Nothing)
             }
             Err(e) => return Err(e),
@@ -337,7 +340,10 @@ mod tests {
         peer.send_to(&[], at).unwrap();
         peer.send_to(&frame(4), at).unwrap();
         let mut batch = RecvBatch::new();
-        assert_eq!(drain(&mut end, &mut batch), [[frame(1), frame(3), frame(4)]]);
+        assert_eq!(
+            drain(&mut end, &mut batch),
+            [[frame(1), frame(3), frame(4)]]
+        );
         // Only runts: handled, no frame.
         peer.send_to(&[1; 3], at).unwrap();
         assert_eq!(end.recv_batch(&mut batch).unwrap(), Recv::Nothing);

@@ -119,10 +119,12 @@ impl Vxvde {
         let (n, from) = common::recv_from(fd, &mut hdr, buf)?;
         let got = &hdr[..n.min(HEADER_LEN)];
         let frame = &buf[..n.saturating_sub(HEADER_LEN).min(buf.len())];
-        Ok(match self.take(from_mcast, got, frame, from, Instant::now()) {
-            true => Recv::Frame(frame.len()),
-            false => Recv::Nothing,
-        })
+        Ok(
+            match self.take(from_mcast, got, frame, from, Instant::now()) {
+                true => Recv::Frame(frame.len()),
+                false => Recv::Nothing,
+            },
+        )
     }
 
     /// Decides what a datagram (its `hdr` bytes, then `frame`) from `from` is:

@@ -88,7 +88,8 @@ fn to_vnet_tap(pair: &Pair, buf: &mut [u8], run: &mut Option<gro::Run>, frame: &
         _ => {
             let hdr = VnetHdr::PLAIN.to_bytes();
             // A down interface (EIO) or a full queue drops the frame.
-            let _ = rustix::io::writev(pair.tap.as_fd(), &[IoSlice::new(&hdr), IoSlice::new(frame)]);
+            let _ =
+                rustix::io::writev(pair.tap.as_fd(), &[IoSlice::new(&hdr), IoSlice::new(frame)]);
         }
     }
 }
