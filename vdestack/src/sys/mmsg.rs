@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd};
 
 /// The most datagrams one [`recv_mmsg`] call takes.
-pub const RECV_MMSG_MAX: usize = 64;
+pub const RECV_MMSG_MAX: usize = 32;
 
 /// What the kernel said about one received datagram.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
