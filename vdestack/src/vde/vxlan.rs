@@ -126,10 +126,11 @@ impl Plug for Vxlan {
         };
         let got = &hdr[..n.min(HEADER_LEN)];
         let frame = &buf[..n.saturating_sub(HEADER_LEN).min(buf.len())];
-        Ok(match self.take(got, frame, from, Instant::now()) {
-            true => Recv::Frame(frame.len()),
-            false => Recv::Nothing,
-        })
+        if self.take(got, frame, from, Instant::now()) {
+            Ok(Recv::Frame(frame.len()))
+        } else {
+            Ok(Recv::Nothing)
+        }
     }
 
     fn receives_batches(&self) -> bool {

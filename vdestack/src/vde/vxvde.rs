@@ -8,7 +8,8 @@
 //! the peer that sent it; all others go to the group. Each datagram is the 8-byte
 //! VXLAN header followed by the frame, and only datagrams with exactly our header are
 //! taken. A header alone is a goodbye: its sender is forgotten. The data fd is an
-//! epoll fd over both sockets.
+//! epoll fd over both sockets; [`Plug::recv_batch`] takes up to 32 datagrams from
+//! one of them with one `recvmmsg`, the one read first alternating.
 //!
 //! Debian's plugin drops received frames of exactly 14 bytes (it wants more than
 //! 14); ours takes every frame of 14 bytes or more, as every other plug does.
@@ -119,12 +120,11 @@ impl Vxvde {
         let (n, from) = common::recv_from(fd, &mut hdr, buf)?;
         let got = &hdr[..n.min(HEADER_LEN)];
         let frame = &buf[..n.saturating_sub(HEADER_LEN).min(buf.len())];
-        Ok(
-            match self.take(from_mcast, got, frame, from, Instant::now()) {
-                true => Recv::Frame(frame.len()),
-                false => Recv::Nothing,
-            },
-        )
+        if self.take(from_mcast, got, frame, from, Instant::now()) {
+            Ok(Recv::Frame(frame.len()))
+        } else {
+            Ok(Recv::Nothing)
+        }
     }
 
     /// Decides what a datagram (its `hdr` bytes, then `frame`) from `from` is:
