@@ -38,6 +38,8 @@ use crate::vde::poll_window::{self, PollWindow};
 use crate::vde::MAX_FRAME;
 use crate::vde::{Plug, Recv};
 
+mod batched;
+
 /// Frames moved per ready fd before looking at the others.
 const BATCH: usize = 32;
 /// Token of the wake-up eventfd.
@@ -384,6 +386,9 @@ fn tap_to_plug(pair: &mut Pair, buf: &mut [u8]) -> bool {
 /// Moves up to [`BATCH`] frames from the plug to the tap. Returns whether the plug
 /// is finished (closed, or failing for good).
 fn plug_to_tap(pair: &mut Pair, buf: &mut [u8]) -> bool {
+    if pair.plug.receives_batches() && !pair.whole {
+        return batched::plug_to_tap(pair, buf);
+    }
     if pair.vnet {
         return plug_to_vnet_tap(pair, buf);
     }

@@ -1,14 +1,16 @@
 //! The operating-system edge. This is the only module allowed to use `unsafe`, for
 //! the few calls that `rustix` does not wrap (tun ioctls, user and group look-ups,
 //! daemonising, a stack's namespace helper and its commands' `setns` and
-//! capabilities); every `unsafe` block carries a `// SAFETY:` comment. The rest are
+//! capabilities, `recvmmsg`); every `unsafe` block carries a `// SAFETY:` comment. The rest are
 //! small safe helpers over `rustix` that several plugins share.
 
 mod fdutil;
+mod mmsg;
 mod tun;
 mod user;
 
 pub use fdutil::{claim_fd, poll_readable, send_error, set_nonblocking, would_block};
+pub use mmsg::{recv_mmsg, Datagram, RECV_MMSG_MAX};
 pub use tun::{enable_tap_offload, open_tap, TAP_NAME_MAX};
 pub use user::{daemonize, group_id, user_name};
 

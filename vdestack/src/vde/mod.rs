@@ -45,6 +45,12 @@
 //! (`vxvde://`, `vxlan://`, `udp://`, `vde://`) cut a segment once and send all
 //! its frames with one `sendmmsg` ([`batch`]; [`Plug::batches_segments`]): their
 //! peers still get ordinary MTU-sized frames.
+//!
+//! ## Many frames per receive
+//!
+//! The same datagram plugs receive up to 32 datagrams with one `recvmmsg`
+//! ([`Plug::recv_batch`], [`recv_batch`]) into buffers the caller owns: the relay
+//! reads their frames in place, and nothing is left waiting inside a plug.
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -61,6 +67,7 @@ pub mod netnode;
 pub mod null;
 pub mod poll_window;
 pub mod ptp;
+pub mod recv_batch;
 pub mod seqpacket;
 pub mod stream;
 pub mod stream_plug;
@@ -71,6 +78,7 @@ pub mod vde_client;
 pub mod vxlan;
 pub mod vxvde;
 
+pub use recv_batch::RecvBatch;
 pub use url::UrlError;
 
 /// The largest Ethernet frame a plug carries (`VDE_ETHBUFSIZE`: 9216 MTU + 14 + 4).
@@ -164,6 +172,24 @@ pub trait Plug: Send {
     fn recv_offload(&mut self, hdr: &mut gso::VnetHdr, buf: &mut [u8]) -> io::Result<Recv> {
         *hdr = gso::VnetHdr::PLAIN;
         self.recv(buf)
+    }
+
+    /// Whether [`Plug::recv_batch`] takes many datagrams with one syscall (the
+    /// datagram plugs: `vxvde://`, `vxlan://`, `udp://`, `vde://`). The default: no.
+    fn receives_batches(&self) -> bool {
+        false
+    }
+
+    /// Receives what is queued, up to [`RecvBatch::CAPACITY`] datagrams, into
+    /// `batch` (emptied first), keeping the frames that [`Plug::recv`] would have
+    /// returned one by one. Returns [`Recv::Frame`] with the number of frames kept
+    /// (read them with [`RecvBatch::frames`] before the next call), or, as
+    /// [`Plug::recv`] does, [`Recv::Nothing`] (datagrams handled, no frame),
+    /// [`Recv::Closed`] or an error (`WouldBlock`: nothing queued). Nothing stays in
+    /// the plug: what it received is in `batch`. The default takes one frame with
+    /// [`Plug::recv`].
+    fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<Recv> {
+        batch.recv_one(self)
     }
 }
 

@@ -12,13 +12,14 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+use rustix::io::Errno;
 use rustix::net::{self as rnet, RecvFlags, SendFlags};
 
 use super::batch::{self, SegmentBatch};
 use super::gso::VnetHdr;
 use super::url::{bad_value, UrlError};
 use super::vxvde::common::udp_socket;
-use super::{Plug, Recv, MIN_FRAME};
+use super::{Plug, Recv, RecvBatch, MIN_FRAME};
 use crate::error::context;
 
 /// A `udp://` cable end.
@@ -156,8 +157,7 @@ impl Udp {
 
 /// Errors that a connected UDP socket reports after an ICMP message: the peer is
 /// not (yet) there. For a cable this means "frame lost", nothing more.
-fn is_transient(e: rustix::io::Errno) -> bool {
-    use rustix::io::Errno;
+fn is_transient(e: Errno) -> bool {
     matches!(
         e,
         Errno::CONNREFUSED | Errno::HOSTUNREACH | Errno::NETUNREACH | Errno::CONNRESET
@@ -207,6 +207,30 @@ impl Plug for Udp {
         }
     }
 
+    fn receives_batches(&self) -> bool {
+        true
+    }
+
+    fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<Recv> {
+        // Only the peer's datagrams arrive: the socket is connected to it.
+        let n = match batch.receive(&self.fd, false) {
+            Ok(n) => n,
+            Err(e)
+                if e.raw_os_error()
+                    .is_some_and(|e| is_transient(Errno::from_raw_os_error(e))) =>
+            {
+                return Ok(Recv::Nothing)
+            }
+            Err(e) => return Err(e),
+        };
+        for i in 0..n {
+            if batch.datagram(i).0.len() >= MIN_FRAME {
+                batch.keep(i, 0, usize::MAX);
+            }
+        }
+        Ok(batch.outcome())
+    }
+
     fn data_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -249,5 +273,80 @@ mod tests {
         assert!(e.contains("destination"), "{e}");
         let e = parse("1->:5").unwrap_err().to_string();
         assert!(e.contains("destination host"), "{e}");
+    }
+
+    /// A `udp://` end on loopback and the socket it is connected to.
+    fn end_and_peer() -> (Udp, std::net::UdpSocket, SocketAddr) {
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = peer.local_addr().unwrap().port();
+        let end = Udp::open(&format!("127.0.0.1:0->127.0.0.1:{port}")).unwrap();
+        let at = SocketAddr::try_from(rnet::getsockname(&end.fd).unwrap()).unwrap();
+        (end, peer, at)
+    }
+
+    /// Frame `i`: 60 bytes, all `i`.
+    fn frame(i: usize) -> Vec<u8> {
+        vec![i as u8; 60]
+    }
+
+    /// Calls `recv_batch` until the plug is empty: the frames of each call.
+    fn drain(end: &mut Udp, batch: &mut RecvBatch) -> Vec<Vec<Vec<u8>>> {
+        let mut calls = Vec::new();
+        loop {
+            match end.recv_batch(batch) {
+                Ok(Recv::Frame(n)) => {
+                    assert_eq!(n, batch.len());
+                    calls.push(batch.frames().map(<[u8]>::to_vec).collect());
+                }
+                Ok(Recv::Nothing) => calls.push(Vec::new()),
+                Ok(Recv::Closed) => panic!("udp:// never closes"),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return calls,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn batches_of_up_to_32_frames() {
+        // Loopback only: a datagram sent there is queued when send_to returns.
+        for (queued, sizes) in [
+            (0, vec![]),
+            (1, vec![1]),
+            (31, vec![31]),
+            (32, vec![32]),
+            (33, vec![32, 1]),
+        ] {
+            let (mut end, peer, at) = end_and_peer();
+            for i in 0..queued {
+                peer.send_to(&frame(i), at).unwrap();
+            }
+            let mut batch = RecvBatch::new();
+            let calls = drain(&mut end, &mut batch);
+            let got: Vec<usize> = calls.iter().map(Vec::len).collect();
+            assert_eq!(got, sizes, "{queued} queued");
+            let all: Vec<Vec<u8>> = calls.into_iter().flatten().collect();
+            assert_eq!(all, (0..queued).map(frame).collect::<Vec<_>>(), "in order");
+        }
+    }
+
+    #[test]
+    fn bad_datagrams_in_a_batch_are_skipped() {
+        let (mut end, peer, at) = end_and_peer();
+        let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.send_to(&frame(1), at).unwrap();
+        peer.send_to(&[7; MIN_FRAME - 1], at).unwrap(); // a runt
+        stranger.send_to(&frame(2), at).unwrap(); // not the peer
+        peer.send_to(&frame(3), at).unwrap();
+        peer.send_to(&[], at).unwrap();
+        peer.send_to(&frame(4), at).unwrap();
+        let mut batch = RecvBatch::new();
+        assert_eq!(
+            drain(&mut end, &mut batch),
+            [[frame(1), frame(3), frame(4)]]
+        );
+        // Only runts: handled, no frame.
+        peer.send_to(&[1; 3], at).unwrap();
+        assert_eq!(end.recv_batch(&mut batch).unwrap(), Recv::Nothing);
+        assert_eq!(batch.received(), 1);
     }
 }

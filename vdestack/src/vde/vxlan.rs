@@ -22,7 +22,7 @@ use rustix::net::{self as rnet, sockopt};
 use super::batch::SegmentBatch;
 use super::gso::VnetHdr;
 use super::vxvde::common::{self, Forwarder, VxConfig, HEADER_LEN};
-use super::{Plug, Recv, MIN_FRAME};
+use super::{Plug, Recv, RecvBatch, MIN_FRAME};
 use crate::error::context;
 
 /// The option table, in upstream's order.
@@ -79,6 +79,31 @@ impl Vxlan {
     }
 }
 
+impl Vxlan {
+    /// Whether a datagram (its `hdr` bytes, then `frame`) from `from` is a frame
+    /// of our VNI; if so, learns its source MAC (behind the sender's address and
+    /// the VXLAN port).
+    fn take(&mut self, hdr: &[u8], frame: &[u8], from: Option<SocketAddr>, now: Instant) -> bool {
+        let Some(from) = from else {
+            return false;
+        };
+        if frame.len() < MIN_FRAME || common::decode_vni(hdr) != Some(self.vni) {
+            return false;
+        }
+        let peer = SocketAddr::new(from.ip(), self.fwd.group.port());
+        self.fwd.learn(frame, peer, now);
+        true
+    }
+}
+
+/// A queued ICMP error: not a frame and not fatal.
+fn is_icmp_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)
+    )
+}
+
 impl Plug for Vxlan {
     fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
         self.fwd.send(&self.fd, frame)
@@ -96,27 +121,37 @@ impl Plug for Vxlan {
         let mut hdr = [0u8; HEADER_LEN];
         let (n, from) = match common::recv_from(&self.fd, &mut hdr, buf) {
             Ok(r) => r,
-            // A queued ICMP error is not a frame and not fatal.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)
-                ) =>
-            {
-                return Ok(Recv::Nothing)
-            }
+            Err(e) if is_icmp_error(&e) => return Ok(Recv::Nothing),
             Err(e) => return Err(e),
         };
-        let Some(from) = from else {
-            return Ok(Recv::Nothing);
-        };
-        if n < HEADER_LEN + MIN_FRAME || common::decode_vni(&hdr) != Some(self.vni) {
-            return Ok(Recv::Nothing);
+        let got = &hdr[..n.min(HEADER_LEN)];
+        let frame = &buf[..n.saturating_sub(HEADER_LEN).min(buf.len())];
+        if self.take(got, frame, from, Instant::now()) {
+            Ok(Recv::Frame(frame.len()))
+        } else {
+            Ok(Recv::Nothing)
         }
-        let len = n - HEADER_LEN;
-        let peer = SocketAddr::new(from.ip(), self.fwd.group.port());
-        self.fwd.learn(&buf[..len], peer, Instant::now());
-        Ok(Recv::Frame(len))
+    }
+
+    fn receives_batches(&self) -> bool {
+        true
+    }
+
+    fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<Recv> {
+        let n = match batch.receive(&self.fd, true) {
+            Ok(n) => n,
+            Err(e) if is_icmp_error(&e) => return Ok(Recv::Nothing),
+            Err(e) => return Err(e),
+        };
+        let now = Instant::now();
+        for i in 0..n {
+            let (d, from) = batch.datagram(i);
+            let (hdr, frame) = d.split_at(d.len().min(HEADER_LEN));
+            if self.take(hdr, frame, from, now) {
+                batch.keep(i, HEADER_LEN, usize::MAX);
+            }
+        }
+        Ok(batch.outcome())
     }
 
     fn data_fd(&self) -> BorrowedFd<'_> {

@@ -33,7 +33,7 @@ use super::gso::VnetHdr;
 use super::netnode::parse_mode;
 use super::netnode::protocol::{self, Request};
 use super::url::{bad_value, parse_number, parse_path_style};
-use super::{OpenArgs, Plug, Recv, MIN_FRAME};
+use super::{OpenArgs, Plug, Recv, RecvBatch, MIN_FRAME};
 use crate::error::context;
 
 mod handshake;
@@ -226,6 +226,21 @@ impl VdeClient {
     }
 }
 
+impl VdeClient {
+    /// Reads the control stream, when the data socket is empty: its EOF means the
+    /// switch closed the port.
+    fn ctl_event(&self) -> io::Result<Recv> {
+        let mut scratch = [0u8; 64];
+        match rustix::io::read(&self.ctl, &mut scratch) {
+            Ok(0) | Err(Errno::CONNRESET) => Ok(Recv::Closed),
+            Ok(_) => Ok(Recv::Nothing), // a switch has nothing to say; ignore it
+            Err(Errno::AGAIN) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(Errno::INTR) => Err(io::ErrorKind::Interrupted.into()),
+            Err(e) => Err(context(e, format!("{}: control stream", self.url))),
+        }
+    }
+}
+
 impl Plug for VdeClient {
     fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
         if frame.len() < MIN_FRAME {
@@ -271,14 +286,29 @@ impl Plug for VdeClient {
             Err(Errno::CONNREFUSED | Errno::CONNRESET) => return Ok(Recv::Closed),
             Err(e) => return Err(context(e, format!("{}: recv", self.url))),
         }
-        let mut scratch = [0u8; 64];
-        match rustix::io::read(&self.ctl, &mut scratch) {
-            Ok(0) | Err(Errno::CONNRESET) => Ok(Recv::Closed),
-            Ok(_) => Ok(Recv::Nothing), // a switch has nothing to say; ignore it
-            Err(Errno::AGAIN) => Err(io::ErrorKind::WouldBlock.into()),
-            Err(Errno::INTR) => Err(io::ErrorKind::Interrupted.into()),
-            Err(e) => Err(context(e, format!("{}: control stream", self.url))),
+        self.ctl_event()
+    }
+
+    fn receives_batches(&self) -> bool {
+        true
+    }
+
+    fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<Recv> {
+        // As `recv`: frames first, then the control stream.
+        match batch.receive(&self.data, false) {
+            Ok(n) => {
+                for i in 0..n {
+                    batch.keep(i, 0, usize::MAX);
+                }
+                return Ok(batch.outcome());
+            }
+            Err(e) => match e.raw_os_error().map(Errno::from_raw_os_error) {
+                Some(Errno::AGAIN | Errno::INTR) => {}
+                Some(Errno::CONNREFUSED | Errno::CONNRESET) => return Ok(Recv::Closed),
+                _ => return Err(context(e, format!("{}: recv", self.url))),
+            },
         }
+        self.ctl_event()
     }
 
     fn data_fd(&self) -> BorrowedFd<'_> {
