@@ -28,7 +28,7 @@ use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendFlags};
 
-use super::batch::{self, SegmentBatch};
+use super::batch::SegmentBatch;
 use super::gso::VnetHdr;
 use super::netnode::parse_mode;
 use super::netnode::protocol::{self, Request};
@@ -226,16 +226,32 @@ impl VdeClient {
     }
 }
 
+impl VdeClient {
+    /// What a send error means: the switch gone, a full queue, or another failure.
+    fn send_error(&self, e: Errno) -> io::Error {
+        match e {
+            Errno::AGAIN | Errno::NOBUFS => io::ErrorKind::WouldBlock.into(),
+            Errno::CONNREFUSED | Errno::NOTCONN | Errno::CONNRESET => self.gone(e),
+            e => context(e, format!("{}: send", self.url)),
+        }
+    }
+}
+
 impl Plug for VdeClient {
     fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
         if frame.len() < MIN_FRAME {
             return Ok(frame.len());
         }
+        if self.batch.kept() > 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         match rustix::net::send(&self.data, frame, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
             Ok(n) => Ok(n),
-            Err(Errno::AGAIN | Errno::NOBUFS) => Err(io::ErrorKind::WouldBlock.into()),
-            Err(e @ (Errno::CONNREFUSED | Errno::NOTCONN | Errno::CONNRESET)) => Err(self.gone(e)),
-            Err(e) => Err(context(e, format!("{}: send", self.url))),
+            Err(Errno::AGAIN) if self.batch.keeps() => {
+                self.batch.keep_frame(frame, None);
+                Ok(frame.len())
+            }
+            Err(e) => Err(self.send_error(e)),
         }
     }
 
@@ -243,23 +259,49 @@ impl Plug for VdeClient {
         if !SegmentBatch::takes(hdr) {
             return crate::vde::send_offload_each(self, hdr, frame);
         }
-        let frames = match self.batch.cut(hdr, frame) {
-            Ok(f) => f,
+        if self.batch.kept() > 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        match self.batch.cut(hdr, frame) {
+            Ok(_) => {}
             Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
                 return crate::vde::send_offload_each(self, hdr, frame)
             }
             Err(e) => return Err(e),
         };
-        match batch::send_all(&self.data, &[], None, frames) {
-            Ok(_) => Ok(frame.len()),
-            Err(Errno::AGAIN | Errno::NOBUFS) => Err(io::ErrorKind::WouldBlock.into()),
-            Err(e @ (Errno::CONNREFUSED | Errno::NOTCONN | Errno::CONNRESET)) => Err(self.gone(e)),
-            Err(e) => Err(context(e, format!("{}: send", self.url))),
+        match self.batch.send_cut(&self.data, &[], None) {
+            Ok(()) => Ok(frame.len()),
+            Err(e) => Err(self.send_error(e)),
         }
     }
 
     fn batches_segments(&self) -> bool {
         true
+    }
+
+    /// The switch's port socket refuses datagrams (`EAGAIN`) while its queue is
+    /// full (`net.unix.max_dgram_qlen`) and is writable again when it has room.
+    fn offer_backlog(&mut self) -> bool {
+        self.batch.keep_backlog();
+        true
+    }
+
+    fn backlog(&self) -> usize {
+        self.batch.kept()
+    }
+
+    fn backlog_fd(&self) -> BorrowedFd<'_> {
+        self.data.as_fd()
+    }
+
+    fn flush_backlog(&mut self) -> io::Result<bool> {
+        self.batch
+            .flush(&self.data, &[])
+            .map_err(|e| self.send_error(e))
+    }
+
+    fn drop_backlog(&mut self) -> usize {
+        self.batch.drop_kept()
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
