@@ -209,15 +209,13 @@ impl Backlogs {
                 before + self.drop_kept(pair)
             }
         };
-        if n > 0 {
-            if !self.warned {
-                self.warned = true;
-                log::warn!(
-                    "vdestack relay: a peer took nothing for {} ms: {n} frames dropped \
-                     (logged once)",
-                    PATIENCE.as_millis()
-                );
-            }
+        if n > 0 && !self.warned {
+            self.warned = true;
+            log::warn!(
+                "vdestack relay: a peer took nothing for {} ms: {n} frames dropped \
+                 (logged once)",
+                PATIENCE.as_millis()
+            );
         }
         self.resume(ep, t, pair);
     }
