@@ -78,7 +78,8 @@
 //! * Per stack: in the application 1 fd plus one per interface plus the plugs' own;
 //!   no process, no thread. Shared: one helper process (a few hundred kB: it shares
 //!   the application's pages copy-on-write, so an application that rewrites much
-//!   memory pays for copies), 3 fds for it, 2 for the relay.
+//!   memory pays for copies), 3 fds for it, 3 per relay thread (epoll, eventfd,
+//!   timerfd).
 //! * Threads: relay threads for all stacks with interfaces: one per CPU at most
 //!   4, fewer while fewer stacks have interfaces.
 //! * Dropping: well under a millisecond, taps included (the last stack also waits

@@ -132,9 +132,12 @@ fn start_worker() -> io::Result<Running> {
         wake,
     });
     let s2 = shared.clone();
+    // Its timer made here, not in the thread: the worker's fds all exist once
+    // it is started (tests count them).
+    let backlogs = Backlogs::new(&ep);
     let thread = std::thread::Builder::new()
         .name("vdestack-relay".into())
-        .spawn(move || run(ep, s2))?;
+        .spawn(move || run(ep, s2, backlogs))?;
     Ok(Running {
         shared,
         thread,
@@ -228,12 +231,11 @@ fn pair_of(stacks: &mut HashMap<u64, Entry>, t: u64) -> Option<&mut Pair> {
     stacks.get_mut(&id)?.pairs.get_mut(index)?.as_mut()
 }
 
-fn run(ep: OwnedFd, shared: Arc<Shared>) {
+fn run(ep: OwnedFd, shared: Arc<Shared>, mut backlogs: Backlogs) {
     let mut stacks: HashMap<u64, Entry> = HashMap::new();
     // One buffer for every pair, big enough for a large segment and its header.
     let mut buf = vec![0u8; VNET_HDR_LEN + MAX_GSO_FRAME];
     let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
-    let mut backlogs = Backlogs::new(&ep);
     loop {
         events.clear();
         match epoll::wait(&ep, rustix::buffer::spare_capacity(&mut events), None) {
