@@ -26,7 +26,8 @@ use crate::error::context;
 pub struct Udp {
     fd: OwnedFd,
     peer: SocketAddr,
-    /// The frames of the large segment being sent.
+    /// The frames of the large segment being sent (and those a full peer has not
+    /// taken yet, once asked to keep them).
     batch: SegmentBatch,
 }
 

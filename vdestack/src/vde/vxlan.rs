@@ -44,7 +44,8 @@ pub struct Vxlan {
     fd: OwnedFd,
     fwd: Forwarder,
     vni: u32,
-    /// The frames of the large segment being sent.
+    /// The frames of the large segment being sent (and those a full peer has not
+    /// taken yet, once asked to keep them).
     batch: SegmentBatch,
 }
 

@@ -59,7 +59,8 @@ pub struct Vxvde {
     me: SocketAddr,
     /// Which socket to read first: alternated, so neither can starve the other.
     mcast_first: bool,
-    /// The frames of the large segment being sent.
+    /// The frames of the large segment being sent (and those a full peer has not
+    /// taken yet, once asked to keep them).
     batch: SegmentBatch,
 }
 

@@ -137,7 +137,8 @@ pub struct VdeClient {
     /// Holds `data` and `ctl`, so one poll sees frames and the switch going away.
     epoll: OwnedFd,
     url: String,
-    /// The frames of the large segment being sent.
+    /// The frames of the large segment being sent (and those a full peer has not
+    /// taken yet, once asked to keep them).
     batch: SegmentBatch,
 }
 
