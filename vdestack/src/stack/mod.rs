@@ -12,6 +12,7 @@
 //! | `mod.rs` | [`Stack`]: creation, sockets, commands, drop |
 //! | [`spec`] | `[IFNAME:]URL` interface specifications |
 //! | `relay.rs` | a small pool of shared threads relaying frames between taps and plugs |
+//! | `relay_backlog.rs` | back-pressure: a tap waits while its plug's peer is full |
 //! | `kernel_link.rs` | `veth://NAME`: stacks of this process joined by a kernel bridge and veth pairs, no relay |
 //! | `helper.rs` | the process's one namespace helper, shared by its stacks |
 //! | `sys::nshelper` | the namespace helper process (fork, unshare, taps, sockets, `SCM_RIGHTS`) |
@@ -60,6 +61,12 @@
 //!   NIC's GRO does), so each side's kernel runs TCP once per 64 KiB, not per
 //!   frame. Peers (C ones included) see the same frames and ACK pattern as from
 //!   a kernel with GRO.
+//! * Back-pressure on those transports: a segment's frames that the peer cannot
+//!   take yet (a `vde_switch` queues 10 datagrams; a segment is up to 45) wait in
+//!   the plug, and the relay stops reading that tap until the peer has room
+//!   (`EPOLLOUT`), so the stack's TCP slows down instead of losing segments. A peer
+//!   that takes nothing for [`RELAY_PATIENCE`] gets the rest dropped. Upstream
+//!   drops what does not fit.
 //! * Dropping a stack closes its taps and plugs too (upstream leaks them).
 //! * [`Stack::run`]: a command killed by a signal reports 128+signal (upstream: 0).
 //!
@@ -71,7 +78,8 @@
 //! * Per stack: in the application 1 fd plus one per interface plus the plugs' own;
 //!   no process, no thread. Shared: one helper process (a few hundred kB: it shares
 //!   the application's pages copy-on-write, so an application that rewrites much
-//!   memory pays for copies), 3 fds for it, 2 for the relay.
+//!   memory pays for copies), 3 fds for it, 3 per relay thread (epoll, eventfd,
+//!   timerfd).
 //! * Threads: relay threads for all stacks with interfaces: one per CPU at most
 //!   4, fewer while fewer stacks have interfaces.
 //! * Dropping: well under a millisecond, taps included (the last stack also waits
@@ -95,9 +103,13 @@ use crate::vde::{self, Plug};
 mod helper;
 mod kernel_link;
 mod relay;
+mod relay_backlog;
 pub mod spec;
 
 pub use relay::{relay_running, threads_max as relay_threads_max};
+pub use relay_backlog::{
+    backlog_counts as relay_backlog_counts, BacklogCounts, PATIENCE as RELAY_PATIENCE,
+};
 pub use spec::IfSpec;
 
 /// Extras for [`Stack::command_with`].

@@ -7,7 +7,9 @@
 //!   stacks still share a few threads.
 //!
 //! * It never blocks on a peer: taps are non-blocking and plugs never block on send,
-//!   so a full peer drops the frame.
+//!   so a full peer drops the frame; or, for the datagram plugs, keeps the rest of
+//!   the burst while the relay stops reading that tap until the peer has room
+//!   ([`relay_backlog`]: back-pressure, so TCP slows down rather than loses).
 //! * It never spins for long: level-triggered epoll, at most [`BATCH`] frames per
 //!   event per round, and a side that fails for good leaves the set. A thread that
 //!   just moved frames looks for more for a short, adaptive while (at most
@@ -39,6 +41,8 @@ use crate::vde::MAX_FRAME;
 use crate::vde::{Plug, Recv};
 
 mod batched;
+
+use super::relay_backlog::{self, Backlogs, Tokens};
 
 /// Frames moved per ready fd before looking at the others.
 const BATCH: usize = 32;
@@ -140,9 +144,12 @@ fn start_worker() -> io::Result<Running> {
         wake,
     });
     let s2 = shared.clone();
+    // Its timer made here, not in the thread: the worker's fds all exist once
+    // it is started (tests count them).
+    let backlogs = Backlogs::new(&ep);
     let thread = std::thread::Builder::new()
         .name("vdestack-relay".into())
-        .spawn(move || run(ep, s2))?;
+        .spawn(move || run(ep, s2, backlogs))?;
     Ok(Running {
         shared,
         thread,
@@ -222,7 +229,21 @@ fn token(id: u64, index: usize, plug_side: bool) -> u64 {
     (id << 20) | ((index as u64) << 1) | plug_side as u64
 }
 
-fn run(ep: OwnedFd, shared: Arc<Shared>) {
+/// The tokens of pair `index` of stack `id`.
+fn tokens(id: u64, index: usize) -> Tokens {
+    Tokens {
+        tap: token(id, index, false),
+        plug: token(id, index, true),
+    }
+}
+
+/// The pair a token names, if it is still relayed.
+fn pair_of(stacks: &mut HashMap<u64, Entry>, t: u64) -> Option<&mut Pair> {
+    let (id, index) = (t >> 20, ((t & 0xfffff) >> 1) as usize);
+    stacks.get_mut(&id)?.pairs.get_mut(index)?.as_mut()
+}
+
+fn run(ep: OwnedFd, shared: Arc<Shared>, mut backlogs: Backlogs) {
     let mut stacks: HashMap<u64, Entry> = HashMap::new();
     // One buffer for every pair, big enough for a large segment and its header.
     let mut buf = vec![0u8; VNET_HDR_LEN + MAX_GSO_FRAME];
@@ -253,6 +274,14 @@ fn run(ep: OwnedFd, shared: Arc<Shared>) {
             if t == WAKE {
                 continue;
             }
+            if t == relay_backlog::TIMER {
+                for tk in backlogs.expired() {
+                    if let Some(pair) = pair_of(&mut stacks, tk.plug) {
+                        backlogs.give_up(&ep, tk, pair);
+                    }
+                }
+                continue;
+            }
             let (id, index, plug_side) = ((t >> 20), ((t & 0xfffff) >> 1) as usize, t & 1 == 1);
             let Some(entry) = stacks.get_mut(&id) else {
                 continue;
@@ -261,12 +290,18 @@ fn run(ep: OwnedFd, shared: Arc<Shared>) {
                 continue;
             };
             let closed = if plug_side {
-                plug_to_tap(pair, &mut buf)
+                backlog_room(&ep, &mut backlogs, tokens(id, index), pair, ev.flags);
+                wants_recv(ev.flags) && plug_to_tap(pair, &mut buf)
             } else {
-                tap_to_plug(pair, &mut buf)
+                let closed = tap_to_plug(pair, &mut buf);
+                if !closed {
+                    backlogs.park_if_kept(&ep, tokens(id, index), pair);
+                }
+                closed
             };
             if closed {
                 if let Some(p) = entry.pairs[index].take() {
+                    backlogs.forget(&ep, tokens(id, index), &p);
                     let _ = epoll::delete(&ep, &p.tap);
                     let _ = epoll::delete(&ep, p.plug.data_fd());
                     entry.quiet.push(p);
@@ -291,7 +326,8 @@ fn run(ep: OwnedFd, shared: Arc<Shared>) {
                         pairs: Vec::new(),
                         quiet: Vec::new(),
                     };
-                    for (i, p) in pairs.into_iter().enumerate() {
+                    for (i, mut p) in pairs.into_iter().enumerate() {
+                        backlogs.offer(&mut p);
                         let ok = epoll::add(
                             &ep,
                             &p.tap,
@@ -320,7 +356,9 @@ fn run(ep: OwnedFd, shared: Arc<Shared>) {
                 Some(Ctl::Remove(id, reply)) => {
                     let mut back = Vec::new();
                     if let Some(entry) = stacks.remove(&id) {
-                        for p in entry.pairs.into_iter().flatten() {
+                        let pairs = entry.pairs.into_iter().enumerate();
+                        for (i, p) in pairs.filter_map(|(i, p)| Some((i, p?))) {
+                            backlogs.forget(&ep, tokens(id, i), &p);
                             let _ = epoll::delete(&ep, &p.tap);
                             let _ = epoll::delete(&ep, p.plug.data_fd());
                             back.push(p);
@@ -355,11 +393,37 @@ fn poll_briefly(ep: &OwnedFd, events: &mut Vec<epoll::Event>, window: &mut PollW
     }
 }
 
-/// Moves up to [`BATCH`] frames from the tap to the plug; a full plug drops them.
+/// The plug side of a pair that waits for room ([`relay_backlog`]) has it, or an
+/// error to tell.
+fn backlog_room(
+    ep: &OwnedFd,
+    backlogs: &mut Backlogs,
+    t: Tokens,
+    pair: &mut Pair,
+    flags: epoll::EventFlags,
+) {
+    use epoll::EventFlags as F;
+    if flags.intersects(F::OUT | F::ERR | F::HUP) && backlogs.waiting(t.plug) {
+        backlogs.writable(ep, t, pair);
+    }
+}
+
+/// Whether a plug-side event asks for a receive (not only room to send).
+fn wants_recv(flags: epoll::EventFlags) -> bool {
+    use epoll::EventFlags as F;
+    flags.intersects(F::IN | F::ERR | F::HUP)
+}
+
+/// Moves up to [`BATCH`] frames from the tap to the plug; a full plug drops them,
+/// or keeps them ([`Plug::offer_backlog`]): then it stops, and the relay waits for
+/// the plug to have room before the tap is read again ([`relay_backlog`]).
 /// Returns whether the tap failed for good (the pair then goes quiet rather than
 /// waking the relay for ever).
 fn tap_to_plug(pair: &mut Pair, buf: &mut [u8]) -> bool {
     for _ in 0..BATCH {
+        if pair.plug.backlog() > 0 {
+            return false;
+        }
         match rustix::io::read(&pair.tap, &mut *buf) {
             Ok(0) => return true,
             Ok(n) if pair.vnet => {

@@ -28,7 +28,8 @@
 //!   [`Recv::Closed`] (the peer or switch went away). Without readiness it returns an
 //!   error of kind `WouldBlock`.
 //! * [`Plug::send`] never blocks. A full peer makes it return `WouldBlock`: the frame
-//!   is dropped, as a relay must drop rather than deadlock (upstream's ptp deadlock).
+//!   is dropped, as a relay must drop rather than deadlock (upstream's ptp deadlock);
+//!   unless the plug was asked to keep it ([`Plug::offer_backlog`], see below).
 //!   Frames shorter than 14 bytes are discarded and reported as sent.
 //! * Dropping a plug closes every fd, removes every socket file it created and reaps
 //!   every process it started.
@@ -51,6 +52,17 @@
 //! The same datagram plugs receive up to 32 datagrams with one `recvmmsg`
 //! ([`Plug::recv_batch`], [`recv_batch`]) into buffers the caller owns: the relay
 //! reads their frames in place, and nothing is left waiting inside a plug.
+//!
+//! ## Back-pressure
+//!
+//! A 64 KiB segment is some 45 datagrams at once, more than a `vde_switch`'s
+//! receive queue takes (`net.unix.max_dgram_qlen`, 10 by default). The datagram
+//! plugs above keep what their peer refuses with `EAGAIN` once asked
+//! ([`Plug::offer_backlog`]: the stack's relay asks); the relay then stops reading
+//! the tap until the peer has room ([`Plug::backlog_fd`] writable), so TCP slows
+//! down instead of losing segments. The stream plugs (`cmd://`, stdin/stdout)
+//! queue up to 256 KiB themselves and wake on room the same way
+//! ([`stream_plug`]); the others drop what a full peer refuses.
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -190,6 +202,39 @@ pub trait Plug: Send {
     /// [`Plug::recv`].
     fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<Recv> {
         batch.recv_one(self)
+    }
+
+    /// Asks the plug to keep, from now on, the frames its peer cannot take yet
+    /// (a full queue) rather than drop them; returns whether it will (the
+    /// default: no). The caller then stops sending while [`Plug::backlog`] is
+    /// not 0, waits until [`Plug::backlog_fd`] is writable, and calls
+    /// [`Plug::flush_backlog`] (or gives up with [`Plug::drop_backlog`]). A
+    /// send while frames are kept is refused with `WouldBlock`.
+    fn offer_backlog(&mut self) -> bool {
+        false
+    }
+
+    /// How many frames wait for the peer (see [`Plug::offer_backlog`]).
+    fn backlog(&self) -> usize {
+        0
+    }
+
+    /// The fd that becomes writable when the peer can take the frames kept for
+    /// it (the default: [`Plug::data_fd`]).
+    fn backlog_fd(&self) -> BorrowedFd<'_> {
+        self.data_fd()
+    }
+
+    /// Sends the frames kept for the peer: `Ok(true)` when none is left,
+    /// `Ok(false)` while the peer is still full. An error is one [`Plug::send`]
+    /// would return (the peer is gone): the frames are dropped.
+    fn flush_backlog(&mut self) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    /// Drops the frames kept for the peer; returns how many.
+    fn drop_backlog(&mut self) -> usize {
+        0
     }
 }
 

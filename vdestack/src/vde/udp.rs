@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::net::{self as rnet, RecvFlags, SendFlags};
 
-use super::batch::{self, SegmentBatch};
+use super::batch::SegmentBatch;
 use super::gso::VnetHdr;
 use super::url::{bad_value, UrlError};
 use super::vxvde::common::udp_socket;
@@ -27,7 +27,8 @@ use crate::error::context;
 pub struct Udp {
     fd: OwnedFd,
     peer: SocketAddr,
-    /// The frames of the large segment being sent.
+    /// The frames of the large segment being sent (and those a full peer has not
+    /// taken yet, once asked to keep them).
     batch: SegmentBatch,
 }
 
@@ -169,9 +170,16 @@ impl Plug for Udp {
         if frame.len() < MIN_FRAME {
             return Ok(frame.len());
         }
+        if self.batch.kept() > 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         match rnet::send(&self.fd, frame, SendFlags::DONTWAIT) {
             Ok(n) => Ok(n),
             Err(e) if is_transient(e) => Ok(frame.len()),
+            Err(rustix::io::Errno::AGAIN) if self.batch.keeps() => {
+                self.batch.keep_frame(frame, None);
+                Ok(frame.len())
+            }
             Err(e) => Err(crate::sys::send_error(e)),
         }
     }
@@ -180,15 +188,18 @@ impl Plug for Udp {
         if !SegmentBatch::takes(hdr) {
             return super::send_offload_each(self, hdr, frame);
         }
-        let frames = match self.batch.cut(hdr, frame) {
-            Ok(f) => f,
+        if self.batch.kept() > 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        match self.batch.cut(hdr, frame) {
+            Ok(_) => {}
             Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
                 return super::send_offload_each(self, hdr, frame)
             }
             Err(e) => return Err(e),
         };
-        match batch::send_all(&self.fd, &[], None, frames) {
-            Ok(_) => Ok(frame.len()),
+        match self.batch.send_cut(&self.fd, &[], None) {
+            Ok(()) => Ok(frame.len()),
             Err(e) if is_transient(e) => Ok(frame.len()),
             Err(e) => Err(crate::sys::send_error(e)),
         }
@@ -196,6 +207,30 @@ impl Plug for Udp {
 
     fn batches_segments(&self) -> bool {
         true
+    }
+
+    /// A full send buffer (`EAGAIN`) keeps the frames until the socket is
+    /// writable; what the peer's receive buffer cannot take is lost on the way,
+    /// as UDP is.
+    fn offer_backlog(&mut self) -> bool {
+        self.batch.keep_backlog();
+        true
+    }
+
+    fn backlog(&self) -> usize {
+        self.batch.kept()
+    }
+
+    fn flush_backlog(&mut self) -> io::Result<bool> {
+        match self.batch.flush(&self.fd, &[]) {
+            Ok(done) => Ok(done),
+            Err(e) if is_transient(e) => Ok(true),
+            Err(e) => Err(crate::sys::send_error(e)),
+        }
+    }
+
+    fn drop_backlog(&mut self) -> usize {
+        self.batch.drop_kept()
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {

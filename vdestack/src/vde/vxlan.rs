@@ -44,7 +44,8 @@ pub struct Vxlan {
     fd: OwnedFd,
     fwd: Forwarder,
     vni: u32,
-    /// The frames of the large segment being sent.
+    /// The frames of the large segment being sent (and those a full peer has not
+    /// taken yet, once asked to keep them).
     batch: SegmentBatch,
 }
 
@@ -106,7 +107,7 @@ fn is_icmp_error(e: &io::Error) -> bool {
 
 impl Plug for Vxlan {
     fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
-        self.fwd.send(&self.fd, frame)
+        self.fwd.send(&self.fd, &mut self.batch, frame)
     }
 
     fn send_offload(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
@@ -115,6 +116,29 @@ impl Plug for Vxlan {
 
     fn batches_segments(&self) -> bool {
         true
+    }
+
+    /// A full send buffer (`EAGAIN`) keeps the frames until the socket is
+    /// writable again.
+    fn offer_backlog(&mut self) -> bool {
+        self.batch.keep_backlog();
+        true
+    }
+
+    fn backlog(&self) -> usize {
+        self.batch.kept()
+    }
+
+    fn backlog_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    fn flush_backlog(&mut self) -> io::Result<bool> {
+        self.fwd.flush(&self.fd, &mut self.batch)
+    }
+
+    fn drop_backlog(&mut self) -> usize {
+        self.batch.drop_kept()
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {

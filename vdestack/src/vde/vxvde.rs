@@ -60,7 +60,8 @@ pub struct Vxvde {
     me: SocketAddr,
     /// Which socket to read first: alternated, so neither can starve the other.
     mcast_first: bool,
-    /// The frames of the large segment being sent.
+    /// The frames of the large segment being sent (and those a full peer has not
+    /// taken yet, once asked to keep them).
     batch: SegmentBatch,
 }
 
@@ -234,7 +235,7 @@ fn local_source(
 
 impl Plug for Vxvde {
     fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
-        self.fwd.send(&self.ucast, frame)
+        self.fwd.send(&self.ucast, &mut self.batch, frame)
     }
 
     fn send_offload(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
@@ -244,6 +245,29 @@ impl Plug for Vxvde {
 
     fn batches_segments(&self) -> bool {
         true
+    }
+
+    /// A full send buffer (`EAGAIN`) keeps the frames until the socket is
+    /// writable again.
+    fn offer_backlog(&mut self) -> bool {
+        self.batch.keep_backlog();
+        true
+    }
+
+    fn backlog(&self) -> usize {
+        self.batch.kept()
+    }
+
+    fn backlog_fd(&self) -> BorrowedFd<'_> {
+        self.ucast.as_fd()
+    }
+
+    fn flush_backlog(&mut self) -> io::Result<bool> {
+        self.fwd.flush(&self.ucast, &mut self.batch)
+    }
+
+    fn drop_backlog(&mut self) -> usize {
+        self.batch.drop_kept()
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {

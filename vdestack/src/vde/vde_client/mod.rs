@@ -28,7 +28,7 @@ use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendFlags};
 
-use super::batch::{self, SegmentBatch};
+use super::batch::SegmentBatch;
 use super::gso::VnetHdr;
 use super::netnode::parse_mode;
 use super::netnode::protocol::{self, Request};
@@ -137,7 +137,8 @@ pub struct VdeClient {
     /// Holds `data` and `ctl`, so one poll sees frames and the switch going away.
     epoll: OwnedFd,
     url: String,
-    /// The frames of the large segment being sent.
+    /// The frames of the large segment being sent (and those a full peer has not
+    /// taken yet, once asked to keep them).
     batch: SegmentBatch,
 }
 
@@ -239,6 +240,15 @@ impl VdeClient {
             Err(e) => Err(context(e, format!("{}: control stream", self.url))),
         }
     }
+
+    /// What a send error means: the switch gone, a full queue, or another failure.
+    fn send_error(&self, e: Errno) -> io::Error {
+        match e {
+            Errno::AGAIN | Errno::NOBUFS => io::ErrorKind::WouldBlock.into(),
+            Errno::CONNREFUSED | Errno::NOTCONN | Errno::CONNRESET => self.gone(e),
+            e => context(e, format!("{}: send", self.url)),
+        }
+    }
 }
 
 impl Plug for VdeClient {
@@ -246,11 +256,16 @@ impl Plug for VdeClient {
         if frame.len() < MIN_FRAME {
             return Ok(frame.len());
         }
+        if self.batch.kept() > 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         match rustix::net::send(&self.data, frame, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
             Ok(n) => Ok(n),
-            Err(Errno::AGAIN | Errno::NOBUFS) => Err(io::ErrorKind::WouldBlock.into()),
-            Err(e @ (Errno::CONNREFUSED | Errno::NOTCONN | Errno::CONNRESET)) => Err(self.gone(e)),
-            Err(e) => Err(context(e, format!("{}: send", self.url))),
+            Err(Errno::AGAIN) if self.batch.keeps() => {
+                self.batch.keep_frame(frame, None);
+                Ok(frame.len())
+            }
+            Err(e) => Err(self.send_error(e)),
         }
     }
 
@@ -258,23 +273,49 @@ impl Plug for VdeClient {
         if !SegmentBatch::takes(hdr) {
             return crate::vde::send_offload_each(self, hdr, frame);
         }
-        let frames = match self.batch.cut(hdr, frame) {
-            Ok(f) => f,
+        if self.batch.kept() > 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        match self.batch.cut(hdr, frame) {
+            Ok(_) => {}
             Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
                 return crate::vde::send_offload_each(self, hdr, frame)
             }
             Err(e) => return Err(e),
         };
-        match batch::send_all(&self.data, &[], None, frames) {
-            Ok(_) => Ok(frame.len()),
-            Err(Errno::AGAIN | Errno::NOBUFS) => Err(io::ErrorKind::WouldBlock.into()),
-            Err(e @ (Errno::CONNREFUSED | Errno::NOTCONN | Errno::CONNRESET)) => Err(self.gone(e)),
-            Err(e) => Err(context(e, format!("{}: send", self.url))),
+        match self.batch.send_cut(&self.data, &[], None) {
+            Ok(()) => Ok(frame.len()),
+            Err(e) => Err(self.send_error(e)),
         }
     }
 
     fn batches_segments(&self) -> bool {
         true
+    }
+
+    /// The switch's port socket refuses datagrams (`EAGAIN`) while its queue is
+    /// full (`net.unix.max_dgram_qlen`) and is writable again when it has room.
+    fn offer_backlog(&mut self) -> bool {
+        self.batch.keep_backlog();
+        true
+    }
+
+    fn backlog(&self) -> usize {
+        self.batch.kept()
+    }
+
+    fn backlog_fd(&self) -> BorrowedFd<'_> {
+        self.data.as_fd()
+    }
+
+    fn flush_backlog(&mut self) -> io::Result<bool> {
+        self.batch
+            .flush(&self.data, &[])
+            .map_err(|e| self.send_error(e))
+    }
+
+    fn drop_backlog(&mut self) -> usize {
+        self.batch.drop_kept()
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {

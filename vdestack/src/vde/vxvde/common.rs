@@ -16,7 +16,7 @@ use rustix::net::{
 };
 
 use crate::error::context;
-use crate::vde::batch::{self, SegmentBatch};
+use crate::vde::batch::SegmentBatch;
 use crate::vde::gso::VnetHdr;
 use crate::vde::mactable::{dst_mac, is_group, src_mac, MacTable};
 use crate::vde::url::{bad_value, parse_url_style, Options, UrlError};
@@ -326,20 +326,32 @@ impl Forwarder {
     }
 
     /// Sends `frame` (header first) from `fd` to where it belongs; never blocks.
-    pub fn send(&self, fd: impl AsFd, frame: &[u8]) -> io::Result<usize> {
+    /// A full socket (`EAGAIN`) keeps it in `batch` if that keeps frames
+    /// ([`SegmentBatch::keeps`]); while `batch` keeps frames, it is refused.
+    pub fn send(&self, fd: impl AsFd, batch: &mut SegmentBatch, frame: &[u8]) -> io::Result<usize> {
         if frame.len() < MIN_FRAME {
             return Ok(frame.len());
         }
+        if batch.kept() > 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         let to = self.destination(frame, Instant::now());
-        send_to(fd, &to, &self.header, frame)?;
-        Ok(frame.len())
+        match send_to_raw(fd, &to, &self.header, frame) {
+            Ok(_) => Ok(frame.len()),
+            Err(rustix::io::Errno::AGAIN) if batch.keeps() => {
+                batch.keep_frame(frame, Some(&SocketAddrAny::from(to)));
+                Ok(frame.len())
+            }
+            Err(e) => Err(crate::sys::send_error(e)),
+        }
     }
 }
 
 impl Forwarder {
     /// Sends a large segment (`hdr`, `frame`) cut into ordinary frames, all with one
     /// `sendmmsg` to where the first belongs (they share their addresses). Falls
-    /// back to one by one for what [`SegmentBatch`] does not take.
+    /// back to one by one for what [`SegmentBatch`] does not take. What a full
+    /// socket does not take stays in `batch` if it keeps frames.
     pub fn send_offload(
         &self,
         fd: impl AsFd,
@@ -348,12 +360,15 @@ impl Forwarder {
         frame: &[u8],
     ) -> io::Result<usize> {
         if !SegmentBatch::takes(hdr) {
-            return self.send_each(fd, hdr, frame);
+            return self.send_each(fd, batch, hdr, frame);
+        }
+        if batch.kept() > 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
         }
         let frames = match batch.cut(hdr, frame) {
             Ok(f) => f,
             Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                return self.send_each(fd, hdr, frame)
+                return self.send_each(fd, batch, hdr, frame)
             }
             Err(e) => return Err(e),
         };
@@ -361,15 +376,31 @@ impl Forwarder {
             return Ok(frame.len());
         };
         let to = SocketAddrAny::from(self.destination(first, Instant::now()));
-        batch::send_all(fd, &self.header, Some(&to), frames).map_err(crate::sys::send_error)?;
+        batch
+            .send_cut(fd, &self.header, Some(&to))
+            .map_err(crate::sys::send_error)?;
         Ok(frame.len())
     }
 
-    fn send_each(&self, fd: impl AsFd, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
+    /// Sends the frames `batch` keeps for a full socket: `Ok(true)` when none is
+    /// left (see [`SegmentBatch::flush`]).
+    pub fn flush(&self, fd: impl AsFd, batch: &mut SegmentBatch) -> io::Result<bool> {
+        batch
+            .flush(fd, &self.header)
+            .map_err(crate::sys::send_error)
+    }
+
+    fn send_each(
+        &self,
+        fd: impl AsFd,
+        batch: &mut SegmentBatch,
+        hdr: &VnetHdr,
+        frame: &[u8],
+    ) -> io::Result<usize> {
         let mut scratch = [0u8; crate::vde::MAX_FRAME];
         let mut result = Ok(frame.len());
         crate::vde::gso::to_plain(hdr, frame, &mut scratch, |seg| {
-            if let Err(e) = self.send(fd.as_fd(), seg) {
+            if let Err(e) = self.send(fd.as_fd(), batch, seg) {
                 result = Err(e);
             }
         })?;
@@ -380,18 +411,25 @@ impl Forwarder {
 /// Sends `header` + `frame` as one datagram to `to` without blocking. A full queue
 /// (EAGAIN, ENOBUFS) is reported as `WouldBlock`.
 pub fn send_to(fd: impl AsFd, to: &SocketAddr, header: &[u8], frame: &[u8]) -> io::Result<usize> {
+    send_to_raw(fd, to, header, frame).map_err(crate::sys::send_error)
+}
+
+/// [`send_to`] with the bare errno (`EAGAIN` and `ENOBUFS` apart).
+fn send_to_raw(
+    fd: impl AsFd,
+    to: &SocketAddr,
+    header: &[u8],
+    frame: &[u8],
+) -> Result<usize, rustix::io::Errno> {
     let iov = [IoSlice::new(header), IoSlice::new(frame)];
     let mut no_control = SendAncillaryBuffer::default();
-    match rnet::sendmsg_addr(
+    rnet::sendmsg_addr(
         fd,
         to,
         &iov,
         &mut no_control,
         SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
-    ) {
-        Ok(n) => Ok(n),
-        Err(e) => Err(crate::sys::send_error(e)),
-    }
+    )
 }
 
 /// Receives one datagram into `header` + `buf`: `(total bytes, sender)`.
