@@ -249,8 +249,12 @@ fn run(ep: OwnedFd, shared: Arc<Shared>, mut backlogs: Backlogs) {
     let mut buf = vec![0u8; VNET_HDR_LEN + MAX_GSO_FRAME];
     let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
     let mut window = PollWindow::new(poll_window::max_from_env());
+    // Bytes moved since the thread last looked for events.
+    let mut moved = 0usize;
     loop {
         events.clear();
+        window.moved(moved, Instant::now());
+        moved = 0;
         poll_briefly(&ep, &mut events, &mut window);
         let waited = if events.is_empty() {
             let asleep = Instant::now();
@@ -291,9 +295,9 @@ fn run(ep: OwnedFd, shared: Arc<Shared>, mut backlogs: Backlogs) {
             };
             let closed = if plug_side {
                 backlog_room(&ep, &mut backlogs, tokens(id, index), pair, ev.flags);
-                wants_recv(ev.flags) && plug_to_tap(pair, &mut buf)
+                wants_recv(ev.flags) && plug_to_tap(pair, &mut buf, &mut moved)
             } else {
-                let closed = tap_to_plug(pair, &mut buf);
+                let closed = tap_to_plug(pair, &mut buf, &mut moved);
                 if !closed {
                     backlogs.park_if_kept(&ep, tokens(id, index), pair);
                 }
@@ -419,12 +423,16 @@ fn wants_recv(flags: epoll::EventFlags) -> bool {
 /// the plug to have room before the tap is read again ([`relay_backlog`]).
 /// Returns whether the tap failed for good (the pair then goes quiet rather than
 /// waking the relay for ever).
-fn tap_to_plug(pair: &mut Pair, buf: &mut [u8]) -> bool {
+fn tap_to_plug(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
     for _ in 0..BATCH {
         if pair.plug.backlog() > 0 {
             return false;
         }
-        match rustix::io::read(&pair.tap, &mut *buf) {
+        let got = rustix::io::read(&pair.tap, &mut *buf);
+        if let Ok(n) = got {
+            *moved += n;
+        }
+        match got {
             Ok(0) => return true,
             Ok(n) if pair.vnet => {
                 // Shorter than a header: nothing the kernel would send.
@@ -449,16 +457,17 @@ fn tap_to_plug(pair: &mut Pair, buf: &mut [u8]) -> bool {
 
 /// Moves up to [`BATCH`] frames from the plug to the tap. Returns whether the plug
 /// is finished (closed, or failing for good).
-fn plug_to_tap(pair: &mut Pair, buf: &mut [u8]) -> bool {
+fn plug_to_tap(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
     if pair.plug.receives_batches() && !pair.whole {
-        return batched::plug_to_tap(pair, buf);
+        return batched::plug_to_tap(pair, buf, moved);
     }
     if pair.vnet {
-        return plug_to_vnet_tap(pair, buf);
+        return plug_to_vnet_tap(pair, buf, moved);
     }
     for _ in 0..BATCH {
         match pair.plug.recv(buf) {
             Ok(Recv::Frame(n)) => {
+                *moved += n;
                 if n >= crate::vde::MIN_FRAME {
                     // A down interface (EIO) or a full queue drops the frame.
                     let _ = rustix::io::write(pair.tap.as_fd(), &buf[..n.min(buf.len())]);
@@ -481,7 +490,7 @@ fn plug_to_tap(pair: &mut Pair, buf: &mut [u8]) -> bool {
 /// header in one `write` (a plain frame gets an empty header: the kernel checks its
 /// checksums as for any frame). Consecutive TCP segments of one flow are joined
 /// first ([`gro`]): one write and one pass through the kernel's TCP per run.
-fn plug_to_vnet_tap(pair: &mut Pair, buf: &mut [u8]) -> bool {
+fn plug_to_vnet_tap(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
     let mut hdr = VnetHdr::PLAIN;
     // The run being joined: its frame is at buf[VNET_HDR_LEN..][..run.frame_len()].
     let mut run: Option<gro::Run> = None;
@@ -494,6 +503,7 @@ fn plug_to_vnet_tap(pair: &mut Pair, buf: &mut [u8]) -> bool {
         match pair.plug.recv_offload(&mut hdr, &mut buf[at..]) {
             Ok(Recv::Frame(n)) if n >= crate::vde::MIN_FRAME => {
                 let n = n.min(buf.len() - at);
+                *moved += n;
                 let seg = if !pair.whole && hdr.is_plain() && hdr.gso_type == 0 {
                     gro::segment(&buf[at..at + n])
                 } else {

@@ -14,9 +14,15 @@
 //! * a sleep shorter than [`MAX`] (polling longer would have caught the frames)
 //!   doubles it, from [`START`] when there was none, up to [`MAX`].
 //!
+//! * no polling at all during bulk (more than [`BULK_BYTES`] per [`EPOCH`], and
+//!   for [`BULK_HOLD`] after): then
+//!   frames come in trains, a wake-up serves many of them, and a polling thread
+//!   would only take the CPU from the threads and processes that produce them (a
+//!   C switch on a small machine).
+//!
 //! This type only decides; the loops do the polling and the timing.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The longest a thread polls before sleeping.
 pub const MAX: Duration = Duration::from_micros(200);
@@ -24,11 +30,27 @@ pub const MAX: Duration = Duration::from_micros(200);
 /// The window after a short sleep with no window.
 pub const START: Duration = Duration::from_micros(10);
 
+/// The span over which a thread's traffic is weighed.
+pub const EPOCH: Duration = Duration::from_millis(1);
+
+/// Bytes per [`EPOCH`] above which traffic is bulk (64 MB/s): no polling then.
+pub const BULK_BYTES: usize = 64 * 1024;
+
+/// How long traffic counts as bulk after an epoch that was.
+pub const BULK_HOLD: Duration = Duration::from_millis(100);
+
 /// The window of one thread (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PollWindow {
     window: Duration,
     max: Duration,
+    /// The epoch being counted: its start and the bytes moved in it so far.
+    epoch: Option<(Instant, usize)>,
+    /// Until when traffic counts as bulk: [`BULK_HOLD`] after the last bulk epoch
+    /// (bulk TCP has pauses, loss recovery among them, that are no trickle).
+    bulk_until: Option<Instant>,
+    /// Traffic is bulk as of the last [`PollWindow::moved`].
+    bulk: bool,
 }
 
 impl PollWindow {
@@ -37,12 +59,36 @@ impl PollWindow {
         PollWindow {
             window: Duration::ZERO,
             max,
+            epoch: None,
+            bulk_until: None,
+            bulk: false,
         }
     }
 
     /// How long to poll before sleeping (zero: sleep at once).
     pub fn window(&self) -> Duration {
-        self.window
+        if self.bulk {
+            Duration::ZERO
+        } else {
+            self.window
+        }
+    }
+
+    /// The thread moved `bytes` (by `now`): weighs whether traffic is bulk.
+    pub fn moved(&mut self, bytes: usize, now: Instant) {
+        let (start, sum) = self.epoch.get_or_insert((now, 0));
+        *sum += bytes;
+        let spent = now.saturating_duration_since(*start);
+        if spent >= EPOCH {
+            // Bytes per epoch over however long this one lasted (an idle spell
+            // makes it long, and its rate low).
+            let per_epoch = *sum as u128 * EPOCH.as_nanos() / spent.as_nanos().max(1);
+            if per_epoch > BULK_BYTES as u128 {
+                self.bulk_until = Some(now + BULK_HOLD);
+            }
+            self.epoch = Some((now, 0));
+        }
+        self.bulk = self.bulk_until.is_some_and(|t| now < t);
     }
 
     /// A poll found frames: keep polling that long.
@@ -117,6 +163,37 @@ mod tests {
         // Closed, a long sleep keeps it closed.
         w.slept(Duration::from_secs(1));
         assert_eq!(w.window(), Duration::ZERO);
+    }
+
+    #[test]
+    fn bulk_traffic_turns_polling_off_and_a_trickle_back_on() {
+        let mut w = PollWindow::new(MAX);
+        for _ in 0..10 {
+            w.slept(US);
+        }
+        assert_eq!(w.window(), MAX);
+        let t0 = Instant::now();
+        // 64 KiB segments every 100 µs: 650 MB/s.
+        for i in 0..30 {
+            w.moved(65536, t0 + 100 * US * i);
+        }
+        assert_eq!(w.window(), Duration::ZERO, "bulk: no polling");
+        // A pause (loss recovery) does not end it.
+        w.moved(100, t0 + Duration::from_millis(6));
+        assert_eq!(w.window(), Duration::ZERO, "a pause in bulk");
+        // Then request/response: 100 bytes every 20 µs (5 MB/s), after the hold.
+        let t1 = t0 + BULK_HOLD + Duration::from_millis(3);
+        for i in 0..200 {
+            w.moved(100, t1 + 20 * US * i);
+        }
+        assert_eq!(w.window(), MAX, "a trickle: polling again");
+        // A long idle spell ends bulk too.
+        for i in 0..30 {
+            w.moved(65536, t1 + Duration::from_millis(5) + 100 * US * i);
+        }
+        assert_eq!(w.window(), Duration::ZERO);
+        w.moved(100, t1 + Duration::from_secs(1));
+        assert_eq!(w.window(), MAX, "after a long idle spell");
     }
 
     #[test]

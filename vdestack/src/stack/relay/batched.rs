@@ -25,7 +25,7 @@ thread_local! {
 /// `IFF_VNET_HDR`, TCP segments of a flow joined first, [`gro`]). `buf` holds the
 /// run being joined. Returns whether the plug is finished (closed, or failing for
 /// good).
-pub(super) fn plug_to_tap(pair: &mut Pair, buf: &mut [u8]) -> bool {
+pub(super) fn plug_to_tap(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
     RECEIVED.with_borrow_mut(|batch| {
         let mut run: Option<gro::Run> = None;
         let mut handled = 0;
@@ -36,6 +36,7 @@ pub(super) fn plug_to_tap(pair: &mut Pair, buf: &mut [u8]) -> bool {
             match pair.plug.recv_batch(batch) {
                 Ok(Recv::Frame(_) | Recv::Nothing) => {
                     for frame in batch.frames().filter(|f| f.len() >= MIN_FRAME) {
+                        *moved += frame.len();
                         if pair.vnet {
                             to_vnet_tap(pair, buf, &mut run, frame);
                         } else {
