@@ -227,6 +227,12 @@ sandbox_test! {
             return;
         }
         let base = figures();
+        // A tap the helper cannot make (`lo` exists and is no tap) fails after the
+        // relay's thread was started for it: that thread ends with the failure.
+        let e = Stack::with_interfaces(&["lo:null://"]).unwrap_err();
+        assert!(e.to_string().contains("creating tap `lo`"), "{e}");
+        assert!(!vdestack::stack::relay_running());
+        assert_eq!(figures(), base, "(fds, threads, children) after a failed tap");
         let t0 = Instant::now();
         let mut pids = Vec::new();
         for _ in 0..100 {

@@ -79,10 +79,15 @@ struct Shared {
 
 impl Shared {
     fn push(&self, c: Ctl) {
+        self.push_all([c]);
+    }
+
+    /// Queues `cs` at once: the thread sees them all in the same wake-up.
+    fn push_all<const N: usize>(&self, cs: [Ctl; N]) {
         self.queue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push_back(c);
+            .extend(cs);
         // A full counter (never, in practice) still leaves the fd readable.
         let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
     }
@@ -124,10 +129,15 @@ pub fn threads_max() -> usize {
     {
         return n;
     }
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 4)
+    // Asked once: `available_parallelism` reads the cgroup's CPU quota files, a
+    // dozen system calls that every relayed stack's creation would otherwise pay.
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4)
+    })
 }
 
 fn start_worker() -> io::Result<Running> {
@@ -157,9 +167,19 @@ fn start_worker() -> io::Result<Running> {
     })
 }
 
-/// Hands the pairs of a new stack to the relay; returns the key to remove them.
-pub(crate) fn add(pairs: Vec<Pair>) -> io::Result<u64> {
-    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+/// A place for one stack on a relay thread, taken before the stack's taps exist
+/// so that a thread to start starts meanwhile; [`Slot::fill`] hands it the pairs.
+/// Dropped unfilled, it gives the place back (and stops the thread if it was the
+/// thread's only one).
+pub(crate) struct Slot {
+    index: usize,
+    /// Taken in this process (a forked child's copy gives nothing back).
+    pid: rustix::process::Pid,
+    filled: bool,
+}
+
+/// Takes a place on the least busy relay thread, starting it if needed.
+pub(crate) fn reserve() -> io::Result<Slot> {
     let mut g = RELAY.lock().unwrap_or_else(|e| e.into_inner());
     let me = rustix::process::getpid();
     if g.pid != Some(me) {
@@ -181,36 +201,109 @@ pub(crate) fn add(pairs: Vec<Pair>) -> io::Result<u64> {
     if g.workers[index].is_none() {
         g.workers[index] = Some(start_worker()?);
     }
-    let r = g.workers[index].as_mut().expect("worker just started");
-    r.stacks += 1;
-    r.shared.push(Ctl::Add(id, pairs));
-    g.owner.insert(id, index);
-    Ok(id)
+    // Counted now: the thread is not stopped under the slot's feet.
+    g.workers[index]
+        .as_mut()
+        .expect("worker just started")
+        .stacks += 1;
+    Ok(Slot {
+        index,
+        pid: me,
+        filled: false,
+    })
+}
+
+impl Slot {
+    /// Hands the pairs to the slot's thread; returns the key to remove them.
+    pub(crate) fn fill(mut self, pairs: Vec<Pair>) -> io::Result<u64> {
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut g = RELAY.lock().unwrap_or_else(|e| e.into_inner());
+        let worker = match g.pid == Some(self.pid) {
+            true => g.workers.get_mut(self.index).and_then(Option::as_mut),
+            false => None,
+        };
+        // The slot's count keeps its thread running: only a fork in between
+        // (not from this call's thread) could leave none.
+        let Some(r) = worker else {
+            self.filled = true;
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        };
+        r.shared.push(Ctl::Add(id, pairs));
+        g.owner.insert(id, self.index);
+        self.filled = true;
+        Ok(id)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.filled {
+            return;
+        }
+        let mut g = RELAY.lock().unwrap_or_else(|e| e.into_inner());
+        if g.pid != Some(self.pid) || self.pid != rustix::process::getpid() {
+            return;
+        }
+        let Some(r) = g.workers.get_mut(self.index).and_then(Option::as_mut) else {
+            return;
+        };
+        r.stacks -= 1;
+        if r.stacks == 0 {
+            let r = g.workers[self.index].take().expect("worker present");
+            r.shared.push(Ctl::Stop);
+            let _ = r.thread.join();
+        }
+    }
+}
+
+/// A stack's pairs, back from the relay. When that stopped the stack's relay
+/// thread, dropping this closes the pairs first and then joins the thread, which
+/// ends meanwhile.
+pub(crate) struct Removed {
+    pub pairs: Vec<Pair>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        drop(std::mem::take(&mut self.pairs));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Takes a stack's pairs back from the relay (waiting until it has let go of
-/// them); stops its relay thread when no stack is left on it.
-pub(crate) fn remove(id: u64) -> Vec<Pair> {
+/// them); stops its relay thread when no stack is left on it (see [`Removed`]).
+pub(crate) fn remove(id: u64) -> Removed {
+    let mut out = Removed {
+        pairs: Vec::new(),
+        thread: None,
+    };
     let mut g = RELAY.lock().unwrap_or_else(|e| e.into_inner());
     if g.pid != Some(rustix::process::getpid()) {
-        return Vec::new();
+        return out;
     }
     let Some(index) = g.owner.remove(&id) else {
-        return Vec::new();
+        return out;
     };
     let Some(r) = g.workers.get_mut(index).and_then(Option::as_mut) else {
-        return Vec::new();
+        return out;
     };
     let (tx, rx) = mpsc::channel();
-    r.shared.push(Ctl::Remove(id, tx));
-    let pairs = rx.recv().unwrap_or_default();
     r.stacks -= 1;
-    if r.stacks == 0 {
+    if r.stacks > 0 {
+        r.shared.push(Ctl::Remove(id, tx));
+    } else {
+        // Its last stack: the removal and the stop go in one wake-up (the thread
+        // hands the pairs back, then ends), not in two round trips.
         let r = g.workers[index].take().expect("worker present");
-        r.shared.push(Ctl::Stop);
-        let _ = r.thread.join();
+        r.shared.push_all([Ctl::Remove(id, tx), Ctl::Stop]);
+        out.thread = Some(r.thread);
     }
-    pairs
+    drop(g);
+    out.pairs = rx.recv().unwrap_or_default();
+    out
 }
 
 /// Whether a relay thread is running (for tests and diagnostics).

@@ -23,7 +23,8 @@ mod nshelper;
 pub use cmdspawn::run_in_namespaces;
 pub use nsexec::{enter_namespaces_on_exec, ns_extras_on_exec};
 pub use nshelper::{
-    helper_new_net, helper_new_net_vnet, helper_socket, spawn_helper, Helper, NewNet,
+    helper_new_net, helper_new_net_start, helper_new_net_vnet, helper_socket, spawn_helper, Helper,
+    NewNet, PendingNet,
 };
 
 mod netdev_ioctl;

@@ -22,8 +22,6 @@ pub(super) const IFF_VNET_HDR: libc::c_short = 0x4000;
 
 /// `_IOW('T', 208, unsigned int)`: which offloads the tap's reader takes.
 const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
-/// `_IOW('T', 216, int)`: the length of the vnet header.
-const TUNSETVNETHDRSZ: libc::c_ulong = 0x4004_54d8;
 const TUN_F_CSUM: libc::c_uint = 0x01;
 const TUN_F_TSO4: libc::c_uint = 0x02;
 const TUN_F_TSO6: libc::c_uint = 0x04;
@@ -77,19 +75,14 @@ pub fn open_tap(name: &str) -> io::Result<(OwnedFd, String)> {
     Ok((fd, got))
 }
 
-/// Sets up a tap opened with `IFF_VNET_HDR` for large segments: a 10-byte vnet
-/// header (`crate::vde::gso::VNET_HDR_LEN`) and `TUNSETOFFLOAD` with partial
-/// checksums and TCP segmentation over IPv4 and IPv6 (with ECN), so the kernel hands
-/// out TCP segments of up to 64 KiB and turns on TSO for the interface. UDP
-/// segmentation is not asked for: nothing downstream would cut it.
+/// Sets up a tap opened with `IFF_VNET_HDR` for large segments: `TUNSETOFFLOAD`
+/// with partial checksums and TCP segmentation over IPv4 and IPv6 (with ECN), so
+/// the kernel hands out TCP segments of up to 64 KiB and turns on TSO for the
+/// interface. UDP segmentation is not asked for: nothing downstream would cut it.
+/// The header stays the kernel's default for a new tap, the 10 bytes of
+/// `crate::vde::gso::VNET_HDR_LEN`: no `TUNSETVNETHDRSZ` (each tap ioctl takes the
+/// kernel's RTNL lock, which the clean-up of old namespaces holds for long spells).
 pub fn enable_tap_offload(tap: BorrowedFd<'_>) -> io::Result<()> {
-    let hdr_len: libc::c_int = crate::vde::gso::VNET_HDR_LEN as libc::c_int;
-    // SAFETY: TUNSETVNETHDRSZ reads one `int` through the pointer, which points to
-    // `hdr_len`, alive for the call; the fd is borrowed, so open.
-    let rc = unsafe { libc::ioctl(tap.as_raw_fd(), TUNSETVNETHDRSZ as _, &hdr_len) };
-    if rc < 0 {
-        return Err(context(io::Error::last_os_error(), "TUNSETVNETHDRSZ"));
-    }
     let features = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
     // SAFETY: TUNSETOFFLOAD takes the feature mask as the integer argument itself,
     // not a pointer; the fd is borrowed, so open.

@@ -245,6 +245,17 @@ fn request(
     names: &[u8],
     extra: Option<BorrowedFd<'_>>,
 ) -> io::Result<([i32; 3], Vec<OwnedFd>)> {
+    recv_reply(send_request(ctl, head, names, extra)?)
+}
+
+/// Sends one request as [`request`] does; returns our end of its reply socket, on
+/// which [`recv_reply`] waits for the answer.
+fn send_request(
+    ctl: BorrowedFd<'_>,
+    head: [i32; 5],
+    names: &[u8],
+    extra: Option<BorrowedFd<'_>>,
+) -> io::Result<OwnedFd> {
     let (mine, theirs) = socketpair(
         AddressFamily::UNIX,
         SocketType::SEQPACKET,
@@ -270,7 +281,11 @@ fn request(
         }
     }
     // Only the helper holds the other end now: EOF means it is gone.
-    drop(theirs);
+    Ok(mine)
+}
+
+/// The answer to a request sent by [`send_request`] on `mine`.
+fn recv_reply(mine: OwnedFd) -> io::Result<([i32; 3], Vec<OwnedFd>)> {
     recv_message(mine.as_fd())?.ok_or_else(|| {
         context(
             io::Error::from_raw_os_error(libc::ECONNRESET),
@@ -288,6 +303,24 @@ pub fn helper_new_net(ctl: BorrowedFd<'_>, taps: &[&str]) -> io::Result<NewNet> 
 /// [`helper_new_net`], where tap `i` is opened with `IFF_VNET_HDR` when bit `i` of
 /// `vnet` is set (then see [`super::enable_tap_offload`]).
 pub fn helper_new_net_vnet(ctl: BorrowedFd<'_>, taps: &[&str], vnet: u64) -> io::Result<NewNet> {
+    helper_new_net_start(ctl, taps, vnet)?.finish()
+}
+
+/// A request for a new network namespace, sent: the helper makes it while the
+/// application goes on; [`PendingNet::finish`] waits for it. Dropped unfinished,
+/// the helper's answer goes nowhere and what it made is closed.
+#[derive(Debug)]
+pub struct PendingNet {
+    reply: OwnedFd,
+    taps: Vec<String>,
+}
+
+/// Sends the request of [`helper_new_net_vnet`] and returns at once.
+pub fn helper_new_net_start(
+    ctl: BorrowedFd<'_>,
+    taps: &[&str],
+    vnet: u64,
+) -> io::Result<PendingNet> {
     if taps.len() > MAX_TAPS {
         return Err(context(
             io::Error::from_raw_os_error(libc::EINVAL),
@@ -311,31 +344,44 @@ pub fn helper_new_net_vnet(ctl: BorrowedFd<'_>, taps: &[&str], vnet: u64) -> io:
         vnet as u32 as i32,
         (vnet >> 32) as u32 as i32,
     ];
-    let ([err, step, count], mut fds) = request(ctl, head, &names, None)?;
-    if err != 0 {
-        let what = match step {
-            FAIL_UNSHARE => "unshare(CLONE_NEWNET)".to_string(),
-            FAIL_NETNS => "opening the new network namespace".to_string(),
-            FAIL_SETNS => "returning to its home namespace".to_string(),
-            s if s >= FAIL_TAP => {
-                let name = taps.get((s - FAIL_TAP) as usize).copied().unwrap_or("?");
-                format!("creating tap `{name}`")
-            }
-            _ => "a new network namespace".to_string(),
-        };
-        return Err(context(
-            io::Error::from_raw_os_error(err),
-            format!("stack helper: {what}"),
-        ));
+    Ok(PendingNet {
+        reply: send_request(ctl, head, &names, None)?,
+        taps: taps.iter().map(|t| t.to_string()).collect(),
+    })
+}
+
+impl PendingNet {
+    /// Waits for the helper's answer: the namespace and its taps, or what failed.
+    pub fn finish(self) -> io::Result<NewNet> {
+        let taps = self.taps;
+        let ([err, step, count], mut fds) = recv_reply(self.reply)?;
+        if err != 0 {
+            let what = match step {
+                FAIL_UNSHARE => "unshare(CLONE_NEWNET)".to_string(),
+                FAIL_NETNS => "opening the new network namespace".to_string(),
+                FAIL_SETNS => "returning to its home namespace".to_string(),
+                s if s >= FAIL_TAP => {
+                    let name = taps
+                        .get((s - FAIL_TAP) as usize)
+                        .map_or("?", String::as_str);
+                    format!("creating tap `{name}`")
+                }
+                _ => "a new network namespace".to_string(),
+            };
+            return Err(context(
+                io::Error::from_raw_os_error(err),
+                format!("stack helper: {what}"),
+            ));
+        }
+        if count as usize != taps.len() + 1 || fds.len() != taps.len() + 1 {
+            return Err(context(
+                io::Error::from_raw_os_error(libc::EPROTO),
+                "stack helper: a new namespace came back incomplete",
+            ));
+        }
+        let netns = fds.remove(0);
+        Ok(NewNet { netns, taps: fds })
     }
-    if count as usize != taps.len() + 1 || fds.len() != taps.len() + 1 {
-        return Err(context(
-            io::Error::from_raw_os_error(libc::EPROTO),
-            "stack helper: a new namespace came back incomplete",
-        ));
-    }
-    let netns = fds.remove(0);
-    Ok(NewNet { netns, taps: fds })
 }
 
 /// Asks the helper for `socket(domain, type, protocol)` made in the network

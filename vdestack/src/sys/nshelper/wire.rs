@@ -8,9 +8,10 @@
 //!   names of [`NAME_LEN`] bytes each. For [`OP_NET`], `a` is 0 and `b` (bits 0-31)
 //!   and `c` (bits 32-63) form a 64-bit mask, as unsigned words: tap `i` is opened
 //!   with `IFF_VNET_HDR` (frames with a `virtio_net_hdr` in front) when bit `i` is
-//!   set. The offloads themselves (`TUNSETOFFLOAD`, `TUNSETVNETHDRSZ`) are set by
-//!   the application on the fd it receives. Attached: the socket to reply on, first;
-//!   for [`OP_SOCKET`], the stack's network namespace second.
+//!   set. The offloads themselves (`TUNSETOFFLOAD`; the header keeps its default
+//!   length) are set by the application on the fd it receives. Attached: the
+//!   socket to reply on, first; for [`OP_SOCKET`], the stack's network namespace
+//!   second.
 //! * A reply, on the request's own socket: `[errno, step, count]` with `count` fds
 //!   attached when errno is 0 ([`OP_NET`]: the network namespace, then one tap per
 //!   name; [`OP_SOCKET`]: the socket). On failure, `step` says what failed.
