@@ -14,6 +14,34 @@
 
 #define CSTACK_PORT 5001
 
+/* These programs send multicast (vxvde://) and TCP: they run only in a network
+ * namespace of their own, as the bench starts them, where `lo` is the only
+ * interface. Anywhere else they refuse, before any stack exists. */
+static inline void cstack_require_private_net(const char *prog) {
+	FILE *f = fopen("/proc/net/dev", "r");
+	char line[512];
+	int n = 0, others = 0;
+	if (f == NULL) {
+		fprintf(stderr, "%s: /proc/net/dev: %s\n", prog, strerror(errno));
+		exit(1);
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		char *colon = strchr(line, ':');
+		if (++n <= 2 || colon == NULL)
+			continue;
+		*colon = '\0';
+		char *name = line + strspn(line, " ");
+		if (strcmp(name, "lo") != 0)
+			others++;
+	}
+	fclose(f);
+	if (others > 0) {
+		fprintf(stderr, "%s: refusing to run outside a private network namespace "
+			"(interfaces besides lo here); run it through the stacks bench\n", prog);
+		exit(1);
+	}
+}
+
 static inline double now_s(void) {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);

@@ -79,6 +79,7 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char *argv[]) {
+	cstack_require_private_net(argv[0]);
 	if (argc != 7) {
 		fprintf(stderr, "usage: %s URL CIDR PEER stream|rr SECS STREAMS\n", argv[0]);
 		return 2;

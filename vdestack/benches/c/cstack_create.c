@@ -94,6 +94,7 @@ static char *url_arg(char *a) {
 }
 
 int main(int argc, char *argv[]) {
+	cstack_require_private_net(argv[0]);
 	if (argc == 4 && strcmp(argv[1], "cycles") == 0) {
 		char *url = url_arg(argv[2]);
 		int n = atoi(argv[3]);

@@ -49,6 +49,7 @@ static void *watch_stdin(void *arg) {
 }
 
 int main(int argc, char *argv[]) {
+	cstack_require_private_net(argv[0]);
 	if (argc != 3) {
 		fprintf(stderr, "usage: %s URL CIDR\n", argv[0]);
 		return 2;

@@ -116,10 +116,12 @@ fn parse_args() -> Result<Opts, String> {
 fn main() {
     if let Some(role) = std::env::var_os(costs::ROLE_ENV) {
         let args: Vec<String> = std::env::args().skip(1).collect();
-        let r = match (role.to_str(), args.as_slice()) {
+        // A role is started by the bench inside its namespace; run by hand
+        // anywhere else, it would send multicast on the host's interfaces.
+        let r = only_lo().and_then(|()| match (role.to_str(), args.as_slice()) {
             (Some("server"), [url]) => tcp::server_role(url),
             _ => costs::role_main(&args),
-        };
+        });
         if let Err(e) = r {
             eprintln!("stacks bench ({}): {e}", role.to_string_lossy());
             std::process::exit(1);
@@ -211,6 +213,23 @@ fn register_signals() {
 
 /// Refuses to run anywhere but a fresh namespace; brings `lo` up with multicast.
 fn setup_namespace() -> io::Result<()> {
+    only_lo()?;
+    for cmd in [
+        "ip link set lo up",
+        "ip link set lo multicast on",
+        "ip route add 224.0.0.0/4 dev lo",
+    ] {
+        let w: Vec<&str> = cmd.split_whitespace().collect();
+        let st = Command::new(w[0]).args(&w[1..]).status()?;
+        if !st.success() {
+            return Err(io::Error::other(format!("`{cmd}` failed: {st}")));
+        }
+    }
+    Ok(())
+}
+
+/// `Err` unless `lo` is this network namespace's only interface.
+fn only_lo() -> io::Result<()> {
     let dev = std::fs::read_to_string("/proc/net/dev")?;
     let names: Vec<&str> = dev
         .lines()
@@ -222,17 +241,6 @@ fn setup_namespace() -> io::Result<()> {
         return Err(io::Error::other(format!(
             "refusing to run outside a private network namespace (interfaces {names:?})"
         )));
-    }
-    for cmd in [
-        "ip link set lo up",
-        "ip link set lo multicast on",
-        "ip route add 224.0.0.0/4 dev lo",
-    ] {
-        let w: Vec<&str> = cmd.split_whitespace().collect();
-        let st = Command::new(w[0]).args(&w[1..]).status()?;
-        if !st.success() {
-            return Err(io::Error::other(format!("`{cmd}` failed: {st}")));
-        }
     }
     Ok(())
 }
