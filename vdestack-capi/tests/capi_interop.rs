@@ -96,26 +96,36 @@ fn serve_and_reach(built: &Built, program: &str, net: u8) -> Result<(), String> 
     let status = peer.wait_exit(PEER_LIMIT);
     let text = std::fs::read_to_string(&out_path).unwrap_or_default();
     let err = std::fs::read_to_string(&err_path).unwrap_or_default();
-    let Some(status) = status else {
-        return Err(format!(
-            "{what}: the vdens peer did not finish\n{text}\n{err}"
-        ));
-    };
+    let expected = [
+        "ping4-ok",
+        "ping6-ok",
+        "second-while-first-open",
+        "first-open",
+        "first-done",
+    ];
+    let complete = text.lines().eq(expected.iter().copied());
+    match status {
+        Some(status) => assert!(
+            status.success(),
+            "{what}: vdens peer failed: {status}\n{text}\n{err}"
+        ),
+        // Debian's vdens sometimes never reaps its finished shell (seen: SIGCHLD
+        // blocked, a zombie `sh`): the script did all it had to, so the server
+        // under test did too; only the peer's exit is stuck.
+        None if complete => eprintln!(
+            "{what}: the vdens peer wrote everything but never exited (Debian vdens \
+             did not reap its shell); its output is checked"
+        ),
+        None => {
+            return Err(format!(
+                "{what}: the vdens peer did not finish\n{text}\n{err}"
+            ))
+        }
+    }
     assert!(
-        status.success(),
-        "{what}: vdens peer failed: {status}\n{text}\n{err}"
-    );
-    assert_eq!(
-        text.lines().collect::<Vec<_>>(),
-        [
-            "ping4-ok",
-            "ping6-ok",
-            "second-while-first-open",
-            "first-open",
-            "first-done"
-        ],
+        complete,
         "{what}: pings, then the echoes (the second connection is served while the \
-         first is open)\n{err}"
+         first is open): got\n{text}\n{err}"
     );
     assert!(
         server.child.try_wait().unwrap().is_none(),
