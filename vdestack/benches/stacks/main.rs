@@ -483,8 +483,8 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
          measurements of {} s. MB/s: 10^6 bytes the receiver counted per second. RR: 1-byte \
          request and reply on one connection (TCP_NODELAY); CPU µs/trip: the whole \
          machine's busy CPU time during the RR measurement per round trip (our relay \
-         threads poll up to 200 µs before sleeping: latency bought with CPU shows here). ours: two stacks of this \
-         process, each on one of its relay threads ({} here: one per CPU, at most 4); \
+         threads poll up to 200 µs before sleeping, outside bulk: latency bought with \
+         CPU would show here). ours: two stacks of this process, each on one of its relay threads ({} here: one per CPU, at most 4); \
          ours, 2 processes: the server's stack in a \
          second process; C: two processes, each stack relayed by its own helper process; \
          kernel: two of our stacks joined by a veth pair instead of taps.\n",
