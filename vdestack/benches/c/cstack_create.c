@@ -101,7 +101,7 @@ int main(int argc, char *argv[]) {
 		for (int i = 0; i < 3; i++) /* warm-up */
 			vde_delstack(vde_addstack(url, NULL));
 		struct usage before = usage();
-		double create = 0, del = 0;
+		double create = 0, ready = 0, del = 0;
 		for (int i = 0; i < n; i++) {
 			double t0 = now_s();
 			struct vdestack *s = vde_addstack(url, NULL);
@@ -110,13 +110,24 @@ int main(int argc, char *argv[]) {
 				fprintf(stderr, "vde_addstack: %s\n", strerror(errno));
 				return 1;
 			}
+			/* Usable: a first socket in the stack (its helper answers once it
+			 * is running, its tap made). */
+			int fd = vde_msocket(s, AF_INET, SOCK_DGRAM, 0);
+			double t2 = now_s();
+			if (fd < 0) {
+				fprintf(stderr, "vde_msocket: %s\n", strerror(errno));
+				return 1;
+			}
+			close(fd);
+			double t3 = now_s();
 			vde_delstack(s);
 			create += t1 - t0;
-			del += now_s() - t1;
+			ready += t2 - t0;
+			del += now_s() - t3;
 		}
 		struct usage after = usage();
-		printf("create_us=%.0f delete_us=%.0f leaked_fds=%d leaked_procs=%d\n",
-			create / n * 1e6, del / n * 1e6, after.fds - before.fds,
+		printf("create_us=%.0f ready_us=%.0f delete_us=%.0f leaked_fds=%d leaked_procs=%d\n",
+			create / n * 1e6, ready / n * 1e6, del / n * 1e6, after.fds - before.fds,
 			after.procs - before.procs);
 	} else if (argc == 4 && strcmp(argv[1], "footprint") == 0) {
 		char *url = url_arg(argv[2]);

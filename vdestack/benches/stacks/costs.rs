@@ -20,6 +20,9 @@ pub struct Costs {
     pub who: &'static str,
     pub iface: &'static str,
     pub create_us: f64,
+    /// Create until a first socket exists in the stack (C's create returns before
+    /// its helper has made the tap; its first socket waits for it).
+    pub ready_us: f64,
     pub delete_us: f64,
     /// Ours: create and delete of a process's only stack, which also starts and
     /// ends the shared namespace helper (the main figures keep another stack alive).
@@ -109,6 +112,7 @@ fn row(
         who,
         iface,
         create_us: num(&c, "create_us")?,
+        ready_us: num(&c, "ready_us")?,
         delete_us: num(&c, "delete_us")?,
         first,
         leaked_fds: num(&c, "leaked_fds")?,
@@ -175,16 +179,23 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
                 drop(Stack::with_interfaces(&specs)?);
             }
             let before = usage(&[]);
-            let (mut create, mut delete) = (Duration::ZERO, Duration::ZERO);
+            let (mut create, mut ready, mut delete) =
+                (Duration::ZERO, Duration::ZERO, Duration::ZERO);
             let mut helpers = Vec::new();
             for _ in 0..n {
                 let t0 = Instant::now();
                 let s = Stack::with_interfaces(&specs)?;
                 let t1 = Instant::now();
+                // Usable: a first socket in the stack, as cstack_create does.
+                let fd = s.socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
+                let t2 = Instant::now();
+                drop(fd);
                 helpers.push(s.helper_pid());
+                let t3 = Instant::now();
                 drop(s);
                 create += t1 - t0;
-                delete += t1.elapsed();
+                ready += t2 - t0;
+                delete += t3.elapsed();
             }
             let after = usage(&[]);
             let alive = helpers
@@ -192,8 +203,9 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
                 .filter(|p| Path::new(&format!("/proc/{p}")).exists())
                 .count();
             println!(
-                "create_us={:.0} delete_us={:.0} leaked_fds={} leaked_procs={}",
+                "create_us={:.0} ready_us={:.0} delete_us={:.0} leaked_fds={} leaked_procs={}",
                 create.as_secs_f64() / n as f64 * 1e6,
+                ready.as_secs_f64() / n as f64 * 1e6,
                 delete.as_secs_f64() / n as f64 * 1e6,
                 after.0 as i64 - before.0 as i64,
                 alive + after.2.saturating_sub(before.2),

@@ -495,15 +495,15 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
 }
 
 fn print_costs(rows: &[io::Result<costs::Costs>]) {
-    println!("| stacks | interfaces | create µs | delete µs | first stack: create, delete µs | fds left by the cycles | fds/stack | processes/stack | threads/stack | memory KiB/stack | most stacks per process | create, delete, both ours/C |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+    println!("| stacks | interfaces | create µs | ready µs | delete µs | first stack: create, delete µs | fds left by the cycles | fds/stack | processes/stack | threads/stack | memory KiB/stack | most stacks per process | create, ready, delete, ready+delete ours/C |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
     let ok: Vec<&costs::Costs> = rows.iter().filter_map(|r| r.as_ref().ok()).collect();
     for r in rows {
         let c = match r {
             Ok(c) => c,
             Err(e) => {
                 println!(
-                    "| | | skipped: {} | | | | | | | | | |",
+                    "| | | skipped: {} | | | | | | | | | | |",
                     e.to_string().replace('|', "/")
                 );
                 continue;
@@ -514,10 +514,11 @@ fn print_costs(rows: &[io::Result<costs::Costs>]) {
                 .find(|o| o.who != "ours" && o.iface == c.iface)
                 .map(|o| {
                     format!(
-                        "{}, {}, {}",
+                        "{}, {}, {}, {}",
                         ratio(c.create_us, Some(o.create_us)),
+                        ratio(c.ready_us, Some(o.ready_us)),
                         ratio(c.delete_us, Some(o.delete_us)),
-                        ratio(c.create_us + c.delete_us, Some(o.create_us + o.delete_us))
+                        ratio(c.ready_us + c.delete_us, Some(o.ready_us + o.delete_us))
                     )
                 })
                 .unwrap_or_else(|| "–".into())
@@ -533,10 +534,11 @@ fn print_costs(rows: &[io::Result<costs::Costs>]) {
             None => "–".into(),
         };
         println!(
-            "| {} | {} | {:.0} | {:.0} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {} |",
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {} |",
             c.who,
             c.iface,
             c.create_us,
+            c.ready_us,
             c.delete_us,
             first,
             c.leaked_fds,
@@ -549,7 +551,10 @@ fn print_costs(rows: &[io::Result<costs::Costs>]) {
         );
     }
     println!(
-        "\ncreate/delete: mean of the cycles (create, then delete at once); ours with one \
+        "\ncreate/ready/delete: mean of the cycles (create, a first UDP socket in the stack, \
+         delete at once); ready = create until that socket exists (libvdestack's create \
+         returns before its helper has made the tap; its first socket waits for it). Ours \
+         with one \
          more stack of the same kind alive meanwhile, as in an application that has stacks (all of a \
          process's stacks share one namespace helper; the first stack starts it, the last \
          one's drop waits for it to exit: the `first stack` column). Per stack: 20 \
