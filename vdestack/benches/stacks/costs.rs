@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use vdestack::stack::Stack;
 
-use crate::util::{count_dir, descendants, num, pss_kib, run_keyvals};
+use crate::util::{count_dir, descendants, num, pss_kib, run_keyvals, settle};
 
 pub const ROLE_ENV: &str = "VDESTACK_BENCH_ROLE";
 
@@ -92,13 +92,16 @@ fn row(
     // stacks does: the shared helper then runs throughout. Alone, each cycle also
     // starts and stops the helper: that is the `first` figure.
     let (c, first) = if who == "ours" {
+        settle();
         let first = run(&["cycles", url, cycles])?;
+        settle();
         let c = run(&["cycles", url, cycles, "warm"])?;
         (
             c,
             Some((num(&first, "create_us")?, num(&first, "delete_us")?)),
         )
     } else {
+        settle();
         (run(&["cycles", url, cycles])?, None)
     };
     let f = run(&["footprint", url, "20"])?;

@@ -163,3 +163,19 @@ pub fn machine_busy_secs() -> f64 {
         .sum();
     busy as f64 / 100.0
 }
+
+/// Waits (up to 10 s) until the machine is idle, under 5 % busy over 100 ms: the
+/// kernel tears network namespaces down in the background, and the clean-up of one
+/// step's stacks (a thousand, for the most-stacks step) must not land on the next
+/// step's timings, ours or C's.
+pub fn settle() {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    while std::time::Instant::now() < deadline {
+        let before = machine_busy_secs();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if machine_busy_secs() - before < 0.1 * cpus * 0.05 {
+            return;
+        }
+    }
+}
