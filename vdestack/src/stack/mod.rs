@@ -42,13 +42,18 @@
 //!   child only closes the child's copies; the parent's stack goes on.
 //! * Frames are relayed in the application by a few shared threads (one per CPU,
 //!   at most 4, each stack on one of them) for all stacks
-//!   (none at all while no stack has an interface), not in the helper.
+//!   (none at all while no stack has an interface), not in the helper. A relay
+//!   thread that just moved frames looks for more for up to 200 µs before it
+//!   sleeps, yielding its CPU, except during bulk (`vde::poll_window`;
+//!   `VDESTACK_RELAY_POLL_US=0` turns it off): a request/response exchange then
+//!   wakes no sleeping thread per hop.
 //! * Several interfaces per stack (libioth's `[IFNAME:]URL` syntax).
 //! * Large segments between stacks on `inproc://`: such a stack's tap is opened with
 //!   `IFF_VNET_HDR` and `TUNSETOFFLOAD` (checksum, TSO for IPv4 and IPv6), so the
 //!   kernel hands the relay TCP segments of up to 64 KiB, and the in-process switch
-//!   passes them whole to other such stacks: one read, one copy, one write where an
-//!   ordinary link takes 40 of each. Every other port of the segment (a plain plug,
+//!   passes them whole to other such stacks, writing each straight into the other
+//!   stack's tap from the relay thread that read it: one read and one write where
+//!   an ordinary link takes 40 of each. Every other port of the segment (a plain plug,
 //!   a cable to a C switch) gets them cut to MTU-sized frames with complete
 //!   checksums (`vde::gso`). The interface's MTU stays 1500. `VDESTACK_OFFLOAD=0`
 //!   in the environment when a stack is made turns it off for that stack (plain
