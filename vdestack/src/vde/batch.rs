@@ -255,6 +255,33 @@ fn send_some<'a>(
     (sent, None)
 }
 
+/// The [`Plug`](super::Plug) back-pressure methods of a plug that keeps what its
+/// peer refuses in a [`SegmentBatch`] field (`$batch`) and waits for room on a
+/// socket field (`$fd`): a full send buffer (`EAGAIN`) keeps the frames until
+/// that socket is writable again. The plug writes `flush_backlog` itself (how it
+/// sends differs).
+macro_rules! backlog_in_batch {
+    ($batch:ident, $fd:ident) => {
+        fn offer_backlog(&mut self) -> bool {
+            self.$batch.keep_backlog();
+            true
+        }
+
+        fn backlog(&self) -> usize {
+            self.$batch.kept()
+        }
+
+        fn backlog_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+            std::os::fd::AsFd::as_fd(&self.$fd)
+        }
+
+        fn drop_backlog(&mut self) -> usize {
+            self.$batch.drop_kept()
+        }
+    };
+}
+pub(crate) use backlog_in_batch;
+
 #[cfg(test)]
 #[path = "batch_tests.rs"]
 mod tests;

@@ -118,27 +118,10 @@ impl Plug for Vxlan {
         true
     }
 
-    /// A full send buffer (`EAGAIN`) keeps the frames until the socket is
-    /// writable again.
-    fn offer_backlog(&mut self) -> bool {
-        self.batch.keep_backlog();
-        true
-    }
-
-    fn backlog(&self) -> usize {
-        self.batch.kept()
-    }
-
-    fn backlog_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
+    super::batch::backlog_in_batch!(batch, fd);
 
     fn flush_backlog(&mut self) -> io::Result<bool> {
         self.fwd.flush(&self.fd, &mut self.batch)
-    }
-
-    fn drop_backlog(&mut self) -> usize {
-        self.batch.drop_kept()
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {

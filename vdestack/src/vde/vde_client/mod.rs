@@ -293,29 +293,12 @@ impl Plug for VdeClient {
         true
     }
 
-    /// The switch's port socket refuses datagrams (`EAGAIN`) while its queue is
-    /// full (`net.unix.max_dgram_qlen`) and is writable again when it has room.
-    fn offer_backlog(&mut self) -> bool {
-        self.batch.keep_backlog();
-        true
-    }
-
-    fn backlog(&self) -> usize {
-        self.batch.kept()
-    }
-
-    fn backlog_fd(&self) -> BorrowedFd<'_> {
-        self.data.as_fd()
-    }
+    crate::vde::batch::backlog_in_batch!(batch, data);
 
     fn flush_backlog(&mut self) -> io::Result<bool> {
         self.batch
             .flush(&self.data, &[])
             .map_err(|e| self.send_error(e))
-    }
-
-    fn drop_backlog(&mut self) -> usize {
-        self.batch.drop_kept()
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
