@@ -258,15 +258,10 @@ fn send_some<'a>(
 /// The [`Plug`](super::Plug) back-pressure methods of a plug that keeps what its
 /// peer refuses in a [`SegmentBatch`] field (`$batch`) and waits for room on a
 /// socket field (`$fd`): a full send buffer (`EAGAIN`) keeps the frames until
-/// that socket is writable again. The plug writes `flush_backlog` itself (how it
-/// sends differs).
+/// that socket is writable again. The plug writes `offer_backlog` (which calls
+/// [`SegmentBatch::keep_backlog`]) and `flush_backlog` itself.
 macro_rules! backlog_in_batch {
     ($batch:ident, $fd:ident) => {
-        fn offer_backlog(&mut self) -> bool {
-            self.$batch.keep_backlog();
-            true
-        }
-
         fn backlog(&self) -> usize {
             self.$batch.kept()
         }

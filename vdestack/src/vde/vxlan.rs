@@ -118,6 +118,13 @@ impl Plug for Vxlan {
         true
     }
 
+    /// A full send buffer (`EAGAIN`) keeps the frames until the socket is
+    /// writable again.
+    fn offer_backlog(&mut self) -> bool {
+        self.batch.keep_backlog();
+        true
+    }
+
     super::batch::backlog_in_batch!(batch, fd);
 
     fn flush_backlog(&mut self) -> io::Result<bool> {

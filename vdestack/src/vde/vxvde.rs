@@ -247,6 +247,13 @@ impl Plug for Vxvde {
         true
     }
 
+    /// A full send buffer (`EAGAIN`) keeps the frames until the socket is
+    /// writable again.
+    fn offer_backlog(&mut self) -> bool {
+        self.batch.keep_backlog();
+        true
+    }
+
     super::batch::backlog_in_batch!(batch, ucast);
 
     fn flush_backlog(&mut self) -> io::Result<bool> {

@@ -227,6 +227,15 @@ impl VdeClient {
     }
 }
 
+/// The send buffer of a `vde://` data socket whose owner waits for room
+/// ([`Plug::offer_backlog`]): the kernel doubles it, to 64 KiB, a quarter of what a
+/// switch's socket toward a receiver holds by default (`net.core.wmem_default`),
+/// so a burst through the switch cannot overflow the receiver's side. Measured
+/// between two stacks over Debian's `vde_switch` (200 MiB, 1 then 4 streams): TCP
+/// retransmitted 10-23 % of its segments with the default buffer, 0.3-3 % with
+/// this one, and 4 streams went from 200-350 MB/s to 310-350.
+const BACKLOG_SNDBUF: usize = 32 * 1024;
+
 impl VdeClient {
     /// Reads the control stream, when the data socket is empty: its EOF means the
     /// switch closed the port.
@@ -290,6 +299,22 @@ impl Plug for VdeClient {
     }
 
     fn batches_segments(&self) -> bool {
+        true
+    }
+
+    /// The switch's port socket refuses datagrams (`EAGAIN`) while our send
+    /// buffer is full, and is writable again when the switch has read them. The
+    /// buffer shrinks to 32 KiB (64 KiB as the kernel counts): a C switch forwards at once what it
+    /// reads, and drops what its own buffer toward a slow receiver cannot take, so
+    /// what waits on our side stays in our relay (which waits), not in the switch
+    /// (which drops).
+    fn offer_backlog(&mut self) -> bool {
+        self.batch.keep_backlog();
+        if let Err(e) =
+            rustix::net::sockopt::set_socket_send_buffer_size(&self.data, BACKLOG_SNDBUF)
+        {
+            log::debug!("{}: send buffer: {e}", self.url);
+        }
         true
     }
 
