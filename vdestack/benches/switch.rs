@@ -104,28 +104,9 @@ fn parse_args() -> Result<Opts, String> {
                 o.secs = 0.6;
                 o.rounds = 1;
             }
-            "--only" => {
-                o.only = args
-                    .next()
-                    .ok_or("--only needs a comma-separated list of server names")?
-                    .split(',')
-                    .map(str::to_string)
-                    .collect()
-            }
-            "--rounds" => {
-                o.rounds = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|&n| n > 0 && n <= 20)
-                    .ok_or("--rounds needs a number in 1..=20")?
-            }
-            "--secs" => {
-                o.secs = args
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|&s: &f64| s > 0.0 && s <= 60.0)
-                    .ok_or("--secs needs a number of seconds in (0, 60]")?
-            }
+            "--only" => o.only = util::arg_list(&mut args)?,
+            "--rounds" => o.rounds = util::arg_rounds(&mut args)?,
+            "--secs" => o.secs = util::arg_secs(&mut args)?,
             "--frames" => {
                 o.frames = args
                     .next()

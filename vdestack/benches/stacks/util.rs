@@ -179,3 +179,29 @@ pub fn settle() {
         }
     }
 }
+
+/// The value of `--secs` (seconds in (0, 60]) from the next argument.
+pub fn arg_secs(args: &mut impl Iterator<Item = String>) -> Result<f64, &'static str> {
+    args.next()
+        .and_then(|v| v.parse().ok())
+        .filter(|&s: &f64| s > 0.0 && s <= 60.0)
+        .ok_or("--secs needs a number of seconds in (0, 60]")
+}
+
+/// The value of `--rounds` (1 to 20) from the next argument.
+pub fn arg_rounds(args: &mut impl Iterator<Item = String>) -> Result<u32, &'static str> {
+    args.next()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0 && n <= 20)
+        .ok_or("--rounds needs a number in 1..=20")
+}
+
+/// The value of `--only` (a comma-separated list) from the next argument.
+pub fn arg_list(args: &mut impl Iterator<Item = String>) -> Result<Vec<String>, &'static str> {
+    Ok(args
+        .next()
+        .ok_or("--only needs a comma-separated list")?
+        .split(',')
+        .map(str::to_string)
+        .collect())
+}
