@@ -22,10 +22,13 @@
 //!
 //! An empty PATH is `/tmp/vdenode_<username>`.
 
+pub mod admission;
 mod dir;
 pub mod forward;
+mod listener;
 pub mod protocol;
 mod server;
+mod timer;
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
