@@ -97,6 +97,12 @@ impl RateLimit {
         Some(std::mem::take(&mut self.suppressed))
     }
 
+    /// Returns the count of events suppressed and not yet reported, whether or not
+    /// the window is over (for a last line when the caller goes away).
+    pub fn take(&mut self) -> u64 {
+        std::mem::take(&mut self.suppressed)
+    }
+
     /// When [`RateLimit::flush`] will have a count to report, if ever.
     pub fn flush_at(&self) -> Option<Instant> {
         if self.suppressed == 0 {
@@ -176,6 +182,9 @@ mod tests {
         assert_eq!(l.flush(t + SEC * 5 / 2), Some(2));
         assert_eq!(l.flush(t + SEC * 3), None, "reported once");
         assert_eq!(l.allow(t + SEC * 3), Some(Suppressed(0)));
+        assert_eq!(l.allow(t + SEC * 3), None);
+        assert_eq!(l.take(), 1, "taken before its window is over");
+        assert_eq!((l.take(), l.flush_at()), (0, None));
     }
 
     #[test]

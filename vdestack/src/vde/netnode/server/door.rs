@@ -55,14 +55,19 @@ impl Noisy {
         }
     }
 
-    fn flush(&mut self, now: Instant, dir: &Path) {
-        if let Some(n) = self.limit.flush(now) {
+    /// Writes the count of suppressed lines once their window is over; with
+    /// `now` `None` (the node goes away), whatever was suppressed.
+    fn flush(&mut self, now: Option<Instant>, dir: &Path) {
+        let n = match now {
+            Some(now) => self.limit.flush(now).unwrap_or(0),
+            None => self.limit.take(),
+        };
+        if n > 0 {
             log::log!(
                 self.level,
-                "{}: {n} more {} in the last {} s",
+                "{}: {n} more {} (not logged one by one)",
                 dir.display(),
                 self.what,
-                NOISE_WINDOW.as_secs()
             );
         }
     }
@@ -73,8 +78,10 @@ impl Noisy {
 pub(super) struct Noise {
     /// `accept` failing.
     accept: Noisy,
-    /// Connections closed for waiting too long or too many.
+    /// Connections closed to make room: too many waiting, or no fd left.
     crowd: Noisy,
+    /// Connections closed at their handshake deadline.
+    late: Noisy,
     /// Requests refused.
     request: Noisy,
     /// Ports that could not be made for a good request.
@@ -85,27 +92,45 @@ impl Noise {
     pub(super) fn new() -> Self {
         Self {
             accept: Noisy::new(log::Level::Warn, "accept failures"),
-            crowd: Noisy::new(log::Level::Warn, "connections closed before their request"),
+            crowd: Noisy::new(log::Level::Warn, "waiting connections closed to make room"),
+            late: Noisy::new(
+                log::Level::Warn,
+                "connections closed for sending no request",
+            ),
             request: Noisy::new(log::Level::Info, "refused requests"),
             port: Noisy::new(log::Level::Warn, "ports that could not be made"),
         }
     }
 
-    fn all(&mut self) -> [&mut Noisy; 4] {
+    fn all(&mut self) -> [&mut Noisy; 5] {
         [
             &mut self.accept,
             &mut self.crowd,
+            &mut self.late,
             &mut self.request,
             &mut self.port,
         ]
     }
 
+    /// Writes what was suppressed and not yet counted in the log.
+    pub(super) fn flush_all(&mut self, dir: &Path) {
+        for n in self.all() {
+            n.flush(None, dir);
+        }
+    }
+
     /// When the next summary line is due.
     fn flush_at(&self) -> Option<Instant> {
-        [&self.accept, &self.crowd, &self.request, &self.port]
-            .iter()
-            .filter_map(|n| n.limit.flush_at())
-            .min()
+        [
+            &self.accept,
+            &self.crowd,
+            &self.late,
+            &self.request,
+            &self.port,
+        ]
+        .iter()
+        .filter_map(|n| n.limit.flush_at())
+        .min()
     }
 }
 
@@ -223,7 +248,7 @@ impl Server {
         self.admission.expired(now, &mut expired);
         for &id in &expired {
             let secs = self.admission.limits().handshake.as_secs_f32();
-            self.noise.crowd.log(
+            self.noise.late.log(
                 now,
                 &self.guard.dir,
                 format_args!("a connection sent no request within {secs} s: closed"),
@@ -239,7 +264,7 @@ impl Server {
         }
         let dir = &self.guard.dir;
         for n in self.noise.all() {
-            n.flush(now, dir);
+            n.flush(Some(now), dir);
         }
         self.rearm();
     }

@@ -316,6 +316,7 @@ fn deliver(ports: &[Option<Port>], dests: &[PortId], frame: &[u8], dead: &mut Ve
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.noise.flush_all(&self.guard.dir);
         for port in self.ports.iter().flatten() {
             if let Some(path) = &port.path {
                 let _ = std::fs::remove_file(path);
