@@ -104,10 +104,11 @@ fn lock(dir: &Path) -> io::Result<OwnedFd> {
         Mode::empty(),
     )
     .map_err(|e| {
-        let why = if e == Errno::NOTDIR || e == Errno::LOOP {
-            "exists and is not a directory"
-        } else {
-            "cannot be opened"
+        let file_type = std::fs::symlink_metadata(dir).map(|m| m.file_type());
+        let why = match file_type {
+            Ok(t) if t.is_symlink() => "is a symbolic link, which a node does not follow",
+            Ok(t) if !t.is_dir() => "exists and is not a directory",
+            _ => "cannot be opened",
         };
         context(io::Error::from(e), format!("{} {why}", dir.display()))
     })?;
