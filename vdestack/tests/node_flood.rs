@@ -135,15 +135,20 @@ fn spawn_node(kind: &str, dir: &Path, nofile: u32) -> (Proc, Log) {
     spawn_limited(nofile, &vdestack_bin(), &[kind, &dir_s], dir)
 }
 
-/// CPU time (user + system) process `pid` has used, from `/proc/PID/stat`, in
-/// clock ticks of 10 ms (`USER_HZ` is 100 on every Linux architecture we run on).
+/// CPU time process `pid` has used: user + system time from `/proc/PID/stat` (in
+/// ticks of 10 ms: `USER_HZ` is 100 on every Linux architecture we run on), or the
+/// run time in `/proc/PID/schedstat` (nanoseconds) where that is more.
 fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // Fields after the command name (which may hold spaces), from field 3 on.
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
+    let ns = std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10).max(Duration::from_nanos(ns))
 }
 
 /// Idle connections to a `ctl` socket, opened by a thread until it holds `n`
