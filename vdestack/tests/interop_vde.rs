@@ -331,7 +331,8 @@ sandbox_test! {
         assert_eq!(mode, 0o600);
         // A running node's directory is not taken over.
         let e = NetNode::open(Kind::Hub, &sw.to_string_lossy(), &OpenArgs::default()).unwrap_err();
-        assert!(e.to_string().contains("already exists"), "{e}");
+        assert!(e.to_string().contains("is in use"), "{e}");
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
         drop(first);
         assert!(!sw.exists());
         // A dead node's directory (only a `ctl` nobody listens on) is reused.
@@ -342,7 +343,8 @@ sandbox_test! {
         // Anything else in it is left alone.
         std::fs::create_dir(&sw).unwrap();
         std::fs::write(sw.join("precious"), b"x").unwrap();
-        assert!(NetNode::open(Kind::Hub, &sw.to_string_lossy(), &OpenArgs::default()).is_err());
+        let e = NetNode::open(Kind::Hub, &sw.to_string_lossy(), &OpenArgs::default()).unwrap_err();
+        assert!(e.to_string().contains("precious"), "the error names the file: {e}");
         assert!(sw.join("precious").exists());
     }
 }

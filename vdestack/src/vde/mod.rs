@@ -79,6 +79,7 @@ pub mod netnode;
 pub mod null;
 pub mod poll_window;
 pub mod ptp;
+pub mod rate_limit;
 pub mod recv_batch;
 pub mod seqpacket;
 pub mod stream;

@@ -9,6 +9,8 @@
 #![allow(dead_code)]
 
 pub mod nl;
+pub mod node;
+pub mod pid1;
 pub mod stacks;
 
 use std::io::{Read, Write};

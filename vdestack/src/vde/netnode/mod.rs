@@ -21,11 +21,21 @@
 //! | `expiretime=` | (switch) seconds a learned address is trusted | 120 |
 //!
 //! An empty PATH is `/tmp/vdenode_<username>`.
+//!
+//! What a client may cost is bounded ([`admission`]): a connection has a deadline
+//! for its request, few may wait at once, and `accept` failing (no fd left) backs
+//! off instead of spinning; the log lines a flood repeats are rate-limited
+//! ([`crate::vde::rate_limit`]). A directory left by a node that died (`kill -9`)
+//! is taken over when nothing answers on its `ctl` and it holds only a node's
+//! sockets; anything else is refused with an error that names it.
 
+pub mod admission;
 mod dir;
 pub mod forward;
+mod listener;
 pub mod protocol;
 mod server;
+mod timer;
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};

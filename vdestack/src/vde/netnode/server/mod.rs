@@ -1,9 +1,11 @@
 //! The socket side of a hub or switch: the directory, the `ctl` listener, one
-//! control stream and one datagram socket per client, all in one epoll set.
+//! control stream and one datagram socket per client, and a timer, all in one
+//! epoll set. Frames are moved here; clients come and go in [`door`].
 
-use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+mod door;
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -13,15 +15,21 @@ use rustix::event::Timespec;
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendFlags};
 
-use super::dir::{mkdir_or_reuse, set_owner_and_mode, DirGuard};
+use super::admission::{Admission, Limits};
+use super::dir::{claim_dir, set_owner_and_mode, DirGuard};
 use super::forward::{Forwarder, PortId, HOST};
-use super::protocol::{self, Request, MAX_REQUEST, REQ_NEW_CONTROL, REQ_NEW_PORT0};
+use super::listener::Listener;
+use super::protocol;
+use super::timer::Timer;
 use super::{Config, Kind};
 use crate::vde::{Recv, MAX_FRAME, MIN_FRAME};
 
 /// The epoll token of the listening socket. A port's tokens are `id << 1` for its
 /// control stream and `id << 1 | 1` for its data socket.
 const LISTENER: u64 = u64::MAX;
+
+/// The epoll token of the timer.
+const TIMER: u64 = u64::MAX - 1;
 
 /// How many epoll events one wait collects.
 const EVENTS: usize = 32;
@@ -59,8 +67,14 @@ struct Port {
 pub(super) struct Server {
     config: Config,
     epoll: OwnedFd,
-    listener: UnixListener,
-    /// Port `id` lives at `ports[id - 1]`; freed slots are reused.
+    listener: Listener,
+    /// Who waits for a handshake, and the accept back-off.
+    admission: Admission,
+    timer: Timer,
+    /// Log lines that a flood could repeat without end.
+    noise: door::Noise,
+    /// Port `id` lives at `ports[id - 1]`; freed slots are reused. A port whose
+    /// `data` is `None` still waits for its client's request.
     ports: Vec<Option<Port>>,
     core: Forwarder,
     /// Tokens of the events of the last wait not yet handled. Kept as plain
@@ -74,6 +88,8 @@ pub(super) struct Server {
     frame_buf: Box<[u8]>,
     dests: Vec<PortId>,
     dead: Vec<PortId>,
+    /// Scratch list of ports whose handshake time ran out.
+    expired: Vec<PortId>,
     // Declared last: dropped after the sockets are closed.
     guard: DirGuard,
 }
@@ -91,10 +107,11 @@ impl Server {
                 format!("{} is too long for a unix socket path", dir.display()),
             ));
         }
-        mkdir_or_reuse(&dir)?;
+        let lock = claim_dir(&dir)?;
         let mut guard = DirGuard {
             dir: dir.clone(),
             ctl: None,
+            _lock: lock,
         };
         set_owner_and_mode(&dir, config.gid, config.dirmode)?;
         let ctl = dir.join("ctl");
@@ -102,19 +119,20 @@ impl Server {
             .map_err(|e| crate::error::context(e, format!("cannot listen on {}", ctl.display())))?;
         guard.ctl = Some(ctl.clone());
         set_owner_and_mode(&ctl, config.gid, config.mode)?;
-        listener.set_nonblocking(true)?;
         let epoll = epoll::create(CreateFlags::CLOEXEC)?;
-        epoll::add(
-            &epoll,
-            &listener,
-            EventData::new_u64(LISTENER),
-            EventFlags::IN,
-        )?;
+        let listener = Listener::new(listener, &epoll, LISTENER)?;
+        let timer = Timer::new(&epoll, TIMER)?;
+        let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .unwrap_or(u64::MAX);
         Ok(Self {
             core: Forwarder::new(kind, config.expire, config.hashsize),
             config,
             epoll,
             listener,
+            admission: Admission::new(Limits::for_fd_limit(nofile)),
+            timer,
+            noise: door::Noise::new(),
             ports: Vec::new(),
             tokens: [0; EVENTS],
             next_event: 0,
@@ -123,6 +141,7 @@ impl Server {
             frame_buf: vec![0; MAX_FRAME].into_boxed_slice(),
             dests: Vec::with_capacity(64),
             dead: Vec::with_capacity(8),
+            expired: Vec::new(),
             guard,
         })
     }
@@ -170,7 +189,10 @@ impl Server {
             handled = true;
             if token == LISTENER {
                 self.next_event += 1;
-                self.accept();
+                self.accept_ready();
+            } else if token == TIMER {
+                self.next_event += 1;
+                self.timer_fired();
             } else if token & 1 == 0 {
                 self.next_event += 1;
                 self.ctl_ready((token >> 1) as PortId);
@@ -203,119 +225,6 @@ impl Server {
 
     fn port(&self, id: PortId) -> Option<&Port> {
         self.ports.get(id.checked_sub(1)?)?.as_ref()
-    }
-
-    fn accept(&mut self) {
-        let stream = match self.listener.accept() {
-            Ok((s, _)) => s,
-            Err(e) => {
-                if e.kind() != io::ErrorKind::WouldBlock {
-                    log::warn!("{}: accept: {e}", self.dir().display());
-                }
-                return;
-            }
-        };
-        if let Err(e) = stream.set_nonblocking(true) {
-            log::warn!("{}: {e}", self.dir().display());
-            return;
-        }
-        let slot = match self.ports.iter().position(Option::is_none) {
-            Some(i) => i,
-            None => {
-                self.ports.push(None);
-                self.ports.len() - 1
-            }
-        };
-        let id = slot + 1;
-        let token = (id as u64) << 1;
-        if let Err(e) = epoll::add(
-            &self.epoll,
-            &stream,
-            EventData::new_u64(token),
-            EventFlags::IN,
-        ) {
-            log::warn!("{}: epoll: {e}", self.dir().display());
-            return;
-        }
-        self.ports[slot] = Some(Port {
-            ctl: stream,
-            data: None,
-            path: None,
-        });
-    }
-
-    /// A control stream is readable: the client's request, or its EOF. Requests are
-    /// read like vde_switch does (all of it in one read); v3 and the legacy v1
-    /// layout are both accepted, for any port (the number asked for is ignored, as
-    /// upstream's netnode does). Anything else is answered by closing the stream.
-    fn ctl_ready(&mut self, id: PortId) {
-        let Some(port) = self.port(id) else { return };
-        let mut req = [0u8; MAX_REQUEST];
-        let mut ctl = &port.ctl;
-        let n = match ctl.read(&mut req) {
-            Ok(0) => return self.remove_port(id), // the client closed: port gone
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
-            Err(_) => return self.remove_port(id),
-        };
-        if port.data.is_some() {
-            return; // clients say nothing after the request; ignore chatter
-        }
-        // The request comes in a single read, as vde_switch also requires.
-        match Request::decode(&req[..n]) {
-            Ok(r) if r.kind == REQ_NEW_CONTROL || r.kind == REQ_NEW_PORT0 => {
-                if let Err(e) = self.open_port(id, &r) {
-                    log::warn!(
-                        "{}: cannot connect back to {r:?}: {e}",
-                        self.dir().display()
-                    );
-                    self.remove_port(id);
-                }
-            }
-            Ok(r) => {
-                log::info!("{}: unsupported request {r:?}", self.dir().display());
-                self.remove_port(id);
-            }
-            Err(e) => {
-                log::info!("{}: bad request: {e}", self.dir().display());
-                self.remove_port(id);
-            }
-        }
-    }
-
-    /// Makes the data socket for an accepted request and replies with its address.
-    fn open_port(&mut self, id: PortId, req: &Request) -> io::Result<()> {
-        let data = UnixDatagram::unbound()?;
-        data.set_nonblocking(true)?;
-        data.connect(std::ffi::OsStr::from_bytes(&req.path))?;
-        let Some(Some(port)) = self.ports.get_mut(id - 1) else {
-            return Ok(());
-        };
-        // Named after the control stream's fd, unique while the port lives. A file
-        // of that name can only be left over from a crash.
-        let path = self.guard.dir.join(format!("fd{}", port.ctl.as_raw_fd()));
-        let _ = std::fs::remove_file(&path);
-        rustix::net::bind(&data, &rustix::net::SocketAddrUnix::new(&path)?)?;
-        port.path = Some(path.clone());
-        set_owner_and_mode(&path, self.config.gid, self.config.mode)?;
-        let reply = protocol::encode_sockaddr(path.as_os_str().as_bytes())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        // A fresh stream has room for 110 bytes: this write does not block.
-        let sent = rustix::io::write(&port.ctl, &reply)?;
-        if sent != reply.len() {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        let token = (id as u64) << 1 | 1;
-        epoll::add(
-            &self.epoll,
-            &data,
-            EventData::new_u64(token),
-            EventFlags::IN,
-        )?;
-        port.data = Some(data);
-        self.core.add_port(id);
-        Ok(())
     }
 
     /// Receives one frame from port `id` and forwards it; when the host is one of the
@@ -366,6 +275,10 @@ impl Server {
         let Some(port) = self.ports.get_mut(id - 1).and_then(Option::take) else {
             return;
         };
+        if port.data.is_none() {
+            self.admission.settled(id);
+            self.rearm();
+        }
         // Closing the fds takes them out of the epoll set too.
         if let Some(path) = &port.path {
             let _ = std::fs::remove_file(path);
@@ -403,6 +316,7 @@ fn deliver(ports: &[Option<Port>], dests: &[PortId], frame: &[u8], dead: &mut Ve
 
 impl Drop for Server {
     fn drop(&mut self) {
+        self.noise.flush_all(&self.guard.dir);
         for port in self.ports.iter().flatten() {
             if let Some(path) = &port.path {
                 let _ = std::fs::remove_file(path);
