@@ -170,6 +170,8 @@ impl Stack {
         let mut whole: u64 = 0;
         let offload = offload_wanted();
         let mut kernel: Vec<(&str, &str)> = Vec::new();
+        // "vde0 (vde:///tmp/sw)": how the relay names a relayed interface.
+        let mut labels: Vec<String> = Vec::with_capacity(specs.len());
         for s in &specs {
             if let Some(network) = kernel_link::network_name(&s.url) {
                 kernel.push((s.name.as_str(), network?));
@@ -187,6 +189,7 @@ impl Stack {
             }
             plugs.push(plug);
             tap_names.push(s.name.as_str());
+            labels.push(format!("{} ({})", s.name, s.url));
         }
         let helper = helper::get()?;
         // The helper makes the namespace and its taps (the kernel's part, most of
@@ -201,8 +204,9 @@ impl Stack {
             .taps
             .into_iter()
             .zip(plugs)
+            .zip(labels)
             .enumerate()
-            .map(|(i, (tap, mut plug))| {
+            .map(|(i, ((tap, mut plug), name))| {
                 let vnet = vnet >> i & 1 == 1;
                 if vnet {
                     // Without the offloads the tap still works: plain frames, each
@@ -223,6 +227,7 @@ impl Stack {
                     plug,
                     vnet,
                     whole: whole >> i & 1 == 1,
+                    name,
                 }
             })
             .collect();
