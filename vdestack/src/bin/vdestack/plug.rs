@@ -35,11 +35,11 @@ pub struct PlugArgs {
     /// Octal mode for the second plug of a cable.
     #[arg(short = 'M', long = "mod2", value_parser = parse_mode)]
     mode2: Option<u32>,
-    /// Switch port to ask for (obsolete: prefer `vde:///path[N]`).
-    #[arg(long = "port")]
+    /// Switch port to ask for, from 1 (obsolete: prefer `vde:///path[N]`).
+    #[arg(long = "port", value_parser = clap::value_parser!(u32).range(1..))]
     port: Option<u32>,
-    /// Switch port for the second plug of a cable.
-    #[arg(long = "port2")]
+    /// Switch port for the second plug of a cable, from 1.
+    #[arg(long = "port2", value_parser = clap::value_parser!(u32).range(1..))]
     port2: Option<u32>,
     /// `[URL]`, `URL1 URL2`, or `[URL] = CMD ARGS...`.
     #[arg(
