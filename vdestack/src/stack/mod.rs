@@ -160,7 +160,13 @@ impl Stack {
     /// veth pair to a kernel bridge: no relay). Names default to `vde0`,
     /// `vde1`, ... by position; a name has 1 to 15 bytes.
     pub fn with_interfaces(specs: &[&str]) -> io::Result<Self> {
-        let specs = spec::parse_all(specs)?;
+        Self::with_specs(spec::parse_all(specs)?)
+    }
+
+    /// [`Self::with_interfaces`] with each name given apart from its URL
+    /// ([`IfSpec::new`]), so no part of a URL is ever read as a name.
+    pub fn with_specs(specs: Vec<IfSpec>) -> io::Result<Self> {
+        spec::check_unique(&specs)?;
         // Relayed interfaces get a plug and a tap; `veth://` ones a kernel link.
         let mut plugs: Vec<Box<dyn Plug>> = Vec::with_capacity(specs.len());
         let mut tap_names: Vec<&str> = Vec::with_capacity(specs.len());

@@ -14,7 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 
-use vdestack::stack::{CommandOptions, Stack};
+use vdestack::stack::{CommandOptions, IfSpec, Stack};
 
 use crate::signals;
 
@@ -109,12 +109,12 @@ pub fn run(a: NsArgs) -> io::Result<i32> {
             })?;
         cmd.push(shell);
     }
-    let specs: Vec<String> = urls
+    // Name and URL apart: a URL is never split at a `:` (`////` is a vde:// path).
+    let specs = urls
         .iter()
         .enumerate()
-        .map(|(i, u)| format!("{}{i}:{u}", a.prefix))
-        .collect();
-    let spec_refs: Vec<&str> = specs.iter().map(String::as_str).collect();
+        .map(|(i, u)| IfSpec::new(&format!("{}{i}", a.prefix), u))
+        .collect::<io::Result<Vec<_>>>()?;
     let temp = match &a.resolvaddr {
         Some(addrs) => Some(write_resolv(addrs)?),
         None => None,
@@ -126,7 +126,7 @@ pub fn run(a: NsArgs) -> io::Result<i32> {
             .map(|t| t.0.clone())
             .or_else(|| a.resolvconf.clone()),
     };
-    let stack = Stack::with_interfaces(&spec_refs)?;
+    let stack = Stack::with_specs(specs)?;
     // Like a shell waiting for a job: Ctrl-C goes to the command, not to us (the
     // handlers only make these signals harmless here).
     let _quiet = signals::stop_fd()?;
