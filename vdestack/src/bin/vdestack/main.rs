@@ -69,6 +69,17 @@ fn main() {
     }
 }
 
+/// Says what failed for an error that would otherwise print as a bare errno
+/// (`Operation not permitted (os error 1)`); an error that already says what it is
+/// about is left as it is.
+fn say_what(e: std::io::Error, what: impl std::fmt::Display) -> std::io::Error {
+    if e.get_ref().is_none() {
+        vdestack::error::context(e, what.to_string())
+    } else {
+        e
+    }
+}
+
 /// Parses an octal permission mode (`0700`, `660`).
 fn parse_mode(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s.trim_start_matches("0o"), 8)
@@ -95,7 +106,8 @@ impl DaemonArgs {
     /// Daemonises if asked, then writes the pid file.
     fn detach(&self) -> std::io::Result<PidFile> {
         if self.daemon {
-            vdestack::sys::daemonize()?;
+            vdestack::sys::daemonize()
+                .map_err(|e| vdestack::error::context(e, "going to the background (-d)"))?;
         }
         if let Some(p) = &self.pidfile {
             std::fs::write(p, format!("{}\n", std::process::id())).map_err(|e| {
