@@ -125,3 +125,18 @@ impl Drop for PidFile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_errno_gets_said_what_failed_and_no_more() {
+        let bare = std::io::Error::from_raw_os_error(libc::EPERM);
+        let e = say_what(bare, "opening x");
+        assert!(e.to_string().starts_with("opening x: "), "{e}");
+        assert_eq!(vdestack::error::errno_of(&e), libc::EPERM);
+        let said = say_what(e, "again");
+        assert!(said.to_string().starts_with("opening x: "), "{said}");
+    }
+}
