@@ -1,7 +1,7 @@
 //! `vdestack plug`: vde_plug's three forms.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::Command;
 use std::time::Duration;
 
@@ -115,32 +115,39 @@ struct Stdio {
 /// How long frames waiting for stdout may delay the end.
 const STDOUT_DRAIN: Duration = Duration::from_secs(2);
 
-/// Puts stdin's and stdout's `O_NONBLOCK` back as it was, when dropped.
+/// Puts the `O_NONBLOCK` of the files stdin and stdout were back as it was, when
+/// dropped (through copies of the fds: after `-d`, fds 0 and 1 are `/dev/null`).
 struct RestoreFlags {
-    was_nonblocking: [bool; 2],
+    saved: Vec<(OwnedFd, bool)>,
+}
+
+/// stdin and stdout, by name.
+fn stdio_fds() -> [(&'static str, BorrowedFd<'static>); 2] {
+    [
+        ("stdin", rustix::stdio::stdin()),
+        ("stdout", rustix::stdio::stdout()),
+    ]
+}
+
+/// A close-on-exec copy of `fd` (above the standard three), or what failed.
+fn dup(what: &str, fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    rustix::io::fcntl_dupfd_cloexec(fd, 3).map_err(|e| context(e, format!("duplicating {what}")))
 }
 
 impl RestoreFlags {
-    fn fds() -> [(&'static str, BorrowedFd<'static>); 2] {
-        [
-            ("stdin", rustix::stdio::stdin()),
-            ("stdout", rustix::stdio::stdout()),
-        ]
-    }
-
     fn save() -> io::Result<Self> {
-        let mut was_nonblocking = [false; 2];
-        for (i, (what, fd)) in Self::fds().into_iter().enumerate() {
+        let mut saved = Vec::with_capacity(2);
+        for (what, fd) in stdio_fds() {
             let flags = rustix::fs::fcntl_getfl(fd).map_err(|e| context(e, what))?;
-            was_nonblocking[i] = flags.contains(OFlags::NONBLOCK);
+            saved.push((dup(what, fd)?, flags.contains(OFlags::NONBLOCK)));
         }
-        Ok(Self { was_nonblocking })
+        Ok(Self { saved })
     }
 }
 
 impl Drop for RestoreFlags {
     fn drop(&mut self) {
-        for ((_, fd), was) in Self::fds().into_iter().zip(self.was_nonblocking) {
+        for (fd, was) in &self.saved {
             if let Ok(flags) = rustix::fs::fcntl_getfl(fd) {
                 let flags = match was {
                     true => flags | OFlags::NONBLOCK,
@@ -155,10 +162,7 @@ impl Drop for RestoreFlags {
 impl Stdio {
     fn open() -> io::Result<Self> {
         let flags = RestoreFlags::save()?;
-        let [input, output] = RestoreFlags::fds().map(|(what, fd)| {
-            rustix::io::fcntl_dupfd_cloexec(fd, 3)
-                .map_err(|e| context(e, format!("duplicating {what}")))
-        });
+        let [input, output] = stdio_fds().map(|(what, fd)| dup(what, fd));
         let plug = StreamPlug::new(input?, output?)
             .map_err(|e| context(e, "stdin/stdout as a stream of frames"))?;
         Ok(Self {
