@@ -11,7 +11,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = url::parse_path_style("vde", arg, TAGS);
     if let Ok((_, opts)) = url::parse_url_style("vxvde", arg, &TAGS[1..]) {
         let _ = opts.number("vxvde", "port");
+        let _ = opts.nonzero("vxvde", "port", "zero");
     }
+    let _ = vdestack::vde::udp::parse(arg);
     let _ = url::split_command(arg);
     let _ = url::parse_number(arg);
 });

@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::{AsFd, IntoRawFd, RawFd};
 
 use vdestack::error::context;
-use vdestack::stack::Stack;
+use vdestack::stack::{IfSpec, Stack};
 
 use crate::handles;
 
@@ -40,7 +40,9 @@ pub fn addstack(vdenet: Option<&[u8]>, ifname: Option<&[u8]>) -> io::Result<usiz
             "bad interface name {ifname:?}: it has a ':'"
         )));
     }
-    let stack = Stack::with_interfaces(&[&format!("{ifname}:{vdenet}")])?;
+    // Name and network apart, as upstream passes `vdenet` whole to vde_open:
+    // `////` is a vde:// path, not a scheme `vde0://` after `vde0:`.
+    let stack = Stack::with_specs(vec![IfSpec::new(ifname, vdenet)?])?;
     Ok(handles::insert(stack))
 }
 

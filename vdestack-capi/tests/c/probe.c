@@ -198,6 +198,12 @@ static void phase_calls(char *vnl) {
 	printf("addstack_bad_url=%s\n", bad ? "stack" : ename(errno));
 	if (bad)
 		vde_delstack(bad);
+	/* No "://": a vde:// path (libvdeplug's rule), here one where no switch is. */
+	errno = 0;
+	bad = vde_addstack("////", NULL);
+	printf("addstack_slashes=%s\n", bad ? "stack" : ename(errno));
+	if (bad)
+		vde_delstack(bad);
 
 	/* Interface names: a chosen one, and one too long for IFNAMSIZ. */
 	struct vdestack *named = vde_addstack(vnl, "tap7");

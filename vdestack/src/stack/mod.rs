@@ -160,7 +160,13 @@ impl Stack {
     /// veth pair to a kernel bridge: no relay). Names default to `vde0`,
     /// `vde1`, ... by position; a name has 1 to 15 bytes.
     pub fn with_interfaces(specs: &[&str]) -> io::Result<Self> {
-        let specs = spec::parse_all(specs)?;
+        Self::with_specs(spec::parse_all(specs)?)
+    }
+
+    /// [`Self::with_interfaces`] with each name given apart from its URL
+    /// ([`IfSpec::new`]), so no part of a URL is ever read as a name.
+    pub fn with_specs(specs: Vec<IfSpec>) -> io::Result<Self> {
+        spec::check_unique(&specs)?;
         // Relayed interfaces get a plug and a tap; `veth://` ones a kernel link.
         let mut plugs: Vec<Box<dyn Plug>> = Vec::with_capacity(specs.len());
         let mut tap_names: Vec<&str> = Vec::with_capacity(specs.len());
@@ -170,6 +176,8 @@ impl Stack {
         let mut whole: u64 = 0;
         let offload = offload_wanted();
         let mut kernel: Vec<(&str, &str)> = Vec::new();
+        // "vde0 (vde:///tmp/sw)": how the relay names a relayed interface.
+        let mut labels: Vec<String> = Vec::with_capacity(specs.len());
         for s in &specs {
             if let Some(network) = kernel_link::network_name(&s.url) {
                 kernel.push((s.name.as_str(), network?));
@@ -187,6 +195,7 @@ impl Stack {
             }
             plugs.push(plug);
             tap_names.push(s.name.as_str());
+            labels.push(format!("{} ({})", s.name, s.url));
         }
         let helper = helper::get()?;
         // The helper makes the namespace and its taps (the kernel's part, most of
@@ -201,8 +210,9 @@ impl Stack {
             .taps
             .into_iter()
             .zip(plugs)
+            .zip(labels)
             .enumerate()
-            .map(|(i, (tap, mut plug))| {
+            .map(|(i, ((tap, mut plug), name))| {
                 let vnet = vnet >> i & 1 == 1;
                 if vnet {
                     // Without the offloads the tap still works: plain frames, each
@@ -223,6 +233,7 @@ impl Stack {
                     plug,
                     vnet,
                     whole: whole >> i & 1 == 1,
+                    name,
                 }
             })
             .collect();

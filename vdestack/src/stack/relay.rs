@@ -16,7 +16,7 @@
 //!   [`poll_window::MAX`], yielding its CPU) before it sleeps: on a
 //!   request/response exchange that saves waking a sleeping CPU per hop.
 //! * A plug that reports [`Recv::Closed`] (or a hard error) leaves the set: its
-//!   interface stays but goes quiet.
+//!   interface stays but goes quiet, and a warning says so, once.
 //! * A thread starts with its first stack and is joined when its last one goes,
 //!   so an idle process has no relay thread.
 //! * Pairs are added and removed through a queue and an eventfd; removal hands the
@@ -64,7 +64,18 @@ pub(crate) struct Pair {
     /// The plug passes large segments whole ([`Plug::offer_offload`] said yes): it
     /// receives into the whole buffer, and its frames are not joined.
     pub whole: bool,
+    /// The interface and its network (`vde0 (vde:///tmp/sw)`), for the log.
+    pub name: String,
 }
+
+/// Says, once, that a pair leaves the relay: its interface stays but goes quiet.
+/// Without this line a dead switch looks like a silent network.
+fn goes_quiet(pair: &Pair, why: std::fmt::Arguments<'_>) {
+    log::warn!("vdestack: interface {}: {why}; it goes quiet", pair.name);
+}
+
+/// Why a plug that reported [`Recv::Closed`] is gone.
+const PLUG_CLOSED: &str = "the network closed the connection (its switch or peer went away)";
 
 enum Ctl {
     Add(u64, Vec<Pair>),
@@ -440,7 +451,7 @@ fn run(ep: OwnedFd, shared: Arc<Shared>, mut backlogs: Backlogs) {
                             )
                         });
                         if let Err(e) = ok {
-                            log::warn!("vdestack relay: cannot watch an interface: {e}");
+                            goes_quiet(&p, format_args!("the relay cannot watch it: {e}"));
                             let _ = epoll::delete(&ep, &p.tap);
                             entry.pairs.push(None);
                             entry.quiet.push(p);
@@ -526,7 +537,10 @@ fn tap_to_plug(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
             *moved += n;
         }
         match got {
-            Ok(0) => return true,
+            Ok(0) => {
+                goes_quiet(pair, format_args!("its tap closed"));
+                return true;
+            }
             Ok(n) if pair.vnet => {
                 // Shorter than a header: nothing the kernel would send.
                 if let Some(hdr) = VnetHdr::parse(&buf[..n]) {
@@ -540,7 +554,7 @@ fn tap_to_plug(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
             }
             Err(rustix::io::Errno::AGAIN | rustix::io::Errno::INTR) => return false,
             Err(e) => {
-                log::warn!("vdestack relay: reading a tap failed, it goes quiet: {e}");
+                goes_quiet(pair, format_args!("reading its tap failed: {e}"));
                 return true;
             }
         }
@@ -567,11 +581,14 @@ fn plug_to_tap(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
                 }
             }
             Ok(Recv::Nothing) => {}
-            Ok(Recv::Closed) => return true,
+            Ok(Recv::Closed) => {
+                goes_quiet(pair, format_args!("{PLUG_CLOSED}"));
+                return true;
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                log::warn!("vdestack relay: a plug failed, its interface goes quiet: {e}");
+                goes_quiet(pair, format_args!("its plug failed: {e}"));
                 return true;
             }
         }
@@ -630,6 +647,7 @@ fn plug_to_vnet_tap(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool 
             Ok(Recv::Frame(_) | Recv::Nothing) => {}
             Ok(Recv::Closed) => {
                 flush_run(pair, buf, &mut run);
+                goes_quiet(pair, format_args!("{PLUG_CLOSED}"));
                 return true;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -639,7 +657,7 @@ fn plug_to_vnet_tap(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool 
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 flush_run(pair, buf, &mut run);
-                log::warn!("vdestack relay: a plug failed, its interface goes quiet: {e}");
+                goes_quiet(pair, format_args!("its plug failed: {e}"));
                 return true;
             }
         }

@@ -17,7 +17,8 @@ fn bad(msg: String) -> io::Error {
 
 /// Parses `[IFNAME:]URL`, the name defaulting to `vde<index>`. As in libioth, a name
 /// is the text before a `:` that does not start `://`; a spec starting with `=` (a
-/// coprocess) has no name prefix, but `NAME:=COMMAND` names one.
+/// coprocess) has no name prefix, but `NAME:=COMMAND` names one. (So `eth0:////` is
+/// the URL `eth0://` + `//`: a caller that has the name apart uses [`IfSpec::new`].)
 pub fn parse(spec: &str, index: usize) -> io::Result<IfSpec> {
     let (name, url) = match spec.find(':') {
         Some(p) if !spec.starts_with('=') && !spec[p..].starts_with("://") => {
@@ -30,34 +31,52 @@ pub fn parse(spec: &str, index: usize) -> io::Result<IfSpec> {
     } else {
         name.to_string()
     };
-    crate::nl::nlinline::check_ifname(&name).map_err(|_| {
-        bad(format!(
-            "bad interface name {name:?} in {spec:?}: 1 to 15 bytes, no '/', ':', NUL or blank"
-        ))
-    })?;
-    if name.contains(':') {
-        return Err(bad(format!("bad interface name {name:?}")));
+    IfSpec::new(&name, url)
+        .map_err(|e| crate::error::context(e, format!("interface spec {spec:?}")))
+}
+
+impl IfSpec {
+    /// Interface `name` on `url`, both taken as given: nothing is split off the URL,
+    /// which may be any VNL (`////` is a `vde://` path, as for libvdeplug) or
+    /// `=COMMAND ARGS`.
+    pub fn new(name: &str, url: &str) -> io::Result<Self> {
+        crate::nl::nlinline::check_ifname(name).map_err(|_| {
+            bad(format!(
+                "bad interface name {name:?}: 1 to 15 bytes, no '/', ':', NUL or blank"
+            ))
+        })?;
+        if name.contains(':') {
+            return Err(bad(format!("bad interface name {name:?}")));
+        }
+        if url.trim().is_empty() || url.trim() == "=" {
+            return Err(bad(format!("interface {name}: no network URL")));
+        }
+        Ok(IfSpec {
+            name: name.to_string(),
+            url: url.to_string(),
+        })
     }
-    if url.trim().is_empty() || url.trim() == "=" {
-        return Err(bad(format!("interface {name}: no network URL in {spec:?}")));
-    }
-    Ok(IfSpec {
-        name,
-        url: url.to_string(),
-    })
 }
 
 /// Parses a list of specs, refusing duplicate names.
 pub fn parse_all(specs: &[&str]) -> io::Result<Vec<IfSpec>> {
-    let mut out: Vec<IfSpec> = Vec::with_capacity(specs.len());
+    let specs = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| parse(s, i))
+        .collect::<io::Result<Vec<_>>>()?;
+    check_unique(&specs)?;
+    Ok(specs)
+}
+
+/// Refuses two interfaces of one name.
+pub fn check_unique(specs: &[IfSpec]) -> io::Result<()> {
     for (i, s) in specs.iter().enumerate() {
-        let spec = parse(s, i)?;
-        if out.iter().any(|o| o.name == spec.name) {
-            return Err(bad(format!("interface name {} given twice", spec.name)));
+        if specs[..i].iter().any(|o| o.name == s.name) {
+            return Err(bad(format!("interface name {} given twice", s.name)));
         }
-        out.push(spec);
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -108,5 +127,23 @@ mod tests {
         assert!(parse_all(&["a:null://", "a:null://"]).is_err());
         assert!(parse_all(&["null://", "vde0:null://"]).is_err());
         assert_eq!(parse_all(&["null://", "null://"]).unwrap()[1].name, "vde1");
+    }
+
+    #[test]
+    fn a_name_given_apart_leaves_the_url_whole() {
+        // In one string, `vde0:////` reads as the scheme `vde0`; apart, `////` is
+        // the vde:// path it is for libvdeplug.
+        assert_eq!(parse("vde0:////", 0).unwrap().url, "vde0:////");
+        let s = IfSpec::new("vde0", "////").unwrap();
+        assert_eq!((s.name.as_str(), s.url.as_str()), ("vde0", "////"));
+        assert_eq!(IfSpec::new("x0", "=cmd a:b").unwrap().url, "=cmd a:b");
+        assert!(IfSpec::new("a:b", "null://").is_err());
+        assert!(IfSpec::new("", "null://").is_err());
+        assert!(IfSpec::new("vde0", " ").is_err());
+        let two = [
+            IfSpec::new("a", "null://").unwrap(),
+            IfSpec::new("a", "null://").unwrap(),
+        ];
+        assert!(check_unique(&two).is_err());
     }
 }

@@ -16,6 +16,7 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use super::poll_window::{self, PollWindow};
 use super::{Plug, Recv, MAX_FRAME};
+use crate::error::context;
 
 /// How many frames one side may move before the other gets its turn.
 const BATCH: usize = 64;
@@ -48,6 +49,17 @@ pub fn run(
     second: &mut dyn Plug,
     stop: Option<BorrowedFd<'_>>,
 ) -> io::Result<(CableEnd, CableStats)> {
+    run_named(first, second, ["the first plug", "the second plug"], stop)
+}
+
+/// [`run`], with a name for each plug (a URL, "stdin/stdout"): an error says which
+/// plug failed, and whether receiving from it or sending to it.
+pub fn run_named(
+    first: &mut dyn Plug,
+    second: &mut dyn Plug,
+    names: [&str; 2],
+    stop: Option<BorrowedFd<'_>>,
+) -> io::Result<(CableEnd, CableStats)> {
     let mut stats = CableStats::default();
     let mut buf = vec![0u8; MAX_FRAME];
     let mut window = PollWindow::new(poll_window::max_from_env());
@@ -69,7 +81,7 @@ pub fn run(
             match poll_then_sleep(fds, &mut window) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(context(e, "waiting for frames (poll)")),
             }
             let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());
             (ready(0), ready(1), ready(2))
@@ -79,8 +91,8 @@ pub fn run(
         }
         if r1
             && pump(
-                first,
-                second,
+                (first, names[0]),
+                (second, names[1]),
                 &mut buf,
                 &mut stats.first_to_second,
                 &mut stats.dropped,
@@ -91,8 +103,8 @@ pub fn run(
         }
         if r2
             && pump(
-                second,
-                first,
+                (second, names[1]),
+                (first, names[0]),
                 &mut buf,
                 &mut stats.second_to_first,
                 &mut stats.dropped,
@@ -134,10 +146,11 @@ const NO_WAIT: Timespec = Timespec {
     tv_nsec: 0,
 };
 
-/// Moves up to [`BATCH`] frames from `from` to `to`. Returns whether `from` closed.
+/// Moves up to [`BATCH`] frames from `from` to `to` (each with its name, for errors).
+/// Returns whether `from` closed.
 fn pump(
-    from: &mut dyn Plug,
-    to: &mut dyn Plug,
+    (from, from_name): (&mut dyn Plug, &str),
+    (to, to_name): (&mut dyn Plug, &str),
     buf: &mut [u8],
     moved: &mut u64,
     dropped: &mut u64,
@@ -150,7 +163,7 @@ fn pump(
                 match to.send(&buf[..n]) {
                     Ok(_) => *moved += 1,
                     Err(e) if crate::sys::would_block(&e) => *dropped += 1,
-                    Err(e) => return Err(e),
+                    Err(e) => return Err(context(e, format!("sending to {to_name}"))),
                 }
             }
             // Work inside the plug (a switch forwarding between its own ports):
@@ -159,7 +172,7 @@ fn pump(
             Ok(Recv::Closed) => return Ok(true),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(context(e, format!("receiving from {from_name}"))),
         }
     }
     Ok(false)

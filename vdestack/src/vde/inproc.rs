@@ -188,6 +188,15 @@ impl InProc {
         if name.is_empty() {
             return Err(bad_value("inproc", "name", arg, "inproc://NAME needs a name").into());
         }
+        if opts.has("hub") && opts.has("switch") {
+            return Err(bad_value(
+                "inproc",
+                "hub",
+                arg,
+                "a segment is a hub or a switch, not both",
+            )
+            .into());
+        }
         let kind = if opts.has("hub") {
             Kind::Hub
         } else {
@@ -446,6 +455,13 @@ mod tests {
         assert!(!crate::sys::poll_readable(a.data_fd(), Some(Duration::ZERO)).unwrap());
         b.send(&frame(1, 2, 70)).unwrap();
         assert!(crate::sys::poll_readable(a.data_fd(), Some(Duration::ZERO)).unwrap());
+    }
+
+    #[test]
+    fn hub_and_switch_together_are_refused() {
+        let e = InProc::open("t-both/hub/switch").unwrap_err();
+        assert!(e.to_string().contains("not both"), "{e}");
+        assert!(InProc::open("t-both/hub").is_ok());
     }
 
     #[test]

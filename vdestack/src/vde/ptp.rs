@@ -10,7 +10,10 @@
 //! reused. Frames are raw, one per datagram. Unlike upstream, sends never block (a
 //! full peer drops the frame) since two blocking senders deadlock. Until the other end
 //! exists, frames are dropped as an unplugged cable drops them. Socket files get the
-//! open arguments' mode (default 0700) and group; each end removes its own on drop.
+//! open arguments' mode (default 0700) and group, or those of the URL's options
+//! (`ptp://PATH[mode=0660/group=vde]`, path style as `vde://`: Debian's plugin has
+//! none and would take the brackets as part of the file name); each end removes its
+//! own on drop.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -22,9 +25,14 @@ use rustix::net::{
     self as rnet, AddressFamily, RecvFlags, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
 };
 
-use super::url::bad_value;
+use super::netnode::parse_mode;
+use super::url::{bad_value, parse_path_style};
 use super::{OpenArgs, Plug, Recv, MIN_FRAME};
 use crate::error::context;
+
+/// Options in `ptp://PATH[mode=0660/group=vde]`: the open arguments' mode and group
+/// (`-m`, `-g`), which the URL overrides.
+const TAGS: &[&str] = &["mode", "group"];
 
 /// A `ptp://` cable end.
 #[derive(Debug)]
@@ -74,17 +82,27 @@ fn claim(fd: &OwnedFd, path: &Path) -> io::Result<()> {
 
 impl Ptp {
     /// Opens `ptp://PATH` as whichever end is free.
-    pub fn open(arg: &str, args: &OpenArgs) -> io::Result<Self> {
-        if arg.is_empty() {
-            return Err(bad_value("ptp", "path", arg, "ptp:// needs a socket path").into());
+    pub fn open(url_arg: &str, args: &OpenArgs) -> io::Result<Self> {
+        let (path, opts) = parse_path_style("ptp", url_arg, TAGS)?;
+        if path.is_empty() {
+            return Err(bad_value("ptp", "path", url_arg, "ptp:// needs a socket path").into());
         }
-        let mode = args.mode.unwrap_or(0o700);
+        let arg = path.as_str();
+        let mode = match opts.get("mode") {
+            Some(v) => parse_mode("ptp", "mode", v)?,
+            None => args.mode.unwrap_or(0o700),
+        };
         if mode & 0o777 == 0 {
-            return Err(
-                bad_value("ptp", "mode", "0", "the other end could not use the socket").into(),
-            );
+            return Err(bad_value(
+                "ptp",
+                "mode",
+                &format!("{mode:o}"),
+                "the other end could not use the socket",
+            )
+            .into());
         }
-        let gid = match &args.group {
+        let group = opts.get("group").map(str::to_string).or(args.group.clone());
+        let gid = match &group {
             Some(g) => Some(
                 crate::sys::group_id(g).map_err(|e| context(e, format!("ptp://{arg}: group")))?,
             ),
@@ -231,6 +249,21 @@ mod tests {
         let e = Ptp::open("/tmp/never-made", &args).unwrap_err();
         assert!(e.to_string().contains("mode"), "{e}");
         assert!(Ptp::open("", &OpenArgs::default()).is_err());
+        assert!(Ptp::open("[mode=0600]", &OpenArgs::default()).is_err());
+    }
+
+    #[test]
+    fn options_are_checked_and_named() {
+        let d = OpenArgs::default();
+        let e = Ptp::open("/tmp/never-made[mode=zz]", &d).unwrap_err();
+        assert!(e.to_string().contains("bad mode `zz`"), "{e}");
+        let e = Ptp::open("/tmp/never-made[mode=0]", &d).unwrap_err();
+        assert!(e.to_string().contains("mode"), "{e}");
+        let e = Ptp::open("/tmp/never-made[colour=red]", &d).unwrap_err();
+        assert!(e.to_string().contains("unknown option `colour`"), "{e}");
+        let e = Ptp::open("/tmp/never-made[group=no-such-group-here]", &d).unwrap_err();
+        assert!(e.to_string().contains("group"), "{e}");
+        assert!(!Path::new("/tmp/never-made").exists());
     }
 
     #[test]
@@ -246,6 +279,11 @@ mod tests {
         assert_eq!(crate::error::errno_of(&e), libc::EADDRINUSE, "{e}");
         drop((a, b));
         assert!(!Path::new(&path).exists() && !Path::new(&format!("{path}+")).exists());
+        // With options: the mode is the URL's.
+        let a = Ptp::open(&format!("{path}[mode=0640]"), &OpenArgs::default()).unwrap();
+        let st = rustix::fs::stat(path.as_str()).unwrap();
+        assert_eq!(st.st_mode & 0o777, 0o640);
+        drop(a);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

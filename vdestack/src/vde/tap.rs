@@ -1,10 +1,13 @@
 //! `tap://IFNAME`: a kernel tap interface (`IFF_TAP | IFF_NO_PI`). The name goes
-//! straight to the kernel: an empty one lets it choose; a persistent tap of that name
-//! is attached to, a missing one created (which needs CAP_NET_ADMIN).
+//! straight to the kernel: a persistent tap of that name is attached to, a missing
+//! one created (which needs CAP_NET_ADMIN); `%d` in it (`tap%d`) lets the kernel
+//! number it ([`Tap::name`] tells). An empty name is refused: upstream lets the
+//! kernel choose one then, a tap that nobody could find to configure.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+use super::url::bad_value;
 use super::{Plug, Recv};
 use crate::error::context;
 
@@ -18,12 +21,21 @@ pub struct Tap {
 impl Tap {
     /// Opens `tap://IFNAME`.
     pub fn open(arg: &str) -> io::Result<Self> {
+        if arg.is_empty() {
+            return Err(bad_value(
+                "tap",
+                "interface name",
+                arg,
+                "tap:// needs one (tap://IFNAME, or tap://tap%d for the kernel's choice)",
+            )
+            .into());
+        }
         let (fd, name) =
             crate::sys::open_tap(arg).map_err(|e| context(e, format!("tap://{arg}")))?;
         Ok(Self { fd, name })
     }
 
-    /// The interface's name (the kernel's choice when the URL gave none).
+    /// The interface's name (with the kernel's number in place of a `%d`).
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -50,5 +62,17 @@ impl Plug for Tap {
 
     fn data_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_name_is_refused_before_the_kernel_is_asked() {
+        let e = Tap::open("").unwrap_err();
+        assert!(e.to_string().contains("bad interface name ``"), "{e}");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     }
 }

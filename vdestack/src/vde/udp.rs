@@ -7,6 +7,8 @@
 //! (the port is after the last `:`) or in brackets (`[::1]:5001`). The socket is
 //! connected to the destination at once, so only the peer's datagrams are ever
 //! accepted (upstream connects at the first send; until then it took anyone's).
+//! A source port of 0 is one the kernel picks (a peer must then learn it some other
+//! way); a destination port of 0 names no peer and is refused.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
@@ -82,11 +84,22 @@ pub fn parse(arg: &str) -> Result<UdpSpec, UrlError> {
     if dst_host.is_empty() {
         return Err(bad_value("udp", "destination host", dst, "no host given"));
     }
+    let dst_port = match port("destination port", dst_port)? {
+        0 => {
+            return Err(bad_value(
+                "udp",
+                "destination port",
+                dst_port,
+                "port 0 names no peer (expected 1..65535)",
+            ))
+        }
+        p => p,
+    };
     Ok(UdpSpec {
         src_host,
         src_port,
         dst_host: dst_host.to_string(),
-        dst_port: port("destination port", dst_port)?,
+        dst_port,
     })
 }
 
@@ -308,6 +321,10 @@ mod tests {
         assert!(e.contains("destination"), "{e}");
         let e = parse("1->:5").unwrap_err().to_string();
         assert!(e.contains("destination host"), "{e}");
+        let e = parse("5000->127.0.0.1:0").unwrap_err().to_string();
+        assert!(e.contains("bad destination port `0`"), "{e}");
+        // A source port of 0 is the kernel's choice.
+        assert_eq!(parse("0->127.0.0.1:5").unwrap().src_port, 0);
     }
 
     /// A `udp://` end on loopback and the socket it is connected to.

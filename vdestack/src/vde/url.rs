@@ -149,6 +149,20 @@ impl Options {
         }
     }
 
+    /// [`Self::number`], refusing 0: `why` says what 0 would mean (a table that
+    /// holds nothing, addresses forgotten as soon as learned, ...).
+    pub fn nonzero(
+        &self,
+        scheme: &'static str,
+        tag: &'static str,
+        why: &str,
+    ) -> Result<Option<u64>, UrlError> {
+        match self.number(scheme, tag)? {
+            Some(0) => Err(bad_value(scheme, tag, self.get(tag).unwrap_or(""), why)),
+            n => Ok(n),
+        }
+    }
+
     fn insert(&mut self, tag: &'static str, value: String) {
         self.values.insert(tag, value);
     }

@@ -69,6 +69,17 @@ fn main() {
     }
 }
 
+/// Says what failed for an error that would otherwise print as a bare errno
+/// (`Operation not permitted (os error 1)`); an error that already says what it is
+/// about is left as it is.
+fn say_what(e: std::io::Error, what: impl std::fmt::Display) -> std::io::Error {
+    if e.get_ref().is_none() {
+        vdestack::error::context(e, what.to_string())
+    } else {
+        e
+    }
+}
+
 /// Parses an octal permission mode (`0700`, `660`).
 fn parse_mode(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s.trim_start_matches("0o"), 8)
@@ -95,7 +106,8 @@ impl DaemonArgs {
     /// Daemonises if asked, then writes the pid file.
     fn detach(&self) -> std::io::Result<PidFile> {
         if self.daemon {
-            vdestack::sys::daemonize()?;
+            vdestack::sys::daemonize()
+                .map_err(|e| vdestack::error::context(e, "going to the background (-d)"))?;
         }
         if let Some(p) = &self.pidfile {
             std::fs::write(p, format!("{}\n", std::process::id())).map_err(|e| {
@@ -111,5 +123,20 @@ impl Drop for PidFile {
         if let Some(p) = &self.0 {
             let _ = std::fs::remove_file(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_errno_gets_said_what_failed_and_no_more() {
+        let bare = std::io::Error::from_raw_os_error(libc::EPERM);
+        let e = say_what(bare, "opening x");
+        assert!(e.to_string().starts_with("opening x: "), "{e}");
+        assert_eq!(vdestack::error::errno_of(&e), libc::EPERM);
+        let said = say_what(e, "again");
+        assert!(said.to_string().starts_with("opening x: "), "{said}");
     }
 }

@@ -8,7 +8,9 @@ use vdestack::vde::netnode::{Kind, NetNode};
 use vdestack::vde::null::Null;
 use vdestack::vde::OpenArgs;
 
-use crate::{parse_mode, signals, DaemonArgs};
+use vdestack::error::context;
+
+use crate::{parse_mode, say_what, signals, DaemonArgs};
 
 /// Arguments of `vdestack switch` and `vdestack hub`.
 #[derive(Debug, clap::Args)]
@@ -46,8 +48,14 @@ pub fn run(kind: Kind, a: NodeArgs) -> io::Result<()> {
     }
     let _pid = a.daemon.detach()?;
     let stop = signals::stop_fd()?;
-    let mut host = Null::open("")?;
-    let (end, _) = cable::run(&mut node, &mut host, Some(stop.as_fd()))?;
+    let mut host = Null::open("").map_err(|e| say_what(e, "the host port (null://)"))?;
+    let (end, _) = cable::run_named(
+        &mut node,
+        &mut host,
+        [kind.scheme(), "the host port"],
+        Some(stop.as_fd()),
+    )
+    .map_err(|e| context(e, format!("{} at {}", kind.scheme(), node.dir().display())))?;
     log::info!("{} stopped: {end:?}", kind.scheme());
     Ok(())
 }

@@ -14,9 +14,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 
-use vdestack::stack::{CommandOptions, Stack};
+use vdestack::error::context;
+use vdestack::stack::{CommandOptions, IfSpec, Stack};
 
-use crate::signals;
+use crate::{say_what, signals};
 
 /// Arguments of `vdestack ns`.
 #[derive(Debug, clap::Args)]
@@ -76,11 +77,14 @@ impl Drop for TempResolv {
 
 fn write_resolv(addrs: &str) -> io::Result<TempResolv> {
     let path = std::env::temp_dir().join(format!("vdestack-resolv-{}", std::process::id()));
+    let shown = path.display().to_string();
+    let what = |e| context(e, format!("-R: writing {shown}"));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o400)
-        .open(&path)?;
+        .open(&path)
+        .map_err(what)?;
     let guard = TempResolv(path);
     for a in addrs.split(',').map(str::trim).filter(|a| !a.is_empty()) {
         a.parse::<std::net::IpAddr>().map_err(|_| {
@@ -89,7 +93,7 @@ fn write_resolv(addrs: &str) -> io::Result<TempResolv> {
                 format!("-R: `{a}` is not an IP address"),
             )
         })?;
-        writeln!(f, "nameserver {a}")?;
+        writeln!(f, "nameserver {a}").map_err(what)?;
     }
     Ok(guard)
 }
@@ -109,12 +113,12 @@ pub fn run(a: NsArgs) -> io::Result<i32> {
             })?;
         cmd.push(shell);
     }
-    let specs: Vec<String> = urls
+    // Name and URL apart: a URL is never split at a `:` (`////` is a vde:// path).
+    let specs = urls
         .iter()
         .enumerate()
-        .map(|(i, u)| format!("{}{i}:{u}", a.prefix))
-        .collect();
-    let spec_refs: Vec<&str> = specs.iter().map(String::as_str).collect();
+        .map(|(i, u)| IfSpec::new(&format!("{}{i}", a.prefix), u))
+        .collect::<io::Result<Vec<_>>>()?;
     let temp = match &a.resolvaddr {
         Some(addrs) => Some(write_resolv(addrs)?),
         None => None,
@@ -126,15 +130,17 @@ pub fn run(a: NsArgs) -> io::Result<i32> {
             .map(|t| t.0.clone())
             .or_else(|| a.resolvconf.clone()),
     };
-    let stack = Stack::with_interfaces(&spec_refs)?;
+    let stack = Stack::with_specs(specs)
+        .map_err(|e| say_what(e, "making the namespace (user and network)"))?;
     // Like a shell waiting for a job: Ctrl-C goes to the command, not to us (the
     // handlers only make these signals harmless here).
     let _quiet = signals::stop_fd()?;
     let status = stack
-        .command_with(&cmd[0], &options)?
+        .command_with(&cmd[0], &options)
+        .map_err(|e| say_what(e, format!("preparing {} in the namespace", cmd[0])))?
         .args(&cmd[1..])
         .status()
-        .map_err(|e| vdestack::error::context(e, format!("running {}", cmd[0])))?;
+        .map_err(|e| context(e, format!("running {}", cmd[0])))?;
     drop(stack);
     Ok(status
         .code()

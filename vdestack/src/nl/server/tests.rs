@@ -250,3 +250,43 @@ fn dialog_answers_one_message() {
         libc::EINVAL
     );
 }
+
+/// Sends raw datagrams to a served socket and reads the next reply, if one comes.
+fn next_reply(fd: &std::os::fd::OwnedFd, wait_ms: i32) -> Option<Vec<u8>> {
+    let ts = rustix::event::Timespec {
+        tv_sec: i64::from(wait_ms / 1000),
+        tv_nsec: i64::from(wait_ms % 1000) * 1_000_000,
+    };
+    let mut pfd = [rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN)];
+    if rustix::event::poll(&mut pfd, Some(&ts)).unwrap() == 0 {
+        return None;
+    }
+    let mut buf = vec![0u8; 65536];
+    let (_, n) = rustix::net::recv(fd, &mut buf[..], rustix::net::RecvFlags::empty()).unwrap();
+    Some(buf[..n].to_vec())
+}
+
+#[test]
+fn empty_and_short_datagrams_get_no_answer_and_serving_goes_on() {
+    use rustix::net::{send, SendFlags};
+    let (fd, thread) = super::spawn_socket(server()).unwrap();
+    // As the kernel: no reply to an empty datagram, to one shorter than a header,
+    // or to a header whose length is 0 (tests/nl_server_diff.rs compares with it).
+    for junk in [&[][..], &[1, 2, 3][..], &[0u8; 16][..]] {
+        assert_eq!(send(&fd, junk, SendFlags::empty()).unwrap(), junk.len());
+    }
+    // ... and the next request is served, its reply the first one to come.
+    let up = nlinline::build_linksetupdown(77, 1, true);
+    send(&fd, &up, SendFlags::empty()).unwrap();
+    let reply = next_reply(&fd, 5000).expect("the server stopped serving");
+    let got = wire::split(&reply).unwrap();
+    assert_eq!((got[0].kind, got[0].seq), (NLMSG_ERROR, 77));
+    assert_eq!(next_reply(&fd, 50), None, "one reply only");
+    // Empty datagrams right before the close: the thread still ends.
+    send(&fd, &[], SendFlags::empty()).unwrap();
+    send(&fd, &up, SendFlags::empty()).unwrap();
+    send(&fd, &[], SendFlags::empty()).unwrap();
+    drop(fd);
+    let s = thread.join().expect("the server thread");
+    assert_eq!(s.stack().links().len(), 1, "nothing was made");
+}

@@ -51,11 +51,14 @@ pub(super) fn plug_to_tap(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) ->
                     }
                     handled += batch.received().max(1);
                 }
-                Ok(Recv::Closed) => break true,
+                Ok(Recv::Closed) => {
+                    super::goes_quiet(pair, format_args!("{}", super::PLUG_CLOSED));
+                    break true;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => handled += 1,
                 Err(e) => {
-                    log::warn!("vdestack relay: a plug failed, its interface goes quiet: {e}");
+                    super::goes_quiet(pair, format_args!("its plug failed: {e}"));
                     break true;
                 }
             }

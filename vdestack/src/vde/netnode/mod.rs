@@ -16,9 +16,9 @@
 //! | `mode=` | octal permissions of `ctl` and the port sockets | 0600 (or `-m`) |
 //! | `dirmode=` | octal permissions of the directory | 02700, or derived from `mode` |
 //! | `grp=` | group owning the directory and sockets | `-g`, else none |
-//! | `hashsize=` | (switch) how many addresses the MAC table holds | 256 |
-//! | `hashseed=` | (switch) accepted for compatibility; our table needs no seed | |
-//! | `expiretime=` | (switch) seconds a learned address is trusted | 120 |
+//! | `hashsize=` | (switch) how many addresses the MAC table holds (at least 1) | 256 |
+//! | `hashseed=` | (switch) a number, accepted for compatibility; our table needs no seed | |
+//! | `expiretime=` | (switch) seconds a learned address is trusted (at least 1) | 120 |
 //!
 //! An empty PATH is `/tmp/vdenode_<username>`.
 //!
@@ -42,7 +42,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::url::{bad_value, parse_path_style, Options};
+use super::url::{bad_value, parse_path_style};
 use super::{OpenArgs, Plug, Recv};
 
 /// Which forwarding a node does.
@@ -131,7 +131,18 @@ impl Config {
             .into());
         }
         let dirmode = match opts.get("dirmode") {
-            Some(v) => parse_mode(scheme, "dirmode", v)?,
+            Some(v) => match parse_mode(scheme, "dirmode", v)? {
+                0 => {
+                    return Err(bad_value(
+                        scheme,
+                        "dirmode",
+                        v,
+                        "nobody could reach the sockets in a directory of mode 0",
+                    )
+                    .into())
+                }
+                m => m,
+            },
             // Whoever may use the sockets may also reach them: read implies search.
             None => match mode {
                 Some(m) => 0o2000 | m | (m & 0o444) >> 2 | (m & 0o222) >> 1,
@@ -149,21 +160,26 @@ impl Config {
                 })?),
                 None => None,
             };
+        // Unused, but a value that is not a number is still a mistake to report.
+        opts.number(scheme, "hashseed")?;
         Ok(Self {
             dir,
             mode: mode.unwrap_or(0o600),
             dirmode,
             gid,
-            hashsize: number(&opts, scheme, "hashsize")?.unwrap_or(256).max(1) as usize,
-            expire: number(&opts, scheme, "expiretime")?
+            hashsize: opts
+                .nonzero(scheme, "hashsize", "a table of 0 addresses learns none")?
+                .unwrap_or(256) as usize,
+            expire: opts
+                .nonzero(
+                    scheme,
+                    "expiretime",
+                    "addresses would be forgotten as learned",
+                )?
                 .map(Duration::from_secs)
                 .unwrap_or(forward::DEFAULT_EXPIRE),
         })
     }
-}
-
-fn number(opts: &Options, scheme: &'static str, tag: &'static str) -> io::Result<Option<u64>> {
-    Ok(opts.number(scheme, tag)?)
 }
 
 /// `/tmp/vdenode_<username>`, or `/tmp/vdenode_u<euid>` for a user without a name.
@@ -284,5 +300,26 @@ mod tests {
         let e = parse(Kind::Switch, "/tmp/h[expiretime=soon]").unwrap_err();
         assert!(e.to_string().contains("expiretime"), "{e}");
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn zero_where_zero_means_nothing_is_refused() {
+        for (arg, key) in [
+            ("/tmp/h[hashsize=0]", "hashsize"),
+            ("/tmp/h[expiretime=0]", "expiretime"),
+            ("/tmp/h[dirmode=0]", "dirmode"),
+            ("/tmp/h[hashseed=zz]", "hashseed"),
+        ] {
+            let e = parse(Kind::Switch, arg).unwrap_err();
+            assert!(
+                e.to_string().contains(&format!("bad {key} `")),
+                "{arg}: {e}"
+            );
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{arg}");
+        }
+        assert_eq!(
+            parse(Kind::Switch, "/tmp/h[hashsize=1]").unwrap().hashsize,
+            1
+        );
     }
 }

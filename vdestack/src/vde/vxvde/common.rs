@@ -63,6 +63,9 @@ pub struct VxConfig {
     pub expire: Duration,
 }
 
+/// The largest MAC table `hashsize=` may ask for.
+const MAX_HASHSIZE: u64 = 1 << 20;
+
 /// Parses a `vxvde://` or `vxlan://` argument. `tags` is the plugin's option table,
 /// `default_port` its port; `grp=` and `bind=` are honoured only if `tags` has them.
 pub fn parse_config(
@@ -106,9 +109,34 @@ pub fn parse_config(
         )
         .into());
     }
-    let rcvbuf = num("rcvbuf")?.map(|n| n.min(i32::MAX as u64) as usize);
-    let hashsize = num("hashsize")?.unwrap_or(1024).clamp(1, 1 << 20) as usize;
-    let expire = Duration::from_secs(num("expiretime")?.unwrap_or(128));
+    let rcvbuf = opts
+        .nonzero(
+            scheme,
+            "rcvbuf",
+            "a receive buffer of 0 bytes holds no frame",
+        )?
+        .map(|n| n.min(i32::MAX as u64) as usize);
+    let hashsize = match opts.nonzero(scheme, "hashsize", "a table of 0 addresses learns none")? {
+        None => 1024,
+        Some(n) if n <= MAX_HASHSIZE => n as usize,
+        Some(_) => {
+            return Err(bad_value(
+                scheme,
+                "hashsize",
+                opts.get("hashsize").unwrap_or(""),
+                format!("at most {MAX_HASHSIZE} addresses"),
+            )
+            .into())
+        }
+    };
+    let expire = Duration::from_secs(
+        opts.nonzero(
+            scheme,
+            "expiretime",
+            "addresses would be forgotten as learned",
+        )?
+        .unwrap_or(128),
+    );
     let bind = match opts.get("bind") {
         Some(b) => Some(
             b.parse::<IpAddr>()
@@ -172,12 +200,13 @@ fn resolve_groups(
     } else if let Ok(ip) = addr.parse::<IpAddr>() {
         vec![ip]
     } else {
+        // getaddrinfo's reason (from std, without an errno to add).
         (addr, port)
             .to_socket_addrs()
             .map_err(|e| {
-                context(
-                    io::Error::from_raw_os_error(libc::ENOENT),
-                    format!("{scheme}://: cannot resolve group `{addr}` ({e})"),
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{scheme}://: the group name `{addr}` did not resolve ({e})"),
                 )
             })?
             .map(|s| s.ip())
@@ -194,7 +223,12 @@ fn resolve_groups(
         return Err(bad_value(scheme, "group", addr, "no address of the requested family").into());
     }
     if let Some(ip) = ips.iter().find(|ip| !ip.is_multicast()) {
-        return Err(bad_value(scheme, "group", &ip.to_string(), "not a multicast address").into());
+        // Said as typed: the resolver reads `1.2.3` as 1.2.0.3, which nobody wrote.
+        let why = match ip.to_string() == addr {
+            true => "not a multicast address".to_string(),
+            false => format!("it means {ip}, not a multicast address"),
+        };
+        return Err(bad_value(scheme, "group", addr, why).into());
     }
     Ok(ips
         .into_iter()
@@ -526,6 +560,41 @@ mod tests {
         let e = parse_config("vxvde", "239.0.0.1/v6", TAGS, 14789).unwrap_err();
         assert!(e.to_string().contains("family"), "{e}");
         assert!(parse_config("vxlan", "/bind=1.2.3.4", &TAGS[..10], 4789).is_err());
+    }
+
+    #[test]
+    fn the_group_is_echoed_as_typed() {
+        // The resolver reads an abbreviated IPv4 (`1.2.3`) as 1.2.0.3: no name lookup.
+        let e = parse_config("vxlan", "1.2.3", TAGS, 4789).unwrap_err();
+        assert!(e.to_string().contains("bad group `1.2.3`"), "{e}");
+        assert!(e.to_string().contains("1.2.0.3, not a multicast"), "{e}");
+        let e = parse_config("vxlan", "10.1.2.3", TAGS, 4789).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("bad group `10.1.2.3`: not a multicast"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn zero_where_zero_means_nothing_is_refused() {
+        for (arg, key) in [
+            ("/hashsize=0", "hashsize"),
+            ("/hashsize=2m", "hashsize"),
+            ("/expiretime=0", "expiretime"),
+            ("/rcvbuf=0", "rcvbuf"),
+            ("/port=0", "port"),
+        ] {
+            let e = parse_config("vxvde", arg, TAGS, 14789).unwrap_err();
+            assert!(
+                e.to_string().contains(&format!("bad {key} `")),
+                "{arg}: {e}"
+            );
+        }
+        // TTL 0 keeps multicast on this host: a real choice.
+        assert_eq!(parse_config("vxvde", "/ttl=0", TAGS, 14789).unwrap().ttl, 0);
+        let c = parse_config("vxvde", "/hashsize=1m", TAGS, 14789).unwrap();
+        assert_eq!(c.hashsize, 1 << 20);
     }
 
     #[test]

@@ -24,12 +24,12 @@ pub struct DemoArgs {
 /// Runs the demo.
 pub fn run(a: DemoArgs) -> io::Result<()> {
     println!("vdestack demo, part 1: private network stacks (Internet of Threads)");
-    let stacks = stacks::run();
+    let stacks = stacks::run().map_err(|e| crate::say_what(e, "demo, part 1 (stacks)"));
     if let Err(e) = &stacks {
         println!("  stacks failed: {e}");
     }
     println!();
     println!("vdestack demo, part 2: VDE plugs on an embedded switch and hub");
-    plugs::run(a.frames)?;
+    plugs::run(a.frames).map_err(|e| crate::say_what(e, "demo, part 2 (plugs)"))?;
     stacks
 }

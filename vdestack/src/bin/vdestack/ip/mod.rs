@@ -42,7 +42,7 @@ pub fn run(a: IpArgs) -> io::Result<()> {
     };
     let cmd =
         args::parse(&a.args, family).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let nl = NlClient::new()?;
+    let nl = NlClient::new().map_err(|e| crate::say_what(e, "opening a netlink socket"))?;
     let index = |name: &str| nl.if_nametoindex(name);
     match cmd {
         Command::Show(Object::Link, dev) => {
