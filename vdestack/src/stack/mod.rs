@@ -113,6 +113,7 @@ mod relay;
 mod relay_backlog;
 pub mod spec;
 
+pub use helper::{end_idle_helper, helper_linger, set_helper_linger, DEFAULT_LINGER, MAX_LINGER};
 pub use relay::{relay_running, threads_max as relay_threads_max};
 pub use relay_backlog::{
     backlog_counts as relay_backlog_counts, BacklogCounts, PATIENCE as RELAY_PATIENCE,
@@ -136,7 +137,7 @@ pub struct CommandOptions {
 #[derive(Debug)]
 pub struct Stack {
     /// The process's namespace helper, shared with its other stacks.
-    helper: Arc<helper::SharedHelper>,
+    helper: helper::Lease,
     /// The process that made the stack: a forked child only lets go of its copies.
     owner: rustix::process::Pid,
     userns: Arc<OwnedFd>,
