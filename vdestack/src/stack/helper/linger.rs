@@ -37,6 +37,10 @@ struct Slot {
     thread: Option<Lingerer>,
     /// A linger thread that has left (its handle, to join).
     finished: Option<(Pid, JoinHandle<()>)>,
+    /// The linger thread sleeps with no deadline (a stack held the helper when
+    /// it looked): only then must a last lease wake it. One sleeping until a
+    /// deadline looks again then, so stacks coming and going cost it nothing.
+    sleeps_untimed: bool,
     next_id: u64,
 }
 
@@ -54,6 +58,7 @@ static SLOT: Mutex<Slot> = Mutex::new(Slot {
     linger: None,
     thread: None,
     finished: None,
+    sleeps_untimed: false,
     next_id: 0,
 });
 /// Wakes the linger thread: the slot changed.
@@ -212,7 +217,9 @@ impl Drop for Lease {
         };
         if lingers && start_lingerer(&mut slot, me) {
             slot.idle_since = Some(Instant::now());
-            WAKE.notify_all();
+            if slot.sleeps_untimed {
+                WAKE.notify_all();
+            }
             return;
         }
         // No linger (or no thread to end it later): it ends now, in this thread.
@@ -292,7 +299,11 @@ fn linger_main(id: u64) {
                 drop(helper);
                 slot = lock();
             }
-            _ => slot = WAKE.wait(slot).unwrap_or_else(|e| e.into_inner()),
+            _ => {
+                slot.sleeps_untimed = true;
+                slot = WAKE.wait(slot).unwrap_or_else(|e| e.into_inner());
+                slot.sleeps_untimed = false;
+            }
         }
     }
 }
@@ -309,6 +320,7 @@ extern "C" fn after_fork_in_child() {
     if let Some(t) = slot.thread.take() {
         std::mem::forget(t);
     }
+    slot.sleeps_untimed = false;
     if let Some(f) = slot.finished.take() {
         std::mem::forget(f);
     }
