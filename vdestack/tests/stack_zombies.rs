@@ -149,7 +149,11 @@ fn run_role(mode: &str, linger_ms: Option<&str>) -> std::collections::HashMap<St
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    assert_eq!(kv.get("end").map(String::as_str), Some("ok"), "{what}: {text}");
+    assert_eq!(
+        kv.get("end").map(String::as_str),
+        Some("ok"),
+        "{what}: {text}"
+    );
     kv
 }
 

@@ -523,7 +523,16 @@ fn print_costs(rows: &[io::Result<costs::Costs>]) {
         };
         println!(
             "| {} | {} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {} | {} | {} |",
-            c.who, c.iface, c.create_us, c.ready_us, c.delete_us, first, c.leaked_fds, foot, max, vs_c
+            c.who,
+            c.iface,
+            c.create_us,
+            c.ready_us,
+            c.delete_us,
+            first,
+            c.leaked_fds,
+            foot,
+            max,
+            vs_c
         );
     }
     println!(
