@@ -76,7 +76,7 @@ pub(crate) struct SharedHelper {
 fn file_id(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
     rustix::fs::fstat(fd)
         .ok()
-        .map(|s| (s.st_dev as u64, s.st_ino as u64))
+        .map(|s| (s.st_dev, s.st_ino))
 }
 
 impl SharedHelper {
