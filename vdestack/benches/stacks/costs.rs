@@ -24,7 +24,8 @@ pub struct Costs {
     /// its helper has made the tap; its first socket waits for it).
     pub ready_us: f64,
     pub delete_us: f64,
-    /// Ours: create and delete of a process's only stack with no linger
+    /// Ours: ready (create + first socket) and delete of a process's only stack
+    /// with no linger
     /// (`VDESTACK_HELPER_LINGER_MS=0`), so each starts and ends the shared
     /// namespace helper.
     pub first: Option<(f64, f64)>,
@@ -112,7 +113,7 @@ fn row(
             let c = run(&["cycles", url, cycles, "warm"])?;
             (
                 c,
-                Some((num(&first, "create_us")?, num(&first, "delete_us")?)),
+                Some((num(&first, "ready_us")?, num(&first, "delete_us")?)),
             )
         }
         _ => (run(&["cycles", url, cycles])?, None),

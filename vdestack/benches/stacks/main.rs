@@ -476,7 +476,7 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
 }
 
 fn print_costs(rows: &[io::Result<costs::Costs>]) {
-    println!("| stacks | interfaces | create µs | ready µs | delete µs | first stack: create, delete µs | fds left by the cycles | fds/stack | processes/stack | threads/stack | memory KiB/stack | most stacks per process | create, ready, delete, ready+delete ours/C |");
+    println!("| stacks | interfaces | create µs | ready µs | delete µs | alone, no linger: ready, delete µs | fds left by the cycles | fds/stack | processes/stack | threads/stack | memory KiB/stack | most stacks per process | create, ready, delete, ready+delete ours/C |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
     let ok: Vec<&costs::Costs> = rows.iter().filter_map(|r| r.as_ref().ok()).collect();
     for r in rows {
@@ -542,9 +542,10 @@ fn print_costs(rows: &[io::Result<costs::Costs>]) {
          with one more stack of the same kind alive meanwhile, as in an application that \
          has stacks (all of a process's stacks share one namespace helper). `ours, alone`: \
          no other stack alive, each stack the process's only one; the helper lingers {} ms \
-         after the last stack (the default), so the next one finds it. `first stack`: \
-         alone with no linger (VDESTACK_HELPER_LINGER_MS=0), so each stack starts the \
-         helper and its drop waits for it to exit. Per stack: 20 \
+         after the last stack (the default), so the next one finds it. `alone, no \
+         linger`: each stack the process's only one with VDESTACK_HELPER_LINGER_MS=0, so \
+         each starts the helper and its drop waits for it to exit (as before the linger \
+         existed). Per stack: 20 \
          stacks alive at once, the growth over one process divided by 20: fds and threads \
          of the process, processes (helpers, below it or not), memory = Pss of the process \
          plus its helpers' (libvdestack's helpers share its memory: counted once). Most \
