@@ -74,9 +74,7 @@ pub(crate) struct SharedHelper {
 
 /// A file's identity.
 fn file_id(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
-    rustix::fs::fstat(fd)
-        .ok()
-        .map(|s| (s.st_dev, s.st_ino))
+    rustix::fs::fstat(fd).ok().map(|s| (s.st_dev, s.st_ino))
 }
 
 impl SharedHelper {
