@@ -261,7 +261,7 @@ impl Stack {
             }
         }
         if let Some(slot) = slot {
-            // On failure `stack` is dropped: the helper ends; `pairs` were dropped.
+            // On failure `stack` is dropped: its lease on the helper goes; `pairs` were dropped.
             stack.relay = Some(slot.fill(pairs)?);
         }
         Ok(stack)
@@ -452,7 +452,7 @@ impl Drop for Stack {
         // The relay lets go of the taps and plugs; they close here (then a relay
         // thread left with no stack, which ended meanwhile, is joined). The namespace
         // fd closes with the field (sockets made in the stack keep the namespace);
-        // the helper ends with the process's last stack.
+        // the helper lingers after the process's last stack, then ends.
         if let Some(id) = self.relay.take() {
             drop(relay::remove(id));
         }

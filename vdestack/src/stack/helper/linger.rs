@@ -249,7 +249,7 @@ fn start_lingerer(slot: &mut Slot, me: Pid) -> bool {
     let id = slot.next_id;
     match std::thread::Builder::new()
         .name("vdestack-linger".into())
-        .stack_size(64 * 1024)
+        .stack_size(128 * 1024)
         .spawn(move || linger_main(id))
     {
         Ok(handle) => {
