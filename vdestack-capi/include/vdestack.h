@@ -21,9 +21,13 @@ struct vdestack;
  * Returns NULL with errno set on failure. */
 struct vdestack *vde_addstack(char *vdenet, char *ifname);
 
-/* Deletes a stack: its helper exits, its interface and plug close. Sockets already
- * made in it stay valid. Clears the default stack if it is this one. A NULL or
- * already deleted handle is ignored (errno EINVAL). */
+/* Deletes a stack: its interface and plug close. Sockets already made in it stay
+ * valid. Clears the default stack if it is this one. A NULL or already deleted
+ * handle is ignored (errno EINVAL). The helper process that all stacks of the
+ * program share lingers 250 ms after the last stack (so that the next stack made
+ * meanwhile starts faster), then exits, leaving no process, fd or thread behind;
+ * VDESTACK_HELPER_LINGER_MS in the environment sets that time (0: it ends with the
+ * last stack). */
 void vde_delstack(struct vdestack *stack);
 
 /* Makes plain socket() calls (from this program and its libraries) create their

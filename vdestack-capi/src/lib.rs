@@ -17,13 +17,22 @@
 //! ## Fixed on purpose compared with Debian's libvdestack
 //!
 //! * No fds are left behind after `vde_delstack` (upstream leaks the tap and the
-//!   plug); the stack's own fds are close-on-exec and none is shared with a helper
+//!   plug), nor, once its linger is over, the shared helper's; the stack's own fds are close-on-exec and none is shared with a helper
 //!   (the helper does not share the application's fd table, so an application
 //!   closing "all other fds" only loses its stacks, not the other way round).
 //! * The helper is not the application's child, so `wait()` in a SIGCHLD handler
 //!   cannot reap it; a command run by `vde_stackcmd` is the child of a keeper
 //!   process cloned with no exit signal, so a plain `wait()`/`waitpid(-1)` can
-//!   reap neither.
+//!   reap neither. A program that is PID 1 or a child subreaper, to which the
+//!   helper is re-parented, is left no zombie: the library reaps it.
+//!
+//! One helper process serves all the program's stacks. After the last
+//! `vde_delstack` it lingers 250 ms, so the next `vde_addstack` made meanwhile
+//! does not start one (about 1 ms); then nothing of ours is left, no process, fd or
+//! thread. Debian's API has no call to end it at once: `VDESTACK_HELPER_LINGER_MS`
+//! in the environment sets the linger (`0`: it ends with the last stack, which
+//! waits for it). A program that exits does not wait for it. See
+//! `vdestack::stack::end_idle_helper` for the details.
 //! * Sockets can be made in a `fork()`ed child (upstream shares memory and fds with
 //!   the helper, which breaks in a child).
 //! * NULL, deleted or garbage handles give `EINVAL` (or are ignored by the `void`

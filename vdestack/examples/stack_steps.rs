@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! stack_steps [N]           the steps, N rounds (default 100)
-//! stack_steps N first       a process's only stack: helper start, create, drop
+//! stack_steps N first       a process's only stack with no linger: helper start, create, drop
+//! stack_steps N alone       each stack the only one, the helper lingering between them:
+//!                           create, first socket, drop
 //! stack_steps N gap MS      create+drop with MS ms of idleness before each
 //! ```
 //!
@@ -96,8 +98,9 @@ fn steps(n: usize) -> io::Result<()> {
     Ok(())
 }
 
-/// A process's only stack: it starts and ends the helper.
+/// A process's only stack with no linger: it starts and ends the helper.
 fn first(n: usize) -> io::Result<()> {
+    vdestack::stack::set_helper_linger(Duration::ZERO);
     let (mut spawn, mut create, mut drop_) = (vec![], vec![], vec![]);
     for _ in 0..n {
         let s = Instant::now();
@@ -114,6 +117,28 @@ fn first(n: usize) -> io::Result<()> {
     println!("spawn_helper       {}", summary(spawn));
     println!("first create       {}", summary(create));
     println!("first drop         {}", summary(drop_));
+    Ok(())
+}
+
+/// Create, first socket, drop of a process's only stack (no interface), the helper
+/// lingering between them (the default linger), as in one stack per test.
+fn alone(n: usize) -> io::Result<()> {
+    let (mut create, mut socket, mut drop_) = (vec![], vec![], vec![]);
+    drop(Stack::new()?);
+    for _ in 0..n {
+        let s = Instant::now();
+        let stack = Stack::new()?;
+        create.push(us(s));
+        let s = Instant::now();
+        drop(stack.socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?);
+        socket.push(us(s));
+        let s = Instant::now();
+        drop(stack);
+        drop_.push(us(s));
+    }
+    println!("alone create       {}", summary(create));
+    println!("alone socket       {}", summary(socket));
+    println!("alone drop         {}", summary(drop_));
     Ok(())
 }
 
@@ -159,6 +184,7 @@ fn main() -> io::Result<()> {
     match args.get(1).map(String::as_str) {
         None => steps(n),
         Some("first") => first(n),
+        Some("alone") => alone(n),
         Some("gap") => {
             let ms = args
                 .get(2)

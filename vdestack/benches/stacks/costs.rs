@@ -4,7 +4,6 @@
 //! `benches/c/cstack_create.c`. Both print the same `key=value` lines.
 
 use std::io;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -24,22 +23,40 @@ pub struct Costs {
     /// its helper has made the tap; its first socket waits for it).
     pub ready_us: f64,
     pub delete_us: f64,
-    /// Ours: create and delete of a process's only stack, which also starts and
-    /// ends the shared namespace helper (the main figures keep another stack alive).
+    /// Ours: ready (create + first socket) and delete of a process's only stack
+    /// with no linger
+    /// (`VDESTACK_HELPER_LINGER_MS=0`), so each starts and ends the shared
+    /// namespace helper.
     pub first: Option<(f64, f64)>,
     pub leaked_fds: f64,
-    pub fds: f64,
-    pub procs: f64,
-    pub threads: f64,
-    pub pss_kib: f64,
+    /// What a stack holds (20 alive at once); `None` on the "alone" rows, which
+    /// measure only the cycles.
+    pub footprint: Option<Footprint>,
     /// Most stacks held at once (lo only), and why it stopped.
     pub max: Option<(f64, String)>,
 }
 
+/// Per stack, with 20 alive at once.
+#[derive(Debug, Clone)]
+pub struct Footprint {
+    pub fds: f64,
+    pub procs: f64,
+    pub threads: f64,
+    pub pss_kib: f64,
+}
+
+/// Who a row measures.
+pub const OURS: &str = "ours";
+/// Ours, each stack the process's only one (the helper lingers between them).
+pub const OURS_ALONE: &str = "ours, alone";
+/// Debian's libvdestack.
+pub const C: &str = "C libvdestack";
+
 /// The URL (`-` = no interface) used by the rows with one interface.
 const VX: &str = "vxvde://239.76.1.1";
 
-/// Measures ours and C's, with no interface and with one `vxvde://` interface.
+/// Measures ours (with another stack alive, and alone) and C's, with no interface
+/// and with one `vxvde://` interface.
 pub fn measure(cbin: &Result<std::path::PathBuf, String>, quick: bool) -> Vec<io::Result<Costs>> {
     let cycles_lo = if quick { "50" } else { "200" };
     let cycles_if = if quick { "10" } else { "30" };
@@ -49,21 +66,16 @@ pub fn measure(cbin: &Result<std::path::PathBuf, String>, quick: bool) -> Vec<io
         ("1 tap on vxvde://", VX, cycles_if),
     ] {
         let max = url == "-";
-        rows.push(row(
-            "ours",
-            iface,
-            max,
-            |args| {
-                let mut c = Command::new(std::env::current_exe()?);
-                c.env(ROLE_ENV, "costs").args(args);
-                run_keyvals(c)
-            },
-            url,
-            cycles,
-        ));
+        let ours = |args: &[&str]| {
+            let mut c = Command::new(std::env::current_exe()?);
+            c.env(ROLE_ENV, "costs").args(args);
+            run_keyvals(c)
+        };
+        rows.push(row(OURS, iface, max, ours, url, cycles));
+        rows.push(row(OURS_ALONE, iface, false, ours, url, cycles));
         rows.push(match cbin {
             Ok(bin) => row(
-                "C libvdestack",
+                C,
                 iface,
                 max,
                 |args| {
@@ -88,23 +100,34 @@ fn row(
     url: &str,
     cycles: &str,
 ) -> io::Result<Costs> {
-    // Ours keeps one more stack alive during the cycles, as an application with
-    // stacks does: the shared helper then runs throughout. Alone, each cycle also
-    // starts and stops the helper: that is the `first` figure.
-    let (c, first) = if who == "ours" {
-        settle();
-        let first = run(&["cycles", url, cycles])?;
-        settle();
-        let c = run(&["cycles", url, cycles, "warm"])?;
-        (
-            c,
-            Some((num(&first, "create_us")?, num(&first, "delete_us")?)),
-        )
-    } else {
-        settle();
-        (run(&["cycles", url, cycles])?, None)
+    // "ours" keeps one more stack alive during the cycles, as an application with
+    // stacks does: the shared helper runs throughout. "ours, alone" has no other
+    // stack: between cycles the helper lingers (the default linger). The `first`
+    // figure turns the linger off: each cycle starts and ends the helper.
+    settle();
+    let (c, first) = match who {
+        OURS => {
+            let first = run(&["cycles", url, cycles, "nolinger"])?;
+            settle();
+            let c = run(&["cycles", url, cycles, "warm"])?;
+            (
+                c,
+                Some((num(&first, "ready_us")?, num(&first, "delete_us")?)),
+            )
+        }
+        _ => (run(&["cycles", url, cycles])?, None),
     };
-    let f = run(&["footprint", url, "20"])?;
+    let footprint = if who == OURS_ALONE {
+        None
+    } else {
+        let f = run(&["footprint", url, "20"])?;
+        Some(Footprint {
+            fds: num(&f, "fds")?,
+            procs: num(&f, "procs")?,
+            threads: num(&f, "threads")?,
+            pss_kib: num(&f, "pss_kib")?,
+        })
+    };
     let max = if max {
         let m = run(&["max", "1000"])?;
         Some((num(&m, "max")?, m.get("stop").cloned().unwrap_or_default()))
@@ -119,12 +142,20 @@ fn row(
         delete_us: num(&c, "delete_us")?,
         first,
         leaked_fds: num(&c, "leaked_fds")?,
-        fds: num(&f, "fds")?,
-        procs: num(&f, "procs")?,
-        threads: num(&f, "threads")?,
-        pss_kib: num(&f, "pss_kib")?,
+        footprint,
         max,
     })
+}
+
+/// Whether process `pid` exists and is not a zombie.
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let state = s.rsplit_once(')')?.1.split_whitespace().next()?.to_string();
+            Some(state != "Z")
+        })
+        .unwrap_or(false)
 }
 
 fn url_arg(url: &str) -> Vec<&str> {
@@ -173,10 +204,17 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
             let specs = url_arg(url);
             // "warm": another stack of the same kind lives meanwhile, as in an
             // application that has stacks: the shared helper runs, and so does a
-            // relay thread when the stacks have interfaces.
+            // relay thread when the stacks have interfaces. "nolinger": the helper
+            // ends with each cycle's stack (and starts with the next). Neither:
+            // each stack is the only one, and the helper lingers between them.
             let _anchor = match rest {
                 ["warm"] => Some(Stack::with_interfaces(&specs)?),
-                _ => None,
+                ["nolinger"] => {
+                    vdestack::stack::set_helper_linger(Duration::ZERO);
+                    None
+                }
+                [] => None,
+                _ => return Err(io::Error::other("cycles: warm, nolinger or nothing")),
             };
             for _ in 0..3 {
                 drop(Stack::with_interfaces(&specs)?);
@@ -201,10 +239,15 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
                 delete += t3.elapsed();
             }
             let after = usage(&[]);
-            let alive = helpers
-                .iter()
-                .filter(|p| Path::new(&format!("/proc/{p}")).exists())
-                .count();
+            // What is left once a lingering helper is ended (it is ours only while
+            // it runs: a helper still alive after that is a leak).
+            drop(_anchor);
+            vdestack::stack::end_idle_helper();
+            // Stacks share a helper: each counted once; an exited one may wait a
+            // moment for its reaper (init) as a zombie, which is not running.
+            helpers.sort_unstable();
+            helpers.dedup();
+            let alive = helpers.iter().filter(|&&p| running(p)).count();
             println!(
                 "create_us={:.0} ready_us={:.0} delete_us={:.0} leaked_fds={} leaked_procs={}",
                 create.as_secs_f64() / n as f64 * 1e6,
@@ -218,6 +261,8 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
             let k: usize = k.parse().map_err(io::Error::other)?;
             let specs = url_arg(url);
             drop(Stack::with_interfaces(&specs)?);
+            // The helper (which lingers after that stack) counts in the growth.
+            vdestack::stack::end_idle_helper();
             let before = usage(&[]);
             let stacks = (0..k)
                 .map(|_| Stack::with_interfaces(&specs))
@@ -264,7 +309,7 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
         }
         _ => {
             return Err(io::Error::other(
-                "usage: cycles URL N [warm] | footprint URL K | max CAP",
+                "usage: cycles URL N [warm|nolinger] | footprint URL K | max CAP",
             ))
         }
     }

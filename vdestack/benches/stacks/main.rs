@@ -476,7 +476,7 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
 }
 
 fn print_costs(rows: &[io::Result<costs::Costs>]) {
-    println!("| stacks | interfaces | create µs | ready µs | delete µs | first stack: create, delete µs | fds left by the cycles | fds/stack | processes/stack | threads/stack | memory KiB/stack | most stacks per process | create, ready, delete, ready+delete ours/C |");
+    println!("| stacks | interfaces | create µs | ready µs | delete µs | alone, no linger: ready, delete µs | fds left by the cycles | fds/stack | processes/stack | threads/stack | memory KiB/stack | most stacks per process | create, ready, delete, ready+delete ours/C |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
     let ok: Vec<&costs::Costs> = rows.iter().filter_map(|r| r.as_ref().ok()).collect();
     for r in rows {
@@ -490,9 +490,9 @@ fn print_costs(rows: &[io::Result<costs::Costs>]) {
                 continue;
             }
         };
-        let vs_c = if c.who == "ours" {
+        let vs_c = if c.who != costs::C {
             ok.iter()
-                .find(|o| o.who != "ours" && o.iface == c.iface)
+                .find(|o| o.who == costs::C && o.iface == c.iface)
                 .map(|o| {
                     format!(
                         "{}, {}, {}, {}",
@@ -514,8 +514,15 @@ fn print_costs(rows: &[io::Result<costs::Costs>]) {
             Some((cr, de)) => format!("{cr:.0}, {de:.0}"),
             None => "–".into(),
         };
+        let foot = match &c.footprint {
+            Some(f) => format!(
+                "{:.2} | {:.2} | {:.2} | {:.0}",
+                f.fds, f.procs, f.threads, f.pss_kib
+            ),
+            None => "– | – | – | –".into(),
+        };
         println!(
-            "| {} | {} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {} |",
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {} | {} | {} |",
             c.who,
             c.iface,
             c.create_us,
@@ -523,10 +530,7 @@ fn print_costs(rows: &[io::Result<costs::Costs>]) {
             c.delete_us,
             first,
             c.leaked_fds,
-            c.fds,
-            c.procs,
-            c.threads,
-            c.pss_kib,
+            foot,
             max,
             vs_c
         );
@@ -534,15 +538,19 @@ fn print_costs(rows: &[io::Result<costs::Costs>]) {
     println!(
         "\ncreate/ready/delete: mean of the cycles (create, a first UDP socket in the stack, \
          delete at once); ready = create until that socket exists (libvdestack's create \
-         returns before its helper has made the tap; its first socket waits for it). Ours \
-         with one \
-         more stack of the same kind alive meanwhile, as in an application that has stacks (all of a \
-         process's stacks share one namespace helper; the first stack starts it, the last \
-         one's drop waits for it to exit: the `first stack` column). Per stack: 20 \
+         returns before its helper has made the tap; its first socket waits for it). `ours`: \
+         with one more stack of the same kind alive meanwhile, as in an application that \
+         has stacks (all of a process's stacks share one namespace helper). `ours, alone`: \
+         no other stack alive, each stack the process's only one; the helper lingers {} ms \
+         after the last stack (the default), so the next one finds it. `alone, no \
+         linger`: each stack the process's only one with VDESTACK_HELPER_LINGER_MS=0, so \
+         each starts the helper and its drop waits for it to exit (as before the linger \
+         existed). Per stack: 20 \
          stacks alive at once, the growth over one process divided by 20: fds and threads \
          of the process, processes (helpers, below it or not), memory = Pss of the process \
          plus its helpers' (libvdestack's helpers share its memory: counted once). Most \
          stacks: stacks with no interface made until one fails or 1000 exist (fd limit \
-         raised to the hard limit)."
+         raised to the hard limit).",
+        vdestack::stack::DEFAULT_LINGER.as_millis()
     );
 }

@@ -14,7 +14,7 @@
 //! | `relay.rs` | a small pool of shared threads relaying frames between taps and plugs |
 //! | `relay_backlog.rs` | back-pressure: a tap waits while its plug's peer is full |
 //! | `kernel_link.rs` | `veth://NAME`: stacks of this process joined by a kernel bridge and veth pairs, no relay |
-//! | `helper.rs` | the process's one namespace helper, shared by its stacks |
+//! | `helper/` | the process's one namespace helper, shared by its stacks, and its linger |
 //! | `sys::nshelper` | the namespace helper process (fork, unshare, taps, sockets, `SCM_RIGHTS`) |
 //! | `sys::nsexec` | commands: join the namespaces, raise the network capabilities |
 //!
@@ -32,8 +32,18 @@
 //!   per interface, the plugs' fds; shared: the helper's pair end, its pidfd and
 //!   user namespace), all close-on-exec.
 //! * The helper is not the application's child (double fork): `waitpid(-1)` cannot
-//!   reap it; it exits when its socket pair reaches EOF: when the last stack is
-//!   dropped, or the application dies (no polling of the parent).
+//!   reap it; it exits when its socket pair reaches EOF: a short while after the
+//!   last stack is dropped, or when the application dies (no polling of the
+//!   parent). An application that is PID 1 or a subreaper gets it re-parented:
+//!   the library reaps it (its pidfd), so no zombie is left.
+//! * After the last stack the helper *lingers* ([`DEFAULT_LINGER`], 250 ms), so a
+//!   process that makes one stack after another (one per test) does not start a
+//!   process per stack: such a cycle costs what it costs while another stack lives.
+//!   Meanwhile the process holds the helper's 4 fds and a thread that ends it; then
+//!   nothing is left. [`end_idle_helper`] ends it at once (and returns when it has
+//!   exited); [`set_helper_linger`] or `VDESTACK_HELPER_LINGER_MS` change the
+//!   linger (0: it ends with the last stack's drop). A child `fork()`ed during the
+//!   linger does not keep it alive.
 //! * Commands of [`Stack::run`] are children of a keeper process that is cloned
 //!   with no exit signal: the application's `wait()` cannot reap them either.
 //! * Socket requests carry their own reply channel: threads need no lock, and a
@@ -80,17 +90,19 @@
 //! * Creating a stack: about 0.3 ms while another stack lives (one request: the
 //!   kernel's `unshare(CLONE_NEWNET)`, about 0.25 ms, is most of it; a tap adds
 //!   about 40 µs in the helper and 10 µs of offload set-up; a relay thread that
-//!   has to start starts while the helper works); about 1 ms for the first stack,
-//!   which starts the helper (a fork of the application, a user namespace).
+//!   has to start starts while the helper works), and the same for a stack made
+//!   while the helper lingers; about 1 ms for a stack that starts the helper (a
+//!   fork of the application, a user namespace).
 //! * Per stack: in the application 1 fd plus one per interface plus the plugs' own;
 //!   no process, no thread. Shared: one helper process (a few hundred kB: it shares
 //!   the application's pages copy-on-write, so an application that rewrites much
-//!   memory pays for copies), 3 fds for it, 3 per relay thread (epoll, eventfd,
-//!   timerfd).
+//!   memory pays for copies), 4 fds for it (and, once the process has been left
+//!   with no stack, the linger thread until the helper ends), 3 per relay thread
+//!   (epoll, eventfd, timerfd).
 //! * Threads: relay threads for all stacks with interfaces: one per CPU at most
 //!   4, fewer while fewer stacks have interfaces.
-//! * Dropping: well under a millisecond, taps included (the last stack also waits
-//!   for the helper to exit). Taps are made persistent (`TUNSETPERSIST`), so closing
+//! * Dropping: well under a millisecond, taps included (with no linger, the last
+//!   stack also waits for the helper to exit). Taps are made persistent (`TUNSETPERSIST`), so closing
 //!   one does not unregister it at once (20-30 ms of kernel grace periods per tap,
 //!   as `ip link del`): it goes with its network namespace, which the kernel tears
 //!   down in batches, in its own time, once the stack and every socket made in it
@@ -113,6 +125,7 @@ mod relay;
 mod relay_backlog;
 pub mod spec;
 
+pub use helper::{end_idle_helper, helper_linger, set_helper_linger, DEFAULT_LINGER, MAX_LINGER};
 pub use relay::{relay_running, threads_max as relay_threads_max};
 pub use relay_backlog::{
     backlog_counts as relay_backlog_counts, BacklogCounts, PATIENCE as RELAY_PATIENCE,
@@ -136,7 +149,7 @@ pub struct CommandOptions {
 #[derive(Debug)]
 pub struct Stack {
     /// The process's namespace helper, shared with its other stacks.
-    helper: Arc<helper::SharedHelper>,
+    helper: helper::Lease,
     /// The process that made the stack: a forked child only lets go of its copies.
     owner: rustix::process::Pid,
     userns: Arc<OwnedFd>,
@@ -259,7 +272,7 @@ impl Stack {
             }
         }
         if let Some(slot) = slot {
-            // On failure `stack` is dropped: the helper ends; `pairs` were dropped.
+            // On failure `stack` is dropped: its lease on the helper goes; `pairs` were dropped.
             stack.relay = Some(slot.fill(pairs)?);
         }
         Ok(stack)
@@ -450,7 +463,7 @@ impl Drop for Stack {
         // The relay lets go of the taps and plugs; they close here (then a relay
         // thread left with no stack, which ended meanwhile, is joined). The namespace
         // fd closes with the field (sockets made in the stack keep the namespace);
-        // the helper ends with the process's last stack.
+        // the helper lingers after the process's last stack, then ends.
         if let Some(id) = self.relay.take() {
             drop(relay::remove(id));
         }

@@ -15,7 +15,7 @@ pub use tun::{enable_tap_offload, open_tap, TAP_NAME_MAX};
 pub use user::{daemonize, group_id, user_name};
 
 mod child;
-pub use child::terminate_child;
+pub use child::{is_reaper, on_fork_child, reap_if_ours, terminate_child};
 
 mod cmdspawn;
 mod nsexec;

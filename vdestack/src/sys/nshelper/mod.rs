@@ -21,6 +21,15 @@
 //! works where `pidfd_open` does not, e.g. under valgrind or before Linux 5.3),
 //! and signal it through a pidfd where there is one.
 //!
+//! When the application itself is PID 1 of its pid namespace (a container's init)
+//! or a child subreaper (`PR_SET_CHILD_SUBREAPER`), the helper is re-parented to
+//! *it*, and becomes an ordinary child (SIGCHLD, visible to `waitpid(-1)`): an
+//! application that does not know about it would keep it as a zombie. So whoever
+//! ends the helper reaps it if it is our child (`sys::reap_if_ours`:
+//! `waitid(P_PIDFD)`, which answers `ECHILD` for another's child; by pid, only when
+//! we are a reaper, where there is no pidfd). In that case only, an application's
+//! `waitpid(-1)` may take its status first, which is harmless.
+//!
 //! The helper:
 //! 1. closes every inherited fd but its end of the pair, resets signal handlers,
 //!    starts a new session (no terminal signals);
@@ -30,7 +39,8 @@
 //!    always come back to it;
 //! 3. sends its pid and its user namespace;
 //! 4. serves requests until its end of the pair reads EOF (the last stack was
-//!    dropped, or the application died: no polling of the parent as upstream):
+//!    dropped and the linger after it is over, see `stack::helper`; or the
+//!    application died: no polling of the parent as upstream):
 //!    * a new network namespace: `unshare(CLONE_NEWNET)`, open it, create its taps
 //!      (a tap belongs to the namespace it is created in), send them all, go home;
 //!    * a socket: `setns` into the given stack's namespace, `socket()`, go home.
