@@ -9,7 +9,9 @@ mod mmsg;
 mod tun;
 mod user;
 
-pub use fdutil::{claim_fd, poll_readable, send_error, set_nonblocking, would_block};
+pub use fdutil::{
+    claim_fd, poll_readable, poll_writable, send_error, set_nonblocking, would_block,
+};
 pub use mmsg::{recv_mmsg, Datagram, RECV_MMSG_MAX};
 pub use tun::{enable_tap_offload, open_tap, TAP_NAME_MAX};
 pub use user::{daemonize, group_id, user_name};
