@@ -88,8 +88,10 @@ pub mod tap;
 pub mod udp;
 pub mod url;
 pub mod vde_client;
+pub mod vlan;
 pub mod vxlan;
 pub mod vxvde;
+pub mod wrapper;
 
 pub use recv_batch::RecvBatch;
 pub use url::UrlError;
@@ -114,6 +116,7 @@ pub const SCHEMES: &[&str] = &[
     "seqpacket",
     "null",
     "inproc",
+    "vlan",
 ];
 
 /// What one [`Plug::recv`] call produced.
@@ -333,6 +336,7 @@ pub fn open_with(vnl: &str, args: &OpenArgs) -> io::Result<Box<dyn Plug>> {
         "seqpacket" => Box::new(seqpacket::SeqPacket::open(arg)?),
         "null" => Box::new(null::Null::open(arg)?),
         "inproc" => Box::new(inproc::InProc::open(arg)?),
+        "vlan" => Box::new(vlan::Vlan::open(arg, args)?),
         "veth" => {
             return Err(crate::error::context(
                 io::Error::from_raw_os_error(libc::EPROTONOSUPPORT),

@@ -134,6 +134,8 @@ pub fn resolve_default(vnl: &str) -> io::Result<String> {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Options {
     values: HashMap<&'static str, String>,
+    /// The tags in the order they were last given (for synonyms: the last wins).
+    order: Vec<&'static str>,
 }
 
 impl Options {
@@ -158,8 +160,17 @@ impl Options {
         }
     }
 
+    /// The value of whichever of `tags` was given last: for tables with synonyms
+    /// (`u` and `untag` set the same thing; as in C, the last one given wins).
+    pub fn last_of(&self, tags: &[&str]) -> Option<&str> {
+        let tag = self.order.iter().rev().find(|t| tags.contains(t))?;
+        self.get(tag)
+    }
+
     fn insert(&mut self, tag: &'static str, value: String) {
         self.values.insert(tag, value);
+        self.order.retain(|t| *t != tag);
+        self.order.push(tag);
     }
 }
 
