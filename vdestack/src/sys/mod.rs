@@ -12,7 +12,7 @@ mod user;
 pub use fdutil::{claim_fd, poll_readable, send_error, set_nonblocking, would_block};
 pub use mmsg::{recv_mmsg, Datagram, RECV_MMSG_MAX};
 pub use tun::{enable_tap_offload, open_tap, TAP_NAME_MAX};
-pub use user::{daemonize, group_id, user_name};
+pub use user::{daemonize, group_id, home_dir, user_name};
 
 mod child;
 pub use child::terminate_child;

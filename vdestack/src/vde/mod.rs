@@ -68,6 +68,7 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
+pub mod agno;
 pub mod batch;
 pub mod cable;
 pub mod cmd;
@@ -117,6 +118,7 @@ pub const SCHEMES: &[&str] = &[
     "null",
     "inproc",
     "vlan",
+    "agno",
 ];
 
 /// What one [`Plug::recv`] call produced.
@@ -337,6 +339,7 @@ pub fn open_with(vnl: &str, args: &OpenArgs) -> io::Result<Box<dyn Plug>> {
         "null" => Box::new(null::Null::open(arg)?),
         "inproc" => Box::new(inproc::InProc::open(arg)?),
         "vlan" => Box::new(vlan::Vlan::open(arg, args)?),
+        "agno" => Box::new(agno::Agno::open(arg, args)?),
         "veth" => {
             return Err(crate::error::context(
                 io::Error::from_raw_os_error(libc::EPROTONOSUPPORT),

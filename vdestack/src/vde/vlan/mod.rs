@@ -222,10 +222,7 @@ mod tests {
             ("3/tag=99999", "99999"),
         ] {
             let e = parse(url).unwrap_err().to_string();
-            assert!(
-                e.contains("vlan") && e.contains(needle),
-                "{url}: {e}"
-            );
+            assert!(e.contains("vlan") && e.contains(needle), "{url}: {e}");
         }
     }
 
