@@ -89,6 +89,7 @@ pub mod tap;
 pub mod udp;
 pub mod url;
 pub mod vde_client;
+pub mod vdesl;
 pub mod vlan;
 pub mod vxlan;
 pub mod vxvde;
@@ -119,6 +120,7 @@ pub const SCHEMES: &[&str] = &[
     "inproc",
     "vlan",
     "agno",
+    "vdesl",
 ];
 
 /// What one [`Plug::recv`] call produced.
@@ -340,6 +342,7 @@ pub fn open_with(vnl: &str, args: &OpenArgs) -> io::Result<Box<dyn Plug>> {
         "inproc" => Box::new(inproc::InProc::open(arg)?),
         "vlan" => Box::new(vlan::Vlan::open(arg, args)?),
         "agno" => Box::new(agno::Agno::open(arg, args)?),
+        "vdesl" => Box::new(vdesl::Vdesl::open(arg)?),
         "veth" => {
             return Err(crate::error::context(
                 io::Error::from_raw_os_error(libc::EPROTONOSUPPORT),
