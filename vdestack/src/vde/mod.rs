@@ -78,6 +78,7 @@ pub mod inproc;
 pub mod mactable;
 pub mod netnode;
 pub mod null;
+pub mod pcap;
 pub mod poll_window;
 pub mod ptp;
 pub mod rate_limit;
@@ -121,6 +122,7 @@ pub const SCHEMES: &[&str] = &[
     "vlan",
     "agno",
     "vdesl",
+    "pcap",
 ];
 
 /// What one [`Plug::recv`] call produced.
@@ -343,6 +345,7 @@ pub fn open_with(vnl: &str, args: &OpenArgs) -> io::Result<Box<dyn Plug>> {
         "vlan" => Box::new(vlan::Vlan::open(arg, args)?),
         "agno" => Box::new(agno::Agno::open(arg, args)?),
         "vdesl" => Box::new(vdesl::Vdesl::open(arg)?),
+        "pcap" => Box::new(pcap::Pcap::open(arg)?),
         "veth" => {
             return Err(crate::error::context(
                 io::Error::from_raw_os_error(libc::EPROTONOSUPPORT),
