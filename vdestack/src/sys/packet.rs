@@ -55,7 +55,7 @@ fn setsockopt_int(
 fn hw_addr(fd: BorrowedFd<'_>, ifname: &str) -> io::Result<(u16, [u8; 6])> {
     let mut ifr = [0u8; 40];
     ifr[..ifname.len()].copy_from_slice(ifname.as_bytes());
-    super::ifreq_ioctl(fd, libc::SIOCGIFHWADDR as u64, &mut ifr)?;
+    super::ifreq_ioctl(fd, libc::SIOCGIFHWADDR, &mut ifr)?;
     // struct ifreq: the name (16 bytes), then a sockaddr: family, then its data.
     let family = u16::from_ne_bytes([ifr[16], ifr[17]]);
     let mut mac = [0u8; 6];
