@@ -127,6 +127,9 @@ impl Config {
             return Some(n);
         }
         if self.untag != 0 {
+            if buf.len() < TAGGED_MIN {
+                return None; // no room for the tag the local side expects
+            }
             let grown = (n + TAG_LEN).min(buf.len());
             buf.copy_within(12..grown - TAG_LEN, 16);
             buf[12..14].copy_from_slice(&self.tpid.to_be_bytes());
@@ -309,5 +312,8 @@ mod tests {
         let n = c.incoming(&mut buf, p.len()).unwrap();
         assert_eq!(n, p.len());
         assert_eq!(&buf[..16], &tagged(0x8100, 4, b"")[..16]);
+        // A buffer too small for any tagged frame gets nothing (found by fuzzing).
+        let mut small = plain(b"x");
+        assert_eq!(c.incoming(&mut small, 15), None);
     }
 }
