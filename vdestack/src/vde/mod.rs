@@ -18,6 +18,13 @@
 //! | `seqpacket://FD` | [`seqpacket`] | an inherited `SOCK_SEQPACKET` fd, one frame per message |
 //! | `null://` | [`null`] | sends nowhere, never receives |
 //! | `inproc://NAME[/hub]` | [`inproc`] | a switch (or hub) inside this process: plugs of one program that name it share it |
+//! | `vlan://[VID][/opts]{VNL}` | [`vlan`] | 802.1Q/802.1ad tagging around a nested plug (Debian's libvdeplug-vlan) |
+//! | `agno://[KEYFILE][[opts]]{VNL}` | [`agno`] | AES-128 encryption of every frame around a nested plug (Debian's libvdeplug-agno) |
+//! | `vdesl://DEVICE[speed=N]` | [`vdesl`] | a serial line, in stream framing (Debian's libvdeplug-vdesl) |
+//! | `pcap://IFNAME` | [`pcap`] | a kernel interface's frames through an `AF_PACKET` socket (Debian's libvdeplug-pcap) |
+//!
+//! A wrapping plug (`vlan`, `agno`) takes the VNL of the plug it wraps in braces,
+//! nesting to any depth ([`url::nested`], [`wrapper`]).
 //!
 //! ## The contract of a plug
 //!
@@ -42,7 +49,9 @@
 //! then [`Plug::send_offload`] and [`Plug::recv_offload`] move (header, frame)
 //! pairs, and the segment hands ordinary frames ([`gso::to_plain`]) to every port
 //! that did not ask. Every other plug keeps the defaults: it cuts and completes in
-//! software before sending, and receives with a plain header. The datagram plugs
+//! software before sending, and receives with a plain header. A wrapping plug
+//! (`vlan://`, `agno://`) keeps them too, whatever it wraps: each frame is tagged or
+//! encrypted on its own, so segments are cut before they reach it. The datagram plugs
 //! (`vxvde://`, `vxlan://`, `udp://`, `vde://`) cut a segment once and send all
 //! its frames with one `sendmmsg` ([`batch`]; [`Plug::batches_segments`]): their
 //! peers still get ordinary MTU-sized frames.

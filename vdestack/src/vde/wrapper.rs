@@ -1,5 +1,5 @@
 //! What the wrapping plugs (`vlan://`, `agno://`) share: opening the nested plug,
-//! and the [`Plug`](super::Plug) methods they pass through to it.
+//! and the [`Plug`] methods they pass through to it.
 //!
 //! A wrapper changes every frame (a tag, a cipher), so it passes through only what
 //! does not look inside frames: the fds and the back-pressure of the nested plug,
