@@ -153,7 +153,15 @@ impl Vlan {
 
 impl Plug for Vlan {
     fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
-        let frame = &frame[..frame.len().min(MAX_FRAME)];
+        if frame.len() > MAX_FRAME {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "vlan://: a frame of {} bytes is over {MAX_FRAME}",
+                    frame.len()
+                ),
+            ));
+        }
         match self.config.outgoing(frame, &mut self.scratch) {
             Outgoing::AsIs => self.inner.send(frame),
             Outgoing::Built(n) => self.inner.send(&self.scratch[..n]).map(|_| frame.len()),
