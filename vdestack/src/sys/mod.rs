@@ -1,7 +1,7 @@
 //! The operating-system edge. This is the only module allowed to use `unsafe`, for
 //! the few calls that `rustix` does not wrap (tun ioctls, user and group look-ups,
 //! daemonising, a stack's namespace helper and its commands' `setns` and
-//! capabilities, `recvmmsg`); every `unsafe` block carries a `// SAFETY:` comment. The rest are
+//! capabilities, `recvmmsg`, packet sockets); every `unsafe` block carries a `// SAFETY:` comment. The rest are
 //! small safe helpers over `rustix` that several plugins share.
 
 mod fdutil;
@@ -14,7 +14,7 @@ pub use fdutil::{
 };
 pub use mmsg::{recv_mmsg, Datagram, RECV_MMSG_MAX};
 pub use tun::{enable_tap_offload, open_tap, TAP_NAME_MAX};
-pub use user::{daemonize, group_id, user_name};
+pub use user::{daemonize, group_id, home_dir, user_name};
 
 mod child;
 pub use child::{is_reaper, on_fork_child, reap_if_ours, terminate_child};
@@ -31,3 +31,6 @@ pub use nshelper::{
 
 mod netdev_ioctl;
 pub use netdev_ioctl::{ifconf_ioctl, ifreq_ioctl};
+
+mod packet;
+pub use packet::{open_packet, packet_recv, PacketRecv, PacketSocket};

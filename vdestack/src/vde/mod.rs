@@ -18,6 +18,13 @@
 //! | `seqpacket://FD` | [`seqpacket`] | an inherited `SOCK_SEQPACKET` fd, one frame per message |
 //! | `null://` | [`null`] | sends nowhere, never receives |
 //! | `inproc://NAME[/hub]` | [`inproc`] | a switch (or hub) inside this process: plugs of one program that name it share it |
+//! | `vlan://[VID][/opts]{VNL}` | [`vlan`] | 802.1Q/802.1ad tagging around a nested plug (Debian's libvdeplug-vlan) |
+//! | `agno://[KEYFILE][[opts]]{VNL}` | [`agno`] | AES-128 encryption of every frame around a nested plug (Debian's libvdeplug-agno) |
+//! | `vdesl://DEVICE[speed=N]` | [`vdesl`] | a serial line, in stream framing (Debian's libvdeplug-vdesl) |
+//! | `pcap://IFNAME` | [`pcap`] | a kernel interface's frames through an `AF_PACKET` socket (Debian's libvdeplug-pcap) |
+//!
+//! A wrapping plug (`vlan`, `agno`) takes the VNL of the plug it wraps in braces,
+//! nesting to any depth ([`url::nested`], [`wrapper`]).
 //!
 //! ## The contract of a plug
 //!
@@ -42,7 +49,9 @@
 //! then [`Plug::send_offload`] and [`Plug::recv_offload`] move (header, frame)
 //! pairs, and the segment hands ordinary frames ([`gso::to_plain`]) to every port
 //! that did not ask. Every other plug keeps the defaults: it cuts and completes in
-//! software before sending, and receives with a plain header. The datagram plugs
+//! software before sending, and receives with a plain header. A wrapping plug
+//! (`vlan://`, `agno://`) keeps them too, whatever it wraps: each frame is tagged or
+//! encrypted on its own, so segments are cut before they reach it. The datagram plugs
 //! (`vxvde://`, `vxlan://`, `udp://`, `vde://`) cut a segment once and send all
 //! its frames with one `sendmmsg` ([`batch`]; [`Plug::batches_segments`]): their
 //! peers still get ordinary MTU-sized frames.
@@ -68,6 +77,7 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
+pub mod agno;
 pub mod batch;
 pub mod cable;
 pub mod cmd;
@@ -77,6 +87,7 @@ pub mod inproc;
 pub mod mactable;
 pub mod netnode;
 pub mod null;
+pub mod pcap;
 pub mod poll_window;
 pub mod ptp;
 pub mod rate_limit;
@@ -88,8 +99,11 @@ pub mod tap;
 pub mod udp;
 pub mod url;
 pub mod vde_client;
+pub mod vdesl;
+pub mod vlan;
 pub mod vxlan;
 pub mod vxvde;
+pub mod wrapper;
 
 pub use recv_batch::RecvBatch;
 pub use url::UrlError;
@@ -114,6 +128,10 @@ pub const SCHEMES: &[&str] = &[
     "seqpacket",
     "null",
     "inproc",
+    "vlan",
+    "agno",
+    "vdesl",
+    "pcap",
 ];
 
 /// What one [`Plug::recv`] call produced.
@@ -333,6 +351,10 @@ pub fn open_with(vnl: &str, args: &OpenArgs) -> io::Result<Box<dyn Plug>> {
         "seqpacket" => Box::new(seqpacket::SeqPacket::open(arg)?),
         "null" => Box::new(null::Null::open(arg)?),
         "inproc" => Box::new(inproc::InProc::open(arg)?),
+        "vlan" => Box::new(vlan::Vlan::open(arg, args)?),
+        "agno" => Box::new(agno::Agno::open(arg, args)?),
+        "vdesl" => Box::new(vdesl::Vdesl::open(arg)?),
+        "pcap" => Box::new(pcap::Pcap::open(arg)?),
         "veth" => {
             return Err(crate::error::context(
                 io::Error::from_raw_os_error(libc::EPROTONOSUPPORT),
