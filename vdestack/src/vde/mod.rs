@@ -22,6 +22,7 @@
 //! | `agno://[KEYFILE][[opts]]{VNL}` | [`agno`] | AES-128 encryption of every frame around a nested plug (Debian's libvdeplug-agno) |
 //! | `vdesl://DEVICE[speed=N]` | [`vdesl`] | a serial line, in stream framing (Debian's libvdeplug-vdesl) |
 //! | `pcap://IFNAME` | [`pcap`] | a kernel interface's frames through an `AF_PACKET` socket (Debian's libvdeplug-pcap) |
+//! | `wirefilter://[OPTS]{VNL}` | [`wirefilter`] | delay, loss, duplication, bandwidth... around a nested plug (vde2's wirefilter, the vdeplug_wirefilter plugin) |
 //!
 //! A wrapping plug (`vlan`, `agno`) takes the VNL of the plug it wraps in braces,
 //! nesting to any depth ([`url::nested`], [`wrapper`]).
@@ -103,6 +104,7 @@ pub mod vdesl;
 pub mod vlan;
 pub mod vxlan;
 pub mod vxvde;
+pub mod wirefilter;
 pub mod wrapper;
 
 pub use recv_batch::RecvBatch;
@@ -132,6 +134,7 @@ pub const SCHEMES: &[&str] = &[
     "agno",
     "vdesl",
     "pcap",
+    "wirefilter",
 ];
 
 /// What one [`Plug::recv`] call produced.
@@ -355,6 +358,7 @@ pub fn open_with(vnl: &str, args: &OpenArgs) -> io::Result<Box<dyn Plug>> {
         "agno" => Box::new(agno::Agno::open(arg, args)?),
         "vdesl" => Box::new(vdesl::Vdesl::open(arg)?),
         "pcap" => Box::new(pcap::Pcap::open(arg)?),
+        "wirefilter" => Box::new(wirefilter::Wirefilter::open(arg, args)?),
         "veth" => {
             return Err(crate::error::context(
                 io::Error::from_raw_os_error(libc::EPROTONOSUPPORT),
