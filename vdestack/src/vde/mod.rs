@@ -22,9 +22,10 @@
 //! | `agno://[KEYFILE][[opts]]{VNL}` | [`agno`] | AES-128 encryption of every frame around a nested plug (Debian's libvdeplug-agno) |
 //! | `vdesl://DEVICE[speed=N]` | [`vdesl`] | a serial line, in stream framing (Debian's libvdeplug-vdesl) |
 //! | `pcap://IFNAME` | [`pcap`] | a kernel interface's frames through an `AF_PACKET` socket (Debian's libvdeplug-pcap) |
+//! | `capture://FILE[OPTS]{VNL}` | [`capture`] | every frame, both ways, to a pcapng or pcap file (or stdout) that tcpdump reads |
 //! | `wirefilter://[OPTS]{VNL}` | [`wirefilter`] | delay, loss, duplication, bandwidth... around a nested plug (vde2's wirefilter, the vdeplug_wirefilter plugin) |
 //!
-//! A wrapping plug (`vlan`, `agno`) takes the VNL of the plug it wraps in braces,
+//! A wrapping plug (`vlan`, `agno`, `wirefilter`, `capture`) takes the VNL of the plug it wraps in braces,
 //! nesting to any depth ([`url::nested`], [`wrapper`]).
 //!
 //! ## The contract of a plug
@@ -81,6 +82,7 @@ use std::time::Duration;
 pub mod agno;
 pub mod batch;
 pub mod cable;
+pub mod capture;
 pub mod cmd;
 pub mod gro;
 pub mod gso;
@@ -135,6 +137,7 @@ pub const SCHEMES: &[&str] = &[
     "vdesl",
     "pcap",
     "wirefilter",
+    "capture",
 ];
 
 /// What one [`Plug::recv`] call produced.
@@ -359,6 +362,7 @@ pub fn open_with(vnl: &str, args: &OpenArgs) -> io::Result<Box<dyn Plug>> {
         "vdesl" => Box::new(vdesl::Vdesl::open(arg)?),
         "pcap" => Box::new(pcap::Pcap::open(arg)?),
         "wirefilter" => Box::new(wirefilter::Wirefilter::open(arg, args)?),
+        "capture" => Box::new(capture::Capture::open(arg, args)?),
         "veth" => {
             return Err(crate::error::context(
                 io::Error::from_raw_os_error(libc::EPROTONOSUPPORT),
