@@ -34,3 +34,6 @@ pub use netdev_ioctl::{ifconf_ioctl, ifreq_ioctl};
 
 mod packet;
 pub use packet::{open_packet, packet_recv, PacketRecv, PacketSocket};
+
+mod sockopt;
+pub use sockopt::{bind_to_device, netns_cookie};

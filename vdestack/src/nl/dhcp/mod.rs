@@ -1,0 +1,148 @@
+//! A DHCPv4 client for the configuration string (`dhcp`, as in iothconf).
+//!
+//! * [`client`]: the state machine, free of I/O (messages in and out are
+//!   encoded and decoded with the `dhcproto` crate);
+//! * [`kernel`]: its I/O on a kernel stack (a UDP socket made in the stack), the
+//!   lease put on the interface, and the [`kernel::Renewer`] thread.
+//!
+//! ## Who renews, and for how long
+//!
+//! [`acquire`] gets a lease, puts its address and default route on the
+//! interface, and starts a renewer thread in the calling process, kept in a table
+//! of the process keyed by the interface (its network namespace and index). The
+//! renewer lives until `-dhcp` asks for the lease back ([`release`]: a
+//! DHCPRELEASE, and the address and route removed), until the interface goes
+//! away (its stack dropped), or until the process ends (the lease then simply
+//! runs out at the server). `vdestack ip config ...,dhcp`, a process that exits at
+//! once, hands the lease to a renewer process of its own instead (see the
+//! command's documentation); `-dhcp` finds either.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub mod client;
+#[cfg(test)]
+mod client_tests;
+pub mod kernel;
+
+pub use client::{Client, Event, Lease, State};
+pub use kernel::{MakeSocket, Renewer};
+
+use super::NlClient;
+
+/// How long [`acquire`] waits for a server.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The renewers of this process: (network namespace cookie, interface index).
+static RENEWERS: Mutex<Vec<(u64, u32, Renewer)>> = Mutex::new(Vec::new());
+
+/// A new UDP socket in the stack, and the cookie of the stack's namespace.
+fn udp(make: MakeSocket<'_>) -> io::Result<(std::os::fd::OwnedFd, u64)> {
+    let fd = make(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)?;
+    let cookie = crate::sys::netns_cookie(fd.as_fd())?;
+    Ok((fd, cookie))
+}
+
+fn random_u32() -> u32 {
+    let mut b = [0u8; 4];
+    let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty());
+    u32::from_ne_bytes(b) ^ std::process::id()
+}
+
+/// Gets a lease for interface `index` of the stack that `nl` and `make` reach,
+/// puts it on the interface, and keeps it renewed (see the module docs).
+/// `hostname` is sent to the server. Returns the lease.
+pub fn acquire(
+    nl: &NlClient,
+    make: MakeSocket<'_>,
+    index: u32,
+    hostname: Option<&str>,
+) -> io::Result<Lease> {
+    let renewer = start(nl, make, index, hostname)?;
+    let lease = renewer.1.lease().expect("a new renewer holds its lease");
+    let mut table = RENEWERS.lock().unwrap_or_else(|e| e.into_inner());
+    // A renewer already there for this interface is replaced (not released: the
+    // server gave the same client the same address).
+    table.retain(|(c, i, r)| !(*c == renewer.0 && *i == index) && r.running());
+    table.push((renewer.0, index, renewer.1));
+    Ok(lease)
+}
+
+/// [`acquire`] without the table: the caller owns the renewer (dropping it
+/// releases the lease). Returns the namespace cookie too.
+pub fn start(
+    nl: &NlClient,
+    make: MakeSocket<'_>,
+    index: u32,
+    hostname: Option<&str>,
+) -> io::Result<(u64, Renewer)> {
+    let ifname = nl.if_indextoname(index)?;
+    let mac = nl.link_get_mac(index)?;
+    let (fd, cookie) = udp(make)?;
+    let port = kernel::Port::open(fd, &ifname)?;
+    let epoch = Instant::now();
+    let mut client = Client::new(
+        mac,
+        random_u32(),
+        hostname.map(str::to_string),
+        Duration::ZERO,
+    );
+    let lease = kernel::acquire(&mut client, &port, epoch, TIMEOUT)?;
+    let done = kernel::install(nl, index, &lease);
+    let own_nl = make(
+        libc::AF_NETLINK,
+        libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+        libc::NETLINK_ROUTE,
+    )
+    .map(NlClient::from_fd);
+    let renewer = done.and(own_nl).and_then(|own_nl| {
+        Renewer::start(kernel::Renewal {
+            client,
+            port,
+            nl: own_nl,
+            index,
+            epoch,
+        })
+    });
+    match renewer {
+        Ok(r) => Ok((cookie, r)),
+        Err(e) => {
+            let _ = kernel::uninstall(nl, index, &lease);
+            Err(e)
+        }
+    }
+}
+
+/// Gives back the lease of interface `index` that a renewer of this process holds
+/// (or, failing that, a renewer process started by `vdestack ip config`): a
+/// DHCPRELEASE, and its address and route taken off the interface. Returns
+/// whether there was one.
+pub fn release(make: MakeSocket<'_>, index: u32) -> io::Result<bool> {
+    let (_, cookie) = udp(make)?;
+    let mine = {
+        let mut table = RENEWERS.lock().unwrap_or_else(|e| e.into_inner());
+        let at = table
+            .iter()
+            .position(|(c, i, _)| *c == cookie && *i == index);
+        at.map(|at| table.swap_remove(at).2)
+    };
+    if let Some(r) = mine {
+        r.release();
+        return Ok(true);
+    }
+    renewer_process::stop(cookie, index)
+}
+
+/// The lease a renewer of this process holds for interface `index`.
+pub fn lease(make: MakeSocket<'_>, index: u32) -> io::Result<Option<Lease>> {
+    let (_, cookie) = udp(make)?;
+    let table = RENEWERS.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(table
+        .iter()
+        .find(|(c, i, _)| *c == cookie && *i == index)
+        .and_then(|(_, _, r)| r.lease()))
+}
+
+pub mod renewer_process;
