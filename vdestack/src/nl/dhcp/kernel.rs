@@ -210,6 +210,18 @@ pub enum Ended {
     InterfaceGone,
 }
 
+/// Subscribes a netlink socket (made in the stack) to link changes: it turns
+/// readable when an interface goes, so a renewer ends with its interface's stack.
+pub fn link_watch(fd: OwnedFd) -> io::Result<OwnedFd> {
+    const RTMGRP_LINK: u32 = 1;
+    rustix::net::bind(
+        &fd,
+        &rustix::net::netlink::SocketAddrNetlink::new(0, RTMGRP_LINK),
+    )?;
+    crate::sys::set_nonblocking(fd.as_fd())?;
+    Ok(fd)
+}
+
 /// What a renewer needs: the client holding a lease, its port, a netlink client
 /// of the same stack, the interface.
 #[derive(Debug)]
@@ -220,6 +232,8 @@ pub struct Renewal {
     pub port: Port,
     /// Netlink in the same stack.
     pub nl: NlClient,
+    /// A [`link_watch`] socket of the same stack.
+    pub watch: OwnedFd,
     /// The interface's index.
     pub index: u32,
     /// The instant the client's times count from.
@@ -235,6 +249,7 @@ pub fn renew(r: Renewal, stop: BorrowedFd<'_>, lease: &Mutex<Option<Lease>>) -> 
         mut client,
         port,
         nl,
+        watch,
         index,
         epoch,
     } = r;
@@ -246,12 +261,19 @@ pub fn renew(r: Renewal, stop: BorrowedFd<'_>, lease: &Mutex<Option<Lease>>) -> 
                 .checked_add(w)
                 .unwrap_or(epoch + Duration::from_secs(1 << 30))
         });
-        let ready = match wait(&[port.fd(), stop], wake) {
+        let ready = match wait(&[port.fd(), stop, watch.as_fd()], wake) {
             Ok(r) => r,
-            Err(_) => vec![false, true],
+            Err(_) => vec![false, true, false],
         };
-        if nl.link(index).is_err() {
-            return Ended::InterfaceGone;
+        if ready[2] {
+            let mut b = [0u8; 8192];
+            while rustix::io::read(&watch, &mut b).is_ok_and(|n| n > 0) {}
+        }
+        // A stack's tap stays (persistent) while sockets hold its namespace, but
+        // loses its carrier when the stack lets go of it: that ends the renewer too.
+        match nl.link(index) {
+            Ok(l) if l.flags & libc::IFF_LOWER_UP as u32 != 0 => {}
+            _ => return Ended::InterfaceGone,
         }
         if ready[1] {
             if let Some(out) = client.release() {

@@ -91,21 +91,30 @@ pub fn start(
     );
     let lease = kernel::acquire(&mut client, &port, epoch, TIMEOUT)?;
     let done = kernel::install(nl, index, &lease);
-    let own_nl = make(
-        libc::AF_NETLINK,
-        libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-        libc::NETLINK_ROUTE,
-    )
-    .map(NlClient::from_fd);
-    let renewer = done.and(own_nl).and_then(|own_nl| {
-        Renewer::start(kernel::Renewal {
-            client,
-            port,
-            nl: own_nl,
-            index,
-            epoch,
+    let netlink = || {
+        make(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    let renewer = done
+        .and_then(|_| {
+            Ok((
+                NlClient::from_fd(netlink()?),
+                kernel::link_watch(netlink()?)?,
+            ))
         })
-    });
+        .and_then(|(own_nl, watch)| {
+            Renewer::start(kernel::Renewal {
+                client,
+                port,
+                nl: own_nl,
+                watch,
+                index,
+                epoch,
+            })
+        });
     match renewer {
         Ok(r) => Ok((cookie, r)),
         Err(e) => {
@@ -133,6 +142,21 @@ pub fn release(make: MakeSocket<'_>, index: u32) -> io::Result<bool> {
         return Ok(true);
     }
     renewer_process::stop(cookie, index)
+}
+
+/// The cookie of the network namespace `make` makes sockets in.
+pub fn netns_cookie(make: MakeSocket<'_>) -> io::Result<u64> {
+    Ok(udp(make)?.1)
+}
+
+/// Whether a renewer of this process still keeps the lease of interface `index`
+/// (it stops when the interface goes away).
+pub fn running(make: MakeSocket<'_>, index: u32) -> io::Result<bool> {
+    let (_, cookie) = udp(make)?;
+    let table = RENEWERS.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(table
+        .iter()
+        .any(|(c, i, r)| *c == cookie && *i == index && r.running()))
 }
 
 /// The lease a renewer of this process holds for interface `index`.
