@@ -30,7 +30,7 @@ pub use nshelper::{
 };
 
 mod netdev_ioctl;
-pub use netdev_ioctl::{ifconf_ioctl, ifreq_ioctl};
+pub use netdev_ioctl::{ifconf_ioctl, ifreq_ioctl, unread_sent_bytes};
 
 mod packet;
 pub use packet::{open_packet, packet_recv, PacketRecv, PacketSocket};
