@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `vde://PATH[opts]` (or a bare path) | [`vde_client`] | client of a `vde_switch` (or of our `switch://`/`hub://`) |
 //! | `hub://PATH`, `switch://PATH` | [`netnode`] | a hub or learning switch server that `vde://` clients join |
+//! | `multi://PATH`, `bonding://PATH` | [`netnode`] | one cable of several links that `vde://` clients join: frames on every link (hand-off) or on one in turn |
 //! | `vxvde://GROUP/opts` | [`vxvde`] | distributed switch over UDP multicast + unicast |
 //! | `vxlan://GROUP/opts` | [`vxlan`] | Linux-kernel-compatible VXLAN |
 //! | `udp://[SRC:]PORT->HOST:PORT` | [`udp`] | point-to-point UDP |
@@ -105,6 +106,8 @@ pub const SCHEMES: &[&str] = &[
     "vde",
     "hub",
     "switch",
+    "multi",
+    "bonding",
     "vxvde",
     "vxlan",
     "udp",
@@ -324,6 +327,8 @@ pub fn open_with(vnl: &str, args: &OpenArgs) -> io::Result<Box<dyn Plug>> {
         "vde" => Box::new(vde_client::VdeClient::open(arg, args)?),
         "hub" => Box::new(netnode::NetNode::open(netnode::Kind::Hub, arg, args)?),
         "switch" => Box::new(netnode::NetNode::open(netnode::Kind::Switch, arg, args)?),
+        "multi" => Box::new(netnode::NetNode::open(netnode::Kind::Multi, arg, args)?),
+        "bonding" => Box::new(netnode::NetNode::open(netnode::Kind::Bonding, arg, args)?),
         "vxvde" => Box::new(vxvde::Vxvde::open(arg)?),
         "vxlan" => Box::new(vxlan::Vxlan::open(arg)?),
         "udp" => Box::new(udp::Udp::open(arg)?),
