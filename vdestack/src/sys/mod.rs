@@ -29,3 +29,5 @@ pub use nshelper::{
 
 mod netdev_ioctl;
 pub use netdev_ioctl::{ifconf_ioctl, ifreq_ioctl};
+
+pub mod slirp;

@@ -19,6 +19,7 @@
 //! | `seqpacket://FD` | [`seqpacket`] | an inherited `SOCK_SEQPACKET` fd, one frame per message |
 //! | `null://` | [`null`] | sends nowhere, never receives |
 //! | `inproc://NAME[/hub]` | [`inproc`] | a switch (or hub) inside this process: plugs of one program that name it share it |
+//! | `slirp://[/OPTIONS]` | [`slirp`] | NAT to the host's network through libslirp (DHCP, DNS forwarder, port forwards, IPv6) |
 //!
 //! ## The contract of a plug
 //!
@@ -83,6 +84,7 @@ pub mod ptp;
 pub mod rate_limit;
 pub mod recv_batch;
 pub mod seqpacket;
+pub mod slirp;
 pub mod stream;
 pub mod stream_plug;
 pub mod tap;
@@ -117,6 +119,7 @@ pub const SCHEMES: &[&str] = &[
     "seqpacket",
     "null",
     "inproc",
+    "slirp",
 ];
 
 /// What one [`Plug::recv`] call produced.
@@ -338,6 +341,7 @@ pub fn open_with(vnl: &str, args: &OpenArgs) -> io::Result<Box<dyn Plug>> {
         "seqpacket" => Box::new(seqpacket::SeqPacket::open(arg)?),
         "null" => Box::new(null::Null::open(arg)?),
         "inproc" => Box::new(inproc::InProc::open(arg)?),
+        "slirp" => Box::new(slirp::Slirp::open(arg)?),
         "veth" => {
             return Err(crate::error::context(
                 io::Error::from_raw_os_error(libc::EPROTONOSUPPORT),
