@@ -14,28 +14,30 @@ use super::ffi::{AddPollCb, GetREventsCb, SlirpCb, SlirpConfig};
 /// The library's file name (its soname): what Debian's `libslirp0` installs.
 pub const SONAME: &str = "libslirp.so.0";
 
+type NewFn = unsafe extern "C" fn(*const SlirpConfig, *const SlirpCb, *mut c_void) -> *mut c_void;
+type CleanupFn = unsafe extern "C" fn(*mut c_void);
+type InputFn = unsafe extern "C" fn(*mut c_void, *const u8, c_int);
+type FillFn = unsafe extern "C" fn(*mut c_void, *mut u32, AddPollCb, *mut c_void);
+type PollFn = unsafe extern "C" fn(*mut c_void, c_int, GetREventsCb, *mut c_void);
+type HostFwdFn =
+    unsafe extern "C" fn(*mut c_void, c_int, libc::in_addr, c_int, libc::in_addr, c_int) -> c_int;
+type GuestFwdFn =
+    unsafe extern "C" fn(*mut c_void, *const c_char, *mut libc::in_addr, c_int) -> c_int;
+type VersionFn = unsafe extern "C" fn() -> *const c_char;
+
 /// The functions we call, resolved once for the whole process. The library is
 /// never closed: its code must stay while any `Slirp` lives, and a process
 /// loads it at most once.
 pub(super) struct Lib {
-    pub new: unsafe extern "C" fn(*const SlirpConfig, *const SlirpCb, *mut c_void) -> *mut c_void,
-    pub cleanup: unsafe extern "C" fn(*mut c_void),
-    pub input: unsafe extern "C" fn(*mut c_void, *const u8, c_int),
-    pub pollfds_fill: unsafe extern "C" fn(*mut c_void, *mut u32, AddPollCb, *mut c_void),
-    pub pollfds_poll: unsafe extern "C" fn(*mut c_void, c_int, GetREventsCb, *mut c_void),
-    pub add_hostfwd: unsafe extern "C" fn(
-        *mut c_void,
-        c_int,
-        libc::in_addr,
-        c_int,
-        libc::in_addr,
-        c_int,
-    ) -> c_int,
-    pub add_unix:
-        unsafe extern "C" fn(*mut c_void, *const c_char, *mut libc::in_addr, c_int) -> c_int,
-    pub add_exec:
-        unsafe extern "C" fn(*mut c_void, *const c_char, *mut libc::in_addr, c_int) -> c_int,
-    pub version_string: unsafe extern "C" fn() -> *const c_char,
+    pub new: NewFn,
+    pub cleanup: CleanupFn,
+    pub input: InputFn,
+    pub pollfds_fill: FillFn,
+    pub pollfds_poll: PollFn,
+    pub add_hostfwd: HostFwdFn,
+    pub add_unix: GuestFwdFn,
+    pub add_exec: GuestFwdFn,
+    pub version_string: VersionFn,
 }
 
 /// The loaded library, or why it could not be loaded.
@@ -90,15 +92,17 @@ fn load() -> Result<Lib, String> {
     // non-null data pointer from dlsym is that function's address.
     unsafe {
         Ok(Lib {
-            new: std::mem::transmute::<*mut c_void, _>(sym("slirp_new")?),
-            cleanup: std::mem::transmute::<*mut c_void, _>(sym("slirp_cleanup")?),
-            input: std::mem::transmute::<*mut c_void, _>(sym("slirp_input")?),
-            pollfds_fill: std::mem::transmute::<*mut c_void, _>(sym("slirp_pollfds_fill")?),
-            pollfds_poll: std::mem::transmute::<*mut c_void, _>(sym("slirp_pollfds_poll")?),
-            add_hostfwd: std::mem::transmute::<*mut c_void, _>(sym("slirp_add_hostfwd")?),
-            add_unix: std::mem::transmute::<*mut c_void, _>(sym("slirp_add_unix")?),
-            add_exec: std::mem::transmute::<*mut c_void, _>(sym("slirp_add_exec")?),
-            version_string: std::mem::transmute::<*mut c_void, _>(sym("slirp_version_string")?),
+            new: std::mem::transmute::<*mut c_void, NewFn>(sym("slirp_new")?),
+            cleanup: std::mem::transmute::<*mut c_void, CleanupFn>(sym("slirp_cleanup")?),
+            input: std::mem::transmute::<*mut c_void, InputFn>(sym("slirp_input")?),
+            pollfds_fill: std::mem::transmute::<*mut c_void, FillFn>(sym("slirp_pollfds_fill")?),
+            pollfds_poll: std::mem::transmute::<*mut c_void, PollFn>(sym("slirp_pollfds_poll")?),
+            add_hostfwd: std::mem::transmute::<*mut c_void, HostFwdFn>(sym("slirp_add_hostfwd")?),
+            add_unix: std::mem::transmute::<*mut c_void, GuestFwdFn>(sym("slirp_add_unix")?),
+            add_exec: std::mem::transmute::<*mut c_void, GuestFwdFn>(sym("slirp_add_exec")?),
+            version_string: std::mem::transmute::<*mut c_void, VersionFn>(sym(
+                "slirp_version_string",
+            )?),
         })
     }
 }
