@@ -224,13 +224,10 @@ fn median(v: &mut [f64]) -> Option<f64> {
 }
 
 fn run(o: &Opts) -> Result<(), String> {
-    for cmd in ["ip link set lo up"] {
-        let w: Vec<&str> = cmd.split_whitespace().collect();
-        Command::new(w[0])
-            .args(&w[1..])
-            .status()
-            .map_err(|e| format!("{cmd}: {e}"))?;
-    }
+    Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .map_err(|e| format!("ip link set lo up: {e}"))?;
     let (port, rx) = sink().map_err(|e| e.to_string())?;
     let mut rows = vec![Row::Ours];
     let mut notes = Vec::new();
