@@ -1,7 +1,7 @@
 //! The operating-system edge. This is the only module allowed to use `unsafe`, for
 //! the few calls that `rustix` does not wrap (tun ioctls, user and group look-ups,
 //! daemonising, a stack's namespace helper and its commands' `setns` and
-//! capabilities, `recvmmsg`, packet sockets); every `unsafe` block carries a `// SAFETY:` comment. The rest are
+//! capabilities, `recvmmsg`, packet sockets, libslirp's C interface in [`slirp`]); every `unsafe` block carries a `// SAFETY:` comment. The rest are
 //! small safe helpers over `rustix` that several plugins share.
 
 mod fdutil;
@@ -30,10 +30,12 @@ pub use nshelper::{
 };
 
 mod netdev_ioctl;
-pub use netdev_ioctl::{ifconf_ioctl, ifreq_ioctl};
+pub use netdev_ioctl::{ifconf_ioctl, ifreq_ioctl, unread_sent_bytes};
 
 mod packet;
 pub use packet::{open_packet, packet_recv, PacketRecv, PacketSocket};
+
+pub mod slirp;
 
 mod sockopt;
 pub use sockopt::{bind_to_device, netns_cookie};
