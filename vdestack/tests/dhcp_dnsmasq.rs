@@ -194,3 +194,38 @@ sandbox_test! {
         assert!(!leases.contains(&format!(" {first} ")), "{first} still leased:\n{leases}");
     }
 }
+
+sandbox_test! {
+    fn dhcp_from_slirp_gets_10_0_2_15_and_the_route_via_10_0_2_2() {
+        const T: &str = "dhcp_from_slirp_gets_10_0_2_15_and_the_route_via_10_0_2_2";
+        if !have_tun(T) {
+            return;
+        }
+        if let Err(e) = vdestack::sys::slirp::version() {
+            return skip(T, &format!("{e}"));
+        }
+        // slirp reaches the host's network: here, the test's private namespace
+        // (only its loopback). Nothing is sent but DHCP to slirp itself.
+        let bin = vdestack_bin();
+        let dir = TempDir::new("slirpdhcp");
+        let script = format!(
+            "{bin} ip config iface=vde0,eth,dhcp && ip -4 addr show vde0 && ip route && \
+             {bin} ip config iface=vde0,-dhcp && echo AFTER && ip -4 addr show vde0"
+        );
+        let mut c = std::process::Command::new(&bin);
+        c.args(["ns", "slirp://", "/bin/sh", "-c", &script])
+            .env("TMPDIR", dir.0.as_os_str());
+        let out = output_within(c, Duration::from_secs(60)).expect("vdestack ns ends");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let err = String::from_utf8_lossy(&out.stderr);
+        eprintln!("{text}{err}");
+        let (before, after) = text
+            .split_once("AFTER")
+            .unwrap_or_else(|| panic!("{text}{err}"));
+        assert!(before.contains("dhcp: 10.0.2.15/24 router 10.0.2.2"), "{text}{err}");
+        assert!(before.contains("nameserver 10.0.2.3"), "slirp's DNS is reported:\n{text}");
+        assert!(before.contains("inet 10.0.2.15/24"), "{before}");
+        assert!(before.contains("default via 10.0.2.2 dev vde0"), "{before}");
+        assert!(!after.contains("inet 10.0.2.15"), "released:\n{after}");
+    }
+}
