@@ -93,7 +93,7 @@ pub fn run_renewer(line: &str) -> io::Result<()> {
     let cookie = dhcp::netns_cookie(&host_socket)?;
     renewer_process::register(cookie, index)?;
     let mut out = io::stdout();
-    let _ = write!(out, "{}{READY}\n", report(&c));
+    let _ = writeln!(out, "{}{READY}", report(&c));
     let _ = out.flush();
     // Nobody reads our output from now on: writing to the closed pipes would fail
     // (and a failed print panics).
