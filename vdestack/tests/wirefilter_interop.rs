@@ -266,3 +266,33 @@ sandbox_test! {
         assert!(diff <= 5.0 * (2.0f64).sqrt() * 7.07, "ours lost {lost_both}, vde2's {their_lost}");
     }
 }
+
+sandbox_test! {
+    fn debian_vdeterm_drives_the_management_socket() {
+        const T: &str = "debian_vdeterm_drives_the_management_socket";
+        if !(have_tool(T, "vdeterm") && have_tool(T, "script")) {
+            return;
+        }
+        let dir = TempDir::new("wfmgmt");
+        let sock = dir.join_str("mgmt");
+        let mut cable = Command::new(vdestack_bin());
+        cable
+            .arg("plug")
+            .arg(format!("wirefilter://[mgmt='{sock}'/delay=5]{{null://}}"))
+            .arg("null://");
+        let _cable = Proc::spawn(cable);
+        wait_for_path(std::path::Path::new(&sock));
+        // vdeterm reads a terminal: give it one (script), and type slowly.
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!(
+            "(sleep 0.5; printf 'loss LR20\\r'; sleep 0.5; printf 'showinfo\\r'; sleep 1; \
+              printf 'logout\\r'; sleep 0.5) | script -qc 'vdeterm {sock}' /dev/null"
+        ));
+        let out = output_within(c, Duration::from_secs(30)).expect("vdeterm ends");
+        let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+        assert!(text.contains("VDE wirefilter"), "{text}");
+        assert!(text.contains("Loss   L->R 20+0U   R->L 0+0U"), "{text}");
+        assert!(text.contains("Delay  L->R 5+0U   R->L 5+0U"), "{text}");
+        assert!(text.contains("Success"), "{text}");
+    }
+}
