@@ -164,6 +164,10 @@ sandbox_test! {
             std::thread::sleep(Duration::from_millis(20));
         }
         let lib_addr = lease.addr;
+        // Asking again changes nothing: the same lease, one renewer.
+        let again = configure_with(&nl, "iface=vde0,dhcp", &make).unwrap();
+        assert_eq!(again.leases[0].addr, lib_addr);
+        assert_eq!(dhcp_threads(), 1);
         // -dhcp through the library gives it back.
         let c = configure_with(&nl, "iface=vde0,-dhcp", &make).unwrap();
         assert_eq!(c.done.0, 4);

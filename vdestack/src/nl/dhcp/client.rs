@@ -24,8 +24,8 @@ use dhcproto::{Decodable, Decoder, Encodable, Encoder};
 pub struct Lease {
     /// The address.
     pub addr: Ipv4Addr,
-    /// Its prefix length (from the subnet mask; 24 if the server sent none... as
-    /// a classless default).
+    /// Its prefix length (from the subnet mask; without one, the address class's:
+    /// 8, 16 or 24).
     pub prefix: u8,
     /// The default router (the first of the router option).
     pub router: Option<Ipv4Addr>,

@@ -60,13 +60,25 @@ pub fn acquire(
     index: u32,
     hostname: Option<&str>,
 ) -> io::Result<Lease> {
-    let renewer = start(nl, make, index, hostname)?;
-    let lease = renewer.1.lease().expect("a new renewer holds its lease");
+    // Asking again for an interface whose lease is kept is no error, and changes
+    // nothing (as adding an address that is there): the lease held is the answer.
+    let (_, cookie) = udp(make)?;
+    {
+        let mut table = RENEWERS.lock().unwrap_or_else(|e| e.into_inner());
+        table.retain(|(_, _, r)| r.running());
+        let held = table
+            .iter()
+            .find(|(c, i, _)| *c == cookie && *i == index)
+            .and_then(|(_, _, r)| r.lease());
+        if let Some(lease) = held {
+            kernel::install(nl, index, &lease)?;
+            return Ok(lease);
+        }
+    }
+    let (cookie, renewer) = start(nl, make, index, hostname)?;
+    let lease = renewer.lease().expect("a new renewer holds its lease");
     let mut table = RENEWERS.lock().unwrap_or_else(|e| e.into_inner());
-    // A renewer already there for this interface is replaced (not released: the
-    // server gave the same client the same address).
-    table.retain(|(c, i, r)| !(*c == renewer.0 && *i == index) && r.running());
-    table.push((renewer.0, index, renewer.1));
+    table.push((cookie, index, renewer));
     Ok(lease)
 }
 

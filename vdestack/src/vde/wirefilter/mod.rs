@@ -11,7 +11,7 @@
 //! | `mtu=` | the largest frame that passes, bytes |
 //! | `bufsize=` (`chanbufsize=`, `capacity=`) | bytes a direction may hold waiting |
 //! | `bandwidth=` | channel bandwidth, bytes/s (frames queue) |
-//! | `speed=` | interface speed, bytes/s (the input is paused while a frame is sent) |
+//! | `speed=` | interface speed, bytes/s: RL, the nested plug is not read while a frame is sent (its peer slows down, as with vde2); LR, frames queue as with `bandwidth=` (a plug cannot stop its owner's sends) |
 //! | `noise=` | damaged bits per MiB |
 //! | `nofifo` | frames may overtake each other (with a varying delay) |
 //! | `reorder=` (ours) | frames that skip the delay and overtake those waiting, % |
