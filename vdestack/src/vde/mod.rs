@@ -54,8 +54,9 @@
 //! pairs, and the segment hands ordinary frames ([`gso::to_plain`]) to every port
 //! that did not ask. Every other plug keeps the defaults: it cuts and completes in
 //! software before sending, and receives with a plain header. A wrapping plug
-//! (`vlan://`, `agno://`) keeps them too, whatever it wraps: each frame is tagged or
-//! encrypted on its own, so segments are cut before they reach it. The datagram plugs
+//! (`vlan://`, `agno://`, `wirefilter://`, `capture://`) keeps them too, whatever it
+//! wraps: each frame is tagged, encrypted, impaired or recorded on its own, so
+//! segments are cut before they reach it. The datagram plugs
 //! (`vxvde://`, `vxlan://`, `udp://`, `vde://`) cut a segment once and send all
 //! its frames with one `sendmmsg` ([`batch`]; [`Plug::batches_segments`]): their
 //! peers still get ordinary MTU-sized frames.
