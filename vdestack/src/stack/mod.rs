@@ -200,9 +200,10 @@ impl Stack {
                 .map_err(|e| context(e, format!("interface {}: opening {}", s.name, s.url)))?;
             // A plug that cuts segments in batches gets them too: one tap read
             // and one sendmmsg per 64 KiB (its peers see ordinary frames).
-            if offload && plug.batches_segments() {
+            if offload && plug.segment_batching().is_some() {
                 vnet |= 1 << tap_names.len(); // at most 64 taps: the helper checks
-            } else if offload && plug.offer_offload() {
+            } else if let Some(o) = plug.offload().filter(|_| offload) {
+                o.enable();
                 vnet |= 1 << tap_names.len();
                 whole |= 1 << tap_names.len();
             }
@@ -235,7 +236,8 @@ impl Stack {
                     }
                 }
                 // Not attached, its frames still come through the relay.
-                if let Err(e) = plug.attach_tap(tap.as_fd(), vnet) {
+                let attached = plug.tap_delivery().map(|d| d.attach_tap(tap.as_fd(), vnet));
+                if let Some(Err(e)) = attached {
                     log::warn!(
                         "vdestack: {}: frames go through the relay: {e}",
                         tap_names[i]

@@ -38,7 +38,7 @@ use crate::vde::gro;
 use crate::vde::gso::{VnetHdr, MAX_GSO_FRAME, VNET_HDR_LEN};
 use crate::vde::poll_window::{self, PollWindow};
 use crate::vde::MAX_FRAME;
-use crate::vde::{Plug, Recv};
+use crate::vde::{self, Plug, Recv};
 
 mod batched;
 
@@ -61,7 +61,7 @@ pub(crate) struct Pair {
     /// The tap has `IFF_VNET_HDR` (and the plug said yes to offload): frames move
     /// with their vnet header, large segments whole.
     pub vnet: bool,
-    /// The plug passes large segments whole ([`Plug::offer_offload`] said yes): it
+    /// The plug passes large segments whole ([`crate::vde::Offload`] turned on): it
     /// receives into the whole buffer, and its frames are not joined.
     pub whole: bool,
     /// The interface and its network (`vde0 (vde:///tmp/sw)`), for the log.
@@ -408,8 +408,8 @@ fn run(ep: OwnedFd, shared: Arc<Shared>, mut backlogs: Backlogs) {
                 closed
             };
             if closed {
-                if let Some(p) = entry.pairs[index].take() {
-                    backlogs.forget(&ep, tokens(id, index), &p);
+                if let Some(mut p) = entry.pairs[index].take() {
+                    backlogs.forget(&ep, tokens(id, index), &mut p);
                     let _ = epoll::delete(&ep, &p.tap);
                     let _ = epoll::delete(&ep, p.plug.data_fd());
                     entry.quiet.push(p);
@@ -465,8 +465,8 @@ fn run(ep: OwnedFd, shared: Arc<Shared>, mut backlogs: Backlogs) {
                     let mut back = Vec::new();
                     if let Some(entry) = stacks.remove(&id) {
                         let pairs = entry.pairs.into_iter().enumerate();
-                        for (i, p) in pairs.filter_map(|(i, p)| Some((i, p?))) {
-                            backlogs.forget(&ep, tokens(id, i), &p);
+                        for (i, mut p) in pairs.filter_map(|(i, p)| Some((i, p?))) {
+                            backlogs.forget(&ep, tokens(id, i), &mut p);
                             let _ = epoll::delete(&ep, &p.tap);
                             let _ = epoll::delete(&ep, p.plug.data_fd());
                             back.push(p);
@@ -523,13 +523,13 @@ fn wants_recv(flags: epoll::EventFlags) -> bool {
 }
 
 /// Moves up to [`BATCH`] frames from the tap to the plug; a full plug drops them,
-/// or keeps them ([`Plug::offer_backlog`]): then it stops, and the relay waits for
+/// or keeps them ([`crate::vde::Backlog`]): then it stops, and the relay waits for
 /// the plug to have room before the tap is read again ([`relay_backlog`]).
 /// Returns whether the tap failed for good (the pair then goes quiet rather than
 /// waking the relay for ever).
 fn tap_to_plug(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
     for _ in 0..BATCH {
-        if pair.plug.backlog() > 0 {
+        if kept(pair) > 0 {
             return false;
         }
         let got = rustix::io::read(&pair.tap, &mut *buf);
@@ -544,7 +544,7 @@ fn tap_to_plug(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
             Ok(n) if pair.vnet => {
                 // Shorter than a header: nothing the kernel would send.
                 if let Some(hdr) = VnetHdr::parse(&buf[..n]) {
-                    let _ = pair.plug.send_offload(&hdr, &buf[VNET_HDR_LEN..n]);
+                    let _ = vde::send_segment(&mut *pair.plug, &hdr, &buf[VNET_HDR_LEN..n]);
                 }
             }
             Ok(n) => {
@@ -562,10 +562,15 @@ fn tap_to_plug(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
     false
 }
 
+/// How many frames the pair's plug keeps for a full peer.
+fn kept(pair: &mut Pair) -> usize {
+    pair.plug.backlog().map_or(0, |b| b.kept())
+}
+
 /// Moves up to [`BATCH`] frames from the plug to the tap. Returns whether the plug
 /// is finished (closed, or failing for good).
 fn plug_to_tap(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
-    if pair.plug.receives_batches() && !pair.whole {
+    if !pair.whole && pair.plug.recv_batching().is_some() {
         return batched::plug_to_tap(pair, buf, moved);
     }
     if pair.vnet {
@@ -610,7 +615,7 @@ fn plug_to_vnet_tap(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool 
             flush_run(pair, buf, &mut run);
             at = VNET_HDR_LEN;
         }
-        match pair.plug.recv_offload(&mut hdr, &mut buf[at..]) {
+        match vde::recv_segment(&mut *pair.plug, &mut hdr, &mut buf[at..]) {
             Ok(Recv::Frame(n)) if n >= crate::vde::MIN_FRAME => {
                 let n = n.min(buf.len() - at);
                 *moved += n;
