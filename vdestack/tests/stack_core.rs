@@ -63,8 +63,8 @@ sandbox_test! {
         // None of it is in the test's own namespace.
         // (/sys shows the namespace it was mounted in: ask netlink instead.)
         let host = vdestack::nl::NlClient::new().unwrap();
-        assert!(host.if_nametoindex("vde0").is_err());
-        assert!(host.if_nametoindex("eth0").is_err());
+        assert!(host.link_index("vde0").is_err());
+        assert!(host.link_index("eth0").is_err());
         assert!(host.addrs().unwrap().iter().all(|a| !a.addr.to_string().starts_with("10.7.")));
 
         // Sockets outlive their stack.
@@ -131,7 +131,7 @@ sandbox_test! {
         let out = s.command("ip").args(["-o", "addr", "show", "dev", "vde0"]).output().unwrap();
         assert!(String::from_utf8_lossy(&out.stdout).contains("10.9.0.1/24"));
         // The test's namespace has none of it.
-        assert!(vdestack::nl::NlClient::new().unwrap().if_nametoindex("vde0").is_err());
+        assert!(vdestack::nl::NlClient::new().unwrap().link_index("vde0").is_err());
         let s0 = Stack::new().unwrap();
         assert_eq!(names_inside(&s0), ["lo"]);
         assert!(s0.interfaces().is_empty());
@@ -257,7 +257,7 @@ sandbox_test! {
         for i in 0..5 {
             let s = Stack::with_interfaces(&[&format!("vde://{sw}"), "null://"]).unwrap();
             let n = s.netlink().unwrap();
-            assert!(n.if_nametoindex("vde1").is_ok());
+            assert!(n.link_index("vde1").is_ok());
             let _sock = s.socket(libc::AF_INET6, libc::SOCK_STREAM, 0).unwrap();
             if i % 2 == 0 {
                 assert_eq!(s.run("/bin/true").unwrap(), 0);
@@ -419,7 +419,7 @@ fn works_without_root() {
         eprintln!("(ran as root: setpriv was missing)");
     }
     let nl = s.netlink().unwrap();
-    let lo = nl.if_nametoindex("lo").unwrap();
+    let lo = nl.link_index("lo").unwrap();
     nl.link_set_up(lo, true).unwrap();
     let l = s.tcp_listener("127.0.0.1:80".parse().unwrap()).unwrap();
     let mut c = s.tcp_connect("127.0.0.1:80".parse().unwrap()).unwrap();
@@ -467,7 +467,7 @@ sandbox_test! {
         let before: Vec<_> = std::fs::read_dir("/proc/self/fd").unwrap().flatten().map(|e| e.file_name()).collect();
         let s = std::sync::Arc::new(Stack::new().unwrap());
         let nl = s.netlink().unwrap();
-        nl.link_set_up(nl.if_nametoindex("lo").unwrap(), true).unwrap();
+        nl.link_set_up(nl.link_index("lo").unwrap(), true).unwrap();
         // An address only the stack has: a socket made anywhere else cannot bind it.
         assert_eq!(s.run("/usr/sbin/ip addr add 10.4.0.1/32 dev lo").unwrap(), 0);
         let threads: Vec<_> = (0..8)
@@ -653,7 +653,7 @@ sandbox_test! {
                     for i in 0..5 {
                         let s = Stack::with_interfaces(&["null://", "x:null://"]).unwrap();
                         let nl = s.netlink().unwrap();
-                        assert!(nl.if_nametoindex("x").is_ok(), "thread {t} stack {i}");
+                        assert!(nl.link_index("x").is_ok(), "thread {t} stack {i}");
                         assert_eq!(s.run("/bin/true").unwrap(), 0);
                     }
                 })

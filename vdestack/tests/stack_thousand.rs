@@ -98,7 +98,7 @@ sandbox_test! {
         }
         for (s, ip) in [(&stacks[0], "10.9.0.1"), (&stacks[999], "10.9.0.2")] {
             let nl = s.netlink().unwrap();
-            let i = nl.if_nametoindex("vde0").unwrap();
+            let i = nl.link_index("vde0").unwrap();
             nl.link_set_up(i, true).unwrap();
             nl.addr_add(&vdestack::nl::AddrSpec::new(i, ip.parse().unwrap(), 24)).unwrap();
         }

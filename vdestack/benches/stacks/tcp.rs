@@ -309,7 +309,7 @@ fn addr(ip: &str) -> SocketAddr {
 /// Brings `ifname` up in the stack with `ip`/24.
 fn configure(stack: &Stack, ifname: &str, ip: &str) -> io::Result<()> {
     let nl = stack.netlink()?;
-    let i = nl.if_nametoindex(ifname)?;
+    let i = nl.link_index(ifname)?;
     nl.link_set_up(i, true)?;
     nl.addr_add(&AddrSpec::new(i, ip.parse().map_err(io::Error::other)?, 24))
 }
@@ -363,7 +363,7 @@ fn veth_pair() -> io::Result<(Stack, Stack)> {
             },
         )
         .map_err(|e| io::Error::new(e.kind(), format!("making a veth pair: {e}")))?;
-    let b = nl.if_nametoindex("vbench1")?;
+    let b = nl.link_index("vbench1")?;
     let moved = nl
         .link_set_netns(a, server.netns())
         .and_then(|()| nl.link_set_netns(b, client.netns()));

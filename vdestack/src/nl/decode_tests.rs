@@ -214,7 +214,7 @@ fn truncated_replies_are_errors() {
     // A NEWLINK reply too short for ifinfomsg.
     let (c, peer) = fake_pair();
     let t = serve(peer, vec![vec![(RTM_NEWLINK, 0, 0, vec![0; 6])]]);
-    let e = c.link_get_mac(3).unwrap_err();
+    let e = c.link_mac(3).unwrap_err();
     t.join().unwrap();
     assert_eq!(errno_of(&e), libc::EPROTO);
 }
@@ -266,7 +266,7 @@ fn bad_input_sends_nothing() {
     let einval = |e: std::io::Error| assert_eq!(errno_of(&e), libc::EINVAL, "{e}");
     einval(c.addr_add(&AddrSpec::new(1, a4, 33)).unwrap_err());
     einval(c.route_add(&RouteSpec::new(a4, 33)).unwrap_err());
-    einval(c.if_nametoindex("sixteen-bytes-xx").unwrap_err());
+    einval(c.link_index("sixteen-bytes-xx").unwrap_err());
     einval(
         c.link_add(
             "ok",
@@ -276,8 +276,8 @@ fn bad_input_sends_nothing() {
         )
         .unwrap_err(),
     );
-    einval(c.addr_add_raw(libc::AF_INET, &[1, 2, 3], 8, 1).unwrap_err());
-    einval(c.nldialog(&[1, 2, 3]).unwrap_err());
+    einval(crate::nl::nlinline::ipaddr_add(&c, libc::AF_INET, &[1, 2, 3], 8, 1).unwrap_err());
+    einval(c.request(&[1, 2, 3]).unwrap_err());
     let mut buf = [0u8; 64];
     let r = rustix::net::recv(&peer, &mut buf[..], RecvFlags::DONTWAIT);
     assert_eq!(

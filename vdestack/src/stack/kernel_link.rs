@@ -117,14 +117,14 @@ pub(crate) fn attach(
         seg: seg.clone(),
         hub_index,
     };
-    let peer_index = seg.nl.if_nametoindex(&peer).map_err(what)?;
+    let peer_index = seg.nl.link_index(&peer).map_err(what)?;
     seg.nl.link_set_netns(peer_index, netns).map_err(what)?;
     seg.nl
         .link_set_master(hub_index, Some(seg.bridge))
         .map_err(what)?;
     seg.nl.link_set_up(hub_index, true).map_err(what)?;
     drop(next);
-    let inside = stack_nl.if_nametoindex(&peer).map_err(what)?;
+    let inside = stack_nl.link_index(&peer).map_err(what)?;
     stack_nl.link_set_name(inside, ifname).map_err(what)?;
     Ok(port)
 }

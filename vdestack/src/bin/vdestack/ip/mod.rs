@@ -8,7 +8,7 @@ mod show;
 
 use std::io;
 
-use vdestack::nl::{AddrSpec, NlClient, RouteSpec, IFA_F_NODAD};
+use vdestack::nl::{AddrSpec, NlClient, RouteSpec};
 
 use args::{Command, Family, LinkCmd, Object};
 
@@ -43,7 +43,7 @@ pub fn run(a: IpArgs) -> io::Result<()> {
     let cmd =
         args::parse(&a.args, family).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let nl = NlClient::new().map_err(|e| crate::say_what(e, "opening a netlink socket"))?;
-    let index = |name: &str| nl.if_nametoindex(name);
+    let index = |name: &str| nl.link_index(name);
     match cmd {
         Command::Show(Object::Link, dev) => {
             let all = nl.links()?;
@@ -81,7 +81,7 @@ pub fn run(a: IpArgs) -> io::Result<()> {
         Command::Addr { add, cidr, dev } => {
             let mut spec = AddrSpec::new(index(&dev)?, cidr.addr, cidr.prefix);
             if cidr.addr.is_ipv6() {
-                spec = spec.flags(IFA_F_NODAD);
+                spec = spec.no_dad();
             }
             if add {
                 nl.addr_add(&spec)?
