@@ -102,7 +102,8 @@ fn main() -> io::Result<()> {
     report(url, "end");
     // Nothing is ended at once: the helper goes by itself after its linger, and
     // its fds and the thread that waited with it.
-    let deadline = Instant::now() + vdestack::stack::helper_linger() + Duration::from_secs(10);
+    let deadline =
+        Instant::now() + vdestack::Config::current().helper_linger + Duration::from_secs(10);
     while (held() != start || children().0 > 0) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -100,7 +100,9 @@ fn steps(n: usize) -> io::Result<()> {
 
 /// A process's only stack with no linger: it starts and ends the helper.
 fn first(n: usize) -> io::Result<()> {
-    vdestack::stack::set_helper_linger(Duration::ZERO);
+    let mut config = vdestack::Config::current();
+    config.helper_linger = Duration::ZERO;
+    config.apply()?;
     let (mut spawn, mut create, mut drop_) = (vec![], vec![], vec![]);
     for _ in 0..n {
         let s = Instant::now();

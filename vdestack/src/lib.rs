@@ -28,8 +28,13 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod config;
+#[cfg(feature = "diagnostics")]
+pub mod diagnostics;
 pub mod error;
 pub mod nl;
 pub mod stack;
 pub mod sys;
 pub mod vde;
+
+pub use config::Config;

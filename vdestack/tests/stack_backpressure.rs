@@ -19,7 +19,8 @@ use common::stacks::*;
 use common::*;
 
 use rustix::process::{kill_process, Pid, Signal};
-use vdestack::stack::{relay_backlog_counts, Stack};
+use vdestack::diagnostics::relay_backlog_counts;
+use vdestack::stack::Stack;
 
 /// Waits (a generous bound, not a timing claim) until `cond` holds.
 fn wait_until(what: &str, cond: impl Fn() -> bool) {

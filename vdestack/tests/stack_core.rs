@@ -238,17 +238,17 @@ sandbox_test! {
         // relay's thread was started for it: that thread ends with the failure.
         let e = Stack::with_interfaces(&["lo:null://"]).unwrap_err();
         assert!(e.to_string().contains("creating tap `lo`"), "{e}");
-        assert!(!vdestack::stack::relay_running());
+        assert!(!vdestack::diagnostics::relay_running());
         assert_eq!(figures_ended(), base, "(fds, threads, children) after a failed tap");
         let t0 = Instant::now();
         let mut pids = Vec::new();
         for _ in 0..100 {
             let s = Stack::with_interfaces(&["null://"]).unwrap();
-            pids.push(s.helper_pid());
+            pids.push(s.helper_pid().unwrap());
         }
         let per = t0.elapsed() / 100;
         assert_eq!(figures_ended(), base, "(fds, threads, children) after 100 null:// stacks");
-        assert!(!vdestack::stack::relay_running());
+        assert!(!vdestack::diagnostics::relay_running());
 
         let dir = TempDir::new("stack-leak");
         let sw = dir.join_str("sw");
@@ -262,7 +262,7 @@ sandbox_test! {
             if i % 2 == 0 {
                 assert_eq!(s.run("/bin/true").unwrap(), 0);
             }
-            pids.push(s.helper_pid());
+            pids.push(s.helper_pid().unwrap());
         }
         // The switch (in the host stack's relay thread, which may be another
         // thread than the one that relayed the clients) lets go of a client's port
@@ -288,12 +288,12 @@ sandbox_test! {
             drop(Stack::new().unwrap());
         }
         let warm = t3.elapsed() / 200;
-        pids.push(keep.helper_pid());
+        pids.push(keep.helper_pid().unwrap());
         drop(keep);
         // Nothing ended at once here: after its linger the helper goes by itself,
         // and with it the fds and the thread that waited for the linger to end.
         let t4 = Instant::now();
-        let deadline = t4 + vdestack::stack::helper_linger() + Duration::from_secs(10);
+        let deadline = t4 + vdestack::Config::current().helper_linger + Duration::from_secs(10);
         while !pids.iter().all(|&p| gone(p)) || figures() != base {
             assert!(Instant::now() < deadline, "some helper is still running, or figures {:?} are not back to {base:?}", figures());
             std::thread::sleep(Duration::from_millis(20));
@@ -318,7 +318,7 @@ sandbox_test! {
             .collect();
         let made = t0.elapsed();
         let (fds, threads, children) = figures();
-        let mem = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", stacks[50].helper_pid()))
+        let mem = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", stacks[50].helper_pid().unwrap()))
             .unwrap_or_default()
             .lines()
             .filter(|l| l.starts_with("Rss:") || l.starts_with("Pss:") || l.starts_with("Private_Dirty:"))
@@ -327,7 +327,7 @@ sandbox_test! {
             .join(", ");
         eprintln!("FIGURES one helper's memory: {mem}");
         // The relay: a bounded pool, however many stacks.
-        let pool = vdestack::stack::relay_threads_max();
+        let pool = vdestack::diagnostics::relay_threads_max();
         assert!(threads <= base.1 + pool, "threads {threads} (baseline {}, relay pool {pool})", base.1);
         assert_eq!(children, base.2);
         // Every one works.
@@ -510,7 +510,7 @@ sandbox_test! {
         // Sockets outlive the stack.
         let l = s.tcp_listener("10.4.0.1:9000".parse().unwrap()).unwrap();
         let mut c = s.tcp_connect("10.4.0.1:9000".parse().unwrap()).unwrap();
-        let pid = s.helper_pid();
+        let pid = s.helper_pid().unwrap();
         drop(s);
         let deadline = Instant::now() + Duration::from_secs(5);
         while !gone(pid) {
@@ -558,7 +558,7 @@ sandbox_test! {
     fn helper_exits_when_the_application_dies() {
         if std::env::var_os(CHILD_MODE).is_some() {
             let s = Stack::new().unwrap();
-            println!("HELPER {}", s.helper_pid());
+            println!("HELPER {}", s.helper_pid().unwrap());
             std::thread::sleep(Duration::from_secs(60));
             return;
         }
@@ -701,7 +701,7 @@ sandbox_test! {
         let a = Stack::with_interfaces(&["veth://net1"]).unwrap();
         let b = Stack::with_interfaces(&["eth0:veth://net1"]).unwrap();
         let c = Stack::with_interfaces(&["veth://net1", "x1:veth://other"]).unwrap();
-        assert!(!vdestack::stack::relay_running(), "a kernel link needs no relay");
+        assert!(!vdestack::diagnostics::relay_running(), "a kernel link needs no relay");
         assert_eq!(names_inside(&c), ["lo", "vde0", "x1"]);
         configure(&a, "vde0", &[("10.21.0.1", 24), ("fc00:21::1", 64)]);
         configure(&b, "eth0", &[("10.21.0.2", 24), ("fc00:21::2", 64)]);

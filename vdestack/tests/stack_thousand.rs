@@ -90,7 +90,7 @@ sandbox_test! {
         let stacks: Vec<Stack> = (0..1000).map(|_| Stack::with_interfaces(&[&net]).unwrap()).collect();
         let made = t0.elapsed();
         let threads = count("/proc/self/task");
-        let pool = vdestack::stack::relay_threads_max();
+        let pool = vdestack::diagnostics::relay_threads_max();
         assert!(threads <= base.1 + 1 + pool, "threads {threads}, baseline {}, relay pool {pool}: the relay must not grow with stacks", base.1);
         // Every stack works: a socket in each, and two of them talk over the network.
         for s in &stacks {

@@ -210,7 +210,9 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
             let _anchor = match rest {
                 ["warm"] => Some(Stack::with_interfaces(&specs)?),
                 ["nolinger"] => {
-                    vdestack::stack::set_helper_linger(Duration::ZERO);
+                    let mut config = vdestack::Config::current();
+                    config.helper_linger = Duration::ZERO;
+                    config.apply()?;
                     None
                 }
                 [] => None,
@@ -231,7 +233,7 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
                 let fd = s.socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
                 let t2 = Instant::now();
                 drop(fd);
-                helpers.push(s.helper_pid());
+                helpers.push(s.helper_pid().unwrap());
                 let t3 = Instant::now();
                 drop(s);
                 create += t1 - t0;
@@ -268,7 +270,7 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
                 .map(|_| Stack::with_interfaces(&specs))
                 .collect::<io::Result<Vec<_>>>()?;
             std::thread::sleep(Duration::from_millis(100));
-            let helpers: Vec<i32> = stacks.iter().map(Stack::helper_pid).collect();
+            let helpers: Vec<i32> = stacks.iter().map(|s| s.helper_pid().unwrap()).collect();
             let after = usage(&helpers);
             let per = |a: usize, b: usize| (a as f64 - b as f64) / k as f64;
             println!(

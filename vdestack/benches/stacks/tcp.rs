@@ -365,8 +365,8 @@ fn veth_pair() -> io::Result<(Stack, Stack)> {
         .map_err(|e| io::Error::new(e.kind(), format!("making a veth pair: {e}")))?;
     let b = nl.link_index("vbench1")?;
     let moved = nl
-        .link_set_netns(a, server.netns())
-        .and_then(|()| nl.link_set_netns(b, client.netns()));
+        .link_set_netns(a, server.netns().expect("a kernel stack"))
+        .and_then(|()| nl.link_set_netns(b, client.netns().expect("a kernel stack")));
     if let Err(e) = moved {
         let _ = nl.link_del(a);
         return Err(io::Error::new(

@@ -36,7 +36,7 @@ use rustix::event::{eventfd, EventfdFlags};
 
 use crate::vde::gro;
 use crate::vde::gso::{VnetHdr, MAX_GSO_FRAME, VNET_HDR_LEN};
-use crate::vde::poll_window::{self, PollWindow};
+use crate::vde::poll_window::PollWindow;
 use crate::vde::MAX_FRAME;
 use crate::vde::{self, Plug, Recv};
 
@@ -128,16 +128,11 @@ static RELAY: Mutex<Pool> = Mutex::new(Pool {
 });
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// The most relay threads a process runs: one per CPU, at most 4, so two stacks
-/// that talk to each other have a CPU each, and a thousand stacks still share a
-/// few threads.
-/// `VDESTACK_RELAY_THREADS=N` (1 to 64) sets it otherwise.
-pub fn threads_max() -> usize {
-    if let Some(n) = std::env::var("VDESTACK_RELAY_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| (1..=64).contains(n))
-    {
+/// The most relay threads a process runs ([`crate::Config::relay_threads`]): by
+/// default one per CPU, at most 4, so two stacks that talk to each other have a
+/// CPU each, and a thousand stacks still share a few threads.
+pub(crate) fn threads_max() -> usize {
+    if let Some(n) = crate::Config::current().relay_threads {
         return n;
     }
     // Asked once: `available_parallelism` reads the cgroup's CPU quota files, a
@@ -205,8 +200,9 @@ pub(crate) fn reserve() -> io::Result<Slot> {
         g.workers.resize_with(max, || None);
     }
     // The least busy worker (a stopped one counts as idle): stacks spread over
-    // the threads, so two stacks in a conversation run on two CPUs.
-    let index = (0..g.workers.len())
+    // the threads, so two stacks in a conversation run on two CPUs. (Workers
+    // beyond a lowered maximum keep their stacks but take no new one.)
+    let index = (0..max)
         .min_by_key(|&i| g.workers[i].as_ref().map_or(0, |r| r.stacks))
         .expect("at least one worker");
     if g.workers[index].is_none() {
@@ -272,6 +268,8 @@ impl Drop for Slot {
 /// ends meanwhile.
 pub(crate) struct Removed {
     pub pairs: Vec<Pair>,
+    /// The relay knew the stack (else nothing came back).
+    pub found: bool,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -289,6 +287,7 @@ impl Drop for Removed {
 pub(crate) fn remove(id: u64) -> Removed {
     let mut out = Removed {
         pairs: Vec::new(),
+        found: false,
         thread: None,
     };
     let mut g = RELAY.lock().unwrap_or_else(|e| e.into_inner());
@@ -301,6 +300,7 @@ pub(crate) fn remove(id: u64) -> Removed {
     let Some(r) = g.workers.get_mut(index).and_then(Option::as_mut) else {
         return out;
     };
+    out.found = true;
     let (tx, rx) = mpsc::channel();
     r.stacks -= 1;
     if r.stacks > 0 {
@@ -318,7 +318,8 @@ pub(crate) fn remove(id: u64) -> Removed {
 }
 
 /// Whether a relay thread is running (for tests and diagnostics).
-pub fn relay_running() -> bool {
+#[cfg(feature = "diagnostics")]
+pub(crate) fn relay_running() -> bool {
     let g = RELAY.lock().unwrap_or_else(|e| e.into_inner());
     g.pid == Some(rustix::process::getpid()) && g.workers.iter().any(Option::is_some)
 }
@@ -352,7 +353,7 @@ fn run(ep: OwnedFd, shared: Arc<Shared>, mut backlogs: Backlogs) {
     // One buffer for every pair, big enough for a large segment and its header.
     let mut buf = vec![0u8; VNET_HDR_LEN + MAX_GSO_FRAME];
     let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
-    let mut window = PollWindow::new(poll_window::max_from_env());
+    let mut window = PollWindow::new(crate::Config::current().relay_poll);
     // Bytes moved since the thread last looked for events.
     let mut moved = 0usize;
     loop {

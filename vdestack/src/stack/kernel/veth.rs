@@ -44,10 +44,28 @@ pub(crate) struct Port {
     hub_index: u32,
 }
 
+impl Port {
+    /// Deletes the pair: both ends go. A pair already gone (with its stack's
+    /// namespace) is no error.
+    pub(crate) fn delete(mut self) -> io::Result<()> {
+        let r = self.del();
+        self.hub_index = 0;
+        r
+    }
+
+    fn del(&self) -> io::Result<()> {
+        match self.seg.nl.link_del(self.hub_index) {
+            Err(e) if crate::error::errno_of(&e) == libc::ENODEV => Ok(()),
+            r => r,
+        }
+    }
+}
+
 impl Drop for Port {
     fn drop(&mut self) {
-        // Both ends go; if the stack's namespace is already gone, so is the pair.
-        let _ = self.seg.nl.link_del(self.hub_index);
+        if self.hub_index != 0 {
+            let _ = self.del();
+        }
     }
 }
 

@@ -30,28 +30,19 @@ pub(crate) const TIMER: u64 = u64::MAX - 1;
 /// than a live switch takes to read 10 frames, shorter than TCP's least
 /// retransmission timeout (200 ms), so a stalled peer costs the stack no more
 /// than a lost segment would.
-pub const PATIENCE: Duration = Duration::from_millis(100);
+pub(crate) const PATIENCE: Duration = Duration::from_millis(100);
 
 static WAITED: AtomicU64 = AtomicU64::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
-/// What the relay's back-pressure did in this process (diagnostics, tests).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BacklogCounts {
-    /// Bursts a full peer could not take at once: the rest waited for it.
-    pub waited: u64,
-    /// Frames dropped after all: the peer took nothing for [`PATIENCE`], or
-    /// failed.
-    pub dropped: u64,
-}
-
-/// The counts of the relay's back-pressure so far, for every stack of this
-/// process.
-pub fn backlog_counts() -> BacklogCounts {
-    BacklogCounts {
-        waited: WAITED.load(Ordering::Relaxed),
-        dropped: DROPPED.load(Ordering::Relaxed),
-    }
+/// What the relay's back-pressure did in this process so far: bursts a full
+/// peer could not take at once, and frames dropped after all.
+#[cfg(feature = "diagnostics")]
+pub(crate) fn backlog_counts() -> (u64, u64) {
+    (
+        WAITED.load(Ordering::Relaxed),
+        DROPPED.load(Ordering::Relaxed),
+    )
 }
 
 /// The epoll tokens of one pair: its tap's and its plug's.

@@ -1,0 +1,32 @@
+//! What tests, benchmarks and diagnostic tools look at inside the library, behind
+//! the `diagnostics` cargo feature: not part of the API a program relies on, and
+//! free to change. (`Stack::helper_pid` is here too, as a method.)
+
+/// Whether a relay thread is running in this process (none while no kernel
+/// stack has a relayed interface).
+pub fn relay_running() -> bool {
+    crate::stack::kernel::relay_running()
+}
+
+/// The most relay threads this process runs ([`crate::Config::relay_threads`],
+/// or its default).
+pub fn relay_threads_max() -> usize {
+    crate::stack::kernel::relay_threads_max()
+}
+
+/// What the relay's back-pressure did in this process (see
+/// [`relay_backlog_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BacklogCounts {
+    /// Bursts a full peer could not take at once: the rest waited for it.
+    pub waited: u64,
+    /// Frames dropped after all: the peer took nothing for 100 ms, or failed.
+    pub dropped: u64,
+}
+
+/// The counts of the relay's back-pressure so far, for every stack of this
+/// process.
+pub fn relay_backlog_counts() -> BacklogCounts {
+    let (waited, dropped) = crate::stack::kernel::relay_backlog::backlog_counts();
+    BacklogCounts { waited, dropped }
+}
