@@ -92,7 +92,11 @@ fn main() -> io::Result<()> {
     let t0 = Instant::now();
     for i in 1..=n {
         let s = Stack::with_interfaces(&specs)?;
-        drop(s.socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?);
+        drop(s.socket(
+            vdestack::net::AddressFamily::INET,
+            vdestack::net::SocketType::DGRAM,
+            None,
+        )?);
         drop(s);
         if i == 1000 && n > 1000 {
             report(url, "1k");

@@ -132,7 +132,11 @@ fn alone(n: usize) -> io::Result<()> {
         let stack = Stack::new()?;
         create.push(us(s));
         let s = Instant::now();
-        drop(stack.socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?);
+        drop(stack.socket(
+            vdestack::net::AddressFamily::INET,
+            vdestack::net::SocketType::DGRAM,
+            None,
+        )?);
         socket.push(us(s));
         let s = Instant::now();
         drop(stack);

@@ -32,6 +32,7 @@ pub mod config;
 #[cfg(feature = "diagnostics")]
 pub mod diagnostics;
 pub mod error;
+pub mod net;
 pub mod nl;
 pub mod stack;
 pub mod sys;

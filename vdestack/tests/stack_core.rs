@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use common::stacks::*;
@@ -114,20 +115,24 @@ sandbox_test! {
             return;
         }
         let s = Stack::with_interfaces(&["null://"]).unwrap();
-        assert_eq!(s.run("/bin/true; /bin/false; /bin/true").unwrap(), 1);
-        assert_eq!(s.run("/bin/true;/bin/true").unwrap(), 0);
-        assert_eq!(s.run("").unwrap(), 0);
+        assert_eq!(s.run("/bin/true; /bin/false; /bin/true").unwrap().code(), Some(1));
+        assert_eq!(s.run("/bin/true;/bin/true").unwrap().code(), Some(0));
+        assert_eq!(s.run("").unwrap().code(), Some(0));
         // No PATH search: a bare name is relative to the current directory.
-        assert_eq!(s.run("ip link").unwrap(), 2);
-        assert_eq!(s.run("/no/such/program").unwrap(), 2);
-        assert_eq!(s.run("/bin/sh -c 'exit 3'").unwrap(), 3);
-        assert_eq!(s.run("/bin/sh -c 'exit 0; echo'; /bin/sh -c 'exit 4'").unwrap(), 4);
+        assert_eq!(s.run("ip link").unwrap().code(), Some(2));
+        assert_eq!(s.run("/no/such/program").unwrap().code(), Some(2));
+        assert_eq!(s.run("/bin/sh -c 'exit 3'").unwrap().code(), Some(3));
+        assert_eq!(s.run("/bin/sh -c 'exit 0; echo'; /bin/sh -c 'exit 4'").unwrap().code(), Some(4));
         // Killed by a signal: 128 + signal (upstream reports 0).
-        assert_eq!(s.run("/bin/sh -c 'kill -9 $$'").unwrap(), 137);
+        // Killed by a signal: the status says which (vde_stackcmd says 128+N).
+        let killed = s.run("/bin/sh -c 'kill -9 $$'").unwrap();
+        assert_eq!((killed.signal(), killed.code()), (Some(9), None));
+        let aborted = s.run("/bin/sh -c 'kill -ABRT $$'").unwrap();
+        assert_eq!(aborted.signal(), Some(libc::SIGABRT));
         assert!(s.run("/bin/echo 'unterminated").is_err());
         // Only lo and the tap inside; the capabilities to configure it.
         assert_eq!(names_inside(&s), ["lo", "vde0"]);
-        assert_eq!(s.run("/usr/sbin/ip link set vde0 up; /usr/sbin/ip addr add 10.9.0.1/24 dev vde0").unwrap_or(99), 0);
+        assert_eq!(s.run("/usr/sbin/ip link set vde0 up; /usr/sbin/ip addr add 10.9.0.1/24 dev vde0").map(|st| st.code()).unwrap_or(Some(99)), Some(0));
         let out = s.command("ip").args(["-o", "addr", "show", "dev", "vde0"]).output().unwrap();
         assert!(String::from_utf8_lossy(&out.stdout).contains("10.9.0.1/24"));
         // The test's namespace has none of it.
@@ -199,12 +204,17 @@ sandbox_test! {
         let e = Stack::with_interfaces(&["=/no/such/coprocess"]).unwrap_err();
         assert!(e.to_string().contains("vde0"), "{e}");
         let s = Stack::new().unwrap();
-        let e = s.socket(12345, libc::SOCK_STREAM, 0).unwrap_err();
+        use vdestack::net::{AddressFamily, SocketType};
+        let e = s
+            .socket(AddressFamily::from_raw(12345), SocketType::STREAM, None)
+            .unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EAFNOSUPPORT), "{e}");
-        let e = s.socket(libc::AF_INET, 12345, 0).unwrap_err();
+        let e = s
+            .socket(AddressFamily::INET, SocketType::from_raw(12345), None)
+            .unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
         // The stack still answers after errors.
-        let fd = s.socket(libc::AF_INET, libc::SOCK_DGRAM, 0).unwrap();
+        let fd = s.socket(vdestack::net::AddressFamily::INET, vdestack::net::SocketType::DGRAM, None).unwrap();
         let fl = rustix::io::fcntl_getfd(&fd).unwrap();
         assert!(fl.contains(rustix::io::FdFlags::CLOEXEC));
         drop(fd);
@@ -220,7 +230,7 @@ sandbox_test! {
         let t0 = Instant::now();
         for _ in 0..100 {
             let s = Stack::new().unwrap();
-            drop(s.socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap());
+            drop(s.socket(vdestack::net::AddressFamily::INET, vdestack::net::SocketType::STREAM, None).unwrap());
         }
         let per = t0.elapsed() / 100;
         assert_eq!(figures_ended(), base, "(fds, threads, children) after 100 bare stacks");
@@ -258,9 +268,9 @@ sandbox_test! {
             let s = Stack::with_interfaces(&[&format!("vde://{sw}"), "null://"]).unwrap();
             let n = s.netlink().unwrap();
             assert!(n.link_index("vde1").is_ok());
-            let _sock = s.socket(libc::AF_INET6, libc::SOCK_STREAM, 0).unwrap();
+            let _sock = s.socket(vdestack::net::AddressFamily::INET6, vdestack::net::SocketType::STREAM, None).unwrap();
             if i % 2 == 0 {
-                assert_eq!(s.run("/bin/true").unwrap(), 0);
+                assert_eq!(s.run("/bin/true").unwrap().code(), Some(0));
             }
             pids.push(s.helper_pid().unwrap());
         }
@@ -367,7 +377,7 @@ sandbox_test! {
         std::thread::sleep(Duration::from_millis(500));
         let spent = cpu_ticks() - cpu0;
         assert!(spent < 10, "{spent} ticks of CPU in 0.5 s while idle: something spins");
-        assert_eq!(s.run("/bin/true").unwrap(), 0);
+        assert_eq!(s.run("/bin/true").unwrap().code(), Some(0));
         drop(u);
         drop(s);
         assert_eq!(figures_ended(), base);
@@ -438,8 +448,10 @@ fn works_without_root() {
     assert!(st.success(), "ping inside the stack: {st}");
     // CAP_NET_ADMIN: configure it from a command.
     assert_eq!(
-        s.run("/usr/sbin/ip addr add 10.3.0.1/32 dev lo").unwrap(),
-        0
+        s.run("/usr/sbin/ip addr add 10.3.0.1/32 dev lo")
+            .unwrap()
+            .code(),
+        Some(0)
     );
     // Without access to /dev/net/tun, an interface is a clear error, and nothing leaks.
     if !is_root()
@@ -469,7 +481,7 @@ sandbox_test! {
         let nl = s.netlink().unwrap();
         nl.link_set_up(nl.link_index("lo").unwrap(), true).unwrap();
         // An address only the stack has: a socket made anywhere else cannot bind it.
-        assert_eq!(s.run("/usr/sbin/ip addr add 10.4.0.1/32 dev lo").unwrap(), 0);
+        assert_eq!(s.run("/usr/sbin/ip addr add 10.4.0.1/32 dev lo").unwrap().code(), Some(0));
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 let s = s.clone();
@@ -494,7 +506,7 @@ sandbox_test! {
         }
 
         // Every fd the stack holds is close-on-exec.
-        let _sock = s.socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        let _sock = s.socket(vdestack::net::AddressFamily::INET, vdestack::net::SocketType::STREAM, None).unwrap();
         for e in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
             let n: i32 = e.file_name().to_string_lossy().parse().unwrap();
             if !before.contains(&e.file_name()) {
@@ -545,7 +557,7 @@ sandbox_test! {
             })
         };
         for _ in 0..5 {
-            assert_eq!(s.run("/bin/sh -c 'sleep 0.05; exit 7'").unwrap(), 7);
+            assert_eq!(s.run("/bin/sh -c 'sleep 0.05; exit 7'").unwrap().code(), Some(7));
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert_eq!(reaper.join().unwrap(), Vec::<i32>::new(), "the application reaped a command");
@@ -654,7 +666,7 @@ sandbox_test! {
                         let s = Stack::with_interfaces(&["null://", "x:null://"]).unwrap();
                         let nl = s.netlink().unwrap();
                         assert!(nl.link_index("x").is_ok(), "thread {t} stack {i}");
-                        assert_eq!(s.run("/bin/true").unwrap(), 0);
+                        assert_eq!(s.run("/bin/true").unwrap().code(), Some(0));
                     }
                 })
             })

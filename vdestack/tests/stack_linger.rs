@@ -60,7 +60,7 @@ sandbox_test! {
         // While a stack lives, ending the idle helper does nothing.
         end_idle_helper();
         assert!(!gone(pid));
-        drop(s.socket(libc::AF_INET, libc::SOCK_DGRAM, 0).unwrap());
+        drop(s.socket(vdestack::net::AddressFamily::INET, vdestack::net::SocketType::DGRAM, None).unwrap());
         drop(s);
 
         // Ended at once: when it returns, the helper has exited and nothing is left.

@@ -65,7 +65,7 @@ sandbox_test! {
         for i in 0..1000 {
             let s = Stack::new().unwrap();
             if i % 10 == 0 {
-                drop(s.socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap());
+                drop(s.socket(vdestack::net::AddressFamily::INET, vdestack::net::SocketType::STREAM, None).unwrap());
             }
         }
         let per = t0.elapsed() / 1000;

@@ -230,7 +230,11 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
                 let s = Stack::with_interfaces(&specs)?;
                 let t1 = Instant::now();
                 // Usable: a first socket in the stack, as cstack_create does.
-                let fd = s.socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
+                let fd = s.socket(
+                    vdestack::net::AddressFamily::INET,
+                    vdestack::net::SocketType::DGRAM,
+                    None,
+                )?;
                 let t2 = Instant::now();
                 drop(fd);
                 helpers.push(s.helper_pid().unwrap());
@@ -303,7 +307,13 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
                 }
             }
             if let Some(s) = stacks.last() {
-                if s.socket(libc::AF_INET, libc::SOCK_STREAM, 0).is_err() {
+                if s.socket(
+                    vdestack::net::AddressFamily::INET,
+                    vdestack::net::SocketType::STREAM,
+                    None,
+                )
+                .is_err()
+                {
                     stop = "the_last_stack_gave_no_socket".into();
                 }
             }

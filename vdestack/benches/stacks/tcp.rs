@@ -193,7 +193,7 @@ pub fn setup(who: Who, net: Net, row: usize, ctx: &Ctx) -> io::Result<Setup> {
             let client = Arc::new(Stack::with_interfaces(&[&client_url])?);
             configure(&client, "vde0", CLIENT_IP)?;
             let c = client.clone();
-            s.driver = Driver::Rust(Box::new(move |a| c.tcp_connect(a)));
+            s.driver = Driver::Rust(Box::new(move |a| c.tcp_connect(a).map(kernel_std)));
             s._stacks.push(client);
         }
         Who::C => {
@@ -302,6 +302,12 @@ fn start_server(mut cmd: Command) -> io::Result<Proc> {
     Ok(p)
 }
 
+/// The std stream inside a kernel stack's stream (the traffic code is shared
+/// with the other rows, whose sockets are std's).
+fn kernel_std(s: vdestack::net::TcpStream) -> TcpStream {
+    s.into_std().expect("a kernel stack's stream")
+}
+
 fn addr(ip: &str) -> SocketAddr {
     SocketAddr::new(ip.parse().expect("a literal address"), PORT)
 }
@@ -320,12 +326,12 @@ fn rust_pair(s: &mut Setup, server: Stack, client: Stack) -> io::Result<()> {
     let client = Arc::new(client);
     let c = client.clone();
     s._server = Some(Server::start(
-        listener,
+        listener.into_std().expect("a kernel stack's listener"),
         addr(SERVER_IP),
-        Box::new(move |a| c.tcp_connect(a)),
+        Box::new(move |a| c.tcp_connect(a).map(kernel_std)),
     ));
     let c = client.clone();
-    s.driver = Driver::Rust(Box::new(move |a| c.tcp_connect(a)));
+    s.driver = Driver::Rust(Box::new(move |a| c.tcp_connect(a).map(kernel_std)));
     s._stacks = vec![Arc::new(server), client];
     Ok(())
 }
@@ -339,9 +345,9 @@ pub fn server_role(url: &str) -> io::Result<()> {
     let listener = stack.tcp_listener(addr(SERVER_IP))?;
     let s = stack.clone();
     let _server = Server::start(
-        listener,
+        listener.into_std().expect("a kernel stack's listener"),
         addr(SERVER_IP),
-        Box::new(move |a| s.tcp_connect(a)),
+        Box::new(move |a| s.tcp_connect(a).map(kernel_std)),
     );
     println!("ready");
     let mut rest = Vec::new();

@@ -43,11 +43,16 @@
 
 use std::ffi::{CString, OsStr};
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::process::Command;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus};
 
 use crate::error::context;
+use crate::net::{
+    AddressFamily, IcmpSocket, IpVersion, Protocol, SocketFlags, SocketType, TcpListener,
+    TcpStream, UdpSocket,
+};
 use crate::nl::NlClient;
 use crate::vde;
 
@@ -172,35 +177,60 @@ impl Stack {
         }
     }
 
-    /// `socket(domain, type, protocol)` made in the stack (close-on-exec; `type` may
-    /// carry `SOCK_NONBLOCK`). A family the kernel lacks gives `EAFNOSUPPORT`.
-    pub fn socket(&self, domain: i32, ty: i32, protocol: i32) -> io::Result<OwnedFd> {
+    /// A socket of any kind made in the stack, close-on-exec, blocking:
+    /// `socket(domain, type, protocol)` (`None`: the family's default protocol).
+    /// A family the kernel lacks gives `EAFNOSUPPORT`. Kernel backend only:
+    /// `EOPNOTSUPP` on the user backend, whose sockets are the typed ones.
+    pub fn socket(
+        &self,
+        domain: AddressFamily,
+        ty: SocketType,
+        protocol: Option<Protocol>,
+    ) -> io::Result<OwnedFd> {
+        self.socket_with(domain, ty, SocketFlags::empty(), protocol)
+    }
+
+    /// [`Stack::socket`] with flags: `SocketFlags::NONBLOCK` (it is always
+    /// close-on-exec).
+    pub fn socket_with(
+        &self,
+        domain: AddressFamily,
+        ty: SocketType,
+        flags: SocketFlags,
+        protocol: Option<Protocol>,
+    ) -> io::Result<OwnedFd> {
+        let raw_ty = ty.as_raw() | (flags | SocketFlags::CLOEXEC).bits();
+        let raw_proto = protocol.map_or(0, |p| p.as_raw().get());
         match &self.inner {
-            Inner::Kernel(k) => k.socket(domain, ty, protocol),
+            Inner::Kernel(k) => {
+                k.socket(i32::from(domain.as_raw()), raw_ty as i32, raw_proto as i32)
+            }
         }
     }
 
-    fn inet_socket(&self, addr: &SocketAddr, ty: i32) -> io::Result<OwnedFd> {
-        let domain = if addr.is_ipv4() {
-            libc::AF_INET
-        } else {
-            libc::AF_INET6
+    fn inet_socket(&self, addr: &SocketAddr, ty: SocketType) -> io::Result<OwnedFd> {
+        let domain = match addr {
+            SocketAddr::V4(_) => AddressFamily::INET,
+            SocketAddr::V6(_) => AddressFamily::INET6,
         };
-        self.socket(domain, ty, 0)
+        self.socket(domain, ty, None)
     }
 
-    /// A TCP listener bound to `addr` in the stack (SO_REUSEADDR, as std does).
+    /// A TCP listener bound to `addr` in the stack (`SO_REUSEADDR`, as std does;
+    /// a backlog of 128). Port 0: one the stack picks.
     pub fn tcp_listener(&self, addr: SocketAddr) -> io::Result<TcpListener> {
-        let fd = self.inet_socket(&addr, libc::SOCK_STREAM)?;
+        let fd = self.inet_socket(&addr, SocketType::STREAM)?;
         rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
         rustix::net::bind(&fd, &addr).map_err(|e| context(e, format!("bind {addr}")))?;
         rustix::net::listen(&fd, 128)?;
-        Ok(TcpListener::from(fd))
+        Ok(TcpListener::from_kernel(fd.into()))
     }
 
-    /// A TCP connection from the stack to `addr` (blocking connect).
+    /// A TCP connection from the stack to `addr`; waits as long as the stack's
+    /// TCP tries (about two minutes for a silent peer). A refused connection is
+    /// `ECONNREFUSED`, an unreachable network `ENETUNREACH`.
     pub fn tcp_connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
-        let fd = self.inet_socket(&addr, libc::SOCK_STREAM)?;
+        let fd = self.inet_socket(&addr, SocketType::STREAM)?;
         loop {
             match rustix::net::connect(&fd, &addr) {
                 Ok(()) => break,
@@ -208,14 +238,46 @@ impl Stack {
                 Err(e) => return Err(context(e, format!("connect {addr}"))),
             }
         }
-        Ok(TcpStream::from(fd))
+        Ok(TcpStream::from_kernel(fd.into()))
     }
 
-    /// A UDP socket bound to `addr` in the stack.
+    /// [`Stack::tcp_connect`] waiting at most `timeout` (then `ETIMEDOUT`, of kind
+    /// `TimedOut`); a zero timeout is refused, as std refuses it.
+    pub fn tcp_connect_timeout(
+        &self,
+        addr: SocketAddr,
+        timeout: std::time::Duration,
+    ) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot connect with a 0 duration timeout",
+            ));
+        }
+        let fd = self.inet_socket(&addr, SocketType::STREAM)?;
+        crate::net::connect_timeout(&fd, &addr, timeout)
+            .map_err(|e| context(e, format!("connect {addr}")))?;
+        Ok(TcpStream::from_kernel(fd.into()))
+    }
+
+    /// A UDP socket bound to `addr` in the stack. Port 0: one the stack picks.
     pub fn udp_bind(&self, addr: SocketAddr) -> io::Result<UdpSocket> {
-        let fd = self.inet_socket(&addr, libc::SOCK_DGRAM)?;
+        let fd = self.inet_socket(&addr, SocketType::DGRAM)?;
         rustix::net::bind(&fd, &addr).map_err(|e| context(e, format!("bind {addr}")))?;
-        Ok(UdpSocket::from(fd))
+        Ok(UdpSocket::from_kernel(fd.into()))
+    }
+
+    /// An ICMP echo socket ("ping socket", what `ping` uses without privilege)
+    /// of the stack, for IPv4 or IPv6.
+    pub fn icmp_socket(&self, version: IpVersion) -> io::Result<IcmpSocket> {
+        let (domain, proto) = match version {
+            IpVersion::V4 => (AddressFamily::INET, rustix::net::ipproto::ICMP),
+            IpVersion::V6 => (AddressFamily::INET6, rustix::net::ipproto::ICMPV6),
+        };
+        let fd = self
+            .socket(domain, SocketType::DGRAM, Some(proto))
+            .map_err(|e| context(e, format!("an ICMP echo socket ({version:?})")))?;
+        Ok(IcmpSocket::from_kernel(fd, version))
     }
 
     /// A netlink route client of the stack: configure its links, addresses and
@@ -252,33 +314,38 @@ impl Stack {
     /// Runs `;`-separated commands in the stack, one after the other, like
     /// `vde_stackcmd`: words split on blanks with quotes and backslashes, no shell,
     /// **no `PATH` search** (a name without `/` is taken relative to the current
-    /// directory, as `execv` does; see [`Stack::run_argv`]). Stops at the first command whose status is not
-    /// 0 and returns that status; 0 if all succeed. A command that cannot be
-    /// executed counts as status 2 (upstream's `_exit(2)`); one killed by a signal
-    /// as 128+signal (upstream reports 0 there). Stdio and the environment are
-    /// inherited. As upstream, a command is killed (SIGKILL) if the application
-    /// dies while waiting for it, and an application's own `wait()` cannot reap it:
-    /// it is the child of a keeper cloned with no exit signal (see `sys::cmdspawn`).
-    pub fn run(&self, cmds: &str) -> io::Result<i32> {
+    /// directory, as `execv` does; see [`Stack::run_argv`]). Stops at the first
+    /// command that does not succeed and returns its status; the last one's
+    /// (success) if all do. A command that cannot be executed exits with status 2
+    /// (upstream's `_exit(2)`); one killed by a signal says which
+    /// ([`ExitStatusExt::signal`]; upstream reports 0 there, `vde_stackcmd` here
+    /// 128+N). Stdio and the environment are inherited. As upstream, a command is
+    /// killed (SIGKILL) if the application dies while waiting for it, and an
+    /// application's own `wait()` cannot reap it: it is the child of a keeper
+    /// cloned with no exit signal (see `sys::cmdspawn`). An empty list succeeds,
+    /// as with `vde_stackcmd`.
+    pub fn run(&self, cmds: &str) -> io::Result<ExitStatus> {
         let list = vde::url::split_commands(cmds).map_err(io::Error::from)?;
+        let mut last = None;
         for argv in list {
-            let code = self.run_argv(&argv)?;
-            if code != 0 {
-                return Ok(code);
+            let status = self.run_argv(&argv)?;
+            if !status.success() {
+                return Ok(status);
             }
+            last = Some(status);
         }
-        Ok(0)
+        Ok(last.unwrap_or(ExitStatus::from_raw(0)))
     }
 
     /// Runs one command, `argv[0]` being its path (no `PATH` search, no shell), in
-    /// the stack as [`Stack::run`] does, and returns its status (2 if it could not
-    /// be executed, 128+N if signal N killed it). An empty `argv` or one with a NUL
-    /// byte is `EINVAL`.
-    pub fn run_argv<S: AsRef<OsStr>>(&self, argv: &[S]) -> io::Result<i32> {
+    /// the stack as [`Stack::run`] does, and returns its status. An empty `argv`
+    /// or one with a NUL byte is `EINVAL`.
+    pub fn run_argv<S: AsRef<OsStr>>(&self, argv: &[S]) -> io::Result<ExitStatus> {
         let cargv = c_argv(argv)?;
-        match &self.inner {
-            Inner::Kernel(k) => k.run_argv(&cargv),
-        }
+        let raw = match &self.inner {
+            Inner::Kernel(k) => k.run_argv(&cargv)?,
+        };
+        Ok(ExitStatus::from_raw(raw))
     }
 
     /// Takes the stack apart now and says what went wrong, where dropping it would

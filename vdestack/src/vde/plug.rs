@@ -86,6 +86,14 @@ pub trait Plug: Send + Debug {
     }
 }
 
+/// A plug's fd to poll is its [`Plug::data_fd`] (so `Box<dyn Plug>` works with
+/// `poll`, mio and tokio's `AsyncFd` as it is).
+impl std::os::fd::AsFd for dyn Plug {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.data_fd()
+    }
+}
+
 /// A plug whose network carries large segments whole: frames with a
 /// [`gso::VnetHdr`] in front, TCP segments of up to 64 KiB cut later, checksums
 /// still to compute. Only `inproc://` has it: the segment hands ordinary frames

@@ -123,6 +123,7 @@ mod veth;
 
 #[cfg(feature = "diagnostics")]
 pub(crate) use relay::relay_running;
+#[cfg(feature = "diagnostics")]
 pub(crate) use relay::threads_max as relay_threads_max;
 
 /// A stack of the kernel backend. See the [module docs](self).
