@@ -1,6 +1,17 @@
 //! What tests, benchmarks and diagnostic tools look at inside the library, behind
 //! the `diagnostics` cargo feature: not part of the API a program relies on, and
 //! free to change. (`Stack::helper_pid` is here too, as a method.)
+//!
+//! Besides counters, it lets a test or a measurement reach two things below the
+//! API: the kernel's own netdevice ioctls ([`ifreq_ioctl`], [`ifconf_ioctl`]:
+//! what `nl::emul` is compared with), and the namespace helper's steps one by
+//! one ([`spawn_helper`], [`helper_new_net_vnet`], [`enable_tap_offload`]: what
+//! `examples/stack_steps.rs` times).
+
+pub use crate::sys::{
+    enable_tap_offload, helper_new_net_vnet, ifconf_ioctl, ifreq_ioctl, spawn_helper, Helper,
+    NewNet,
+};
 
 /// Whether a relay thread is running in this process (none while no kernel
 /// stack has a relayed interface).

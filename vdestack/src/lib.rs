@@ -34,8 +34,9 @@ pub mod diagnostics;
 pub mod error;
 pub mod net;
 pub mod nl;
+pub mod process;
 pub mod stack;
-pub mod sys;
+mod sys;
 pub mod vde;
 
 pub use config::Config;

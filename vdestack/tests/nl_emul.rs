@@ -17,7 +17,7 @@ use serde_json::Value;
 use vdestack::error::errno_of;
 use vdestack::nl::emul::{self, *};
 use vdestack::nl::KernelDialog;
-use vdestack::sys::{ifconf_ioctl, ifreq_ioctl};
+use vdestack::diagnostics::{ifconf_ioctl, ifreq_ioctl};
 
 fn sh(cmd: &str) {
     let words: Vec<&str> = cmd.split_whitespace().collect();
