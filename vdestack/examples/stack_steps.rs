@@ -67,7 +67,11 @@ fn steps(n: usize) -> io::Result<()> {
         drop(p);
         t[1].push(us(s));
         let s = Instant::now();
-        drop(vdestack::diagnostics::helper_new_net_vnet(h.ctl.as_fd(), &[], 0)?);
+        drop(vdestack::diagnostics::helper_new_net_vnet(
+            h.ctl.as_fd(),
+            &[],
+            0,
+        )?);
         t[2].push(us(s));
         let s = Instant::now();
         let net = vdestack::diagnostics::helper_new_net_vnet(h.ctl.as_fd(), &["vde0"], 1)?;

@@ -37,6 +37,8 @@ pub mod nl;
 pub mod process;
 pub mod stack;
 mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod vde;
 
 pub use config::Config;

@@ -14,10 +14,10 @@ use std::process::Command;
 
 use common::*;
 use serde_json::Value;
+use vdestack::diagnostics::{ifconf_ioctl, ifreq_ioctl};
 use vdestack::error::errno_of;
 use vdestack::nl::emul::{self, *};
 use vdestack::nl::KernelDialog;
-use vdestack::diagnostics::{ifconf_ioctl, ifreq_ioctl};
 
 fn sh(cmd: &str) {
     let words: Vec<&str> = cmd.split_whitespace().collect();

@@ -8,6 +8,8 @@
 //! `daemonize`, and the `diagnostics` feature (`crate::diagnostics`) the helper's
 //! steps and the kernel's netdevice ioctls, for tests and measurements.
 
+#[cfg(feature = "tokio")]
+pub mod async_fd;
 mod fdutil;
 mod mmsg;
 mod tun;
