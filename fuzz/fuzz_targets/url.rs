@@ -1,7 +1,8 @@
-//! VNL parsing never panics, whatever the text.
+//! VNL parsing never panics, whatever the text: the option styles, nested VNLs to
+//! any depth, and the wrapping and device plugins' own arguments.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use vdestack::vde::url;
+use vdestack::vde::{agno, url, vdesl, vlan};
 
 const TAGS: &[&str] = &["", "port", "portgroup", "group", "mode"];
 
@@ -16,4 +17,15 @@ fuzz_target!(|data: &[u8]| {
     let _ = vdestack::vde::udp::parse(arg);
     let _ = url::split_command(arg);
     let _ = url::parse_number(arg);
+    // Unwrap nested VNLs as the wrappers do, level by level.
+    let mut rest = arg;
+    for _ in 0..16 {
+        let Ok(n) = url::split_nested("fuzz", rest) else { break };
+        assert!(n.outer.len() <= rest.len());
+        let _ = vlan::parse(n.outer);
+        let _ = agno::parse(n.outer);
+        let Some(inner) = n.inner else { break };
+        rest = url::split_scheme(inner).1;
+    }
+    let _ = vdesl::parse(arg);
 });

@@ -57,12 +57,20 @@ const PEER_LIMIT: Duration = Duration::from_secs(60);
 /// has a Debian vdens peer talk to it. `Err` names the step that hung (nothing
 /// came within [`READY_LIMIT`] or [`PEER_LIMIT`]); wrong answers panic.
 fn serve_and_reach(built: &Built, program: &str, net: u8) -> Result<(), String> {
-    let what = format!("{program} ({})", built.lib.name());
+    serve_and_reach_on(built, program, net, &vxvde_url(net))
+}
+
+fn vxvde_url(net: u8) -> String {
+    format!("vxvde://239.79.0.{net}/port={}", 14800 + net as u32)
+}
+
+/// [`serve_and_reach`] on the network `url` (the server's and the peer's).
+fn serve_and_reach_on(built: &Built, program: &str, net: u8, url: &str) -> Result<(), String> {
+    let what = format!("{program} ({}) on {url}", built.lib.name());
     built.assert_loads_its_library(program);
-    let url = format!("vxvde://239.79.0.{net}/port={}", 14800 + net as u32);
     let mut cmd = built.command(program);
     cmd.args([
-        url.as_str(),
+        url,
         &format!("10.79.{net}.1/24"),
         &format!("fc00:79:{net}::1/64"),
     ])
@@ -85,7 +93,7 @@ fn serve_and_reach(built: &Built, program: &str, net: u8) -> Result<(), String> 
     std::fs::write(&script, peer_script(net, &dir.join_str("fifo"))).unwrap();
     let (out_path, err_path) = (dir.path("peer.out"), dir.path("peer.err"));
     let mut peer = Command::new("vdens");
-    peer.arg(&url)
+    peer.arg(url)
         .arg("/bin/sh")
         .arg(&script)
         .env("SHELL", "/bin/sh")
@@ -173,5 +181,33 @@ sandbox_test! {
 sandbox_test! {
     fn our_libvdestack_echo_servers_reached_by_vdens() {
         run("our_libvdestack_echo_servers_reached_by_vdens", Lib::Ours, 3);
+    }
+}
+
+sandbox_test! {
+    fn our_libvdestack_on_nested_vlan_and_agno_reached_by_vdens() {
+        // vde_addstack takes nested VNLs as every other VNL: the server's stack is
+        // on VLAN 7 of an agno-encrypted vxvde network, and so is Debian's vdens
+        // (its libvdeplug-vlan and -agno).
+        const T: &str = "our_libvdestack_on_nested_vlan_and_agno_reached_by_vdens";
+        if !have_c_toolchain(T) || !have_tool(T, "vdens") || !have_tool(T, "nc") || !have_tun(T) {
+            return;
+        }
+        for plugin in ["vlan", "agno"] {
+            let so = format!("/usr/lib/x86_64-linux-gnu/vdeplug/libvdeplug_{plugin}.so");
+            if !std::path::Path::new(&so).exists() {
+                return skip(T, &format!("Debian's libvdeplug-{plugin} is not installed"));
+            }
+        }
+        let Some(built) = Built::new(T, Lib::Ours, &PROGRAMS[..1]) else {
+            return;
+        };
+        let dir = TempDir::new("capi-nested");
+        let key = dir.join_str("key");
+        std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+        let url = format!("vlan://7{{agno://{key}{{{}}}}}", vxvde_url(9));
+        if let Err(hung) = serve_and_reach_on(&built, PROGRAMS[0], 9, &url) {
+            panic!("{hung}");
+        }
     }
 }

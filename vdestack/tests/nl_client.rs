@@ -367,8 +367,9 @@ sandbox_test! {
         let pid = child.child.id();
         let ns_path = format!("/proc/{pid}/ns/net");
         let mut ns = None;
-        for _ in 0..100 {
-            // Wait until the child has its own namespace.
+        // Wait until the child has its own namespace (a new namespace waits for the
+        // kernel's clean-up of old ones, which a busy machine makes slow).
+        for _ in 0..500 {
             let mine = std::fs::read_link("/proc/self/ns/net").unwrap();
             if std::fs::read_link(&ns_path).map(|l| l != mine).unwrap_or(false) {
                 ns = Some(std::fs::File::open(&ns_path).unwrap());

@@ -9,7 +9,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 
 use common::stacks::*;
 use common::*;
@@ -107,20 +106,9 @@ fn with_a_debian_vdens_peer(our_url: &str, their_url: &str, net: u8) {
         got = dir.join_str("got"),
         exp = dir.join_str("expected"),
     );
-    let out = Command::new("vdens")
-        .args([their_url, "/bin/sh", "-c", &script])
-        .env("SHELL", "/bin/sh")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "vdens peer failed: {}\n{text}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(text.lines().any(|l| l == "same"), "{text}");
+    let out = common::vdens::vdens_run(their_url, &script, std::time::Duration::from_secs(120));
+    assert!(out.ok(), "vdens peer failed: {out}");
+    assert!(out.stdout.lines().any(|l| l == "same"), "{out}");
     source.join().unwrap();
     let got = sink.join().unwrap();
     let expected: String = (1..=1_000_000).map(|i| format!("{i}\n")).collect();

@@ -47,16 +47,11 @@ sandbox_test! {
             ip addr add fc00:76::2/64 dev vde0 nodad && \
             ping -c 2 -i 0.2 -w 20 10.76.1.1 && ping -6 -c 2 -i 0.2 -w 20 fc00:76::1 && \
             echo hello-from-vdens | nc -N -w 10 10.76.1.1 5000";
-        let out = Command::new("vdens")
-            .args([url, "/bin/sh", "-c", script])
-            .env("SHELL", "/bin/sh")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "vdens peer failed: {}\n{text}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-        assert!(text.contains("2 received"), "{text}");
-        assert!(text.lines().any(|l| l == "hello-from-vdens"), "no echo in:\n{text}");
+        let out = common::vdens::vdens_run(url, script, Duration::from_secs(60));
+        assert!(out.ok(), "vdens peer failed: {out}");
+        let text = &out.stdout;
+        assert!(text.contains("2 received"), "{out}");
+        assert!(text.lines().any(|l| l == "hello-from-vdens"), "no echo in:\n{out}");
         let st = server.wait_exit(Duration::from_secs(10)).expect("the --once server exits");
         assert!(st.success(), "{st}");
     }

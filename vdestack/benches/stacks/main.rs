@@ -395,6 +395,7 @@ fn run(opts: &Opts) -> io::Result<()> {
     }
     if !rows.is_empty() {
         print_tcp(&rows, opts);
+        print_agno(&rows);
     }
     if !costs.is_empty() {
         print_costs(&costs);
@@ -472,6 +473,48 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
         opts.rounds,
         opts.secs,
         vdestack::diagnostics::relay_threads_max()
+    );
+}
+
+/// agno's cost: each agno row's throughput and round trips against the same
+/// stacks' on the same switch without it (all frames, and frame by frame).
+fn print_agno(rows: &[(Who, Net, Result<Figures, String>)]) {
+    let find = |w: Who, n: Net| {
+        rows.iter()
+            .find(|r| r.0 == w && r.1 == n)
+            .and_then(|r| r.2.as_ref().ok())
+    };
+    let mut lines = Vec::new();
+    for who in [Who::Ours, Who::C] {
+        let Some(agno) = find(who, Net::Agno) else {
+            continue;
+        };
+        for base in [Net::OurSwitch, Net::PlainFrames] {
+            if let Some(b) = find(who, base) {
+                lines.push(format!(
+                    "| {} | {} | {} | {} | {} |",
+                    tcp::who_name(who),
+                    base.name(),
+                    ratio(agno.one, Some(b.one)),
+                    ratio(agno.four, Some(b.four)),
+                    ratio(agno.rr.rate, Some(b.rr.rate)),
+                ));
+            }
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    println!("| agno:// | against | 1 stream | 4 streams | RR/s |");
+    println!("|---|---|---:|---:|---:|");
+    for l in lines {
+        println!("{l}");
+    }
+    println!(
+        "\nagno://'s throughput as a fraction of the same stacks' on the same switch without \
+         it: with everything the plain link does (ours: large segments cut once and sent \
+         with sendmmsg), and frame by frame (ours only: through a wrapper that changes \
+         nothing, `vlan://{{…}}` with no VLAN, so the difference left is the cipher's).\n"
     );
 }
 

@@ -43,6 +43,12 @@ pub enum Net {
     OurSwitch,
     /// Debian's `vde_switch -s DIR`, both with `vde://DIR`.
     VdeSwitch,
+    /// Our switch through `vlan://{vde://DIR}`: a wrapper that changes nothing
+    /// (no VLAN), so frames cross as with [`Net::OurSwitch`] but one by one, as
+    /// through any wrapper (no large segments): the plain baseline of agno.
+    PlainFrames,
+    /// Our switch through `agno://KEY{vde://DIR}`: every frame encrypted.
+    Agno,
     /// `vxvde://` multicast on lo.
     Vxvde,
     /// A kernel veth pair.
@@ -57,6 +63,8 @@ impl Net {
             Net::SwitchInside => "switch:// in the server",
             Net::OurSwitch => "vdestack switch",
             Net::VdeSwitch => "Debian vde_switch",
+            Net::PlainFrames => "vdestack switch, frame by frame (vlan://{…})",
+            Net::Agno => "vdestack switch, agno://KEY{…}",
             Net::Vxvde => "vxvde://",
             Net::Veth => "veth pair",
         }
@@ -72,6 +80,9 @@ pub const CASES: &[(Who, Net)] = &[
     (Who::Ours, Net::OurSwitch),
     (Who::OursTwoProcs, Net::OurSwitch),
     (Who::C, Net::OurSwitch),
+    (Who::Ours, Net::PlainFrames),
+    (Who::Ours, Net::Agno),
+    (Who::C, Net::Agno),
     (Who::Ours, Net::VdeSwitch),
     (Who::OursTwoProcs, Net::VdeSwitch),
     (Who::C, Net::VdeSwitch),
@@ -133,7 +144,7 @@ pub fn setup(who: Who, net: Net, row: usize, ctx: &Ctx) -> io::Result<Setup> {
     let dir = ctx.tmp.join(format!("net{row}"));
     let mut procs = Vec::new();
     match net {
-        Net::OurSwitch => {
+        Net::OurSwitch | Net::PlainFrames | Net::Agno => {
             let mut c = Command::new(&ctx.vdestack_bin);
             c.arg("switch").arg(&dir);
             procs.push(start_switch(c, &dir, "vdestack switch")?);
@@ -157,6 +168,16 @@ pub fn setup(who: Who, net: Net, row: usize, ctx: &Ctx) -> io::Result<Setup> {
         }
         Net::SwitchInside => (format!("switch://{d}"), format!("vde://{d}")),
         Net::OurSwitch | Net::VdeSwitch => (format!("vde://{d}"), format!("vde://{d}")),
+        Net::PlainFrames => (
+            format!("vlan://{{vde://{d}}}"),
+            format!("vlan://{{vde://{d}}}"),
+        ),
+        Net::Agno => {
+            let key = ctx.tmp.join("agno.key");
+            std::fs::write(&key, "0123456789abcdef0123456789abcdef\n")?;
+            let u = format!("agno://{}{{vde://{d}}}", key.display());
+            (u.clone(), u)
+        }
         // A group per row, so rows never hear each other.
         Net::Vxvde => {
             let u = format!("vxvde://239.76.0.{}", row + 1);

@@ -10,7 +10,17 @@ use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
 /// Waits until `fd` is readable (or hung up), or `timeout` passes (`None`: forever).
 /// Returns whether it is ready. An interrupted wait reports "not ready".
 pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
-    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    poll_one(fd, PollFlags::IN, timeout)
+}
+
+/// Waits until `fd` is writable (or in error), or `timeout` passes (`None`:
+/// forever). Returns whether it is.
+pub fn poll_writable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
+    poll_one(fd, PollFlags::OUT, timeout)
+}
+
+fn poll_one(fd: BorrowedFd<'_>, flags: PollFlags, timeout: Option<Duration>) -> io::Result<bool> {
+    let mut fds = [PollFd::new(&fd, flags)];
     let ts = timeout.map(|t| Timespec {
         tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
         tv_nsec: t.subsec_nanos() as _,

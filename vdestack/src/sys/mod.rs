@@ -1,7 +1,7 @@
 //! The operating-system edge. This is the only module allowed to use `unsafe`, for
 //! the few calls that `rustix` does not wrap (tun ioctls, user and group look-ups,
 //! daemonising, a stack's namespace helper and its commands' `setns` and
-//! capabilities, `recvmmsg`); every `unsafe` block carries a `// SAFETY:` comment. The rest are
+//! capabilities, `recvmmsg`, packet sockets); every `unsafe` block carries a `// SAFETY:` comment. The rest are
 //! small safe helpers over `rustix` that several plugins share.
 //!
 //! It is private: the rest of the crate uses it; outside, `crate::process` offers
@@ -15,10 +15,12 @@ mod mmsg;
 mod tun;
 mod user;
 
-pub use fdutil::{claim_fd, poll_readable, send_error, set_nonblocking, would_block};
+pub use fdutil::{
+    claim_fd, poll_readable, poll_writable, send_error, set_nonblocking, would_block,
+};
 pub use mmsg::{recv_mmsg, Datagram};
 pub use tun::{enable_tap_offload, open_tap, TAP_NAME_MAX};
-pub use user::{daemonize, group_id, user_name};
+pub use user::{daemonize, group_id, home_dir, user_name};
 
 mod child;
 pub use child::{on_fork_child, reap_if_ours, terminate_child};
@@ -33,7 +35,10 @@ pub use nshelper::{helper_new_net, helper_new_net_start, helper_socket, spawn_he
 #[cfg(feature = "diagnostics")]
 pub use nshelper::{helper_new_net_vnet, Helper, NewNet};
 
-#[cfg(feature = "diagnostics")]
 mod netdev_ioctl;
 #[cfg(feature = "diagnostics")]
-pub use netdev_ioctl::{ifconf_ioctl, ifreq_ioctl};
+pub use netdev_ioctl::ifconf_ioctl;
+pub use netdev_ioctl::ifreq_ioctl;
+
+mod packet;
+pub use packet::{open_packet, packet_recv, PacketSocket};

@@ -6,8 +6,11 @@
 use std::ffi::{CStr, CString};
 use std::io;
 
-/// The login name of `uid`, if it has one.
-pub fn user_name(uid: u32) -> Option<String> {
+/// Looks up `uid` in the passwd database and reads one field of its entry.
+fn passwd_field(
+    uid: u32,
+    field: impl FnOnce(&libc::passwd) -> *const libc::c_char,
+) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; 4096];
     // SAFETY: `passwd` is plain data that getpwuid_r fills in; all-zero is a valid
     // initial value for it.
@@ -24,13 +27,28 @@ pub fn user_name(uid: u32) -> Option<String> {
             &mut result,
         )
     };
-    if rc != 0 || result.is_null() || pw.pw_name.is_null() {
+    if rc != 0 || result.is_null() {
         return None;
     }
-    // SAFETY: on success pw_name points to a NUL-terminated string inside `buf`,
-    // which is still alive here.
-    let name = unsafe { CStr::from_ptr(pw.pw_name) };
-    Some(name.to_string_lossy().into_owned())
+    let ptr = field(&pw);
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: on success the entry's string fields point to NUL-terminated strings
+    // inside `buf`, which is still alive here.
+    let s = unsafe { CStr::from_ptr(ptr) };
+    Some(s.to_bytes().to_vec())
+}
+
+/// The login name of `uid`, if it has one.
+pub fn user_name(uid: u32) -> Option<String> {
+    passwd_field(uid, |pw| pw.pw_name).map(|n| String::from_utf8_lossy(&n).into_owned())
+}
+
+/// The home directory of `uid` in the passwd database (not `$HOME`), if it has one.
+pub fn home_dir(uid: u32) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    passwd_field(uid, |pw| pw.pw_dir).map(|d| std::ffi::OsString::from_vec(d).into())
 }
 
 /// A group given by name or number, as libvdeplug's `vde_grnam2gid`: digits are a

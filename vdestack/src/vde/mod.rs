@@ -18,6 +18,13 @@
 //! | `seqpacket://FD` | [`seqpacket`] | an inherited `SOCK_SEQPACKET` fd, one frame per message |
 //! | `null://` | [`null`] | sends nowhere, never receives |
 //! | `inproc://NAME[/hub]` | [`inproc`] | a switch (or hub) inside this process: plugs of one program that name it share it |
+//! | `vlan://[VID][/opts]{VNL}` | [`vlan`] | 802.1Q/802.1ad tagging around a nested plug (Debian's libvdeplug-vlan) |
+//! | `agno://[KEYFILE][[opts]]{VNL}` | [`agno`] | AES-128 encryption of every frame around a nested plug (Debian's libvdeplug-agno) |
+//! | `vdesl://DEVICE[speed=N]` | [`vdesl`] | a serial line, in stream framing (Debian's libvdeplug-vdesl) |
+//! | `pcap://IFNAME` | [`pcap`] | a kernel interface's frames through an `AF_PACKET` socket (Debian's libvdeplug-pcap) |
+//!
+//! A wrapping plug (`vlan`, `agno`) takes the VNL of the plug it wraps in braces,
+//! nesting to any depth ([`url::nested`], [`wrapper`]).
 //!
 //! ## The contract of a plug
 //!
@@ -50,7 +57,8 @@
 //! `vde://`) cut a segment once and send all its frames with one `sendmmsg`
 //! ([`SegmentBatching`], [`batch`]): their peers still get ordinary MTU-sized
 //! frames. Every other plug gets segments cut in software before they reach it
-//! ([`send_segment`] picks the way).
+//! ([`send_segment`] picks the way); a wrapping plug (`vlan://`, `agno://`) too,
+//! whatever it wraps: each frame is tagged or encrypted on its own.
 //!
 //! ## Many frames per receive
 //!
@@ -72,6 +80,7 @@
 use std::io;
 use std::time::Duration;
 
+pub mod agno;
 pub mod batch;
 pub mod cable;
 pub mod cmd;
@@ -82,6 +91,7 @@ pub mod inproc;
 pub mod mactable;
 pub mod netnode;
 pub mod null;
+pub mod pcap;
 mod plug;
 pub mod poll_window;
 pub mod ptp;
@@ -94,8 +104,11 @@ pub mod tap;
 pub mod udp;
 pub mod url;
 pub mod vde_client;
+pub mod vdesl;
+pub mod vlan;
 pub mod vxlan;
 pub mod vxvde;
+pub mod wrapper;
 
 pub use plug::{
     recv_batch, recv_segment, send_offload_each, send_segment, Backlog, Offload, Plug, Recv,
@@ -124,6 +137,10 @@ pub const SCHEMES: &[&str] = &[
     "seqpacket",
     "null",
     "inproc",
+    "vlan",
+    "agno",
+    "vdesl",
+    "pcap",
 ];
 
 /// The deprecated `struct vde_open_args` of libvdeplug, plus the description.
@@ -198,6 +215,10 @@ pub fn open_with(vnl: &str, args: &OpenArgs) -> io::Result<Box<dyn Plug>> {
         "seqpacket" => Box::new(seqpacket::SeqPacket::open(arg)?),
         "null" => Box::new(null::Null::open(arg)?),
         "inproc" => Box::new(inproc::InProc::open(arg)?),
+        "vlan" => Box::new(vlan::Vlan::open(arg, args)?),
+        "agno" => Box::new(agno::Agno::open(arg, args)?),
+        "vdesl" => Box::new(vdesl::Vdesl::open(arg)?),
+        "pcap" => Box::new(pcap::Pcap::open(arg)?),
         "veth" => {
             return Err(crate::error::context(
                 io::Error::from_raw_os_error(libc::EPROTONOSUPPORT),

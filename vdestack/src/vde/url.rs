@@ -8,8 +8,14 @@
 //! * **URL style** (`vxvde`, `vxlan`): `ADDRESS/opt/opt...`.
 //!
 //! Options are `key=value` or a bare `key`. A given key matches the *first* tag of the
-//! plugin's table that it is a prefix of (`vn=5` is `vni=5`). Values may be quoted with
-//! `'...'` or `"..."`, characters escaped with `\`, and bytes written as `%XX`.
+//! plugin's table that it is a prefix of (`vn=5` is `vni=5`); an element with an
+//! empty key (`=x`) is skipped. Values may be quoted with `'...'` or `"..."`,
+//! characters escaped with `\` (outside quotes; inside them a backslash is an
+//! ordinary character), and bytes written as `%XX` (outside quotes), as
+//! libvdeplug4's `strtokq_r` does.
+//!
+//! Wrapping plugins (`vlan://`, `agno://`) take a nested VNL in braces:
+//! `scheme://[ARG][OPTIONS]{NESTED}` ([`nested`]).
 //!
 //! Everything here is pure: no I/O except [`resolve_default`], which reads the
 //! `$HOME/.vdeplug/default` file the way libvdeplug4 does.
@@ -18,6 +24,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::Path;
+
+pub mod nested;
+pub use nested::{find_unquoted, rfind_unquoted, split_nested, Nested};
 
 /// What was wrong with a VNL. Converts into an [`io::Error`] of kind `InvalidInput`
 /// (or `Unsupported` for an unknown scheme) that keeps this value as its source.
@@ -125,6 +134,8 @@ pub fn resolve_default(vnl: &str) -> io::Result<String> {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Options {
     values: HashMap<&'static str, String>,
+    /// The tags in the order they were last given (for synonyms: the last wins).
+    order: Vec<&'static str>,
 }
 
 impl Options {
@@ -163,8 +174,17 @@ impl Options {
         }
     }
 
+    /// The value of whichever of `tags` was given last: for tables with synonyms
+    /// (`u` and `untag` set the same thing; as in C, the last one given wins).
+    pub fn last_of(&self, tags: &[&str]) -> Option<&str> {
+        let tag = self.order.iter().rev().find(|t| tags.contains(t))?;
+        self.get(tag)
+    }
+
     fn insert(&mut self, tag: &'static str, value: String) {
         self.values.insert(tag, value);
+        self.order.retain(|t| *t != tag);
+        self.order.push(tag);
     }
 }
 
@@ -200,9 +220,20 @@ struct Ch {
     literal: bool,
 }
 
+/// Which quoting rules [`lex`] follows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    /// libvdeplug4's `strtokq_r` (VNLs): a backslash escapes only outside quotes
+    /// (inside them it is an ordinary character), and `%XX` is decoded only outside
+    /// quotes.
+    Vnl,
+    /// Command lines (`cmd://`, `=COMMAND`): a backslash escapes everywhere.
+    Command,
+}
+
 /// Tokenizes: strips quotes and backslashes, decodes `%XX`, and marks which characters
 /// were literal.
-fn lex(s: &str) -> Result<Vec<Ch>, UrlError> {
+fn lex(s: &str, rules: Quoting) -> Result<Vec<Ch>, UrlError> {
     let mut out = Vec::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     let mut quote: Option<char> = None;
@@ -210,7 +241,7 @@ fn lex(s: &str) -> Result<Vec<Ch>, UrlError> {
         match (quote, c) {
             (None, '\'' | '"') => quote = Some(c),
             (Some(q), c) if c == q => quote = None,
-            (_, '\\') => match chars.next() {
+            (q, '\\') if q.is_none() || rules == Quoting::Command => match chars.next() {
                 Some(n) => out.push(Ch {
                     c: n,
                     literal: true,
@@ -222,7 +253,7 @@ fn lex(s: &str) -> Result<Vec<Ch>, UrlError> {
                     })
                 }
             },
-            (_, '%') => {
+            (q, '%') if q.is_none() || rules == Quoting::Command => {
                 let mut ahead = chars.clone();
                 let hi = ahead.next().and_then(|h| h.to_digit(16));
                 let lo = ahead.next().and_then(|l| l.to_digit(16));
@@ -286,6 +317,10 @@ fn store(
         Some(i) => (text(&elem[..i]), text(&elem[i + 1..])),
         None => (text(elem), String::new()),
     };
+    // libvdeplug4 skips an element with an empty key (`=x`, `=`).
+    if key.is_empty() {
+        return Ok(());
+    }
     match match_tag(&key, tags) {
         Some(tag) => opts.insert(tag, value),
         // A bare word that is no tag goes to the unnamed tag `""`, if the plugin has
@@ -314,7 +349,7 @@ pub fn parse_path_style(
     arg: &str,
     tags: &[&'static str],
 ) -> Result<(String, Options), UrlError> {
-    let chs = lex(arg)?;
+    let chs = lex(arg, Quoting::Vnl)?;
     let mut opts = Options::default();
     let open = chs.iter().position(|c| c.c == '[' && !c.literal);
     let Some(open) = open else {
@@ -342,7 +377,7 @@ pub fn parse_url_style(
     arg: &str,
     tags: &[&'static str],
 ) -> Result<(String, Options), UrlError> {
-    let chs = lex(arg)?;
+    let chs = lex(arg, Quoting::Vnl)?;
     let mut opts = Options::default();
     let mut parts = split_on(&chs, '/').into_iter();
     let addr = parts.next().map(text).unwrap_or_default();
@@ -355,7 +390,7 @@ pub fn parse_url_style(
 /// Splits a command line into words like libexecs' `s2argv`: blanks separate words,
 /// quotes and backslashes group and escape. Used by `cmd://`.
 pub fn split_command(cmd: &str) -> Result<Vec<String>, UrlError> {
-    let chs = lex(cmd)?;
+    let chs = lex(cmd, Quoting::Command)?;
     let mut words = Vec::new();
     let mut cur: Option<String> = None;
     for ch in chs {
@@ -375,7 +410,7 @@ pub fn split_command(cmd: &str) -> Result<Vec<String>, UrlError> {
 /// `vde_stackcmd` uses): [`split_command`]'s words, and a new command at every
 /// unquoted `;`. Empty commands (`a;;b`, a trailing `;`) are skipped.
 pub fn split_commands(cmds: &str) -> Result<Vec<Vec<String>>, UrlError> {
-    let chs = lex(cmds)?;
+    let chs = lex(cmds, Quoting::Command)?;
     let mut all = Vec::new();
     let mut words: Vec<String> = Vec::new();
     let mut cur: Option<String> = None;
@@ -547,6 +582,19 @@ mod tests {
         // An invalid %XX stays as it is.
         let (a, _) = parse_url_style("vxvde", "a%zz", VXVDE_TAGS).unwrap();
         assert_eq!(a, "a%zz");
+        // As strtokq_r: %XX and backslashes are plain text inside quotes.
+        let (a, o) = parse_url_style("vxvde", "'a%2f'/if='e\\0'", VXVDE_TAGS).unwrap();
+        assert_eq!(a, "a%2f");
+        assert_eq!(o.get("if"), Some("e\\0"));
+        let (a, _) = parse_url_style("vxvde", "a%2F%41", VXVDE_TAGS).unwrap();
+        assert_eq!(a, "a/A");
+        let (a, _) = parse_url_style("vxvde", "%%41", VXVDE_TAGS).unwrap();
+        assert_eq!(a, "%A");
+        // An element with an empty key is skipped, as libvdeplug4 skips it.
+        let (_, o) = parse_url_style("vxvde", "x/=5/port=7/=", VXVDE_TAGS).unwrap();
+        assert_eq!(o.get("port"), Some("7"));
+        // Command lines keep their own rules: a backslash escapes inside quotes.
+        assert_eq!(split_command("'a\\'b'").unwrap(), vec!["a'b"]);
     }
 
     #[test]

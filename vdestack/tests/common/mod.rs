@@ -12,6 +12,7 @@ pub mod nl;
 pub mod node;
 pub mod pid1;
 pub mod stacks;
+pub mod vdens;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

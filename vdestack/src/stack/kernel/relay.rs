@@ -467,6 +467,7 @@ fn run(ep: OwnedFd, shared: Arc<Shared>, mut backlogs: Backlogs) {
                     if let Some(entry) = stacks.remove(&id) {
                         let pairs = entry.pairs.into_iter().enumerate();
                         for (i, mut p) in pairs.filter_map(|(i, p)| Some((i, p?))) {
+                            drain_tap(&mut p, &mut buf);
                             backlogs.forget(&ep, tokens(id, i), &mut p);
                             let _ = epoll::delete(&ep, &p.tap);
                             let _ = epoll::delete(&ep, p.plug.data_fd());
@@ -566,6 +567,37 @@ fn tap_to_plug(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
 /// How many frames the pair's plug keeps for a full peer.
 fn kept(pair: &mut Pair) -> usize {
     pair.plug.backlog().map_or(0, |b| b.kept())
+}
+
+/// How many frames a removed stack's tap may still hand over ([`drain_tap`]).
+const DRAIN_FRAMES: usize = 1024;
+/// How long a removed stack's last frames may wait for a full peer ([`drain_tap`]).
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Sends what a removed stack's kernel already queued in its tap: a program that
+/// writes its last bytes, closes its socket and drops the stack at once (a
+/// one-shot server) would otherwise lose that data and its FIN, which the kernel
+/// handed to the tap before the drop. Bounded ([`DRAIN_FRAMES`], [`DRAIN_WAIT`]
+/// for a full peer), so a removal never stalls the thread's other stacks for long.
+fn drain_tap(pair: &mut Pair, buf: &mut [u8]) {
+    let deadline = Instant::now() + DRAIN_WAIT;
+    let mut budget = DRAIN_FRAMES / BATCH;
+    while budget > 0 {
+        budget -= 1;
+        if let Some(b) = pair.plug.backlog().filter(|b| b.kept() > 0) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let room = !left.is_zero()
+                && crate::sys::poll_writable(b.room_fd(), Some(left)).unwrap_or(false);
+            if !room || !matches!(b.flush(), Ok(true)) {
+                b.drop_kept();
+                return;
+            }
+        }
+        let mut moved = 0;
+        if tap_to_plug(pair, buf, &mut moved) || moved == 0 && kept(pair) == 0 {
+            return;
+        }
+    }
 }
 
 /// Moves up to [`BATCH`] frames from the plug to the tap. Returns whether the plug
