@@ -85,6 +85,31 @@ fn decodes_an_address_and_a_route() {
     assert_eq!((got.prefix_len, got.oif, got.table), (16, Some(3), 254));
 }
 
+/// The `serde` feature: each decoded type goes to JSON and back unchanged.
+#[cfg(feature = "serde")]
+#[test]
+fn decoded_objects_round_trip_through_serde() {
+    let l = link(&a_link()).unwrap();
+    let json = serde_json::to_string(&l).unwrap();
+    assert!(json.contains("\"name\":"), "{json}");
+    assert_eq!(serde_json::from_str::<Link>(&json).unwrap(), l);
+    let mut a = AddressMessage::default();
+    a.header.family = AddressFamily::Inet6;
+    a.header.prefix_len = 64;
+    a.attributes.push(AddressAttribute::Address(
+        "fc00::1".parse::<std::net::Ipv6Addr>().unwrap().into(),
+    ));
+    let a = addr(&emit(&a)).unwrap();
+    let back: Addr = serde_json::from_value(serde_json::to_value(&a).unwrap()).unwrap();
+    assert_eq!(back, a);
+    let mut r = RouteMessage::default();
+    r.header.address_family = AddressFamily::Inet;
+    r.header.table = RouteHeader::RT_TABLE_MAIN;
+    let r = route(&emit(&r)).unwrap().unwrap();
+    let back: Route = serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+    assert_eq!(back, r);
+}
+
 /// Every truncation and many corruptions of valid replies: an error or a value,
 /// never a panic.
 #[test]

@@ -4,6 +4,7 @@
 //! one-line configuration.
 
 mod args;
+mod json;
 mod show;
 
 use std::io;
@@ -24,6 +25,9 @@ pub struct IpArgs {
     /// Also show link statistics.
     #[arg(short = 's', long = "stats")]
     stats: bool,
+    /// Show as JSON, with iproute2's keys (`ip -j`).
+    #[arg(short = 'j', long = "json")]
+    json: bool,
     /// `link|addr|route [show|add|del|set ...]`, or `config LINE`.
     #[arg(
         trailing_var_arg = true,
@@ -48,7 +52,10 @@ pub fn run(a: IpArgs) -> io::Result<()> {
         Command::Show(Object::Link, dev) => {
             let all = nl.links()?;
             let shown = select(&all, dev.as_deref())?;
-            print!("{}", show::links(&shown, &all, a.stats));
+            match a.json {
+                true => println!("{}", json::links(&shown, &all)),
+                false => print!("{}", show::links(&shown, &all, a.stats)),
+            }
         }
         Command::Show(Object::Addr, dev) => {
             let all = nl.links()?;
@@ -58,14 +65,19 @@ pub fn run(a: IpArgs) -> io::Result<()> {
                 Family::V6 => Some(false),
                 Family::Any => None,
             };
-            print!("{}", show::addrs(&shown, &all, &nl.addrs()?, fam));
+            let addrs = nl.addrs()?;
+            match a.json {
+                true => println!("{}", json::addrs(&shown, &all, &addrs, fam)),
+                false => print!("{}", show::addrs(&shown, &all, &addrs, fam)),
+            }
         }
         Command::Show(Object::Route, _) => {
-            let links = nl.links()?;
-            print!(
-                "{}",
-                show::routes(&links, &nl.routes()?, family != Family::V6)
-            );
+            let (links, routes) = (nl.links()?, nl.routes()?);
+            let v4 = family != Family::V6;
+            match a.json {
+                true => println!("{}", json::routes(&links, &routes, v4)),
+                false => print!("{}", show::routes(&links, &routes, v4)),
+            }
         }
         Command::Link(LinkCmd::Add { name, kind }) => {
             let kind = kind.resolve(&index)?;
