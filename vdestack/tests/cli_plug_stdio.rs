@@ -405,3 +405,40 @@ sandbox_test! {
         assert!(std::fs::read_dir(&dir.0).unwrap().next().is_none(), "nothing was made");
     }
 }
+
+sandbox_test! {
+    /// A file of frames piped into `vdestack plug vde://SW` arrives whole at another
+    /// port of the switch, though the plug ends at once at the file's end: it waits
+    /// (briefly) for the switch to read what it sent before closing its port, where
+    /// a switch forgets the frames still queued for it.
+    fn the_last_frames_of_a_file_reach_the_switch() {
+        const T: &str = "the_last_frames_of_a_file_reach_the_switch";
+        if !have_tool(T, "vde_switch") || !have_tool(T, "vde_plug") {
+            return;
+        }
+        let dir = TempDir::new("stdio-last");
+        let sw = dir.path("sw");
+        let _switch = debian_vde_switch(&sw);
+        let url = format!("vde://{}", sw.display());
+        // 8 frames, broadcast: they all fit in a unix datagram queue (10).
+        let frames = test_frames(8, mac(1), [0xff; 6], 3);
+        let file = frames_file(dir.path("frames"), &frames);
+        let mut peer = StreamPeer::vde_plug(&url);
+        std::thread::sleep(Duration::from_millis(200)); // the peer's port is open
+        for round in 0..20 {
+            let (code, err) = finish(Ours.plug(&[&url]), file_in(&file), Stdio::null());
+            assert_eq!((code, err.as_str()), (0, ""), "round {round}");
+            let mut got = 0;
+            while got < frames.len() {
+                match peer.recv(Duration::from_secs(5)) {
+                    Some(f) if f[6..12] == mac(1) => {
+                        assert_eq!(f, frames[got], "round {round}: frame {got}");
+                        got += 1;
+                    }
+                    Some(_) => {} // not ours
+                    None => panic!("round {round}: {got} of {} frames arrived", frames.len()),
+                }
+            }
+        }
+    }
+}

@@ -38,7 +38,7 @@ pub use nshelper::{helper_new_net_vnet, Helper, NewNet};
 mod netdev_ioctl;
 #[cfg(feature = "diagnostics")]
 pub use netdev_ioctl::ifconf_ioctl;
-pub use netdev_ioctl::ifreq_ioctl;
+pub use netdev_ioctl::{ifreq_ioctl, unread_sent_bytes};
 
 mod packet;
 pub use packet::{open_packet, packet_recv, PacketSocket};

@@ -58,3 +58,16 @@ pub fn ifconf_ioctl(fd: BorrowedFd<'_>, buf: Option<&mut [u8]>) -> io::Result<us
     }
     Ok(ifc.len.max(0) as usize)
 }
+
+/// `ioctl(fd, SIOCOUTQ)`: the bytes this socket sent that its peer has not read
+/// yet (for a unix datagram socket: datagrams still queued at the receiver).
+pub fn unread_sent_bytes(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (= TIOCOUTQ) writes one `int` at the pointer, which is a
+    // valid, writable local for the call; `fd` is open for the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ as _, &mut n) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(n).unwrap_or(0))
+}

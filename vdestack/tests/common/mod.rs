@@ -413,34 +413,52 @@ pub fn test_frames(count: usize, src: [u8; 6], dst: [u8; 6], seed: u64) -> Vec<V
 pub fn check_flow(
     what: &str,
     frames: &[Vec<u8>],
-    mut send: impl FnMut(&[u8]),
+    send: impl FnMut(&[u8]),
     mut recv: impl FnMut(Duration) -> Option<Vec<u8>>,
+) {
+    check_flow_to_all(what, frames, send, &mut [&mut recv]);
+}
+
+/// [`check_flow`] with several receivers that must each get every frame (the ports
+/// of a hub): each window waits for all of them, so a receiver that falls behind
+/// (a peer process not scheduled for a while) never has more than a window queued.
+pub fn check_flow_to_all(
+    what: &str,
+    frames: &[Vec<u8>],
+    mut send: impl FnMut(&[u8]),
+    receivers: &mut [&mut dyn FnMut(Duration) -> Option<Vec<u8>>],
 ) {
     // 8, not more: a unix datagram socket queues only net.unix.max_dgram_qlen (10)
     // datagrams, and vde_switch/vde_plug drop beyond (seen: frame 270 lost with 16).
     const WINDOW: usize = 8;
-    let mut next = 0;
+    let mut next = vec![0; receivers.len()];
     for (i, chunk) in frames.chunks(WINDOW).enumerate() {
         for f in chunk {
             send(f);
         }
         let upto = i * WINDOW + chunk.len();
-        while next < upto {
-            let got = recv(Duration::from_secs(5)).unwrap_or_else(|| {
-                panic!("{what}: frame {next} of {} never arrived", frames.len())
-            });
-            let ours = got.len() >= 14 && got[6..14] == frames[next][6..14];
-            if !ours {
-                continue; // someone else's frame (e.g. an IPv6 router solicitation)
+        for (r, recv) in receivers.iter_mut().enumerate() {
+            let next = &mut next[r];
+            while *next < upto {
+                let got = recv(Duration::from_secs(5)).unwrap_or_else(|| {
+                    panic!(
+                        "{what}: frame {next} of {} never arrived at receiver {r}",
+                        frames.len()
+                    )
+                });
+                let ours = got.len() >= 14 && got[6..14] == frames[*next][6..14];
+                if !ours {
+                    continue; // someone else's frame (e.g. an IPv6 router solicitation)
+                }
+                assert_eq!(
+                    got,
+                    frames[*next],
+                    "{what}: frame {next} differs at receiver {r} (len {} vs {})",
+                    got.len(),
+                    frames[*next].len()
+                );
+                *next += 1;
             }
-            assert_eq!(
-                got,
-                frames[next],
-                "{what}: frame {next} differs (len {} vs {})",
-                got.len(),
-                frames[next].len()
-            );
-            next += 1;
         }
     }
 }

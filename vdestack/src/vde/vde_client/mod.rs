@@ -227,6 +227,25 @@ impl VdeClient {
     }
 }
 
+/// How long a dropped client waits for its switch to read the frames it sent.
+const FLUSH_ON_DROP: Duration = Duration::from_secs(1);
+
+impl Drop for VdeClient {
+    /// A switch forgets a port, and the frames still queued on its socket, once the
+    /// control stream closes: so the frames sent last (a file piped into `vdestack
+    /// plug`, a program's goodbye) wait, briefly, until the switch has read them.
+    /// A switch that is gone has nothing queued; one that reads nothing costs at
+    /// most [`FLUSH_ON_DROP`].
+    fn drop(&mut self) {
+        let deadline = std::time::Instant::now() + FLUSH_ON_DROP;
+        while crate::sys::unread_sent_bytes(self.data.as_fd()).is_ok_and(|n| n > 0)
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
 /// The send buffer of a `vde://` data socket whose owner waits for room
 /// ([`Backlog::keep`](crate::vde::Backlog::keep)): the kernel doubles it, to 64 KiB, a quarter of what a
 /// switch's socket toward a receiver holds by default (`net.core.wmem_default`),
