@@ -8,7 +8,7 @@
 //! `nodelay`, `try_clone`, `take_error`, ...), `Read` and `Write` (also on `&T`),
 //! `AsFd` and `AsRawFd`, and are `Send + Sync`. Each is one fd whose readiness is
 //! the socket's, so `poll`, `epoll`, mio and tokio (the `tokio` feature,
-//! [`crate::tokio`]) work unchanged.
+//! `vdestack::tokio`) work unchanged.
 //!
 //! They are one type whatever the stack's backend: on a kernel stack there is a
 //! std socket inside, made in the stack's namespace (`into_std` gives it back); a

@@ -25,7 +25,7 @@
 //! [`crate::error::errno_of`] (`raw_os_error()` is `None` on a wrapped error);
 //! `kind()` is the errno's (`AlreadyExists` for `EEXIST`, ...).
 //!
-//! This module uses only [`crate::sys`] and [`crate::error`]: it knows nothing of
+//! This module uses only `crate::sys` and [`crate::error`]: it knows nothing of
 //! VDE or of stacks, which hand it a socket.
 
 mod addr;

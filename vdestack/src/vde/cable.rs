@@ -5,7 +5,7 @@
 //!
 //! It never blocks on a full side: such frames are dropped and counted. It never
 //! spins for long: after moving frames it looks for more for a short, adaptive
-//! while ([`poll_window`]), then sleeps in `poll` until something is ready.
+//! while ([`super::poll_window`]), then sleeps in `poll` until something is ready.
 
 use std::io;
 use std::os::fd::BorrowedFd;

@@ -63,7 +63,7 @@
 //! ## Many frames per receive
 //!
 //! The same datagram plugs receive up to 32 datagrams with one `recvmmsg`
-//! ([`RecvBatching`], [`recv_batch`]) into buffers the caller owns: the relay
+//! ([`RecvBatching`], [`recv_into_batch`]) into buffers the caller owns: the relay
 //! reads their frames in place, and nothing is left waiting inside a plug.
 //!
 //! ## Back-pressure
@@ -111,7 +111,7 @@ pub mod vxvde;
 pub mod wrapper;
 
 pub use plug::{
-    recv_batch, recv_segment, send_offload_each, send_segment, Backlog, Offload, Plug, Recv,
+    recv_into_batch, recv_segment, send_offload_each, send_segment, Backlog, Offload, Plug, Recv,
     RecvBatching, SegmentBatching, TapDelivery,
 };
 pub use recv_batch::RecvBatch;

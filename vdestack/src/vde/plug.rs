@@ -15,7 +15,7 @@
 //! the code of the first four through `vde::datagram`.) A plug that wraps another
 //! (`vlan://` and the like) forwards or drops each capability on purpose.
 //!
-//! The free functions [`send_segment`], [`recv_segment`] and [`recv_batch`] use
+//! The free functions [`send_segment`], [`recv_segment`] and [`recv_into_batch`] use
 //! the best capability a plug has and fall back to the core.
 
 use std::fmt::Debug;
@@ -193,7 +193,7 @@ pub fn recv_segment(plug: &mut dyn Plug, hdr: &mut VnetHdr, buf: &mut [u8]) -> i
 
 /// Receives into `batch` with [`RecvBatching`] when the plug has it, else one
 /// frame with [`Plug::recv`] ([`RecvBatch::recv_one`]).
-pub fn recv_batch(plug: &mut dyn Plug, batch: &mut RecvBatch) -> io::Result<Recv> {
+pub fn recv_into_batch(plug: &mut dyn Plug, batch: &mut RecvBatch) -> io::Result<Recv> {
     if let Some(b) = plug.recv_batching() {
         return b.recv_batch(batch);
     }

@@ -250,18 +250,21 @@ mod tests {
         assert!(p.recv_batching().is_none());
         let p: &mut dyn Plug = &mut p;
         assert_eq!(
-            crate::vde::recv_batch(p, &mut batch).unwrap(),
+            crate::vde::recv_into_batch(p, &mut batch).unwrap(),
             Recv::Frame(1)
         );
         assert_eq!(batch.frames().collect::<Vec<_>>(), [b"abc"]);
         assert_eq!(
-            crate::vde::recv_batch(p, &mut batch).unwrap(),
+            crate::vde::recv_into_batch(p, &mut batch).unwrap(),
             Recv::Nothing
         );
         assert!(batch.is_empty());
         assert_eq!(batch.received(), 1);
-        assert_eq!(crate::vde::recv_batch(p, &mut batch).unwrap(), Recv::Closed);
-        let e = crate::vde::recv_batch(p, &mut batch).unwrap_err();
+        assert_eq!(
+            crate::vde::recv_into_batch(p, &mut batch).unwrap(),
+            Recv::Closed
+        );
+        let e = crate::vde::recv_into_batch(p, &mut batch).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
         assert_eq!(batch.received(), 0);
     }

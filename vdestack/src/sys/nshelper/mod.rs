@@ -331,7 +331,7 @@ pub fn helper_new_net(ctl: BorrowedFd<'_>, taps: &[&str]) -> io::Result<NewNet> 
     helper_new_net_vnet(ctl, taps, 0)
 }
 
-/// [`helper_new_net`], where tap `i` is opened with `IFF_VNET_HDR` when bit `i` of
+/// `helper_new_net`, where tap `i` is opened with `IFF_VNET_HDR` when bit `i` of
 /// `vnet` is set (then see [`super::enable_tap_offload`]).
 pub fn helper_new_net_vnet(ctl: BorrowedFd<'_>, taps: &[&str], vnet: u64) -> io::Result<NewNet> {
     helper_new_net_start(ctl, taps, vnet)?.finish()

@@ -235,7 +235,7 @@ impl Drop for VdeClient {
     /// control stream closes: so the frames sent last (a file piped into `vdestack
     /// plug`, a program's goodbye) wait, briefly, until the switch has read them.
     /// A switch that is gone has nothing queued; one that reads nothing costs at
-    /// most [`FLUSH_ON_DROP`].
+    /// most `FLUSH_ON_DROP`.
     fn drop(&mut self) {
         let deadline = std::time::Instant::now() + FLUSH_ON_DROP;
         while crate::sys::unread_sent_bytes(self.data.as_fd()).is_ok_and(|n| n > 0)

@@ -33,7 +33,7 @@ pub(super) fn plug_to_tap(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) ->
             if handled >= BATCH {
                 break false;
             }
-            match crate::vde::recv_batch(&mut *pair.plug, batch) {
+            match crate::vde::recv_into_batch(&mut *pair.plug, batch) {
                 Ok(Recv::Frame(_) | Recv::Nothing) => {
                     for frame in batch.frames().filter(|f| f.len() >= MIN_FRAME) {
                         *moved += frame.len();
