@@ -8,6 +8,12 @@
 //! one ([`spawn_helper`], [`helper_new_net_vnet`], [`enable_tap_offload`]: what
 //! `examples/stack_steps.rs` times).
 
+/// libslirp as `slirp://` loads it: its version (an error if it cannot be
+/// loaded), the soname, and the C structs' layout as our binding has it (checked
+/// against Debian's header by a test).
+pub use crate::sys::slirp::{
+    ffi_layout as slirp_ffi_layout, version as slirp_version, SONAME as SLIRP_SONAME,
+};
 pub use crate::sys::{
     enable_tap_offload, helper_new_net_vnet, ifconf_ioctl, ifreq_ioctl, spawn_helper, Helper,
     NewNet,

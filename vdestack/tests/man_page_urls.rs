@@ -1,7 +1,6 @@
 //! Every URL example of Debian's vdeplug 4.0.1 man pages (libvdeplug_*.1, vde_plug.1)
-//! for the plugins we implement, parsed by our plugins' own parsers. (`bonding://` and
-//! `multi://` are not implemented; a shell-quoted example is given unquoted, as the
-//! library sees it.)
+//! for the plugins we implement, parsed by our plugins' own parsers. (A shell-quoted
+//! example is given unquoted, as the library sees it.)
 
 mod common;
 
@@ -27,6 +26,25 @@ fn hub_and_switch_examples() {
     for (url, kind, dir, mode) in [
         ("hub:///tmp/hub", Kind::Hub, "/tmp/hub", 0o600),
         ("hub:///tmp/hub[mode=0666]", Kind::Hub, "/tmp/hub", 0o666),
+        ("multi:///tmp/multi", Kind::Multi, "/tmp/multi", 0o600),
+        (
+            "multi:///tmp/multi[mode=0666]",
+            Kind::Multi,
+            "/tmp/multi",
+            0o666,
+        ),
+        (
+            "bonding:///tmp/bonding",
+            Kind::Bonding,
+            "/tmp/bonding",
+            0o600,
+        ),
+        (
+            "bonding:///tmp/bonding[mode=0666]",
+            Kind::Bonding,
+            "/tmp/bonding",
+            0o666,
+        ),
         ("switch:///tmp/switch", Kind::Switch, "/tmp/switch", 0o600),
         (
             "switch:///tmp/switch[mode=0666/hashsize=1024]",

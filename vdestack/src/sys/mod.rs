@@ -1,7 +1,7 @@
 //! The operating-system edge. This is the only module allowed to use `unsafe`, for
 //! the few calls that `rustix` does not wrap (tun ioctls, user and group look-ups,
 //! daemonising, a stack's namespace helper and its commands' `setns` and
-//! capabilities, `recvmmsg`, packet sockets); every `unsafe` block carries a `// SAFETY:` comment. The rest are
+//! capabilities, `recvmmsg`, packet sockets, libslirp's C interface in [`slirp`]); every `unsafe` block carries a `// SAFETY:` comment. The rest are
 //! small safe helpers over `rustix` that several plugins share.
 //!
 //! It is private: the rest of the crate uses it; outside, `crate::process` offers
@@ -42,3 +42,5 @@ pub use netdev_ioctl::{ifreq_ioctl, unread_sent_bytes};
 
 mod packet;
 pub use packet::{open_packet, packet_recv, PacketSocket};
+
+pub mod slirp;

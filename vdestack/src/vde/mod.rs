@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `vde://PATH[opts]` (or a bare path) | [`vde_client`] | client of a `vde_switch` (or of our `switch://`/`hub://`) |
 //! | `hub://PATH`, `switch://PATH` | [`netnode`] | a hub or learning switch server that `vde://` clients join |
+//! | `multi://PATH`, `bonding://PATH` | [`netnode`] | one cable of several links that `vde://` clients join: frames on every link (hand-off) or on one in turn |
 //! | `vxvde://GROUP/opts` | [`vxvde`] | distributed switch over UDP multicast + unicast |
 //! | `vxlan://GROUP/opts` | [`vxlan`] | Linux-kernel-compatible VXLAN |
 //! | `udp://[SRC:]PORT->HOST:PORT` | [`udp`] | point-to-point UDP |
@@ -22,6 +23,7 @@
 //! | `agno://[KEYFILE][[opts]]{VNL}` | [`agno`] | AES-128 encryption of every frame around a nested plug (Debian's libvdeplug-agno) |
 //! | `vdesl://DEVICE[speed=N]` | [`vdesl`] | a serial line, in stream framing (Debian's libvdeplug-vdesl) |
 //! | `pcap://IFNAME` | [`pcap`] | a kernel interface's frames through an `AF_PACKET` socket (Debian's libvdeplug-pcap) |
+//! | `slirp://[/OPTIONS]` | [`slirp`] | NAT to the host's network through libslirp (DHCP, DNS forwarder, port forwards, IPv6) |
 //!
 //! A wrapping plug (`vlan`, `agno`) takes the VNL of the plug it wraps in braces,
 //! nesting to any depth ([`url::nested`], [`wrapper`]).
@@ -98,6 +100,7 @@ pub mod ptp;
 pub mod rate_limit;
 pub mod recv_batch;
 pub mod seqpacket;
+pub mod slirp;
 pub mod stream;
 pub mod stream_plug;
 pub mod tap;
@@ -128,6 +131,8 @@ pub const SCHEMES: &[&str] = &[
     "vde",
     "hub",
     "switch",
+    "multi",
+    "bonding",
     "vxvde",
     "vxlan",
     "udp",
@@ -141,6 +146,7 @@ pub const SCHEMES: &[&str] = &[
     "agno",
     "vdesl",
     "pcap",
+    "slirp",
 ];
 
 /// The deprecated `struct vde_open_args` of libvdeplug, plus the description.
@@ -206,6 +212,8 @@ pub fn open_with(vnl: &str, args: &OpenArgs) -> io::Result<Box<dyn Plug>> {
         "vde" => Box::new(vde_client::VdeClient::open(arg, args)?),
         "hub" => Box::new(netnode::NetNode::open(netnode::Kind::Hub, arg, args)?),
         "switch" => Box::new(netnode::NetNode::open(netnode::Kind::Switch, arg, args)?),
+        "multi" => Box::new(netnode::NetNode::open(netnode::Kind::Multi, arg, args)?),
+        "bonding" => Box::new(netnode::NetNode::open(netnode::Kind::Bonding, arg, args)?),
         "vxvde" => Box::new(vxvde::Vxvde::open(arg)?),
         "vxlan" => Box::new(vxlan::Vxlan::open(arg)?),
         "udp" => Box::new(udp::Udp::open(arg)?),
@@ -219,6 +227,7 @@ pub fn open_with(vnl: &str, args: &OpenArgs) -> io::Result<Box<dyn Plug>> {
         "agno" => Box::new(agno::Agno::open(arg, args)?),
         "vdesl" => Box::new(vdesl::Vdesl::open(arg)?),
         "pcap" => Box::new(pcap::Pcap::open(arg)?),
+        "slirp" => Box::new(slirp::Slirp::open(arg)?),
         "veth" => {
             return Err(crate::error::context(
                 io::Error::from_raw_os_error(libc::EPROTONOSUPPORT),

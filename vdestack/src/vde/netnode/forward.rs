@@ -1,8 +1,12 @@
-//! The forwarding core of `hub://` and `switch://`, free of I/O: given the port a
-//! frame came from, the frame and the time, it says which ports the frame goes to.
+//! The forwarding core of `hub://`, `switch://`, `multi://` and `bonding://`, free of
+//! I/O: given the port a frame came from, the frame and the time, it says which
+//! ports the frame goes to.
 //!
 //! Ports are small integers; [`HOST`] is the process that opened the node (its
-//! `send`/`recv` side), which takes part like any other port.
+//! `send`/`recv` side). In a hub or switch it takes part like any other port; in a
+//! multilink or bond the clients are links of the host's one cable: what they send
+//! goes to the host only, and what the host sends goes on every link (`multi`) or
+//! on the next link in turn (`bonding`), as libvdeplug4's netnode does.
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +30,12 @@ pub struct Forwarder {
     table: MacTable<PortId>,
     /// Active ports, sorted, [`HOST`] first.
     ports: Vec<PortId>,
+    /// The client ports in libvdeplug4's `porttab` order (joined order; a port
+    /// that leaves is replaced by the last one), which decides whose turn it is
+    /// in a bond.
+    links: Vec<PortId>,
+    /// The index in `links` of the link a bond used last.
+    last_link: usize,
 }
 
 impl Forwarder {
@@ -36,6 +46,8 @@ impl Forwarder {
             kind,
             table: MacTable::new(expire, capacity),
             ports: vec![HOST],
+            links: Vec::new(),
+            last_link: 0,
         }
     }
 
@@ -43,6 +55,9 @@ impl Forwarder {
     pub fn add_port(&mut self, port: PortId) {
         if let Err(i) = self.ports.binary_search(&port) {
             self.ports.insert(i, port);
+            if port != HOST {
+                self.links.push(port);
+            }
         }
     }
 
@@ -51,6 +66,9 @@ impl Forwarder {
     pub fn remove_port(&mut self, port: PortId) {
         if let Ok(i) = self.ports.binary_search(&port) {
             self.ports.remove(i);
+        }
+        if let Some(i) = self.links.iter().position(|&p| p == port) {
+            self.links.swap_remove(i);
         }
         self.table.forget(&port);
     }
@@ -67,6 +85,27 @@ impl Forwarder {
         out.clear();
         if frame.len() < MIN_FRAME {
             return;
+        }
+        match (self.kind, from) {
+            // A link of a multilink or bond carries frames for the host only.
+            (Kind::Multi | Kind::Bonding, from) if from != HOST => {
+                out.push(HOST);
+                return;
+            }
+            (Kind::Multi, _) => {
+                out.extend_from_slice(&self.links);
+                return;
+            }
+            (Kind::Bonding, _) => {
+                // Round robin, advancing before use: with two links the first
+                // frame takes the second (upstream's order).
+                if !self.links.is_empty() {
+                    self.last_link = (self.last_link + 1) % self.links.len();
+                    out.push(self.links[self.last_link]);
+                }
+                return;
+            }
+            _ => {}
         }
         if self.kind == Kind::Switch {
             let vlan = vlan_of(frame);
@@ -221,6 +260,68 @@ mod tests {
         assert_eq!(out, [HOST, 1]);
         n.forward(2, &tagged(1, 2, 0x405), t, &mut out);
         assert_eq!(out, [1]);
+    }
+
+    #[test]
+    fn multi_sends_on_every_link_and_links_reach_only_the_host() {
+        let mut n = node(Kind::Multi, &[3, 1, 2]);
+        let t = Instant::now();
+        let mut out = Vec::new();
+        n.forward(HOST, &frame(1, 9), t, &mut out);
+        assert_eq!(out, [3, 1, 2]);
+        // Even for a destination seen on one link: a multilink never learns.
+        n.forward(1, &frame(9, 1), t, &mut out);
+        assert_eq!(out, [HOST]);
+        n.forward(HOST, &frame(1, 9), t, &mut out);
+        assert_eq!(out, [3, 1, 2]);
+        let mut bcast = frame(0, 2);
+        bcast[0..6].fill(0xff);
+        n.forward(2, &bcast, t, &mut out);
+        assert_eq!(
+            out,
+            [HOST],
+            "a link's broadcast does not go to the other links"
+        );
+        // Hand-off: a new link joins, the old one leaves.
+        n.add_port(4);
+        n.remove_port(3);
+        n.forward(HOST, &frame(1, 9), t, &mut out);
+        assert_eq!(out, [4, 1, 2], "the last link takes the freed place");
+        n.forward(HOST, &[0u8; 13], t, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn bonding_takes_turns_as_upstream_does() {
+        let mut n = node(Kind::Bonding, &[]);
+        let t = Instant::now();
+        let mut out = Vec::new();
+        n.forward(HOST, &frame(1, 9), t, &mut out);
+        assert!(out.is_empty(), "no link: dropped");
+        n.add_port(1);
+        n.add_port(2);
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            n.forward(HOST, &frame(1, 9), t, &mut out);
+            assert_eq!(out.len(), 1);
+            seen.push(out[0]);
+        }
+        // The index moves before use: the first frame takes the second link.
+        assert_eq!(seen, [2, 1, 2, 1, 2, 1]);
+        n.forward(2, &frame(9, 1), t, &mut out);
+        assert_eq!(out, [HOST]);
+        n.add_port(3);
+        n.remove_port(1); // 3 takes 1's place: links [3, 2]
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            n.forward(HOST, &frame(1, 9), t, &mut out);
+            seen.push(out[0]);
+        }
+        assert_eq!(seen, [2, 3, 2, 3]);
+        n.remove_port(2);
+        n.remove_port(3);
+        n.forward(HOST, &frame(1, 9), t, &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -1,6 +1,13 @@
-//! `hub://PATH[opts]` and `switch://PATH[opts]`: a hub or a learning switch that
+//! `hub://PATH[opts]`, `switch://PATH[opts]`, `multi://PATH[opts]` and
+//! `bonding://PATH[opts]`: a hub, a learning switch, a multilink or a bond that
 //! `vde://PATH` clients (ours, Debian's `vde_plug`, anything using libvdeplug) join
 //! with the vde_switch control protocol ([`protocol`]).
+//!
+//! A multilink and a bond are one cable of several links: each client is a link
+//! (a `vde_plug` cable to a switch, a VM), and what a link sends goes to the host
+//! only ([`forward`]). `multi` sends the host's frames on every link, so a new link
+//! can be set up before the old one is closed (a hand-off without a gap; while
+//! both live, frames arrive twice); `bonding` sends each on the next link in turn.
 //!
 //! The process that opens the node is itself a port (the "host"): frames it sends
 //! with [`Plug::send`] are forwarded like any other, and [`Plug::recv`] returns the
@@ -53,6 +60,12 @@ pub enum Kind {
     Hub,
     /// Learns MAC addresses.
     Switch,
+    /// A multilink: the host's frames go on every link, the links' frames to the
+    /// host only (several cables at once, for a hand-off without a gap).
+    Multi,
+    /// A bond: the host's frames go on one link at a time, in turn; the links'
+    /// frames to the host only.
+    Bonding,
 }
 
 impl Kind {
@@ -61,12 +74,14 @@ impl Kind {
         match self {
             Kind::Hub => "hub",
             Kind::Switch => "switch",
+            Kind::Multi => "multi",
+            Kind::Bonding => "bonding",
         }
     }
 
     fn tags(self) -> &'static [&'static str] {
         match self {
-            Kind::Hub => &["mode", "dirmode", "grp"],
+            Kind::Hub | Kind::Multi | Kind::Bonding => &["mode", "dirmode", "grp"],
             Kind::Switch => &[
                 "mode",
                 "dirmode",

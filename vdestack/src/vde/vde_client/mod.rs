@@ -46,6 +46,11 @@ const TAGS: &[&str] = &["", "port", "portgroup", "group", "mode"];
 /// answers a request for a port it does not have: without a limit we would hang.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a switch has to take our connection on its `ctl` socket. A switch that
+/// does not accept (one out of fds in a flood, or stopped) lets its listen queue
+/// fill up, and a unix-socket `connect` then waits for room without end.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The switches tried, in order, for an empty path.
 pub const DEFAULT_SWITCHES: &[&str] = &["/var/run/vde.ctl", "/tmp/vde.ctl"];
 
@@ -160,13 +165,13 @@ impl VdeClient {
     fn connect(dir: &Path, t: &Target, args: &OpenArgs, url: &str) -> io::Result<Self> {
         // A port group is a socket of its own; if it is not there, use `ctl`.
         let pg = t.portgroup.as_ref().map(|g| dir.join(g));
-        let (ctl, ctl_path, via_ctl) = match pg.as_ref().map(|p| (UnixStream::connect(p), p)) {
+        let (ctl, ctl_path, via_ctl) = match pg.as_ref().map(|p| (connect_ctl(p, url), p)) {
             Some((Ok(s), p)) => (s, p.clone(), false),
+            // A switch too busy to take us will not take us on `ctl` either.
+            Some((Err(e), _)) if e.kind() == io::ErrorKind::TimedOut => return Err(e),
             _ => {
                 let p = dir.join("ctl");
-                let s = UnixStream::connect(&p)
-                    .map_err(|e| context(e, format!("{url}: no switch at {}", p.display())))?;
-                (s, p, true)
+                (connect_ctl(&p, url)?, p, true)
             }
         };
         let (data, name) = bind_data_socket(dir)?;
@@ -244,6 +249,57 @@ impl Drop for VdeClient {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
+}
+
+/// Connects a stream socket to a switch's `ctl` (or port-group) socket, waiting at
+/// most [`CONNECT_TIMEOUT`] for the switch to have room in its listen queue.
+///
+/// A non-blocking `connect` and `poll` cannot do this for unix sockets: Linux
+/// answers a full queue with `EAGAIN` at once, not `EINPROGRESS`, and `poll` on
+/// the unconnected socket reports it writable straight away. A blocking connect
+/// waits for room, bounded by the socket's send timeout (`SO_SNDTIMEO`), and
+/// fails with `EAGAIN` when that runs out; it wakes as soon as the switch
+/// accepts someone.
+fn connect_ctl(path: &Path, url: &str) -> io::Result<UnixStream> {
+    use rustix::net::{sockopt, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, Some(CONNECT_TIMEOUT))?;
+    let addr = SocketAddrUnix::new(path).map_err(|e| {
+        context(
+            e,
+            format!("{url}: {} is too long for a unix socket", path.display()),
+        )
+    })?;
+    loop {
+        match rustix::net::connect(&fd, &addr) {
+            Ok(()) => break,
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "{url}: the switch at {} took no connection within {CONNECT_TIMEOUT:?} \
+                         (its queue of connections waiting to be accepted is full: is it \
+                         overloaded or stuck?)",
+                        path.display()
+                    ),
+                ))
+            }
+            Err(e) => {
+                return Err(context(
+                    e,
+                    format!("{url}: no switch at {}", path.display()),
+                ))
+            }
+        }
+    }
+    sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, None)?;
+    Ok(UnixStream::from(fd))
 }
 
 /// The send buffer of a `vde://` data socket whose owner waits for room
