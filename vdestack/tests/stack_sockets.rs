@@ -192,3 +192,14 @@ sandbox_test! {
         again.close().unwrap();
     }
 }
+
+sandbox_test! {
+    fn closing_a_stack_does_not_wait_long_for_a_stubborn_coprocess() {
+        // A coprocess that ignores both EOF and SIGTERM: the stack gives it a
+        // moment, then kills it (the bound below is generous on purpose).
+        let s = Stack::with_interfaces(&["=/bin/sh -c 'trap \"\" TERM; while :; do sleep 1; done'"]).unwrap();
+        let t = std::time::Instant::now();
+        s.close().unwrap();
+        assert!(t.elapsed() < Duration::from_secs(10), "close took {:?}", t.elapsed());
+    }
+}
