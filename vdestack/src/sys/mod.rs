@@ -28,4 +28,5 @@ pub use nshelper::{
 };
 
 mod netdev_ioctl;
+pub mod seccomp;
 pub use netdev_ioctl::{ifconf_ioctl, ifreq_ioctl};
