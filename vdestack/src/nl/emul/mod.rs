@@ -1,5 +1,6 @@
 //! Emulation of what programs learn about network devices without netlink, the
-//! netdevice ioctls and `/proc/net/dev`, written once over a [`Dialog`] so it
+//! netdevice ioctls and the `/proc/net` files (`dev`, `if_inet6`, `route`,
+//! `ipv6_route`), written once over a [`Dialog`] so it
 //! serves the kernel ([`super::KernelDialog`]) and a stack's user-space netlink
 //! server alike (libnlq's `nlq_ioctl` and `nlq_proc_net_dev`). I/O-free: every
 //! question goes through the dialog.
@@ -17,6 +18,8 @@
 //! | `typed.rs` | one function per request: [`get_mtu`], [`set_addr`], ... |
 //! | `ifconf.rs` | `SIOCGIFCONF`: [`ifconf()`] on the caller's buffer, [`get_conf`] |
 //! | [`procnetdev`] | `/proc/net/dev` in the kernel's exact format: [`proc_net_dev`] |
+//! | `rtinfo.rs` | IPv6 addresses and routes of either family, from dumps |
+//! | [`procnet`] | `/proc/net/if_inet6`, `/proc/net/route`, `/proc/net/ipv6_route`, the kernel's formats |
 //! | `tests.rs` | unit tests over a fake dialog with canned replies |
 //!
 //! Errors carry the errno an ioctl would set; read it with
@@ -27,15 +30,20 @@
 mod ifconf;
 mod ifreq;
 mod ioctl;
+pub mod procnet;
 pub mod procnetdev;
 mod rt;
+mod rtinfo;
 mod typed;
 
 pub use ifconf::{get_conf, ifconf};
 pub use ifreq::*;
 pub use ioctl::ioctl;
+pub use procnet::{proc_net_if_inet6, proc_net_ipv6_route, proc_net_route};
 pub use procnetdev::{proc_net_dev, proc_net_dev_bytes, PROC_NET_DEV_HEADER};
 pub use typed::*;
 
+#[cfg(test)]
+mod procnet_tests;
 #[cfg(test)]
 mod tests;
