@@ -14,6 +14,7 @@
 //! |---|---|
 //! | `ifreq.rs` | the `SIOC*` numbers and [`IfReq`], the 40-byte `struct ifreq` image |
 //! | `rt.rs` | the rtnetlink questions asked (one link, all links, IPv4 addresses, changes) |
+//! | `inet6.rs` | [`ioctl6`]: `SIOCSIFADDR`/`SIOCDIFADDR` of an `AF_INET6` socket (`struct in6_ifreq`) |
 //! | `ioctl.rs` | [`ioctl()`]: the raw entry point on an `ifreq` image, the kernel's semantics |
 //! | `typed.rs` | one function per request: [`get_mtu`], [`set_addr`], ... |
 //! | `ifconf.rs` | `SIOCGIFCONF`: [`ifconf()`] on the caller's buffer, [`get_conf`] |
@@ -29,6 +30,7 @@
 
 mod ifconf;
 mod ifreq;
+mod inet6;
 mod ioctl;
 pub mod procnet;
 pub mod procnetdev;
@@ -38,9 +40,11 @@ mod typed;
 
 pub use ifconf::{get_conf, ifconf};
 pub use ifreq::*;
+pub use inet6::{add_addr6, del_addr6, ioctl6, IN6_IFREQ_SIZE, SIOCDIFADDR6, SIOCSIFADDR6};
 pub use ioctl::ioctl;
 pub use procnet::{proc_net_if_inet6, proc_net_ipv6_route, proc_net_route};
 pub use procnetdev::{proc_net_dev, proc_net_dev_bytes, PROC_NET_DEV_HEADER};
+pub use rtinfo::is_local;
 pub use typed::*;
 
 #[cfg(test)]

@@ -157,3 +157,30 @@ pub(crate) fn routes(d: &mut dyn Dialog, family: u8) -> io::Result<Vec<RouteInfo
         .filter(|r| !matches!(r, Ok(r) if r.family != family))
         .collect()
 }
+
+/// Whether `ip` is an address of the stack, as the kernel decides it for
+/// `bind`: a `local` route of the local table covers it (so `127.0.0.5` is
+/// local once `lo` is up with `127.0.0.1/8`).
+pub fn is_local(d: &mut dyn Dialog, ip: std::net::IpAddr) -> io::Result<bool> {
+    let (family, bytes) = match ip {
+        std::net::IpAddr::V4(a) => (libc::AF_INET as u8, a.octets().to_vec()),
+        std::net::IpAddr::V6(a) => (libc::AF_INET6 as u8, a.octets().to_vec()),
+    };
+    Ok(routes(d, family)?.iter().any(|r| {
+        r.kind == 2 // RTN_LOCAL
+            && r.table == 255
+            && covers(&r.dst, r.dst_len, &bytes)
+    }))
+}
+
+/// Whether prefix `net/len` contains `addr` (same length in bytes).
+fn covers(net: &[u8], len: u8, addr: &[u8]) -> bool {
+    if net.len() != addr.len() {
+        return false;
+    }
+    let bits = (len as usize).min(net.len() * 8);
+    (0..bits).all(|i| {
+        let m = 0x80u8 >> (i % 8);
+        net[i / 8] & m == addr[i / 8] & m
+    })
+}
