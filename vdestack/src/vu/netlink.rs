@@ -139,7 +139,7 @@ pub(crate) struct NlSock {
     pub ours: OwnedFd,
     /// `SOCK_RAW` or `SOCK_DGRAM`, as made (what `SO_TYPE` answers).
     pub kind: i32,
-    /// The thread that made it (its id is the first autobind port tried).
+    /// The process that made it (its id is the first autobind port tried).
     pub creator: i32,
     /// The port id; 0 until bound.
     pub port: u32,

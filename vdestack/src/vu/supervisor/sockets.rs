@@ -66,7 +66,7 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
             return Answer::errno(e.raw_os_error().unwrap_or(libc::ENOMEM));
         }
         let served = match served {
-            Pending::Netlink(kind) => Served::Netlink(NlSock::new(ours, kind, t.pid())),
+            Pending::Netlink(kind) => Served::Netlink(NlSock::new(ours, kind, t.tgid())),
             Pending::Inet {
                 family,
                 kind,

@@ -46,6 +46,20 @@ impl<'a> Target<'a> {
         self.n.pid
     }
 
+    /// The caller's process id (its thread group's): what the kernel gives a
+    /// process's first netlink socket as its port id. The thread id if `/proc`
+    /// cannot tell.
+    pub(crate) fn tgid(&self) -> i32 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.n.pid))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Tgid:"))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(self.n.pid)
+    }
+
     /// Argument `i` as the kernel reads an `int`.
     pub(crate) fn int(&self, i: usize) -> i32 {
         self.n.args[i] as u32 as i32

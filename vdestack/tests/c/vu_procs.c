@@ -1,0 +1,163 @@
+/* What `vdestack vu` tests run under supervision, built with `gcc -static`
+ * (glibc's static getifaddrs/if_nametoindex/if_indextoname reach the kernel
+ * with no PLT to interpose on: only system calls can be served).
+ *
+ *   vu_procs ifaddrs   getifaddrs, if_nametoindex, if_indextoname, if_nameindex
+ *   vu_procs threads   8 threads each open a netlink socket and look vde0 up
+ *   vu_procs vfork CMD vfork + exec of /bin/sh -c CMD, waits, its status is ours
+ *   vu_procs closeall  closes every fd (stdio too), then looks vde0 up: the exit
+ *                      status is its index (0 on failure)
+ *   vu_procs inet      an AF_INET datagram socket: ioctls work, data calls fail
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <linux/if_packet.h>
+#include <linux/netlink.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int ifaddrs(void)
+{
+	struct ifaddrs *ifa, *p;
+	if (getifaddrs(&ifa) != 0) {
+		perror("getifaddrs");
+		return 1;
+	}
+	for (p = ifa; p; p = p->ifa_next) {
+		char buf[INET6_ADDRSTRLEN] = "-";
+		int fam = p->ifa_addr ? p->ifa_addr->sa_family : -1;
+		const char *f = "?";
+		if (fam == AF_INET) {
+			f = "inet";
+			inet_ntop(AF_INET, &((struct sockaddr_in *)p->ifa_addr)->sin_addr, buf, sizeof buf);
+		} else if (fam == AF_INET6) {
+			f = "inet6";
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)p->ifa_addr)->sin6_addr, buf, sizeof buf);
+		} else if (fam == AF_PACKET) {
+			struct sockaddr_ll *l = (struct sockaddr_ll *)p->ifa_addr;
+			f = "packet";
+			snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", l->sll_addr[0],
+				 l->sll_addr[1], l->sll_addr[2], l->sll_addr[3], l->sll_addr[4],
+				 l->sll_addr[5]);
+		}
+		printf("getifaddrs %s %s %s flags=0x%x\n", p->ifa_name, f, buf, p->ifa_flags);
+	}
+	freeifaddrs(ifa);
+	printf("if_nametoindex vde0 %u\n", if_nametoindex("vde0"));
+	printf("if_nametoindex lo %u\n", if_nametoindex("lo"));
+	char name[IF_NAMESIZE];
+	for (unsigned i = 1; i <= 3; i++)
+		printf("if_indextoname %u %s\n", i, if_indextoname(i, name) ? name : "-");
+	struct if_nameindex *ni = if_nameindex(), *q;
+	for (q = ni; q && q->if_index; q++)
+		printf("if_nameindex %u %s\n", q->if_index, q->if_name);
+	if_freenameindex(ni);
+	return 0;
+}
+
+static void *thread(void *arg)
+{
+	long *out = arg;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	struct sockaddr_nl a = {.nl_family = AF_NETLINK};
+	socklen_t len = sizeof a;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+		out[0] = -1;
+	else
+		out[0] = a.nl_pid;
+	out[1] = if_nametoindex("vde0");
+	return NULL;
+}
+
+static int threads(void)
+{
+	pthread_t t[8];
+	long r[8][2];
+	for (int i = 0; i < 8; i++)
+		pthread_create(&t[i], NULL, thread, r[i]);
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		printf("thread %d port %ld vde0 %ld\n", i, r[i][0], r[i][1]);
+	}
+	return 0;
+}
+
+static int do_vfork(const char *cmd)
+{
+	int status;
+	pid_t p = vfork();
+	if (p == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	if (p < 0 || waitpid(p, &status, 0) != p)
+		return 126;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int closeall(void)
+{
+	if (syscall(SYS_close_range, 0, ~0U, 0) != 0) {
+		for (int fd = 0; fd < 1024; fd++)
+			close(fd);
+	}
+	return (int)if_nametoindex("vde0");
+}
+
+static int inet(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct ifreq r;
+	memset(&r, 0, sizeof r);
+	strcpy(r.ifr_name, "vde0");
+	int ok = fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &r) == 0;
+	printf("ioctl %s flags=0x%x\n", ok ? "ok" : strerror(errno), (unsigned)r.ifr_flags);
+	int type = 0, domain = 0;
+	socklen_t l = sizeof type;
+	getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l);
+	l = sizeof domain;
+	getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l);
+	printf("type %d domain %d\n", type, domain);
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9)};
+	inet_pton(AF_INET, "192.0.2.1", &to.sin_addr);
+	int r1 = sendto(fd, "x", 1, 0, (struct sockaddr *)&to, sizeof to);
+	printf("sendto %d %s\n", r1, r1 < 0 ? strerror(errno) : "");
+	int r2 = connect(fd, (struct sockaddr *)&to, sizeof to);
+	printf("connect %d %s\n", r2, r2 < 0 ? strerror(errno) : "");
+	struct sockaddr_in me;
+	l = sizeof me;
+	getsockname(fd, (struct sockaddr *)&me, &l);
+	char b[INET_ADDRSTRLEN];
+	printf("getsockname %s:%d len %u family %d\n", inet_ntop(AF_INET, &me.sin_addr, b, sizeof b),
+	       ntohs(me.sin_port), l, me.sin_family);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 2 && !strcmp(argv[1], "ifaddrs"))
+		return ifaddrs();
+	if (argc >= 2 && !strcmp(argv[1], "threads"))
+		return threads();
+	if (argc >= 3 && !strcmp(argv[1], "vfork"))
+		return do_vfork(argv[2]);
+	if (argc >= 2 && !strcmp(argv[1], "closeall"))
+		return closeall();
+	if (argc >= 2 && !strcmp(argv[1], "inet"))
+		return inet();
+	fprintf(stderr, "usage: vu_procs ifaddrs|threads|vfork CMD|closeall|inet\n");
+	return 2;
+}
