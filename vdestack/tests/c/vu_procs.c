@@ -142,6 +142,25 @@ static int inet(void)
 	char b[INET_ADDRSTRLEN];
 	printf("getsockname %s:%d len %u family %d\n", inet_ntop(AF_INET, &me.sin_addr, b, sizeof b),
 	       ntohs(me.sin_port), l, me.sin_family);
+	/* What the fd really is: a socket listed in /proc/net/unix (the machine's:
+	 * not served), so not a kernel IP socket. */
+	char path[64], link[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, link, sizeof link - 1);
+	link[n > 0 ? n : 0] = 0;
+	unsigned long ino = 0;
+	sscanf(link, "socket:[%lu]", &ino);
+	int found = 0;
+	FILE *f = fopen("/proc/net/unix", "r");
+	char line[512];
+	while (f && fgets(line, sizeof line, f)) {
+		unsigned long i;
+		if (sscanf(line, "%*s %*s %*s %*s %*s %*s %lu", &i) == 1 && i == ino && ino)
+			found = 1;
+	}
+	if (f)
+		fclose(f);
+	printf("unix socket %s\n", found ? "yes" : "no");
 	return 0;
 }
 
