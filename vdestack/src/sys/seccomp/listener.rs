@@ -153,13 +153,12 @@ impl Listener {
     /// Asks for wake-ups on the trapped task's CPU (Linux 6.6); `false` where the
     /// kernel does not know the flag.
     pub fn set_sync_wakeup(&self) -> bool {
-        let mut flags = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
-        // SAFETY: NOTIF_SET_FLAGS reads one u64.
+        // SAFETY: NOTIF_SET_FLAGS takes the flags by value, not a pointer.
         unsafe {
             libc::ioctl(
                 self.fd.as_raw_fd(),
                 libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS as _,
-                &mut flags as *mut u64,
+                SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP as libc::c_ulong,
             ) == 0
         }
     }

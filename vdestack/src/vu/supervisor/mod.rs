@@ -1,5 +1,5 @@
-//! The supervisor: one thread, one epoll over the listener fd and our ends of
-//! the served sockets, answering trapped calls one at a time.
+//! The supervisor: one thread waiting on the listener fd and on an epoll set of
+//! our ends of the served sockets, answering trapped calls one at a time.
 //!
 //! | file | what |
 //! |---|---|
@@ -32,10 +32,11 @@ pub(crate) mod target;
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::process::{Command, ExitStatus};
 
 use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use super::filter;
 use super::inet::InetSocket;
@@ -44,9 +45,6 @@ use super::served::ServedNet;
 use crate::error::context;
 use crate::sys::seccomp::{self, Listener, Response, SpawnError};
 use target::Target;
-
-/// The epoll token of the listener (sockets use their inode).
-const LISTENER: u64 = u64::MAX;
 
 /// A socket we serve, by the inode of the program's end.
 #[derive(Debug)]
@@ -153,32 +151,53 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
     }
 
     /// Serves until no supervised task is left (the listener hangs up).
+    ///
+    /// The wait is a `poll` on two fds, the listener and the epoll set of the
+    /// served sockets, rather than one epoll set for all: a trapped call wakes a
+    /// `poll`er with the flags the kernel passes (`SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`
+    /// asks for the trapped task's CPU), which an epoll set does not pass on, and
+    /// a trapped call's round trip takes a fraction of the time (BENCHMARKS.md).
     fn run(&mut self, listener: &Listener) -> io::Result<()> {
-        epoll::add(
-            &self.epoll,
-            listener.as_fd(),
-            EventData::new_u64(LISTENER),
-            EventFlags::IN,
-        )
-        .map_err(|e| context(e, "epoll"))?;
         let mut events = [Event {
             flags: EventFlags::empty(),
             data: EventData::new_u64(0),
         }; 64];
+        let zero = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         loop {
-            let n = match epoll::wait(&self.epoll, &mut events[..], None) {
-                Ok(n) => n,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(context(e, "epoll_wait")),
+            let (notified, hung_up, sockets) = {
+                let mut fds = [
+                    PollFd::new(listener, PollFlags::IN),
+                    PollFd::new(&self.epoll, PollFlags::IN),
+                ];
+                match poll(&mut fds, None) {
+                    Ok(_) => {}
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(e) => return Err(context(e, "poll")),
+                }
+                let l = fds[0].revents();
+                (
+                    l.contains(PollFlags::IN),
+                    l.intersects(PollFlags::HUP | PollFlags::ERR),
+                    fds[1].revents().contains(PollFlags::IN),
+                )
             };
-            for ev in &events[..n] {
-                let (token, flags) = (ev.data.u64(), ev.flags);
-                if token != LISTENER {
+            if notified {
+                self.notification(listener);
+            } else if hung_up {
+                return Ok(());
+            }
+            if sockets {
+                let n = match epoll::wait(&self.epoll, &mut events[..], Some(&zero)) {
+                    Ok(n) => n,
+                    Err(rustix::io::Errno::INTR) => 0,
+                    Err(e) => return Err(context(e, "epoll_wait")),
+                };
+                for ev in &events[..n] {
+                    let (token, flags) = (ev.data.u64(), ev.flags);
                     self.socket_event(token, flags);
-                } else if flags.contains(EventFlags::IN) {
-                    self.notification(listener);
-                } else if flags.intersects(EventFlags::HUP | EventFlags::ERR) {
-                    return Ok(());
                 }
             }
         }
