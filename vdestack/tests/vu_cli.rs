@@ -376,6 +376,14 @@ fn exit_status_and_errors() {
         err.contains("unknown --stack `kernel`") && err.contains("mem"),
         "{err}"
     );
+    // A refused filter says why: one user-notification filter per process.
+    let bin = vdestack_bin();
+    let (code, _, err) = vu(&["--", &bin, "vu", "--", "true"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("already runs under a seccomp user-notification filter"),
+        "{err}"
+    );
     // The default command is $SHELL.
     let mut c = Command::new(vdestack_bin());
     c.arg("vu").env("SHELL", "/bin/sh").stdin(Stdio::piped());

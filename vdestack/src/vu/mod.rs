@@ -85,6 +85,8 @@
 //! | `supervisor/` | the loop and the handlers |
 
 mod filter;
+#[doc(hidden)]
+pub mod fuzz;
 mod inet;
 mod ioctl;
 mod netlink;

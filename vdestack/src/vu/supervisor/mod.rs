@@ -132,7 +132,7 @@ fn filter_error(e: io::Error) -> io::Error {
         }
         _ => "the kernel refused the seccomp filter",
     };
-    context(e, format!("vdestack vu: {why}"))
+    context(e, format!("cannot supervise the command: {why}"))
 }
 
 impl<'n, N: ServedNet + ?Sized> State<'n, N> {
