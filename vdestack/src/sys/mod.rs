@@ -1,7 +1,9 @@
 //! The operating-system edge. This is the only module allowed to use `unsafe`, for
 //! the few calls that `rustix` does not wrap (tun ioctls, user and group look-ups,
 //! daemonising, a stack's namespace helper and its commands' `setns` and
-//! capabilities, `recvmmsg`); every `unsafe` block carries a `// SAFETY:` comment. The rest are
+//! capabilities, `recvmmsg`, and [`seccomp`]: filters, the user-notification
+//! listener, a supervised program's memory); every `unsafe` block carries a
+//! `// SAFETY:` comment. The rest are
 //! small safe helpers over `rustix` that several plugins share.
 
 mod fdutil;

@@ -12,10 +12,12 @@
 //! use vdestack::vu::{MemNet, Vu};
 //!
 //! let mut vu = Vu::new(MemNet::netlinktest());
-//! let st = vu.run(Command::new("ip").args(["addr", "add", "10.0.0.1/24", "dev", "vde0"]))?;
-//! assert!(st.success());
-//! // The state lasts for the next command.
-//! vu.run(Command::new("ip").arg("addr"))?;
+//! let mut add = Command::new("ip");
+//! add.args(["addr", "add", "10.0.0.1/24", "dev", "vde0"]);
+//! assert!(vu.run(add)?.success());
+//! // The state lasts for the next command (and the caller sees it too).
+//! vu.run(Command::new("ip"))?;
+//! assert_eq!(vu.net().stack().addrs().len(), 1);
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
