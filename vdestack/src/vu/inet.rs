@@ -77,7 +77,18 @@ pub enum InetReply {
     Value(i64),
     /// `getsockopt` returns these bytes (cut to the caller's length).
     Bytes(Vec<u8>),
+    /// The answer comes later (a blocking `connect` or `accept`): the caller
+    /// keeps waiting in its system call, and the stack reports the answer for
+    /// the call's [`CallId`] through [`super::ServedNet::completions`], after
+    /// making its [`super::ServedNet::wake_fd`] readable. The supervisor serves
+    /// every other call meanwhile.
+    Later,
 }
+
+/// Names one trapped call while it waits for its answer (the kernel's
+/// notification id: unique among the calls waiting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CallId(pub u64);
 
 /// The kernel's `socket()` checks for `AF_INET`/`AF_INET6` (`inet_create`): the
 /// protocol the socket gets. `EPROTONOSUPPORT` for a protocol the type does not
@@ -110,7 +121,8 @@ pub fn check_socket(family: i32, kind: i32, protocol: i32) -> Result<i32, Errno>
     }
 }
 
-/// The answers of a stack with addresses and routes but no data path.
+/// The answers of a stack with addresses and routes but no data path (it never
+/// answers [`InetReply::Later`]).
 pub fn no_route(
     d: &mut dyn Dialog,
     sock: &mut InetSocket,

@@ -44,7 +44,9 @@
 //!   (`procnet.rs`);
 //! - `AF_INET`/`AF_INET6` sockets are socket-pair ends, never kernel IP
 //!   sockets; their calls go to [`ServedNet::inet_call`] (`inet.rs`: under
-//!   `--stack mem`, every destination is unreachable);
+//!   `--stack mem`, every destination is unreachable), which may answer later
+//!   ([`InetReply::Later`], [`ServedNet::completions`]) while the supervisor
+//!   serves the other calls;
 //! - every other family (`AF_UNIX`, ...) and every other call go to the kernel
 //!   untouched; `io_uring_setup` fails with `ENOSYS` (io_uring could make and
 //!   use sockets without a system call the filter sees).
@@ -75,6 +77,16 @@
 //! - `ip monitor` and other multicast listeners wait forever: the served stack
 //!   sends no notifications.
 //!
+//! ## Isolation (for a stack with a data path)
+//!
+//! A supervised program never gets a kernel IP socket from `socket()`. The
+//! other ways to one, and how they stand: io_uring (`IORING_OP_SOCKET`,
+//! `_CONNECT`, ...) is refused at `io_uring_setup`; 32-bit `socketcall` fails
+//! with every other foreign-ABI call; fds that come from outside (inherited at
+//! start, or passed over an `AF_UNIX` socket by an unsupervised process) are
+//! the kernel's and stay so; `AF_PACKET` sockets go to the kernel (they need
+//! `CAP_NET_RAW`, which only a root program has).
+//!
 //! | file | what |
 //! |---|---|
 //! | `served.rs` | [`ServedNet`] (what a served stack implements), [`MemNet`] (`--stack mem`), [`NetDialog`] |
@@ -100,7 +112,7 @@ mod supervisor;
 use std::io;
 use std::process::{Command, ExitStatus};
 
-pub use inet::{check_socket, no_route, InetCall, InetReply, InetSocket};
+pub use inet::{check_socket, no_route, CallId, InetCall, InetReply, InetSocket};
 pub use served::{MemNet, NetDialog, ServedNet, MEM_VDE0_MAC};
 
 /// Runs commands with their network system calls served by a stack of ours.

@@ -9,7 +9,9 @@
 
 use std::net::IpAddr;
 
-use super::inet::{self, InetCall, InetReply, InetSocket};
+use std::os::fd::BorrowedFd;
+
+use super::inet::{self, CallId, InetCall, InetReply, InetSocket};
 use crate::nl::dialog::Dialog;
 use crate::nl::server::{Errno, MemStack, Server};
 
@@ -32,11 +34,33 @@ pub trait ServedNet: Send {
         inet::check_socket(family, kind, protocol)
     }
 
-    /// Serves a call on one of the stack's sockets. Default: a stack that has
-    /// addresses and routes but no data path, so every destination is
-    /// unreachable ([`super::inet`]).
-    fn inet_call(&mut self, sock: &mut InetSocket, call: InetCall<'_>) -> Result<InetReply, Errno> {
+    /// Serves a call on one of the stack's sockets; `id` names the call if the
+    /// answer is [`InetReply::Later`]. Default: a stack that has addresses and
+    /// routes but no data path, so every destination is unreachable
+    /// ([`super::inet`]).
+    fn inet_call(
+        &mut self,
+        sock: &mut InetSocket,
+        call: InetCall<'_>,
+        id: CallId,
+    ) -> Result<InetReply, Errno> {
+        let _ = id;
         inet::no_route(&mut NetDialog::new(self), sock, call)
+    }
+
+    /// An fd that becomes readable when answers deferred with
+    /// [`InetReply::Later`] are ready ([`ServedNet::completions`]); the
+    /// supervisor waits on it with the rest. Default: none.
+    fn wake_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+
+    /// The deferred answers that are ready, by call (called when
+    /// [`ServedNet::wake_fd`] is readable; the stack makes it unreadable again).
+    /// An answer for a call whose caller is gone (killed, or interrupted by a
+    /// signal: it then makes the call again, under a new id) is dropped.
+    fn completions(&mut self) -> Vec<(CallId, Result<InetReply, Errno>)> {
+        Vec::new()
     }
 
     /// Whether `ip` is one of the stack's addresses (a `bind` to it succeeds).

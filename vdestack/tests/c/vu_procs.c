@@ -8,6 +8,7 @@
  *   vu_procs closeall  closes every fd (stdio too), then looks vde0 up: the exit
  *                      status is its index (0 on failure)
  *   vu_procs inet      an AF_INET datagram socket: ioctls work, data calls fail
+ *   vu_procs connect   a blocking TCP connect to 192.0.2.1:80, and its result
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -164,6 +165,16 @@ static int inet(void)
 	return 0;
 }
 
+static int do_connect(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(80)};
+	inet_pton(AF_INET, "192.0.2.1", &to.sin_addr);
+	int r = connect(fd, (struct sockaddr *)&to, sizeof to);
+	printf("connect %d %s\n", r, r < 0 ? strerror(errno) : "");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -177,6 +188,8 @@ int main(int argc, char **argv)
 		return closeall();
 	if (argc >= 2 && !strcmp(argv[1], "inet"))
 		return inet();
-	fprintf(stderr, "usage: vu_procs ifaddrs|threads|vfork CMD|closeall|inet\n");
+	if (argc >= 2 && !strcmp(argv[1], "connect"))
+		return do_connect();
+	fprintf(stderr, "usage: vu_procs ifaddrs|threads|vfork CMD|closeall|inet|connect\n");
 	return 2;
 }

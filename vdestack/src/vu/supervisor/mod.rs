@@ -12,10 +12,12 @@
 //!
 //! Why one thread: the served stack's state is shared by every supervised
 //! process, and each answer is short (no call blocks the loop: netlink replies
-//! that do not fit the program's socket wait in a queue). Every call is answered
-//! at once in this version; a call that must wait (a blocking `connect` or
-//! `accept` of a user-space stack) would keep its notification id and be
-//! answered later from the loop, the id staying valid until then.
+//! that do not fit the program's socket wait in a queue). A call that must wait
+//! (a blocking `connect` or `accept` of a user-space stack) is not answered at
+//! once: the stack returns `InetReply::Later`, the notification is kept (its
+//! caller waits in the kernel, its id stays valid), the loop serves everyone
+//! else, and answers it when the stack's wake fd says its answer is ready
+//! (`tests/vu_deferred.rs`). `--stack mem` answers everything at once.
 //!
 //! Safety rules (the seccomp_unotify(2) and bypass4netns practice): a call
 //! whose answer depends on the caller's memory is emulated completely (never
@@ -39,11 +41,11 @@ use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use super::filter;
-use super::inet::InetSocket;
+use super::inet::{InetReply, InetSocket};
 use super::netlink::{NlSock, Ports};
 use super::served::ServedNet;
 use crate::error::context;
-use crate::sys::seccomp::{self, Listener, Response, SpawnError};
+use crate::sys::seccomp::{self, Listener, Notification, Response, SpawnError};
 use target::Target;
 
 /// A socket we serve, by the inode of the program's end.
@@ -89,6 +91,9 @@ pub(crate) struct State<'n, N: ServedNet + ?Sized> {
     root: i32,
     /// The netlink request buffer.
     buf: Vec<u8>,
+    /// Calls whose answer the stack deferred (`InetReply::Later`), by id: the
+    /// notification, and whether it is a getsockopt (its value is written back).
+    pending: HashMap<u64, (Notification, bool)>,
 }
 
 /// Runs `cmd` with its network calls served by `net`; returns its exit status
@@ -147,6 +152,7 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
             serial: std::process::id().wrapping_mul(65536),
             root,
             buf: vec![0u8; 1 << 20],
+            pending: HashMap::new(),
         })
     }
 
@@ -167,12 +173,21 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
             tv_nsec: 0,
         };
         loop {
-            let (notified, hung_up, sockets) = {
+            let (notified, hung_up, sockets, woken) = {
+                let wake = self.net.wake_fd();
                 let mut fds = [
                     PollFd::new(listener, PollFlags::IN),
                     PollFd::new(&self.epoll, PollFlags::IN),
+                    PollFd::new(&self.epoll, PollFlags::empty()),
                 ];
-                match poll(&mut fds, None) {
+                let n = match wake {
+                    Some(w) => {
+                        fds[2] = PollFd::from_borrowed_fd(w, PollFlags::IN);
+                        3
+                    }
+                    None => 2,
+                };
+                match poll(&mut fds[..n], None) {
                     Ok(_) => {}
                     Err(rustix::io::Errno::INTR) => continue,
                     Err(e) => return Err(context(e, "poll")),
@@ -182,12 +197,16 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
                     l.contains(PollFlags::IN),
                     l.intersects(PollFlags::HUP | PollFlags::ERR),
                     fds[1].revents().contains(PollFlags::IN),
+                    n == 3 && !fds[2].revents().is_empty(),
                 )
             };
             if notified {
                 self.notification(listener);
             } else if hung_up {
                 return Ok(());
+            }
+            if woken {
+                self.completions(listener);
             }
             if sockets {
                 let n = match epoll::wait(&self.epoll, &mut events[..], Some(&zero)) {
@@ -199,6 +218,31 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
                     let (token, flags) = (ev.data.u64(), ev.flags);
                     self.socket_event(token, flags);
                 }
+            }
+        }
+    }
+
+    /// Answers the calls whose deferred answers the stack has ready.
+    fn completions(&mut self, listener: &Listener) {
+        for (id, r) in self.net.completions() {
+            let Some((n, getsockopt)) = self.pending.remove(&id.0) else {
+                continue;
+            };
+            let t = Target::new(&n, listener);
+            // Gone, or interrupted (it will call again, under a new id).
+            if !t.valid() {
+                continue;
+            }
+            let answer = match r {
+                Ok(InetReply::Later) => {
+                    self.pending.insert(n.id, (n, getsockopt));
+                    continue;
+                }
+                Ok(reply) => sockets::finish(&t, reply, getsockopt).unwrap_or_else(Answer::errno),
+                Err(e) => Answer::errno(e),
+            };
+            if let Answer::Reply(r) = answer {
+                let _ = listener.respond(n.id, r);
             }
         }
     }

@@ -13,7 +13,7 @@ use super::target::{FdKind, Target};
 use super::{Answer, Served, State};
 use crate::nl::server::Errno;
 use crate::sys::set_nonblocking;
-use crate::vu::inet::{InetCall, InetReply, InetSocket};
+use crate::vu::inet::{CallId, InetCall, InetReply, InetSocket};
 use crate::vu::netlink::{abstract_name, NlSock, SOL_NETLINK};
 use crate::vu::served::ServedNet;
 use crate::vu::sockaddr::{self, SOCKADDR_MAX};
@@ -279,11 +279,24 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
             return Ok(Answer::CONTINUE);
         };
         let getsockopt = matches!(call, InetCall::GetSockOpt { .. });
-        match self.net.inet_call(s, call)? {
-            InetReply::Value(v) if !getsockopt => Ok(Answer::value(v)),
-            InetReply::Value(v) => write_opt(t, &(v as i32).to_ne_bytes()),
-            InetReply::Bytes(b) => write_opt(t, &b),
+        let reply = self.net.inet_call(s, call, CallId(t.n.id))?;
+        if reply == InetReply::Later {
+            self.pending.insert(t.n.id, (*t.n, getsockopt));
+            return Ok(Answer::Done);
         }
+        finish(t, reply, getsockopt)
+    }
+}
+
+/// The answer to a served socket call (now or later): a getsockopt's value is
+/// written to the caller's memory.
+pub(super) fn finish(t: &Target<'_>, reply: InetReply, getsockopt: bool) -> Result<Answer, Errno> {
+    match reply {
+        InetReply::Value(v) if !getsockopt => Ok(Answer::value(v)),
+        InetReply::Value(v) => write_opt(t, &(v as i32).to_ne_bytes()),
+        InetReply::Bytes(b) => write_opt(t, &b),
+        // A stack that defers the answer again: the call keeps waiting.
+        InetReply::Later => Ok(Answer::Done),
     }
 }
 
