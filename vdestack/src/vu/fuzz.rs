@@ -61,6 +61,13 @@ pub fn program_input(data: &[u8]) {
     device_name_only(&mut ifr);
     let _ = emul::ioctl(&mut NetDialog::new(&mut net), request as u64, &mut ifr);
     let _ = emul::ioctl6(&mut NetDialog::new(&mut net), request as u64, mem);
+    let route = if a & 1 == 0 {
+        emul::SIOCADDRT
+    } else {
+        emul::SIOCDELRT
+    };
+    let dev = (b & 1 == 0).then_some(mem);
+    let _ = emul::route_ioctl(&mut NetDialog::new(&mut net), route, mem, dev);
     let mut buf = vec![0u8; (c as u32 % 4096) as usize];
     let _ = emul::ifconf(&mut NetDialog::new(&mut net), Some(&mut buf));
 

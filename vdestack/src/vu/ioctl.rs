@@ -16,6 +16,9 @@
 //!   netlink socket);
 //! - on our `AF_INET6` sockets, `SIOCSIFADDR`/`SIOCDIFADDR` add and delete an
 //!   IPv6 address (`struct in6_ifreq`, net-tools' `ifconfig IF add ADDR/LEN`);
+//! - on our `AF_INET` sockets, `SIOCADDRT`/`SIOCDELRT` add and delete an IPv4
+//!   route (`struct rtentry`, net-tools' and busybox's `route add`/`del`); the
+//!   IPv6 ones (`struct in6_rtmsg`) are not emulated (`EOPNOTSUPP`);
 //! - on a file that is not a socket the kernel answers (`ENOTTY` for most).
 //!
 //! What the kernel would do on a socket family we do not see (an `AF_PACKET`
@@ -43,6 +46,8 @@ pub(crate) enum Class {
     Addr,
     /// `SIOCSIFADDR`/`SIOCDIFADDR`, IPv6 on an `AF_INET6` socket.
     Addr6,
+    /// `SIOCADDRT`/`SIOCDELRT` on an `AF_INET` socket (a `struct rtentry`).
+    Route,
 }
 
 /// The class of request `req` (the low 32 bits of the argument) on a socket of
@@ -50,6 +55,11 @@ pub(crate) enum Class {
 pub(crate) fn classify(req: u32, family: i32) -> Class {
     match req {
         0x8901..=0x8907 => Class::PerSocket,
+        0x890b | 0x890c if family == libc::AF_INET => Class::Route,
+        // IPv6 routes (`struct in6_rtmsg`): not emulated (EOPNOTSUPP).
+        0x890b | 0x890c if family == libc::AF_INET6 => Class::Link,
+        // A socket of another family answers ENOTTY, as for address requests.
+        0x890b | 0x890c => Class::Addr,
         0x89e0..=0x89ef => Class::ProtoPrivate,
         0x8912 => Class::IfConf,
         0x8914 => Class::SetFlags,
@@ -89,6 +99,9 @@ mod tests {
         assert_eq!(classify(0x89e0, ux), Class::ProtoPrivate);
         assert_eq!(classify(0x8912, ux), Class::IfConf);
         assert_eq!(classify(0x8914, ux), Class::SetFlags);
+        assert_eq!(classify(0x890b, i4), Class::Route);
+        assert_eq!(classify(0x890c, i6), Class::Link);
+        assert_eq!(classify(0x890c, ux), Class::Addr);
     }
 
     #[test]

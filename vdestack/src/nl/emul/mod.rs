@@ -19,6 +19,7 @@
 //! | `typed.rs` | one function per request: [`get_mtu`], [`set_addr`], ... |
 //! | `ifconf.rs` | `SIOCGIFCONF`: [`ifconf()`] on the caller's buffer, [`get_conf`] |
 //! | [`procnetdev`] | `/proc/net/dev` in the kernel's exact format: [`proc_net_dev`] |
+//! | `rtentry.rs` | [`route_ioctl`]: `SIOCADDRT`/`SIOCDELRT` on a `struct rtentry` (net-tools' `route add`) |
 //! | `rtinfo.rs` | IPv6 addresses and routes of either family, from dumps |
 //! | [`procnet`] | `/proc/net/if_inet6`, `/proc/net/route`, `/proc/net/ipv6_route`, the kernel's formats |
 //! | `tests.rs` | unit tests over a fake dialog with canned replies |
@@ -35,6 +36,7 @@ mod ioctl;
 pub mod procnet;
 pub mod procnetdev;
 mod rt;
+mod rtentry;
 mod rtinfo;
 mod typed;
 
@@ -44,6 +46,7 @@ pub use inet6::{add_addr6, del_addr6, ioctl6, IN6_IFREQ_SIZE, SIOCDIFADDR6, SIOC
 pub use ioctl::ioctl;
 pub use procnet::{proc_net_if_inet6, proc_net_ipv6_route, proc_net_route};
 pub use procnetdev::{proc_net_dev, proc_net_dev_bytes, PROC_NET_DEV_HEADER};
+pub use rtentry::{route_ioctl, RTENTRY_DEV, RTENTRY_SIZE, SIOCADDRT, SIOCDELRT};
 pub use rtinfo::is_local;
 pub use typed::*;
 

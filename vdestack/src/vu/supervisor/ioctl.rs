@@ -36,6 +36,7 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
             Class::Addr if family == libc::AF_INET => self.ifreq(t, req, false),
             Class::Addr => Err(libc::ENOTTY),
             Class::Addr6 => self.in6_ifreq(t, req),
+            Class::Route => self.rtentry(t, req),
         };
         r.unwrap_or_else(Answer::errno)
     }
@@ -79,6 +80,30 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
             n
         };
         t.write(arg, &(total as i32).to_ne_bytes())?;
+        Ok(Answer::value(0))
+    }
+
+    /// `SIOCADDRT`/`SIOCDELRT` on a `struct rtentry`, whose `rt_dev` points to
+    /// the device name (15 bytes read, as the kernel copies them).
+    fn rtentry(&mut self, t: &Target<'_>, req: u32) -> Result<Answer, Errno> {
+        let r = t.read(t.ptr(2), emul::RTENTRY_SIZE)?;
+        let at = emul::RTENTRY_DEV;
+        let dev_ptr = u64::from_ne_bytes(r[at..at + 8].try_into().unwrap_or([0; 8]));
+        let dev = if dev_ptr == 0 {
+            None
+        } else {
+            Some(t.read(dev_ptr, 15)?)
+        };
+        if !t.valid() {
+            return Ok(Answer::Done);
+        }
+        emul::route_ioctl(
+            &mut NetDialog::new(self.net),
+            req as u64,
+            &r,
+            dev.as_deref(),
+        )
+        .map_err(|e| errno_of(&e))?;
         Ok(Answer::value(0))
     }
 
