@@ -244,9 +244,11 @@ fn net_tools_read_the_served_proc_files() {
         "ip link set vde0 up; ip addr add 10.0.0.1/24 dev vde0; \
          ip route add default via 10.0.0.254; ip -6 addr add 2001:db8::1/64 dev vde0; \
          route -n; echo @@; netstat -i; echo @@; netstat -ia; echo @@; ifconfig vde0; echo @@; \
-         cat /proc/self/net/if_inet6; echo @@; cat /proc/$$/net/route | wc -l",
+         cat /proc/self/net/if_inet6; echo @@; cat /proc/$$/net/route | wc -l; echo @@; \
+         ifconfig vde0 add 2001:db8::7/64 && ifconfig vde0 del 2001:db8::1/64 && \
+         ip -6 -o addr show dev vde0 | awk '{print $4}'",
     );
-    assert_eq!(s.len(), 6, "{s:?}");
+    assert_eq!(s.len(), 7, "{s:?}");
     let route: Vec<Vec<&str>> = s[0]
         .lines()
         .skip(2)
@@ -297,6 +299,8 @@ fn net_tools_read_the_served_proc_files() {
         "20010db8000000000000000000000001 02 40 00 80     vde0\n"
     );
     assert_eq!(s[5].trim(), "3");
+    // IPv6 addresses by ioctl on an AF_INET6 socket (struct in6_ifreq).
+    assert_eq!(s[6], "2001:db8::7/64\n");
 }
 
 #[test]
