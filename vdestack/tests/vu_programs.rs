@@ -407,3 +407,23 @@ fn a_vde_plug_under_vu_talks_to_a_switch_outside() {
         assert_eq!(inside.recv(LIMIT).as_ref(), Some(f));
     }
 }
+
+#[test]
+fn netlink_sockets_and_socket_ioctls_answer_as_the_kernel() {
+    const T: &str = "netlink_sockets_and_socket_ioctls_answer_as_the_kernel";
+    let Some(bin) = vu_procs(T) else { return };
+    // The same program on the kernel and under vu: names, port ids, options,
+    // errors, ioctls on a pipe, an AF_UNIX socket, a netlink socket, a bad fd.
+    let kernel = Command::new(&bin).arg("netlink").output().unwrap();
+    let kernel = String::from_utf8_lossy(&kernel.stdout).into_owned();
+    assert!(
+        kernel.contains("bound: family 16 pid is mine 1 groups 1 len 12"),
+        "{kernel}"
+    );
+    let (code, out, err) = vu_sh(&format!("{} netlink", bin.display()));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, kernel);
+    // Netlink protocols other than NETLINK_ROUTE: as on a kernel without them.
+    assert!(err.contains("sock_diag: Protocol not supported"), "{err}");
+    assert!(err.contains("generic: Protocol not supported"), "{err}");
+}

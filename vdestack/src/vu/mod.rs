@@ -97,6 +97,7 @@
 //! | `procnet.rs` | which paths are the served `/proc/net` files |
 //! | `sockaddr.rs` | socket addresses, checked as the kernel checks them |
 //! | `supervisor/` | the loop and the handlers |
+//! | `fuzz.rs` | every parser of program input behind one entry point, for `fuzz/` (hidden) |
 
 mod filter;
 #[doc(hidden)]

@@ -5,7 +5,7 @@
 //! built on that, as libnlq builds it: the netdevice ioctls and the `/proc/net`
 //! files ([`crate::nl::emul`] over a [`NetDialog`]). Its `AF_INET`/`AF_INET6`
 //! sockets are answered by [`ServedNet::inet_call`], whose default is a stack
-//! with no data path ([`super::inet`]): a user-space TCP/IP stack overrides it.
+//! with no data path ([`super::no_route`]): a user-space TCP/IP stack overrides it.
 
 use std::net::IpAddr;
 
@@ -37,7 +37,7 @@ pub trait ServedNet: Send {
     /// Serves a call on one of the stack's sockets; `id` names the call if the
     /// answer is [`InetReply::Later`]. Default: a stack that has addresses and
     /// routes but no data path, so every destination is unreachable
-    /// ([`super::inet`]).
+    /// ([`super::no_route`]).
     fn inet_call(
         &mut self,
         sock: &mut InetSocket,

@@ -9,6 +9,8 @@
  *                      status is its index (0 on failure)
  *   vu_procs inet      an AF_INET datagram socket: ioctls work, data calls fail
  *   vu_procs connect   a blocking TCP connect to 192.0.2.1:80, and its result
+ *   vu_procs netlink   what a kernel says of netlink sockets and socket ioctls
+ *                      (protocols served or not go to stderr: they differ)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -165,6 +167,80 @@ static int inet(void)
 	return 0;
 }
 
+#define SHOW(what, call)                                                       \
+	do {                                                                   \
+		errno = 0;                                                     \
+		int r_ = (call);                                               \
+		printf("%s: %d %s\n", what, r_ < 0 ? -1 : r_, r_ < 0 ? strerror(errno) : ""); \
+	} while (0)
+
+static int netlink(void)
+{
+	fprintf(stderr, "sock_diag: %s\n", socket(AF_NETLINK, SOCK_RAW, 4) < 0 ? strerror(errno) : "ok");
+	fprintf(stderr, "generic: %s\n", socket(AF_NETLINK, SOCK_RAW, 16) < 0 ? strerror(errno) : "ok");
+	SHOW("stream netlink", socket(AF_NETLINK, SOCK_STREAM, 0));
+	SHOW("bad flags", socket(AF_NETLINK, SOCK_RAW | 0x100, 0));
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	struct sockaddr_nl a;
+	socklen_t len = sizeof a;
+	memset(&a, 0xff, sizeof a);
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	printf("unbound: family %d pid %u groups %u len %u\n", a.nl_family, a.nl_pid, a.nl_groups, len);
+	struct sockaddr_nl b = {.nl_family = AF_NETLINK, .nl_groups = 1};
+	SHOW("bind", bind(fd, (struct sockaddr *)&b, sizeof b));
+	SHOW("bind short", bind(fd, (struct sockaddr *)&b, 4));
+	len = sizeof a;
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	printf("bound: family %d pid is mine %d groups %u len %u\n", a.nl_family, a.nl_pid == (unsigned)getpid(),
+	       a.nl_groups, len);
+	len = 4;
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	printf("short name: len %u\n", len);
+	len = sizeof a;
+	getpeername(fd, (struct sockaddr *)&a, &len);
+	printf("peer: family %d pid %u len %u\n", a.nl_family, a.nl_pid, len);
+	int v;
+	int opts[] = {SO_TYPE, SO_DOMAIN, SO_PROTOCOL};
+	for (int i = 0; i < 3; i++) {
+		len = sizeof v;
+		getsockopt(fd, SOL_SOCKET, opts[i], &v, &len);
+		printf("SOL_SOCKET %d: %d len %u\n", opts[i], v, len);
+	}
+	v = 65536;
+	SHOW("SO_RCVBUF", setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v));
+	len = sizeof v;
+	getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len);
+	printf("SO_RCVBUF: %d\n", v);
+	v = 1;
+	SHOW("EXT_ACK", setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &v, sizeof v));
+	v = 0;
+	len = sizeof v;
+	SHOW("get EXT_ACK", getsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &v, &len));
+	printf("EXT_ACK: %d len %u\n", v, len);
+	len = 2;
+	SHOW("get EXT_ACK short", getsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &v, &len));
+	SHOW("get 99", getsockopt(fd, SOL_NETLINK, 99, &v, &len));
+	SHOW("set IP level", setsockopt(fd, SOL_IP, IP_TTL, &v, sizeof v));
+	v = 2;
+	SHOW("add membership 2", setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &v, sizeof v));
+	len = sizeof a;
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	printf("groups now %u\n", a.nl_groups);
+	int p[2];
+	pipe(p);
+	struct ifreq r;
+	memset(&r, 0, sizeof r);
+	strcpy(r.ifr_name, "lo");
+	SHOW("SIOCGIFINDEX on a pipe", ioctl(p[0], SIOCGIFINDEX, &r));
+	int u = socket(AF_UNIX, SOCK_DGRAM, 0);
+	SHOW("SIOCGIFINDEX on AF_UNIX", ioctl(u, SIOCGIFINDEX, &r));
+	printf("index %d\n", r.ifr_ifindex);
+	SHOW("SIOCGIFADDR on AF_UNIX", ioctl(u, SIOCGIFADDR, &r));
+	SHOW("SIOCGIFFLAGS on netlink", ioctl(fd, SIOCGIFFLAGS, &r));
+	SHOW("SIOCGIFINDEX on a bad fd", ioctl(999, SIOCGIFINDEX, &r));
+	return 0;
+}
+
 static int do_connect(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -190,6 +266,8 @@ int main(int argc, char **argv)
 		return inet();
 	if (argc >= 2 && !strcmp(argv[1], "connect"))
 		return do_connect();
-	fprintf(stderr, "usage: vu_procs ifaddrs|threads|vfork CMD|closeall|inet|connect\n");
+	if (argc >= 2 && !strcmp(argv[1], "netlink"))
+		return netlink();
+	fprintf(stderr, "usage: vu_procs ifaddrs|threads|vfork CMD|closeall|inet|connect|netlink\n");
 	return 2;
 }

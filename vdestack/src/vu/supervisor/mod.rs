@@ -19,6 +19,13 @@
 //! else, and answers it when the stack's wake fd says its answer is ready
 //! (`tests/vu_deferred.rs`). `--stack mem` answers everything at once.
 //!
+//! A limit: a thread that a non-fatal signal interrupts after we received its
+//! call makes the call again (the kernel restarts it) while we may already
+//! have applied its effect once (a netlink `bind` restarted that way fails with
+//! `EINVAL`, as a second bind does). `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`
+//! (Linux 5.19) would close that window, but it would also keep signals from
+//! interrupting the calls a stack answers later, so it is not set.
+//!
 //! Safety rules (the seccomp_unotify(2) and bypass4netns practice): a call
 //! whose answer depends on the caller's memory is emulated completely (never
 //! `CONTINUE`d after reading a pointer, except `open` of a path that is not
