@@ -1,5 +1,11 @@
 //! The thread a trapped call came from: its memory, its fds, its paths, seen
 //! through `process_vm_readv` and `/proc`.
+//!
+//! Which socket an fd is: the link `/proc/TID/fd/N` names it `socket:[INODE]`,
+//! and our served sockets are known by the inode of the end we gave. One
+//! `readlink`, needing only ptrace *read* access; `pidfd_getfd` would need a
+//! pidfd per process, ptrace *attach* access, and four calls (open the pidfd,
+//! get the fd, `fstat` it, close it).
 
 use std::collections::HashMap;
 use std::os::fd::BorrowedFd;
