@@ -180,7 +180,8 @@ fn ip_sockets_are_served_without_a_route() {
          sendto -1 Network is unreachable\n\
          connect -1 Network is unreachable\n\
          getsockname 0.0.0.0:0 len 16 family 2\n\
-         unix socket yes\n",
+         unix socket yes\n\
+         shutdown -1 Transport endpoint is not connected\n",
         "an AF_INET socket that is an AF_UNIX socket underneath"
     );
 }

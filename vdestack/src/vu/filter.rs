@@ -8,6 +8,7 @@
 //! | `ioctl` | request in `0x8900..=0x89ff` (the `SIOC*` socket and netdevice range) | netdevice ioctls are answered from the served stack |
 //! | `bind`, `connect`, `getsockname`, `getpeername`, `getsockopt`, `setsockopt` | always (the fd's kind is not in a register) | answered for served sockets, `CONTINUE`d for others |
 //! | `sendto` | with a destination address | an address on a served socket; `send` (no address) is never trapped |
+//! | `shutdown` | always | a netlink socket refuses it (`EOPNOTSUPP`), an unconnected IP socket too (`ENOTCONN`) |
 //! | `open`, `openat` | opened read-only | `/proc/net/...` files are made from the served stack |
 //! | `openat2` | always (its flags are in memory) | as `openat` |
 //! | `io_uring_setup` | always: fails with `ENOSYS` | io_uring's `IORING_OP_SOCKET`, `_CONNECT`, `_SEND`... make and use sockets without a system call the filter could see |
@@ -85,6 +86,7 @@ pub(crate) fn rules() -> Vec<Rule> {
         libc::SYS_getpeername,
         libc::SYS_getsockopt,
         libc::SYS_setsockopt,
+        libc::SYS_shutdown,
     ] {
         r.push(notify(nr, When::Always));
     }

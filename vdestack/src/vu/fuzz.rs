@@ -103,5 +103,6 @@ pub fn program_input(data: &[u8]) {
             },
         );
         let _ = no_route(d, &mut sock, InetCall::GetSockOpt { level: a, name: b });
+        let _ = no_route(d, &mut sock, InetCall::Shutdown(c));
     }
 }

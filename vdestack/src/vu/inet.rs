@@ -12,7 +12,7 @@
 //!
 //! Under `--stack mem` every destination is unreachable: `connect` and `sendto`
 //! with an address fail with `ENETUNREACH` (`EPIPE` for `sendto` on a stream
-//! socket, which ignores the address as TCP does). `bind` takes the
+//! socket, which ignores the address as TCP does), `shutdown` with `ENOTCONN`. `bind` takes the
 //! unspecified address or one of the stack's own (`EADDRNOTAVAIL` otherwise).
 //! Options of levels other than `SOL_SOCKET` are kept and read back (`SOL_SOCKET`
 //! ones go to the pair's socket, which keeps them).
@@ -52,6 +52,8 @@ pub enum InetCall<'a> {
     Connect(Option<SocketAddr>),
     /// `sendto(2)` with a destination.
     SendTo(SocketAddr),
+    /// `shutdown(2)` (`SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`, or a bad value).
+    Shutdown(i32),
     /// `setsockopt(2)` at a level other than `SOL_SOCKET`.
     SetSockOpt {
         /// `IPPROTO_IP`, `IPPROTO_TCP`, ...
@@ -147,6 +149,9 @@ pub fn no_route(
         InetCall::Connect(Some(_)) => Err(libc::ENETUNREACH),
         InetCall::SendTo(_) if sock.kind == libc::SOCK_STREAM => Err(libc::EPIPE),
         InetCall::SendTo(_) => Err(libc::ENETUNREACH),
+        InetCall::Shutdown(how) if !(0..=2).contains(&how) => Err(libc::EINVAL),
+        // Never connected (inet_shutdown on a closed socket).
+        InetCall::Shutdown(_) => Err(libc::ENOTCONN),
         InetCall::SetSockOpt { level, name, value } => {
             sock.options.retain(|(k, _)| *k != (level, name));
             sock.options.push(((level, name), value.to_vec()));

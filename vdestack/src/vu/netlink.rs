@@ -150,6 +150,10 @@ pub(crate) struct NlSock {
     pub flags: NlFlags,
     /// Reply datagrams not yet sent (the program's queue was full).
     pub out: VecDeque<Vec<u8>>,
+    /// The program's end was shut for writing (by a process we do not
+    /// supervise: ours get `EOPNOTSUPP`, as from a netlink socket): no request
+    /// will come, and our end reads end of file from now on.
+    pub eof: bool,
 }
 
 impl NlSock {
@@ -164,6 +168,7 @@ impl NlSock {
             dst: (0, 0),
             flags: NlFlags::default(),
             out: VecDeque::new(),
+            eof: false,
         }
     }
 

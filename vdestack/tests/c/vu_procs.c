@@ -164,6 +164,8 @@ static int inet(void)
 	if (f)
 		fclose(f);
 	printf("unix socket %s\n", found ? "yes" : "no");
+	int s1 = shutdown(fd, SHUT_RDWR);
+	printf("shutdown %d %s\n", s1, s1 < 0 ? strerror(errno) : "");
 	return 0;
 }
 
@@ -238,6 +240,8 @@ static int netlink(void)
 	SHOW("SIOCGIFADDR on AF_UNIX", ioctl(u, SIOCGIFADDR, &r));
 	SHOW("SIOCGIFFLAGS on netlink", ioctl(fd, SIOCGIFFLAGS, &r));
 	SHOW("SIOCGIFINDEX on a bad fd", ioctl(999, SIOCGIFINDEX, &r));
+	SHOW("shutdown netlink", shutdown(fd, SHUT_WR));
+	SHOW("shutdown AF_UNIX", shutdown(u, SHUT_WR));
 	return 0;
 }
 

@@ -283,6 +283,7 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
             | libc::SYS_getpeername
             | libc::SYS_getsockopt
             | libc::SYS_setsockopt
+            | libc::SYS_shutdown
             | libc::SYS_sendto => self.sockcall(t),
             libc::SYS_openat | libc::SYS_openat2 => self.open(t),
             #[cfg(target_arch = "x86_64")]

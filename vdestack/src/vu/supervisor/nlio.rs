@@ -2,9 +2,11 @@
 //!
 //! A datagram of 0 bytes is ignored, as the kernel ignores an empty netlink
 //! message; the program closing its end shows as a hang-up (never as a read of
-//! 0 bytes, which would be ambiguous on a seqpacket socket). Replies that do
-//! not fit the program's socket wait in the socket's queue, and no further
-//! request of that socket is read until they are sent.
+//! 0 bytes, which would be ambiguous on a seqpacket socket), and its end shut
+//! for writing (`EPOLLRDHUP`) as the last requests: what is queued is served,
+//! then the socket is no longer read. Replies that do not fit the program's
+//! socket wait in the socket's queue, and no further request of that socket is
+//! read until they are sent.
 
 use rustix::event::epoll::{self, EventData, EventFlags};
 use rustix::net::{self, RecvFlags, SendFlags};
@@ -23,12 +25,37 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
             self.forget(ino);
             return;
         }
+        let rdhup = flags.contains(EventFlags::RDHUP);
+        if rdhup {
+            if let Some(Served::Netlink(s)) = self.socks.get_mut(&ino) {
+                s.eof = true;
+            }
+        }
         if flags.contains(EventFlags::OUT) {
             self.flush(ino);
         }
         if flags.contains(EventFlags::IN) {
             self.serve_requests(ino);
         }
+        if rdhup {
+            self.watch_for(ino);
+        }
+    }
+
+    /// Sets what our end of netlink socket `ino` waits for: room for replies,
+    /// or requests (unless the program can send no more).
+    fn watch_for(&mut self, ino: u64) {
+        let Some(Served::Netlink(s)) = self.socks.get(&ino) else {
+            return;
+        };
+        let flags = if self.blocked.contains(&ino) {
+            EventFlags::OUT
+        } else if s.eof {
+            EventFlags::empty()
+        } else {
+            EventFlags::IN | EventFlags::RDHUP
+        };
+        let _ = epoll::modify(&self.epoll, &s.ours, EventData::new_u64(ino), flags);
     }
 
     fn serve_requests(&mut self, ino: u64) {
@@ -79,12 +106,7 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
                 Err(rustix::io::Errno::INTR) => {}
                 Err(rustix::io::Errno::AGAIN) => {
                     if self.blocked.insert(ino) {
-                        let _ = epoll::modify(
-                            &self.epoll,
-                            &s.ours,
-                            EventData::new_u64(ino),
-                            EventFlags::OUT,
-                        );
+                        self.watch_for(ino);
                     }
                     return;
                 }
@@ -99,12 +121,7 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
             }
         }
         if self.blocked.remove(&ino) {
-            let _ = epoll::modify(
-                &self.epoll,
-                &s.ours,
-                EventData::new_u64(ino),
-                EventFlags::IN,
-            );
+            self.watch_for(ino);
         }
     }
 }

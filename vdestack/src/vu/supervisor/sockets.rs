@@ -119,7 +119,12 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
         if !bound {
             return Err(libc::EADDRINUSE);
         }
-        Ok((ours, theirs, Pending::Netlink(kind), EventFlags::IN))
+        Ok((
+            ours,
+            theirs,
+            Pending::Netlink(kind),
+            EventFlags::IN | EventFlags::RDHUP,
+        ))
     }
 
     fn inet_socket(&mut self, family: i32, kind: i32, protocol: i32) -> Result<Made, Errno> {
@@ -141,7 +146,8 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
         Ok((ours, theirs, pending, EventFlags::empty()))
     }
 
-    /// bind, connect, getsockname, getpeername, getsockopt, setsockopt, sendto.
+    /// bind, connect, getsockname, getpeername, getsockopt, setsockopt, sendto,
+    /// shutdown.
     pub(super) fn sockcall(&mut self, t: &Target<'_>) -> Answer {
         let FdKind::Served(ino) = t.fd_kind(t.int(0), &self.socks) else {
             return Answer::CONTINUE;
@@ -197,6 +203,8 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
                 }
                 _ => return Err(libc::ENOPROTOOPT),
             },
+            // Netlink sockets have no shutdown (sock_no_shutdown).
+            libc::SYS_shutdown => return Err(libc::EOPNOTSUPP),
             // sendto with an address: seqpacket ignores it; the request reaches
             // the served stack like any other.
             _ => return Ok(Answer::CONTINUE),
@@ -231,6 +239,7 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
                 let a = read_addr(t, t.ptr(4), t.int(5))?;
                 Some(InetCall::SendTo(sockaddr::parse_inet(&a, family)?))
             }
+            libc::SYS_shutdown => Some(InetCall::Shutdown(t.int(1))),
             _ => None,
         };
         let value;
