@@ -25,7 +25,8 @@
 //!
 //! The command is started under a seccomp filter that traps a few calls
 //! (`filter.rs`: `socket` for `AF_INET`/`AF_INET6`/`AF_NETLINK`, the `SIOC*`
-//! ioctl range, the socket-naming and option calls, read-only opens) and sends
+//! ioctl range, the socket-naming, option and `shutdown` calls, read-only
+//! opens) and sends
 //! them to a listener fd in the supervisor ([`crate::sys::seccomp`]), which
 //! answers them (`supervisor/`):
 //!
