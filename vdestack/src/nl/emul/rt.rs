@@ -191,7 +191,12 @@ pub(crate) fn change(d: &mut dyn Dialog, req: &[u8]) -> io::Result<()> {
     exchange(d, req).map(|_| ())
 }
 
-fn dump(d: &mut dyn Dialog, kind: u16, fixed: &[u8], reply: u16) -> io::Result<Vec<Vec<u8>>> {
+pub(crate) fn dump(
+    d: &mut dyn Dialog,
+    kind: u16,
+    fixed: &[u8],
+    reply: u16,
+) -> io::Result<Vec<Vec<u8>>> {
     for _ in 0..DUMP_TRIES {
         let req = Builder::new(kind, NLM_F_REQUEST | NLM_F_DUMP, 0)
             .raw(fixed)
