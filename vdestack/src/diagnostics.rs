@@ -47,3 +47,20 @@ pub fn relay_backlog_counts() -> BacklogCounts {
     let (waited, dropped) = crate::stack::kernel::relay_backlog::backlog_counts();
     BacklogCounts { waited, dropped }
 }
+
+/// Installs, between fork and exec of `cmd`, a Docker-like seccomp filter that
+/// refuses new namespaces (`unshare`, `setns`, `clone` with namespace flags) with
+/// `EPERM`: for tests of what runs where namespaces are refused.
+pub fn deny_namespaces_on_exec(cmd: &mut std::process::Command) -> std::io::Result<()> {
+    crate::sys::seccomp::deny_namespaces_on_exec(cmd)
+}
+
+/// Installs, between fork and exec of `cmd`, a seccomp filter that allows every
+/// system call of the native architecture (and refuses foreign ones with
+/// `ENOSYS`): what a filter costs a program by itself, for the `vu` benchmark.
+pub fn allow_all_filter_on_exec(cmd: &mut std::process::Command) -> std::io::Result<()> {
+    use crate::sys::seccomp;
+    let prog = seccomp::program(&[], seccomp::Verdict::Errno(libc::ENOSYS as u16))?;
+    seccomp::filter_on_exec(cmd, prog);
+    Ok(())
+}

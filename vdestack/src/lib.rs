@@ -27,10 +27,11 @@
 //!
 //! | layer | module | what it does |
 //! |---|---|---|
-//! | 0 | `sys` (private), [`error`], [`config`] | `sys`: the only place with `unsafe`: what `rustix` lacks (tun and netdevice ioctls, user/group look-ups, the namespace helper's fork and its raw system calls, commands' clone, `setns` and capabilities before exec, `recvmmsg`, packet sockets, libslirp loaded at run time, tokio's fd registration), each with a `// SAFETY:` comment; error context that keeps the errno; [`Config`], the process-wide settings |
+//! | 0 | `sys` (private), [`error`], [`config`] | `sys`: the only place with `unsafe`: what `rustix` lacks (tun and netdevice ioctls, user/group look-ups, the namespace helper's fork and its raw system calls, commands' clone, `setns` and capabilities before exec, `recvmmsg`, packet sockets, libslirp loaded at run time, seccomp user notification, tokio's fd registration), each with a `// SAFETY:` comment; error context that keeps the errno; [`Config`], the process-wide settings |
 //! | 1 | [`vde`] | VDE plugs: Ethernet frames over a transport chosen by a URL (a "VNL"), wire-compatible with libvdeplug4 (`vde://`, `hub://`, `switch://`, `multi://`, `bonding://`, `slirp://`, `vxvde://`, `vxlan://`, `udp://`, `ptp://`, `tap://`, `cmd://`, `seqpacket://`, `null://`, the wrappers `vlan://` and `agno://`, `vdesl://`, `pcap://`, and `inproc://`, a switch inside the process); a small [`vde::Plug`] trait with optional capabilities; large segments cut (`gso`) and joined (`gro`) in software, batched sends |
 //! | 1 | [`nl`] | netlink client over any dialog (a kernel socket, or a served stack in process): links, addresses, routes; nlinline's messages byte for byte (`nl::nlinline`); one-line configuration; a netlink server for stacks that are not the kernel (`nl::server`, libnlq's role) and the netdevice ioctl and `/proc/net/dev` emulation over either (`nl::emul`) |
 //! | 2 | [`stack`], [`net`] | private network stacks (uses `sys`, `vde`, `nl`): a [`stack::StackBuilder`] choosing the backend, one namespace helper process for all kernel stacks, taps relayed to plugs by a small pool of threads (or `veth://` kernel links), typed sockets ([`net`]) and commands in the stack |
+//! | 2 | [`vu`] | unmodified programs whose network system calls a served stack answers (seccomp user notification; `--stack mem`, libnlq's VUOS demonstration) |
 //! | 3 | `tokio` (feature), [`process`], `diagnostics` (feature) | async sockets and plugs; `daemonize`; what tests and measurements look at inside |
 //!
 //! Protocol logic is kept free of I/O where it can be (URL parsing, stream framing,
@@ -66,6 +67,7 @@ mod sys;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 pub mod vde;
+pub mod vu;
 
 pub use config::Config;
 

@@ -1,7 +1,9 @@
 //! The operating-system edge. This is the only module allowed to use `unsafe`, for
 //! the few calls that `rustix` does not wrap (tun ioctls, user and group look-ups,
 //! daemonising, a stack's namespace helper and its commands' `setns` and
-//! capabilities, `recvmmsg`, packet sockets, libslirp's C interface in [`slirp`]); every `unsafe` block carries a `// SAFETY:` comment. The rest are
+//! capabilities, `recvmmsg`, packet sockets, libslirp's C interface in [`slirp`],
+//! and [`seccomp`]: filters, the user-notification listener, a supervised program's
+//! memory); every `unsafe` block carries a `// SAFETY:` comment. The rest are
 //! small safe helpers over `rustix` that several plugins share.
 //!
 //! It is private: the rest of the crate uses it; outside, `crate::process` offers
@@ -44,3 +46,5 @@ mod packet;
 pub use packet::{open_packet, packet_recv, PacketSocket};
 
 pub mod slirp;
+
+pub mod seccomp;

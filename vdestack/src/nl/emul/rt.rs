@@ -5,7 +5,8 @@
 
 use std::io;
 
-use super::super::answer::{dump, exchange};
+pub(crate) use super::super::answer::dump;
+use super::super::answer::exchange;
 use super::super::dialog::Dialog;
 use super::super::wire::{
     self, Builder, IFA_ADDRESS, IFA_LOCAL, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, NLM_F_ACK,

@@ -43,6 +43,12 @@ impl<S: RtStack> Server<S> {
         Server { stack, port }
     }
 
+    /// Sets the port id that replies carry: one server answers several sockets,
+    /// each with its own port (as `vdestack vu` does).
+    pub fn set_port(&mut self, port: u32) {
+        self.port = port;
+    }
+
     /// The stack served.
     pub fn stack(&self) -> &S {
         &self.stack

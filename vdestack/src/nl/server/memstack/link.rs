@@ -1,4 +1,5 @@
-//! Links of the [`MemStack`]: `lo` and created `dummy`, `bridge` and `veth` links,
+//! Links of the [`MemStack`]: `lo`, created `dummy`, `bridge` and `veth` links,
+//! and devices added through the API (a VDE interface's model),
 //! answered with the attributes iproute2 and our client read: `IFLA_IFNAME`,
 //! `TXQLEN`, `OPERSTATE`, `LINKMODE`, `MTU`, `MIN_MTU`, `MAX_MTU`, `GROUP`,
 //! `PROMISCUITY`, `CARRIER`, `ADDRESS`, `BROADCAST`, `STATS64`, `STATS`, `LINK` (a
@@ -32,6 +33,13 @@ pub enum MemLinkKind {
     Veth {
         /// The other end's index.
         peer: u32,
+    },
+    /// An Ethernet interface whose carrier its data path reports, as a VDE
+    /// plug's interface (libnlq's `netlinktest` `vde0`); made only through
+    /// [`MemStack::add_device`], never by a NEWLINK.
+    Device {
+        /// Whether the data path has a carrier ([`MemStack::set_carrier`]).
+        carrier: bool,
     },
 }
 
@@ -86,7 +94,7 @@ impl MemLink {
 
     fn kind_name(&self) -> Option<InfoKind> {
         match self.kind {
-            MemLinkKind::Loopback => None,
+            MemLinkKind::Loopback | MemLinkKind::Device { .. } => None,
             MemLinkKind::Dummy => Some(InfoKind::Dummy),
             MemLinkKind::Bridge => Some(InfoKind::Bridge),
             MemLinkKind::Veth { .. } => Some(InfoKind::Veth),
@@ -95,6 +103,42 @@ impl MemLink {
 }
 
 impl MemStack {
+    /// Adds an Ethernet device `name` with address `mac`, down, with no carrier,
+    /// MTU 1500 and `BROADCAST|MULTICAST`, at the next free index; returns the
+    /// index. `EEXIST` if the name is taken, `EINVAL` if it is not a valid name.
+    pub fn add_device(&mut self, name: &str, mac: [u8; 6]) -> Result<u32, Errno> {
+        if name.is_empty() || !name_fits(name.as_bytes()) || name.contains(['/', ':', ' ']) {
+            return Err(Errno::INVAL);
+        }
+        if self.link_by_name(name).is_some() {
+            return Err(Errno::EXIST);
+        }
+        let index = self.alloc_index(0)?;
+        self.insert_link(MemLink {
+            index,
+            name: name.into(),
+            kind: MemLinkKind::Device { carrier: false },
+            flags: IFF_BROADCAST | IFF_MULTICAST,
+            mtu: 1500,
+            txqlen: 1000,
+            mac,
+            stats: Stats64::default(),
+        });
+        Ok(index)
+    }
+
+    /// Sets the carrier of device `index` (made by [`MemStack::add_device`]), as
+    /// its data path would; `ENODEV` if there is no such device.
+    pub fn set_carrier(&mut self, index: u32, carrier: bool) -> Result<(), Errno> {
+        match self.link_mut(index) {
+            Some(l) if matches!(l.kind, MemLinkKind::Device { .. }) => {
+                l.kind = MemLinkKind::Device { carrier };
+                Ok(())
+            }
+            _ => Err(Errno::NODEV),
+        }
+    }
+
     /// Whether `l` has a carrier (`lo`, dummies and bridges (no ports are
     /// modelled; Linux 6.x reports a carrier for a bridge without ports) always do,
     /// up or not; a veth when both ends are up).
@@ -102,6 +146,7 @@ impl MemStack {
         match l.kind {
             MemLinkKind::Loopback | MemLinkKind::Dummy | MemLinkKind::Bridge => true,
             MemLinkKind::Veth { peer } => l.is_up() && self.link(peer).is_some_and(MemLink::is_up),
+            MemLinkKind::Device { carrier } => carrier,
         }
     }
 
@@ -129,6 +174,8 @@ impl MemStack {
             }
             (true, true, _) => State::Up,
             (true, false, MemLinkKind::Veth { .. }) => State::LowerLayerDown,
+            // A device without a lower link and without carrier (IF_OPER_DOWN).
+            (true, false, MemLinkKind::Device { .. }) => State::Down,
         };
         let (min, max) = l.mtu_range();
         let bcast = match l.kind {

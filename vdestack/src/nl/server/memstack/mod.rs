@@ -19,7 +19,7 @@
 //! Left out, on purpose (a test or a caller sees them missing, never wrong): IPv6
 //! link-local addresses and their `fe80::/64` routes, the `ff00::/8` multicast
 //! routes, duplicate address detection (addresses are never `tentative`), qdiscs,
-//! neighbours, rules, multipath routes, metrics, the many link attributes beyond
+//! neighbours, rules, multipath routes, the many link attributes beyond
 //! those listed in `link.rs`, dump filters (only the address family selects).
 
 mod addr;

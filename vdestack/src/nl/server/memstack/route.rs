@@ -5,8 +5,8 @@
 use std::net::IpAddr;
 
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RoutePreference,
-    RouteProtocol, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric,
+    RoutePreference, RouteProtocol, RouteScope, RouteType,
 };
 use netlink_packet_route::AddressFamily;
 
@@ -62,6 +62,9 @@ pub struct MemRoute {
     pub prefsrc: Option<IpAddr>,
     /// The metric (`RTA_PRIORITY`).
     pub metric: u32,
+    /// The route's metrics (`RTA_METRICS`: MTU, window, RTT, advertised MSS, ...),
+    /// kept and reported as given.
+    pub metrics: Vec<RouteMetric>,
 }
 
 /// The least scope a route type may have (the kernel's `fib_props`).
@@ -102,6 +105,7 @@ struct RouteReq {
     gateway: Option<IpAddr>,
     prefsrc: Option<IpAddr>,
     metric: Option<u32>,
+    metrics: Vec<RouteMetric>,
 }
 
 fn read_req(req: &RouteMessage) -> Result<RouteReq, Errno> {
@@ -128,6 +132,7 @@ fn read_req(req: &RouteMessage) -> Result<RouteReq, Errno> {
         gateway: None,
         prefsrc: None,
         metric: None,
+        metrics: Vec::new(),
     };
     let same = |ip: Option<IpAddr>| match ip {
         Some(ip) if family_of(&ip) == family => Ok(ip),
@@ -140,6 +145,7 @@ fn read_req(req: &RouteMessage) -> Result<RouteReq, Errno> {
             RouteAttribute::PrefSource(s) => r.prefsrc = Some(same(ip_of(s))?),
             RouteAttribute::Oif(i) => r.oif = Some(*i),
             RouteAttribute::Priority(p) => r.metric = Some(*p),
+            RouteAttribute::Metrics(m) => r.metrics = m.clone(),
             RouteAttribute::Table(t) => r.table = *t,
             _ => {}
         }
@@ -178,8 +184,17 @@ impl MemStack {
         if v4 && r.metric > 0 {
             a.push(RouteAttribute::Priority(r.metric));
         }
+        // The kernel puts the metrics after the priority (IPv4) or the preferred
+        // source (IPv6), before the next hop.
+        let metrics = (!r.metrics.is_empty()).then(|| RouteAttribute::Metrics(r.metrics.clone()));
+        if v4 {
+            a.extend(metrics.clone());
+        }
         if let Some(s) = r.prefsrc {
             a.push(RouteAttribute::PrefSource(addr_of(s)));
+        }
+        if !v4 {
+            a.extend(metrics);
         }
         if let Some(g) = r.gateway {
             a.push(RouteAttribute::Gateway(addr_of(g)));
@@ -264,6 +279,7 @@ impl MemStack {
             gateway: r.gateway,
             prefsrc: r.prefsrc,
             metric: r.metric.unwrap_or(if v4 { 0 } else { V6_USER_METRIC }),
+            metrics: r.metrics.clone(),
         })
     }
 }
