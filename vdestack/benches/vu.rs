@@ -28,7 +28,6 @@ use std::io::{Read, Seek};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use vdestack::sys::seccomp;
 use vdestack::vu::{MemNet, Vu};
 
 const ROLE_ENV: &str = "VDESTACK_VU_BENCH_ROLE";
@@ -140,7 +139,7 @@ mod roles {
                 let s = net::socket(AddressFamily::INET, SocketType::DGRAM, None)?;
                 let t = Instant::now();
                 for _ in 0..n {
-                    vdestack::sys::ifreq_ioctl(
+                    vdestack::diagnostics::ifreq_ioctl(
                         s.as_fd(),
                         vdestack::nl::emul::SIOCGIFFLAGS,
                         &mut named("lo"),
@@ -228,9 +227,7 @@ fn role(role: &str, n: u64, under: Under) -> Result<f64, String> {
             .run(c)
             .map_err(|e| e.to_string())?,
         Under::AllowAll => {
-            let prog = seccomp::program(&[], seccomp::Verdict::Errno(libc::ENOSYS as u16))
-                .map_err(|e| e.to_string())?;
-            seccomp::filter_on_exec(&mut c, prog);
+            vdestack::diagnostics::allow_all_filter_on_exec(&mut c).map_err(|e| e.to_string())?;
             c.status().map_err(|e| e.to_string())?
         }
         Under::Nothing => c.status().map_err(|e| e.to_string())?,

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use common::*;
 use rustix::event::{eventfd, EventfdFlags};
-use vdestack::nl::server::Errno;
+use vdestack::vu::Errno;
 use vdestack::vu::{
     no_route, CallId, InetCall, InetReply, InetSocket, MemNet, NetDialog, ServedNet, Vu,
 };

@@ -301,7 +301,7 @@ fn no_namespace_and_no_privilege_needed() {
     }
     // As Docker's default profile: no unshare, setns, or clone with CLONE_NEW*.
     let mut c = Command::new(vdestack_bin());
-    vdestack::sys::seccomp::deny_namespaces_on_exec(&mut c).unwrap();
+    vdestack::diagnostics::deny_namespaces_on_exec(&mut c).unwrap();
     let (code, out, err) = vu_cmd(
         c,
         "unshare -Urn true 2>/dev/null; echo unshare $?; \

@@ -23,7 +23,7 @@ use std::fmt;
 use std::io;
 use std::net::IpAddr;
 
-use super::{AddrSpec, NlClient, RouteSpec, IFA_F_NODAD, RT_TABLE_MAIN};
+use super::{AddrSpec, NlClient, RouteSpec};
 use crate::error::{context, errno_of};
 
 /// What [`apply`] did, as iothconf's bit mask: [`Done::STATIC`] = 1, [`Done::ETH`] = 2.
@@ -320,9 +320,9 @@ enum Undo {
 /// error: a configuration can be applied twice.
 pub fn apply(nl: &NlClient, plan: &Plan) -> io::Result<Done> {
     let index = match &plan.iface {
-        Iface::Name(n) => nl.if_nametoindex(n)?,
+        Iface::Name(n) => nl.link_index(n)?,
         Iface::Index(i) => {
-            nl.if_indextoname(*i)?;
+            nl.link_name(*i)?;
             *i
         }
     };
@@ -346,7 +346,7 @@ fn addr_spec(index: u32, c: &Cidr) -> AddrSpec {
     let spec = AddrSpec::new(index, c.addr, c.prefix);
     // A static address is meant to be usable at once: no duplicate detection delay.
     if c.addr.is_ipv6() {
-        spec.flags(IFA_F_NODAD)
+        spec.no_dad()
     } else {
         spec
     }
@@ -375,7 +375,7 @@ fn apply_step(
 ) -> io::Result<()> {
     match step {
         Step::SetMac(mac) => {
-            let old = nl.link_get_mac(index)?;
+            let old = nl.link_mac(index)?;
             nl.link_set_mac(index, *mac)?;
             undo.push(Undo::Mac(old));
             done.0 |= Done::ETH;
@@ -431,7 +431,9 @@ fn apply_step(
                     .routes()?
                     .into_iter()
                     .filter(|r| {
-                        r.prefix_len == 0 && r.oif == Some(index) && r.table == RT_TABLE_MAIN
+                        r.prefix_len == 0
+                            && r.oif == Some(index)
+                            && r.table == RouteSpec::MAIN_TABLE
                     })
                     .filter_map(|r| r.gateway.map(|gw| default_via(index, gw)))
                     .collect(),

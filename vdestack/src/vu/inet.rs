@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 
 use crate::nl::dialog::Dialog;
-use crate::nl::server::Errno;
+use crate::vu::Errno;
 
 /// A served `AF_INET`/`AF_INET6` socket.
 #[derive(Debug)]

@@ -27,7 +27,7 @@
 //! (`filter.rs`: `socket` for `AF_INET`/`AF_INET6`/`AF_NETLINK`, the `SIOC*`
 //! ioctl range, the socket-naming, option and `shutdown` calls, read-only
 //! opens) and sends
-//! them to a listener fd in the supervisor ([`crate::sys::seccomp`]), which
+//! them to a listener fd in the supervisor (`sys::seccomp`), which
 //! answers them (`supervisor/`):
 //!
 //! - a `NETLINK_ROUTE` socket is one end of a `SOCK_SEQPACKET` socket pair; its
@@ -113,6 +113,12 @@ mod supervisor;
 
 use std::io;
 use std::process::{Command, ExitStatus};
+
+/// A positive errno (`libc::EINVAL`, ...) that a trapped call is answered with:
+/// the seccomp response carries it negated, as a system call returns it. (The
+/// netlink server's handlers use the typed [`crate::nl::server::Errno`]; a
+/// served stack's answers are converted where they reach a trapped call.)
+pub type Errno = i32;
 
 pub use inet::{check_socket, no_route, CallId, InetCall, InetReply, InetSocket};
 pub use served::{MemNet, NetDialog, ServedNet, MEM_VDE0_MAC};

@@ -15,8 +15,8 @@ use std::os::fd::OwnedFd;
 
 use super::sockaddr::{self, SOCKADDR_NL_LEN};
 use crate::nl::server::frame::NLM_F_CAPPED;
-use crate::nl::server::Errno;
 use crate::nl::wire::{align4, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_MULTI};
+use crate::vu::Errno;
 
 /// `SOL_NETLINK`.
 pub(crate) const SOL_NETLINK: i32 = 270;

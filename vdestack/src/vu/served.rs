@@ -13,7 +13,8 @@ use std::os::fd::BorrowedFd;
 
 use super::inet::{self, CallId, InetCall, InetReply, InetSocket};
 use crate::nl::dialog::Dialog;
-use crate::nl::server::{Errno, MemStack, Server};
+use crate::nl::server::{MemStack, Server};
+use crate::vu::Errno;
 
 /// A network stack served to supervised programs.
 ///

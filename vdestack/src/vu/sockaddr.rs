@@ -3,7 +3,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
-use crate::nl::server::Errno;
+use crate::vu::Errno;
 
 /// `sizeof(struct sockaddr_nl)`.
 pub(crate) const SOCKADDR_NL_LEN: usize = 12;

@@ -116,7 +116,7 @@ impl DaemonArgs {
     /// Daemonises if asked, then writes the pid file.
     fn detach(&self) -> std::io::Result<PidFile> {
         if self.daemon {
-            vdestack::sys::daemonize()
+            vdestack::process::daemonize()
                 .map_err(|e| vdestack::error::context(e, "going to the background (-d)"))?;
         }
         if let Some(p) = &self.pidfile {

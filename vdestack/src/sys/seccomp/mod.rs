@@ -11,7 +11,10 @@
 //! | `deny.rs` | [`deny_namespaces_on_exec`]: a Docker-like filter refusing namespaces (for tests); [`filter_on_exec`] |
 //!
 //! Every `unsafe` block has a `// SAFETY:` comment; the rest of the crate sees
-//! safe functions only.
+//! safe functions only. The filter interpreter and the namespace-denying filter
+//! serve the tests and `crate::diagnostics` only (unused in other builds).
+
+#![cfg_attr(not(test), allow(dead_code, unused_imports))]
 
 mod bpf;
 mod deny;
@@ -23,7 +26,7 @@ mod memory;
 mod tests;
 
 pub use bpf::{program, run as run_program, Rule, Verdict, When, NATIVE_ARCH};
-pub use deny::{deny_namespace_rules, deny_namespaces_on_exec, filter_on_exec, CLONE_NEW_ANY};
+pub use deny::{deny_namespaces_on_exec, filter_on_exec};
 pub use install::{check_support, spawn_with_filter, SpawnError};
 pub use listener::{Listener, Notification, Response};
 pub use memory::{read_cstring, read_memory, write_memory};

@@ -6,9 +6,9 @@ use super::target::{FdKind, Target};
 use super::{Answer, Served, State};
 use crate::error::errno_of;
 use crate::nl::emul::{self, IFREQ_SIZE, IN6_IFREQ_SIZE};
-use crate::nl::server::Errno;
 use crate::vu::ioctl::{classify, device_name_only, Class};
 use crate::vu::served::{NetDialog, ServedNet};
+use crate::vu::Errno;
 
 /// The largest `SIOCGIFCONF` buffer filled (40 bytes per IPv4 address).
 const IFCONF_MAX: usize = 1 << 20;

@@ -26,9 +26,9 @@ use rustix::fs::{MemfdFlags, SealFlags};
 
 use super::target::{supervised, Target};
 use super::{Answer, State};
-use crate::nl::server::Errno;
 use crate::vu::procnet::{join, match_path, may_match, Whose};
 use crate::vu::served::ServedNet;
+use crate::vu::Errno;
 
 /// `AT_FDCWD`.
 const AT_FDCWD: i32 = -100;

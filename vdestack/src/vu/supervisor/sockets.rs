@@ -11,12 +11,12 @@ use rustix::net::{self, AddressFamily, Shutdown, SocketAddrUnix, SocketFlags, So
 
 use super::target::{FdKind, Target};
 use super::{Answer, Served, State};
-use crate::nl::server::Errno;
 use crate::sys::set_nonblocking;
 use crate::vu::inet::{CallId, InetCall, InetReply, InetSocket};
 use crate::vu::netlink::{abstract_name, NlSock, SOL_NETLINK};
 use crate::vu::served::ServedNet;
 use crate::vu::sockaddr::{self, SOCKADDR_MAX};
+use crate::vu::Errno;
 
 /// `SOCK_TYPE_MASK`.
 const SOCK_TYPE_MASK: i32 = 0xf;

@@ -13,8 +13,8 @@ use std::os::fd::BorrowedFd;
 use rustix::fs::CWD;
 
 use super::Served;
-use crate::nl::server::Errno;
 use crate::sys::seccomp::{self, Listener, Notification};
+use crate::vu::Errno;
 
 /// What an fd of the caller is, as far as serving goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -114,11 +114,11 @@ fn read_req(req: &RouteMessage) -> Result<RouteReq, Errno> {
     let unspecified = match i32::from(family) {
         libc::AF_INET => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         libc::AF_INET6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
-        _ => return Err(libc::EAFNOSUPPORT),
+        _ => return Err(Errno::AFNOSUPPORT),
     };
     let max = if unspecified.is_ipv4() { 32 } else { 128 };
     if h.destination_prefix_length > max {
-        return Err(libc::EINVAL);
+        return Err(Errno::INVAL);
     }
     let mut r = RouteReq {
         family,
@@ -136,7 +136,7 @@ fn read_req(req: &RouteMessage) -> Result<RouteReq, Errno> {
     };
     let same = |ip: Option<IpAddr>| match ip {
         Some(ip) if family_of(&ip) == family => Ok(ip),
-        _ => Err(libc::EINVAL),
+        _ => Err(Errno::INVAL),
     };
     for a in &req.attributes {
         match a {
@@ -242,13 +242,13 @@ impl MemStack {
     fn new_route(&self, r: &RouteReq) -> Result<MemRoute, Errno> {
         let v4 = i32::from(r.family) == libc::AF_INET;
         if r.kind == 0 || r.kind > RTN_MAX || (v4 && least_scope(r.kind) > r.scope) {
-            return Err(libc::EINVAL);
+            return Err(Errno::INVAL);
         }
         let mut oif = r.oif;
         if let Some(i) = oif {
-            let l = self.link(i).ok_or(libc::ENODEV)?;
+            let l = self.link(i).ok_or(Errno::NODEV)?;
             if v4 && r.gateway.is_none() && !l.is_up() && r.kind == RTN_UNICAST {
-                return Err(libc::ENETDOWN);
+                return Err(Errno::NETDOWN);
             }
         }
         let needs_nexthop = matches!(r.kind, RTN_UNICAST | RTN_LOCAL | RTN_BROADCAST);
@@ -258,10 +258,10 @@ impl MemStack {
             // An IPv6 link-local gateway needs only its link (link-local routes are
             // not modelled); any other gateway, a connected route to it.
             if !(link_local(&gw) && oif.is_some()) {
-                oif = Some(self.connected(gw, oif).ok_or(libc::ENETUNREACH)?);
+                oif = Some(self.connected(gw, oif).ok_or(Errno::NETUNREACH)?);
             }
         } else if needs_nexthop && oif.is_none() {
-            return Err(libc::ENODEV);
+            return Err(Errno::NODEV);
         }
         let protocol = if !v4 && r.protocol == 0 {
             RTPROT_BOOT
@@ -316,13 +316,13 @@ impl Handler<RouteMessage> for MemStack {
 
     fn get(&self, req: &RouteMessage) -> Result<RouteMessage, Errno> {
         let q = read_req(req)?;
-        let r = self.lookup(q.dst).ok_or(libc::ENETUNREACH)?;
+        let r = self.lookup(q.dst).ok_or(Errno::NETUNREACH)?;
         // What a packet meets on a route that does not forward.
         match r.kind {
-            6 => return Err(libc::EINVAL),
-            7 => return Err(libc::EHOSTUNREACH),
-            8 => return Err(libc::EACCES),
-            9 => return Err(libc::ENETUNREACH),
+            6 => return Err(Errno::INVAL),
+            7 => return Err(Errno::HOSTUNREACH),
+            8 => return Err(Errno::ACCESS),
+            9 => return Err(Errno::NETUNREACH),
             _ => {}
         }
         // The answer is the route a packet would take (Linux: a "cloned" route):
@@ -383,14 +383,14 @@ impl Handler<RouteMessage> for MemStack {
         let r = self.new_route(&q)?;
         match self.routes.get_mut(i) {
             Some(old) => *old = r,
-            None => return Err(libc::ESRCH),
+            None => return Err(Errno::SRCH),
         }
         Ok(())
     }
 
     fn delete(&mut self, i: usize, _req: &RouteMessage) -> Result<(), Errno> {
         if i >= self.routes.len() {
-            return Err(libc::ESRCH);
+            return Err(Errno::SRCH);
         }
         self.routes.remove(i);
         Ok(())
