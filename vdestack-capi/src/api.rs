@@ -5,7 +5,11 @@
 use std::io;
 use std::os::fd::{AsFd, IntoRawFd, RawFd};
 
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
 use vdestack::error::context;
+use vdestack::net::{AddressFamily, Protocol, SocketFlags, SocketType};
 use vdestack::stack::{IfSpec, Stack};
 
 use crate::handles;
@@ -58,7 +62,16 @@ pub fn delstack(handle: usize) -> io::Result<()> {
 /// it (as `socket()`; the Rust API always sets it).
 pub fn msocket(handle: usize, domain: i32, ty: i32, protocol: i32) -> io::Result<RawFd> {
     let stack = handles::get(handle)?;
-    let fd = stack.socket(domain, ty, protocol)?;
+    // The C integers as the Rust API's types, bit for bit: the kernel judges
+    // them as it would judge them from socket().
+    let family = u16::try_from(domain)
+        .map(AddressFamily::from_raw)
+        .map_err(|_| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))?;
+    let flag_bits = ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+    let kind = SocketType::from_raw((ty & !flag_bits) as u32);
+    let flags = SocketFlags::from_bits_retain(flag_bits as u32);
+    let protocol = std::num::NonZeroU32::new(protocol as u32).map(Protocol::from_raw);
+    let fd = stack.socket_with(family, kind, flags, protocol)?;
     drop(stack);
     if ty & libc::SOCK_CLOEXEC == 0 {
         crate::sys::set_cloexec(fd.as_fd(), false)?;
@@ -66,10 +79,18 @@ pub fn msocket(handle: usize, domain: i32, ty: i32, protocol: i32) -> io::Result
     Ok(fd.into_raw_fd())
 }
 
-/// `vde_stackcmd`: [`Stack::run`]'s status.
+/// `vde_stackcmd`: [`Stack::run`]'s status as a shell says it: the exit status,
+/// or 128+N for a command killed by signal N.
 pub fn stackcmd(handle: usize, cmds: &[u8]) -> io::Result<i32> {
     let cmds = utf8(cmds, "the command")?;
-    handles::get(handle)?.run(cmds)
+    Ok(shell_code(handles::get(handle)?.run(cmds)?))
+}
+
+/// An exit status as a shell reports it: the exit status, or 128+N for signal N.
+fn shell_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
 /// `vde_stack_onecmd`: runs one argv (no `PATH` search, no shell) and returns its
@@ -85,7 +106,7 @@ pub fn onecmd(handle: usize, argv: &[&[u8]]) -> io::Result<i32> {
         .iter()
         .map(|a| std::ffi::OsStr::from_bytes(a))
         .collect();
-    stack.run_argv(&words)
+    Ok(shell_code(stack.run_argv(&words)?))
 }
 
 /// `vde_default_stack`: the stack plain `socket()` calls use from now on (0: none).

@@ -52,6 +52,7 @@
 //! `EIO`, never an unwind into C.
 
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod handles;

@@ -18,7 +18,7 @@ use std::io::{self, Read, Write};
 use std::net::IpAddr;
 
 use vdestack::nl::config::Cidr;
-use vdestack::nl::{AddrSpec, RouteSpec, IFA_F_NODAD};
+use vdestack::nl::{AddrSpec, RouteSpec};
 use vdestack::stack::Stack;
 
 fn main() {
@@ -58,13 +58,13 @@ fn run() -> io::Result<()> {
 
     let stack = Stack::with_interfaces(&[url])?;
     let nl = stack.netlink()?;
-    nl.link_set_up(nl.if_nametoindex("lo")?, true)?;
-    let vde0 = nl.if_nametoindex("vde0")?;
+    nl.link_set_up(nl.link_index("lo")?, true)?;
+    let vde0 = nl.link_index("vde0")?;
     nl.link_set_up(vde0, true)?;
     for cidr in &addrs {
         let mut spec = AddrSpec::new(vde0, cidr.addr, cidr.prefix);
         if cidr.addr.is_ipv6() {
-            spec = spec.flags(IFA_F_NODAD); // usable at once
+            spec = spec.no_dad(); // usable at once
         }
         nl.addr_add(&spec)?;
     }

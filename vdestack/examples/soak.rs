@@ -92,7 +92,11 @@ fn main() -> io::Result<()> {
     let t0 = Instant::now();
     for i in 1..=n {
         let s = Stack::with_interfaces(&specs)?;
-        drop(s.socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?);
+        drop(s.socket(
+            vdestack::net::AddressFamily::INET,
+            vdestack::net::SocketType::DGRAM,
+            None,
+        )?);
         drop(s);
         if i == 1000 && n > 1000 {
             report(url, "1k");
@@ -102,7 +106,8 @@ fn main() -> io::Result<()> {
     report(url, "end");
     // Nothing is ended at once: the helper goes by itself after its linger, and
     // its fds and the thread that waited with it.
-    let deadline = Instant::now() + vdestack::stack::helper_linger() + Duration::from_secs(10);
+    let deadline =
+        Instant::now() + vdestack::Config::current().helper_linger + Duration::from_secs(10);
     while (held() != start || children().0 > 0) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }

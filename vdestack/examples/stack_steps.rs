@@ -43,7 +43,7 @@ fn summary(mut v: Vec<f64>) -> String {
 /// Each step of making and dropping a stack with one tap, alone.
 fn steps(n: usize) -> io::Result<()> {
     let _anchor = Stack::with_interfaces(&[URL])?;
-    let h = vdestack::sys::spawn_helper()?;
+    let h = vdestack::diagnostics::spawn_helper()?;
     let names = [
         "plug open+close",
         "plug close",
@@ -67,15 +67,19 @@ fn steps(n: usize) -> io::Result<()> {
         drop(p);
         t[1].push(us(s));
         let s = Instant::now();
-        drop(vdestack::sys::helper_new_net_vnet(h.ctl.as_fd(), &[], 0)?);
+        drop(vdestack::diagnostics::helper_new_net_vnet(
+            h.ctl.as_fd(),
+            &[],
+            0,
+        )?);
         t[2].push(us(s));
         let s = Instant::now();
-        let net = vdestack::sys::helper_new_net_vnet(h.ctl.as_fd(), &["vde0"], 1)?;
+        let net = vdestack::diagnostics::helper_new_net_vnet(h.ctl.as_fd(), &["vde0"], 1)?;
         t[3].push(us(s));
         let s = Instant::now();
-        vdestack::sys::enable_tap_offload(net.taps[0].as_fd())?;
+        vdestack::diagnostics::enable_tap_offload(net.taps[0].as_fd())?;
         t[4].push(us(s));
-        let vdestack::sys::NewNet { netns, taps } = net;
+        let vdestack::diagnostics::NewNet { netns, taps } = net;
         let s = Instant::now();
         drop(taps);
         t[5].push(us(s));
@@ -100,11 +104,13 @@ fn steps(n: usize) -> io::Result<()> {
 
 /// A process's only stack with no linger: it starts and ends the helper.
 fn first(n: usize) -> io::Result<()> {
-    vdestack::stack::set_helper_linger(Duration::ZERO);
+    let mut config = vdestack::Config::current();
+    config.helper_linger = Duration::ZERO;
+    config.apply()?;
     let (mut spawn, mut create, mut drop_) = (vec![], vec![], vec![]);
     for _ in 0..n {
         let s = Instant::now();
-        drop(vdestack::sys::spawn_helper()?);
+        drop(vdestack::diagnostics::spawn_helper()?);
         spawn.push(us(s));
         std::thread::sleep(Duration::from_millis(2));
         let s = Instant::now();
@@ -130,7 +136,11 @@ fn alone(n: usize) -> io::Result<()> {
         let stack = Stack::new()?;
         create.push(us(s));
         let s = Instant::now();
-        drop(stack.socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?);
+        drop(stack.socket(
+            vdestack::net::AddressFamily::INET,
+            vdestack::net::SocketType::DGRAM,
+            None,
+        )?);
         socket.push(us(s));
         let s = Instant::now();
         drop(stack);

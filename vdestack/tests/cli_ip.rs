@@ -105,3 +105,92 @@ sandbox_test! {
         }
     }
 }
+
+/// `vdestack ip -j ARGS`, parsed.
+fn ours_j(args: &str) -> serde_json::Value {
+    serde_json::from_str(&ok(&format!("-j {args}"))).unwrap_or_else(|e| panic!("-j {args}: {e}"))
+}
+
+/// Every object of `theirs` has one in `ours` with the same `id` keys, agreeing on
+/// each of `keys` that iproute2 printed; and `ours` has no object more.
+fn same_objects(
+    what: &str,
+    ours: &serde_json::Value,
+    theirs: &serde_json::Value,
+    id: &[&str],
+    keys: &[&str],
+) {
+    let (ours, theirs) = (ours.as_array().unwrap(), theirs.as_array().unwrap());
+    assert_eq!(
+        ours.len(),
+        theirs.len(),
+        "{what}: ours {ours:?}\ntheirs {theirs:?}"
+    );
+    for t in theirs {
+        let name: Vec<&serde_json::Value> = id.iter().map(|k| &t[k]).collect();
+        let o = ours
+            .iter()
+            .find(|o| id.iter().all(|k| o[k] == t[k]))
+            .unwrap_or_else(|| panic!("{what}: no {id:?} {name:?} in ours: {ours:?}"));
+        for k in keys {
+            if !t[k].is_null() {
+                assert_eq!(o[k], t[k], "{what} {name:?}: key {k}");
+            }
+        }
+    }
+}
+
+sandbox_test! {
+    fn vdestack_ip_json_has_iproute2s_keys_and_values() {
+        for cmd in [
+            "link add vj0 type veth peer name vj1",
+            "link add br1 type bridge",
+            "link set vj1 master br1",
+            "link set vj1 up",
+            "link set br1 up",
+            "link set vj0 up",
+            "link set vj0 mtu 1400",
+            "addr add 10.0.3.1/24 dev vj0",
+            "addr add fc00:3::1/64 dev vj0 nodad",
+            "route add default via 10.0.3.254",
+            "route add 10.9.0.0/16 via 10.0.3.253 dev vj0",
+            "route add 10.8.0.7 dev vj0",
+            "route add blackhole 10.66.0.0/16",
+            "-6 route add default via fc00:3::fe dev vj0",
+        ] {
+            let st = Command::new("ip").args(cmd.split_whitespace()).status().unwrap();
+            assert!(st.success(), "ip {cmd}");
+        }
+        let link_keys = ["ifname", "flags", "mtu", "operstate", "link_type", "address", "broadcast", "master", "link"];
+        same_objects("link", &ours_j("link show"), &ipj("link show"), &["ifindex"], &link_keys);
+        let (ours, theirs) = (ours_j("addr show"), ipj("addr show"));
+        same_objects("addr", &ours, &theirs, &["ifindex"], &link_keys);
+        for t in theirs.as_array().unwrap() {
+            let o = ours.as_array().unwrap().iter().find(|o| o["ifindex"] == t["ifindex"]).unwrap();
+            let set = |v: &serde_json::Value| {
+                let mut s: Vec<String> = v["addr_info"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| format!("{} {}/{} {}", a["family"], a["local"], a["prefixlen"], a["scope"]))
+                    .collect();
+                s.sort();
+                s
+            };
+            assert_eq!(set(o), set(t), "addr_info of {}", t["ifname"]);
+        }
+        let vj0 = ours.as_array().unwrap().iter().find(|o| o["ifname"] == "vj0").unwrap();
+        assert!(
+            vj0["addr_info"].as_array().unwrap().iter().any(|a| a["local"] == "fc00:3::1" && a["prefixlen"] == 64 && a["family"] == "inet6"),
+            "{vj0}"
+        );
+        let route_keys = ["gateway", "dev", "protocol", "scope", "metric", "type"];
+        for v6 in ["", "-6 "] {
+            let what = format!("{v6}route");
+            same_objects(&what, &ours_j(&format!("{v6}route show")), &ipj(&format!("{v6}route show")), &["dst", "dev"], &route_keys);
+        }
+        let r = ours_j("route show");
+        assert!(r.as_array().unwrap().iter().any(|r| r["dst"] == "default" && r["gateway"] == "10.0.3.254"), "{r}");
+        assert!(r.as_array().unwrap().iter().any(|r| r["dst"] == "10.8.0.7" && r["dev"] == "vj0"), "{r}");
+    }
+}

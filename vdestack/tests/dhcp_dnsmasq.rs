@@ -210,7 +210,7 @@ sandbox_test! {
         if !have_tun(T) {
             return;
         }
-        if let Err(e) = vdestack::sys::slirp::version() {
+        if let Err(e) = vdestack::diagnostics::slirp_version() {
             return skip(T, &format!("{e}"));
         }
         // slirp reaches the host's network: here, the test's private namespace

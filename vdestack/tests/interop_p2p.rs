@@ -94,13 +94,13 @@ sandbox_test! {
 
 sandbox_test! {
     fn udp_errors_name_the_part() {
-        let e = vde::open("udp://25000").err().expect("no ->");
+        let e = vde::open("udp://25000").expect_err("no ->");
         assert!(e.to_string().contains("->"), "{e}");
-        let e = vde::open("udp://abc->127.0.0.1:1").err().expect("bad port");
+        let e = vde::open("udp://abc->127.0.0.1:1").expect_err("bad port");
         assert!(e.to_string().contains("source port"), "{e}");
-        let e = vde::open("udp://1->127.0.0.1:99999").err().expect("bad port");
+        let e = vde::open("udp://1->127.0.0.1:99999").expect_err("bad port");
         assert!(e.to_string().contains("destination port"), "{e}");
-        let e = vde::open("udp://1->no.such.host.invalid:5").err().expect("unresolvable");
+        let e = vde::open("udp://1->no.such.host.invalid:5").expect_err("unresolvable");
         assert!(e.to_string().contains("no.such.host.invalid"), "{e}");
     }
 }
@@ -124,7 +124,7 @@ fn ptp_with_debian(test: &str, ours_first: bool) {
     }
     std::thread::sleep(Duration::from_millis(100));
     // A third opener finds both ends taken.
-    let e = vde::open(&url).err().expect("a third end is refused");
+    let e = vde::open(&url).expect_err("a third end is refused");
     assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{e}");
     assert!(e.to_string().contains("in use"), "{e}");
     both_ways(&url, ours.as_mut(), &mut theirs);

@@ -45,7 +45,7 @@ fn ready(test: &str) -> bool {
             return false;
         }
     }
-    if let Err(e) = vdestack::sys::slirp::version() {
+    if let Err(e) = vdestack::diagnostics::slirp_version() {
         skip(test, &format!("{e}"));
         return false;
     }
@@ -261,7 +261,7 @@ sandbox_test! {
 sandbox_test! {
     fn slirp_refuses_what_it_cannot_do_with_a_clear_error() {
         const T: &str = "slirp_refuses_what_it_cannot_do_with_a_clear_error";
-        if vdestack::sys::slirp::version().is_err() {
+        if vdestack::diagnostics::slirp_version().is_err() {
             skip(T, "libslirp is not installed");
             return;
         }
@@ -269,10 +269,9 @@ sandbox_test! {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = taken.local_addr().unwrap().port();
         let e = vdestack::vde::open(&format!("slirp:///tcpfwd=127.0.0.1:{port}:10.0.2.15:80"))
-            .err()
-            .expect("a forward from a port in use");
+            .expect_err("a forward from a port in use");
         assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
-        let e = vdestack::vde::open("slirp:///mtu=9").err().expect("a bad MTU");
+        let e = vdestack::vde::open("slirp:///mtu=9").expect_err("a bad MTU");
         assert!(e.to_string().contains("mtu"), "{e}");
         // Opening and dropping many plugs leaves no thread and no fd behind.
         let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();

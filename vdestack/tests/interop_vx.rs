@@ -227,13 +227,13 @@ sandbox_test! {
 
 sandbox_test! {
     fn vx_bad_urls_are_clear_errors() {
-        let e = vde::open("vxvde://10.1.2.3").err().expect("unicast group refused");
+        let e = vde::open("vxvde://10.1.2.3").expect_err("unicast group refused");
         assert!(e.to_string().contains("multicast"), "{e}");
-        let e = vde::open("vxvde://239.0.0.1/colour=red").err().expect("unknown option refused");
+        let e = vde::open("vxvde://239.0.0.1/colour=red").expect_err("unknown option refused");
         assert!(e.to_string().contains("colour"), "{e}");
-        let e = vde::open("vxlan:///bind=127.0.0.1").err().expect("vxlan has no bind=");
+        let e = vde::open("vxlan:///bind=127.0.0.1").expect_err("vxlan has no bind=");
         assert!(e.to_string().contains("bind"), "{e}");
-        let e = vde::open("vxvde:///vni=abc%zz").err().expect("bad vni");
+        let e = vde::open("vxvde:///vni=abc%zz").expect_err("bad vni");
         assert!(e.to_string().contains("vni"), "{e}");
         assert!(vde::open("vxvde://no.such.group.invalid").is_err());
         assert!(vde::open("vxvde:///if=nosuchif0").is_err());

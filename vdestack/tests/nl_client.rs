@@ -12,10 +12,8 @@ use common::nl::*;
 use common::*;
 use serde_json::Value;
 use vdestack::error::errno_of;
-use vdestack::nl::{
-    nl_addrdata2prefix, nl_routedata2prefix, AddrSpec, IplinkData, LinkKind, MacvlanMode, NlClient,
-    RouteSpec, VxlanSpec, IFA_F_NODAD, IFINDEX_ASK,
-};
+use vdestack::nl::nlinline::{nl_addrdata2prefix, nl_routedata2prefix, IplinkData, IFINDEX_ASK};
+use vdestack::nl::{AddrSpec, LinkKind, MacvlanMode, NlClient, RouteSpec, VxlanSpec};
 
 const AF_INET: i32 = libc::AF_INET;
 const AF_INET6: i32 = libc::AF_INET6;
@@ -27,13 +25,13 @@ fn ip_link(name: &str) -> Value {
 sandbox_test! {
     fn names_and_indexes() {
         let c = NlClient::new().unwrap();
-        assert_eq!(c.if_nametoindex("lo").unwrap(), 1);
-        assert_eq!(c.if_indextoname(1).unwrap(), "lo");
-        assert_eq!(errno(c.if_nametoindex("nosuchlink")), libc::ENODEV);
-        assert_eq!(errno(c.if_indextoname(4242)), libc::ENODEV);
-        assert_eq!(errno(c.if_nametoindex("a-name-far-too-long")), libc::EINVAL);
+        assert_eq!(c.link_index("lo").unwrap(), 1);
+        assert_eq!(c.link_name(1).unwrap(), "lo");
+        assert_eq!(errno(c.link_index("nosuchlink")), libc::ENODEV);
+        assert_eq!(errno(c.link_name(4242)), libc::ENODEV);
+        assert_eq!(errno(c.link_index("a-name-far-too-long")), libc::EINVAL);
         let (a, b) = veth_up(&c);
-        let mut all = c.if_nameindex().unwrap();
+        let mut all = c.link_names().unwrap();
         all.sort();
         let mut want = vec![(1, "lo".to_string()), (a, "va".into()), (b, "vb".into())];
         want.sort();
@@ -58,7 +56,7 @@ sandbox_test! {
         c.link_set_mtu(a, 1400).unwrap();
         let mac = [0x02, 0x76, 0x64, 0, 0, 0x11];
         c.link_set_mac(a, mac).unwrap();
-        assert_eq!(c.link_get_mac(a).unwrap(), mac);
+        assert_eq!(c.link_mac(a).unwrap(), mac);
         let l = c.link(a).unwrap();
         assert_eq!(l.mtu, Some(1400));
         assert_eq!(l.mac.as_deref(), Some(&mac[..]));
@@ -75,12 +73,12 @@ sandbox_test! {
         // Errors: unknown link, duplicate name, bad MTU; nothing changed after them.
         assert_eq!(errno(c.link_set_up(4242, true)), libc::ENODEV);
         assert_eq!(errno(c.link_set_mtu(4242, 1400)), libc::ENODEV);
-        assert_eq!(errno(c.link_get_mac(4242)), libc::ENODEV);
+        assert_eq!(errno(c.link_mac(4242)), libc::ENODEV);
         assert_eq!(errno(c.link_add("br0", &LinkKind::Bridge)), libc::EEXIST);
         assert_eq!(errno(c.link_set_mtu(a, 10)), libc::EINVAL);
         assert_eq!(c.link(a).unwrap().mtu, Some(1400));
         assert_eq!(errno(c.link_add("x", &LinkKind::Veth { peer: "sixteen-bytes-xx".into() })), libc::EINVAL);
-        assert_eq!(errno(c.if_nametoindex("x")), libc::ENODEV);
+        assert_eq!(errno(c.link_index("x")), libc::ENODEV);
         let e = c.link_add("br0", &LinkKind::Bridge).unwrap_err();
         assert!(e.to_string().contains("add link br0"), "{e}");
 
@@ -129,7 +127,7 @@ sandbox_test! {
         // Errors: a macvlan on a link that does not exist; a VNI over 24 bits.
         assert_eq!(errno(c.link_add("mv1", &LinkKind::Macvlan { parent: 4242, mode: MacvlanMode::Vepa })), libc::ENODEV);
         assert_eq!(errno(c.link_add("vx2", &LinkKind::Vxlan(VxlanSpec::new(1 << 24)))), libc::EINVAL);
-        assert_eq!(errno(c.if_nametoindex("mv1")), libc::ENODEV);
+        assert_eq!(errno(c.link_index("mv1")), libc::ENODEV);
     }
 }
 
@@ -177,17 +175,17 @@ sandbox_test! {
         let c = NlClient::new().unwrap();
         let (a, b) = veth_up(&c);
         c.addr_add(&AddrSpec::new(a, v4("10.9.0.1"), 24)).unwrap();
-        c.addr_add(&AddrSpec::new(a, v6("fd00::1"), 64).flags(IFA_F_NODAD)).unwrap();
+        c.addr_add(&AddrSpec::new(a, v6("fd00::1"), 64).no_dad()).unwrap();
         c.addr_add(&AddrSpec::new(b, v4("10.9.0.2"), 24).scope(253)).unwrap();
         // nlinline's form, with the 0x70 magic carrying IFA_F_NODAD.
-        c.addr_add_raw(AF_INET6, &v6b("fd00::2"), nl_addrdata2prefix(64, IFA_F_NODAD as u8, 0), b).unwrap();
+        vdestack::nl::nlinline::ipaddr_add(&c, AF_INET6, &v6b("fd00::2"), nl_addrdata2prefix(64, AddrSpec::NODAD as u8, 0), b).unwrap();
 
         let ours = c.addrs().unwrap();
         let find = |ip: IpAddr| ours.iter().find(|x| x.addr == ip).unwrap_or_else(|| panic!("{ip} missing in {ours:?}"));
         assert_eq!((find(v4("10.9.0.1")).index, find(v4("10.9.0.1")).prefix_len), (a, 24));
         assert_eq!(find(v4("10.9.0.2")).scope, 253);
-        assert!(find(v6("fd00::1")).flags & IFA_F_NODAD != 0);
-        assert!(find(v6("fd00::2")).flags & IFA_F_NODAD != 0);
+        assert!(find(v6("fd00::1")).flags & AddrSpec::NODAD != 0);
+        assert!(find(v6("fd00::2")).flags & AddrSpec::NODAD != 0);
         assert_eq!(find(v6("fd00::2")).index, b);
         let j = ipj("addr show");
         assert!(has_addr(&j, "va", "10.9.0.1", 24));
@@ -204,13 +202,13 @@ sandbox_test! {
         assert_eq!(errno(c.addr_add(&AddrSpec::new(4242, v4("10.9.1.1"), 24))), libc::ENODEV);
         assert_eq!(errno(c.addr_add(&AddrSpec::new(a, v4("10.9.1.1"), 33))), libc::EINVAL);
         assert_eq!(errno(c.addr_add(&AddrSpec::new(a, v6("fd00::9"), 129))), libc::EINVAL);
-        assert_eq!(errno(c.addr_add_raw(99, &[10, 9, 1, 1], 24, a)), libc::EINVAL);
+        assert_eq!(errno(vdestack::nl::nlinline::ipaddr_add(&c, 99, &[10, 9, 1, 1], 24, a)), libc::EINVAL);
         assert_eq!(errno(c.addr_del(&AddrSpec::new(a, v4("10.9.7.7"), 24))), libc::EADDRNOTAVAIL);
         assert_eq!(c.addrs().unwrap(), before, "a failed request changed nothing");
 
         // Delete, typed and raw.
         c.addr_del(&AddrSpec::new(a, v4("10.9.0.1"), 24)).unwrap();
-        c.addr_del_raw(AF_INET6, &v6b("fd00::2"), 64, b).unwrap();
+        vdestack::nl::nlinline::ipaddr_del(&c, AF_INET6, &v6b("fd00::2"), 64, b).unwrap();
         let after = c.addrs().unwrap();
         assert!(!after.iter().any(|x| x.addr == v4("10.9.0.1") || x.addr == v6("fd00::2")));
         let j = ipj("addr show");
@@ -242,7 +240,7 @@ sandbox_test! {
         let c = NlClient::new().unwrap();
         let (a, _) = veth_up(&c);
         c.addr_add(&AddrSpec::new(a, v4("10.9.0.1"), 24)).unwrap();
-        c.addr_add(&AddrSpec::new(a, v6("fd00::1"), 64).flags(IFA_F_NODAD)).unwrap();
+        c.addr_add(&AddrSpec::new(a, v6("fd00::1"), 64).no_dad()).unwrap();
 
         // Typed: default via a gateway, a prefix on a link, IPv6 both ways.
         c.route_add(&RouteSpec::default_v4().via(v4("10.9.0.254"))).unwrap();
@@ -252,8 +250,8 @@ sandbox_test! {
         c.route_add(&RouteSpec::default_v6().via(v6("fe80::1")).dev(a)).unwrap();
         c.route_add(&RouteSpec::new(v4("10.12.0.0"), 16).dev(a).table(1000)).unwrap();
         // nlinline's form: a prefix route via a gateway, and a blackhole by the 0x60 magic.
-        c.route_add_raw(AF_INET, Some(&[10, 13, 0, 0]), 16, Some(&[10, 9, 0, 252]), 0).unwrap();
-        c.route_add_raw(AF_INET, Some(&[10, 14, 0, 0]), nl_routedata2prefix(16, 6, 0), None, 0).unwrap();
+        vdestack::nl::nlinline::iproute_add(&c, AF_INET, Some(&[10, 13, 0, 0]), 16, Some(&[10, 9, 0, 252]), 0).unwrap();
+        vdestack::nl::nlinline::iproute_add(&c, AF_INET, Some(&[10, 14, 0, 0]), nl_routedata2prefix(16, 6, 0), None, 0).unwrap();
 
         let ours = c.routes().unwrap();
         let find = |dst: IpAddr, len: u8| {
@@ -290,7 +288,7 @@ sandbox_test! {
         assert_eq!(errno(c.route_add(&RouteSpec::new(v4("10.21.0.0"), 16).dev(4242))), libc::ENODEV);
         assert_eq!(errno(c.route_add(&RouteSpec::new(v4("10.22.0.0"), 33).dev(a))), libc::EINVAL);
         assert_eq!(errno(c.route_add(&RouteSpec::new(v4("10.23.0.0"), 16).via(v6("fd00::fe")))), libc::EINVAL);
-        assert_eq!(errno(c.route_add_raw(AF_INET, None, 16, None, a)), libc::EINVAL);
+        assert_eq!(errno(vdestack::nl::nlinline::iproute_add(&c, AF_INET, None, 16, None, a)), libc::EINVAL);
         assert_eq!(errno(c.route_del(&RouteSpec::new(v4("10.99.0.0"), 16).dev(a))), libc::ESRCH);
         assert_eq!(c.routes().unwrap(), before, "a failed request changed nothing");
         assert!(!json_routes(false).iter().any(|r| r["dst"] == "10.20.0.0/16"));
@@ -298,7 +296,7 @@ sandbox_test! {
         // Delete, typed and raw, and read back.
         c.route_del(&RouteSpec::default_v4().via(v4("10.9.0.254"))).unwrap();
         c.route_del(&RouteSpec::new(v6("fd01::"), 64).via(v6("fd00::fe"))).unwrap();
-        c.route_del_raw(AF_INET, Some(&[10, 13, 0, 0]), 16, Some(&[10, 9, 0, 252]), 0).unwrap();
+        vdestack::nl::nlinline::iproute_del(&c, AF_INET, Some(&[10, 13, 0, 0]), 16, Some(&[10, 9, 0, 252]), 0).unwrap();
         let j4 = json_routes(false);
         assert!(!j4.iter().any(|r| r["dst"] == "default" || r["dst"] == "10.13.0.0/16"), "{j4:?}");
         assert!(!json_routes(true).iter().any(|r| r["dst"] == "fd01::/64"));
@@ -312,26 +310,26 @@ sandbox_test! {
         let c = NlClient::new().unwrap();
         // iplink_add with IFLA_INFO_DATA: a vxlan with IFLA_VXLAN_ID (1) = 77.
         let id = IplinkData { tag: 1, data: 77u32.to_ne_bytes().to_vec() };
-        assert_eq!(c.iplink_add_raw(Some("vx9"), 0, "vxlan", &[id]).unwrap(), 0);
+        assert_eq!(vdestack::nl::nlinline::iplink_add(&c, Some("vx9"), 0, "vxlan", &[id]).unwrap(), 0);
         assert_eq!(ip_link("vx9")["linkinfo"]["info_data"]["id"], 77);
         // A chosen index, and no name: the kernel names it.
-        c.iplink_add_raw(None, 4000, "bridge", &[]).unwrap();
+        vdestack::nl::nlinline::iplink_add(&c, None, 4000, "bridge", &[]).unwrap();
         assert_eq!(c.link(4000).unwrap().kind.as_deref(), Some("bridge"));
         // Asking for the new index (IFLA_NEW_IFINDEX as a 1-byte string) is for
         // stacks that answer it; Linux validates IFLA_NEW_IFINDEX as an s32 and
         // refuses the 1-byte attribute (ERANGE on 6.x), creating nothing.
-        match c.iplink_add_raw(Some("br9"), IFINDEX_ASK, "bridge", &[]) {
+        match vdestack::nl::nlinline::iplink_add(&c, Some("br9"), IFINDEX_ASK, "bridge", &[]) {
             Ok(v) => assert!(v >= 0),
             Err(e) => {
                 assert!(matches!(errno_of(&e), libc::ERANGE | libc::EINVAL), "{e}");
                 eprintln!("{T}: Linux refuses IFLA_NEW_IFINDEX as nlinline sends it: {e}");
-                assert_eq!(errno(c.if_nametoindex("br9")), libc::ENODEV);
+                assert_eq!(errno(c.link_index("br9")), libc::ENODEV);
             }
         }
-        c.iplink_del_raw(Some("vx9"), 0).unwrap();
-        c.iplink_del_raw(None, 4000).unwrap();
-        assert_eq!(errno(c.iplink_del_raw(Some("vx9"), 0)), libc::ENODEV);
-        assert_eq!(errno(c.iplink_add_raw(Some("x0"), 0, "no-such-kind", &[])), libc::EOPNOTSUPP);
+        vdestack::nl::nlinline::iplink_del(&c, Some("vx9"), 0).unwrap();
+        vdestack::nl::nlinline::iplink_del(&c, None, 4000).unwrap();
+        assert_eq!(errno(vdestack::nl::nlinline::iplink_del(&c, Some("vx9"), 0)), libc::ENODEV);
+        assert_eq!(errno(vdestack::nl::nlinline::iplink_add(&c, Some("x0"), 0, "no-such-kind", &[])), libc::EOPNOTSUPP);
     }
 }
 
@@ -351,14 +349,14 @@ sandbox_test! {
 
         // nldialog: nlinline's prebuilt messages, with and without an ack.
         let up = vdestack::nl::nlinline::build_linksetupdown(77, br, true);
-        assert_eq!(c.nldialog(&up).unwrap(), 0);
+        assert_eq!(c.request(&up).unwrap(), 0);
         assert!(c.link(br).unwrap().is_up());
         let name = vdestack::nl::nlinline::build_if_nametoindex(78, "br0").unwrap();
-        assert_eq!(c.nldialog(&name).unwrap(), br as i32);
+        assert_eq!(c.request(&name).unwrap(), br as i32);
         let get = vdestack::nl::nlinline::build_linkgetaddr(79, br);
-        assert_eq!(c.nldialog(&get).unwrap(), br as i32);
+        assert_eq!(c.request(&get).unwrap(), br as i32);
         let bad = vdestack::nl::nlinline::build_linksetupdown(80, 4242, true);
-        assert_eq!(errno(c.nldialog(&bad)), libc::ENODEV);
+        assert_eq!(errno(c.request(&bad)), libc::ENODEV);
 
         // Move vb into another namespace (a child `unshare -n`), see it there.
         let mut child = Proc::spawn({
@@ -382,7 +380,7 @@ sandbox_test! {
         let ns = ns.expect("the child never entered its namespace");
         use std::os::fd::AsFd;
         c.link_set_netns(b, ns.as_fd()).unwrap();
-        assert_eq!(errno(c.if_nametoindex("vb")), libc::ENODEV);
+        assert_eq!(errno(c.link_index("vb")), libc::ENODEV);
         let out = Command::new("nsenter")
             .args(["-t", &pid.to_string(), "-n", "ip", "-j", "link", "show", "vb"])
             .output()
@@ -418,14 +416,14 @@ sandbox_test! {
         use rustix::net::{socket_with, AddressFamily, SocketFlags, SocketType};
         let fd = socket_with(AddressFamily::NETLINK, SocketType::RAW, SocketFlags::CLOEXEC, None).unwrap();
         let c = NlClient::from_fd(fd);
-        assert_eq!(c.if_nametoindex("lo").unwrap(), 1);
+        assert_eq!(c.link_index("lo").unwrap(), 1);
         let (a, _) = veth_up(&c);
         c.addr_add(&AddrSpec::new(a, v4("10.9.0.1"), 24)).unwrap();
         assert!(has_addr(&ipj("addr show"), "va", "10.9.0.1", 24));
         // Many requests on one socket: sequence numbers and dumps stay in step.
         for _ in 0..50 {
             assert_eq!(c.links().unwrap().len(), 3);
-            assert_eq!(c.if_nametoindex("va").unwrap(), a);
+            assert_eq!(c.link_index("va").unwrap(), a);
         }
         // Threads sharing one client take turns: nobody reads another's answer.
         std::thread::scope(|s| {
@@ -433,7 +431,7 @@ sandbox_test! {
                 s.spawn(|| {
                     for _ in 0..50 {
                         assert_eq!(c.links().unwrap().len(), 3);
-                        assert_eq!(c.if_nametoindex("vb").unwrap(), c.link(a).unwrap().parent.unwrap());
+                        assert_eq!(c.link_index("vb").unwrap(), c.link(a).unwrap().parent.unwrap());
                     }
                 });
             }
@@ -463,7 +461,7 @@ sandbox_test! {
         c.link_set_mtu(b, 1280).unwrap();
         c.addr_add(&AddrSpec::new(a, v4("10.9.0.1"), 24)).unwrap();
         c.addr_add(&AddrSpec::new(b, v4("10.9.1.1"), 25)).unwrap();
-        c.addr_add(&AddrSpec::new(mv, v6("fd00::5"), 80).flags(IFA_F_NODAD)).unwrap();
+        c.addr_add(&AddrSpec::new(mv, v6("fd00::5"), 80).no_dad()).unwrap();
         c.route_add(&RouteSpec::default_v4().via(v4("10.9.0.254"))).unwrap();
         c.route_add(&RouteSpec::new(v4("10.30.0.7"), 32).dev(b)).unwrap();
         c.route_add(&RouteSpec::new(v6("fd02::"), 48).via(v6("fd00::1")).dev(mv)).unwrap();
@@ -550,6 +548,6 @@ sandbox_test! {
         assert_eq!(names.len(), 121);
         assert_eq!(ipj("link show").as_array().unwrap().len(), 121);
         // The socket is clean afterwards: the next request gets its own answer.
-        assert_eq!(c.if_nametoindex("lo").unwrap(), 1);
+        assert_eq!(c.link_index("lo").unwrap(), 1);
     }
 }

@@ -14,10 +14,10 @@ use std::process::Command;
 
 use common::*;
 use serde_json::Value;
+use vdestack::diagnostics::{ifconf_ioctl, ifreq_ioctl};
 use vdestack::error::errno_of;
 use vdestack::nl::emul::{self, *};
 use vdestack::nl::KernelDialog;
-use vdestack::sys::{ifconf_ioctl, ifreq_ioctl};
 
 fn sh(cmd: &str) {
     let words: Vec<&str> = cmd.split_whitespace().collect();
@@ -577,8 +577,8 @@ sandbox_test! {
             Ok(s) => s,
             Err(e) => return skip("inside_a_stack_through_its_own_sockets", &format!("no stack: {e}")),
         };
-        let nl = stack.socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0).unwrap();
-        let fd = stack.socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0).unwrap();
+        let nl = stack.socket(vdestack::net::AddressFamily::NETLINK, vdestack::net::SocketType::RAW, None).unwrap();
+        let fd = stack.socket(vdestack::net::AddressFamily::INET, vdestack::net::SocketType::DGRAM, None).unwrap();
         let mut d = KernelDialog::from_fd(nl);
         // Configured through the emulation only.
         set_flags(&mut d, "lo", 0x9).unwrap();

@@ -40,7 +40,7 @@ sandbox_test! {
         let ns = File::open(format!("/proc/{pid}/ns/net")).unwrap();
 
         let nl = NlClient::from_fd(netlink_socket_in(ns));
-        let lo = nl.if_nametoindex("lo").unwrap();
+        let lo = nl.link_index("lo").unwrap();
         nl.link_set_up(lo, true).unwrap();
         let v = nl.link_add("st0", &LinkKind::Veth { peer: "st1".into() }).unwrap();
         nl.link_set_up(v, true).unwrap();
@@ -60,6 +60,6 @@ sandbox_test! {
         assert!(inside("route show").contains("default via 10.5.0.254 dev st0"));
         assert!(inside("link show lo").contains("UP"));
         assert!(!std::path::Path::new("/sys/class/net/st0").exists());
-        assert!(NlClient::new().unwrap().if_nametoindex("st0").is_err());
+        assert!(NlClient::new().unwrap().link_index("st0").is_err());
     }
 }

@@ -126,7 +126,7 @@ fn our_requests(vb: u32) -> Vec<(String, Vec<u8>)> {
     );
     add("linkgetaddr va", nlinline::build_linkgetaddr(next(), va));
     let a4 = AddrSpec::new(va, ip4("10.1.0.1"), 24);
-    let a6 = AddrSpec::new(va, ip4("fd00::1"), 64).flags(vdestack::nl::IFA_F_NODAD);
+    let a6 = AddrSpec::new(va, ip4("fd00::1"), 64).flags(vdestack::nl::AddrSpec::NODAD);
     add("addr v4", build_addr(next(), Op::Add, &a4).unwrap());
     add("addr v4 again", build_addr(next(), Op::Add, &a4).unwrap());
     add(
@@ -202,7 +202,7 @@ fn our_requests(vb: u32) -> Vec<(String, Vec<u8>)> {
             Op::Add,
             libc::AF_INET,
             Some(&[10, 4, 0, 0]),
-            vdestack::nl::nl_routedata2prefix(16, 6, 0),
+            vdestack::nl::nlinline::nl_routedata2prefix(16, 6, 0),
             None,
             0,
         )

@@ -33,7 +33,11 @@ fn datagram(vni: u32, frame: &[u8]) -> Vec<u8> {
 fn drain(p: &mut dyn Plug, batch: &mut RecvBatch) -> Vec<Vec<Vec<u8>>> {
     let mut calls = Vec::new();
     loop {
-        match p.recv_batch(batch) {
+        match p
+            .recv_batching()
+            .expect("a datagram plug batches")
+            .recv_batch(batch)
+        {
             Ok(Recv::Frame(n)) => {
                 assert_eq!(n, batch.len());
                 calls.push(batch.frames().map(<[u8]>::to_vec).collect());

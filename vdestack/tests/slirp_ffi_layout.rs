@@ -21,7 +21,7 @@ fn slirp_structs_match_the_c_header() {
     if !have_tool(T, "gcc") {
         return;
     }
-    let ours = vdestack::sys::slirp::ffi_layout();
+    let ours = vdestack::diagnostics::slirp_ffi_layout();
     let mut c = String::from(
         "#include <stdio.h>\n#include <stddef.h>\n#include <slirp/libslirp.h>\nint main(void) {\n",
     );
@@ -63,7 +63,7 @@ fn slirp_structs_match_the_c_header() {
 #[test]
 fn libslirp_loads_and_says_its_version() {
     const T: &str = "libslirp_loads_and_says_its_version";
-    match vdestack::sys::slirp::version() {
+    match vdestack::diagnostics::slirp_version() {
         Ok(v) => assert!(v.starts_with('4'), "libslirp {v}"),
         Err(e) => {
             // Without the library, the error says what to install.

@@ -10,16 +10,19 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, UdpSocket};
+use std::net::{Shutdown, SocketAddr};
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vdestack::net::UdpSocket;
 
 use common::stacks::*;
 use common::*;
 
 use rustix::process::{kill_process, Pid, Signal};
-use vdestack::stack::{relay_backlog_counts, Stack};
+use vdestack::diagnostics::relay_backlog_counts;
+use vdestack::stack::Stack;
 
 /// Waits (a generous bound, not a timing claim) until `cond` holds.
 fn wait_until(what: &str, cond: impl Fn() -> bool) {

@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use common::stacks::*;
@@ -63,8 +64,8 @@ sandbox_test! {
         // None of it is in the test's own namespace.
         // (/sys shows the namespace it was mounted in: ask netlink instead.)
         let host = vdestack::nl::NlClient::new().unwrap();
-        assert!(host.if_nametoindex("vde0").is_err());
-        assert!(host.if_nametoindex("eth0").is_err());
+        assert!(host.link_index("vde0").is_err());
+        assert!(host.link_index("eth0").is_err());
         assert!(host.addrs().unwrap().iter().all(|a| !a.addr.to_string().starts_with("10.7.")));
 
         // Sockets outlive their stack.
@@ -114,24 +115,28 @@ sandbox_test! {
             return;
         }
         let s = Stack::with_interfaces(&["null://"]).unwrap();
-        assert_eq!(s.run("/bin/true; /bin/false; /bin/true").unwrap(), 1);
-        assert_eq!(s.run("/bin/true;/bin/true").unwrap(), 0);
-        assert_eq!(s.run("").unwrap(), 0);
+        assert_eq!(s.run("/bin/true; /bin/false; /bin/true").unwrap().code(), Some(1));
+        assert_eq!(s.run("/bin/true;/bin/true").unwrap().code(), Some(0));
+        assert_eq!(s.run("").unwrap().code(), Some(0));
         // No PATH search: a bare name is relative to the current directory.
-        assert_eq!(s.run("ip link").unwrap(), 2);
-        assert_eq!(s.run("/no/such/program").unwrap(), 2);
-        assert_eq!(s.run("/bin/sh -c 'exit 3'").unwrap(), 3);
-        assert_eq!(s.run("/bin/sh -c 'exit 0; echo'; /bin/sh -c 'exit 4'").unwrap(), 4);
+        assert_eq!(s.run("ip link").unwrap().code(), Some(2));
+        assert_eq!(s.run("/no/such/program").unwrap().code(), Some(2));
+        assert_eq!(s.run("/bin/sh -c 'exit 3'").unwrap().code(), Some(3));
+        assert_eq!(s.run("/bin/sh -c 'exit 0; echo'; /bin/sh -c 'exit 4'").unwrap().code(), Some(4));
         // Killed by a signal: 128 + signal (upstream reports 0).
-        assert_eq!(s.run("/bin/sh -c 'kill -9 $$'").unwrap(), 137);
+        // Killed by a signal: the status says which (vde_stackcmd says 128+N).
+        let killed = s.run("/bin/sh -c 'kill -9 $$'").unwrap();
+        assert_eq!((killed.signal(), killed.code()), (Some(9), None));
+        let aborted = s.run("/bin/sh -c 'kill -ABRT $$'").unwrap();
+        assert_eq!(aborted.signal(), Some(libc::SIGABRT));
         assert!(s.run("/bin/echo 'unterminated").is_err());
         // Only lo and the tap inside; the capabilities to configure it.
         assert_eq!(names_inside(&s), ["lo", "vde0"]);
-        assert_eq!(s.run("/usr/sbin/ip link set vde0 up; /usr/sbin/ip addr add 10.9.0.1/24 dev vde0").unwrap_or(99), 0);
+        assert_eq!(s.run("/usr/sbin/ip link set vde0 up; /usr/sbin/ip addr add 10.9.0.1/24 dev vde0").map(|st| st.code()).unwrap_or(Some(99)), Some(0));
         let out = s.command("ip").args(["-o", "addr", "show", "dev", "vde0"]).output().unwrap();
         assert!(String::from_utf8_lossy(&out.stdout).contains("10.9.0.1/24"));
         // The test's namespace has none of it.
-        assert!(vdestack::nl::NlClient::new().unwrap().if_nametoindex("vde0").is_err());
+        assert!(vdestack::nl::NlClient::new().unwrap().link_index("vde0").is_err());
         let s0 = Stack::new().unwrap();
         assert_eq!(names_inside(&s0), ["lo"]);
         assert!(s0.interfaces().is_empty());
@@ -199,12 +204,17 @@ sandbox_test! {
         let e = Stack::with_interfaces(&["=/no/such/coprocess"]).unwrap_err();
         assert!(e.to_string().contains("vde0"), "{e}");
         let s = Stack::new().unwrap();
-        let e = s.socket(12345, libc::SOCK_STREAM, 0).unwrap_err();
+        use vdestack::net::{AddressFamily, SocketType};
+        let e = s
+            .socket(AddressFamily::from_raw(12345), SocketType::STREAM, None)
+            .unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EAFNOSUPPORT), "{e}");
-        let e = s.socket(libc::AF_INET, 12345, 0).unwrap_err();
+        let e = s
+            .socket(AddressFamily::INET, SocketType::from_raw(12345), None)
+            .unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
         // The stack still answers after errors.
-        let fd = s.socket(libc::AF_INET, libc::SOCK_DGRAM, 0).unwrap();
+        let fd = s.socket(vdestack::net::AddressFamily::INET, vdestack::net::SocketType::DGRAM, None).unwrap();
         let fl = rustix::io::fcntl_getfd(&fd).unwrap();
         assert!(fl.contains(rustix::io::FdFlags::CLOEXEC));
         drop(fd);
@@ -220,7 +230,7 @@ sandbox_test! {
         let t0 = Instant::now();
         for _ in 0..100 {
             let s = Stack::new().unwrap();
-            drop(s.socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap());
+            drop(s.socket(vdestack::net::AddressFamily::INET, vdestack::net::SocketType::STREAM, None).unwrap());
         }
         let per = t0.elapsed() / 100;
         assert_eq!(figures_ended(), base, "(fds, threads, children) after 100 bare stacks");
@@ -238,17 +248,17 @@ sandbox_test! {
         // relay's thread was started for it: that thread ends with the failure.
         let e = Stack::with_interfaces(&["lo:null://"]).unwrap_err();
         assert!(e.to_string().contains("creating tap `lo`"), "{e}");
-        assert!(!vdestack::stack::relay_running());
+        assert!(!vdestack::diagnostics::relay_running());
         assert_eq!(figures_ended(), base, "(fds, threads, children) after a failed tap");
         let t0 = Instant::now();
         let mut pids = Vec::new();
         for _ in 0..100 {
             let s = Stack::with_interfaces(&["null://"]).unwrap();
-            pids.push(s.helper_pid());
+            pids.push(s.helper_pid().unwrap());
         }
         let per = t0.elapsed() / 100;
         assert_eq!(figures_ended(), base, "(fds, threads, children) after 100 null:// stacks");
-        assert!(!vdestack::stack::relay_running());
+        assert!(!vdestack::diagnostics::relay_running());
 
         let dir = TempDir::new("stack-leak");
         let sw = dir.join_str("sw");
@@ -257,12 +267,12 @@ sandbox_test! {
         for i in 0..5 {
             let s = Stack::with_interfaces(&[&format!("vde://{sw}"), "null://"]).unwrap();
             let n = s.netlink().unwrap();
-            assert!(n.if_nametoindex("vde1").is_ok());
-            let _sock = s.socket(libc::AF_INET6, libc::SOCK_STREAM, 0).unwrap();
+            assert!(n.link_index("vde1").is_ok());
+            let _sock = s.socket(vdestack::net::AddressFamily::INET6, vdestack::net::SocketType::STREAM, None).unwrap();
             if i % 2 == 0 {
-                assert_eq!(s.run("/bin/true").unwrap(), 0);
+                assert_eq!(s.run("/bin/true").unwrap().code(), Some(0));
             }
-            pids.push(s.helper_pid());
+            pids.push(s.helper_pid().unwrap());
         }
         // The switch (in the host stack's relay thread, which may be another
         // thread than the one that relayed the clients) lets go of a client's port
@@ -288,12 +298,12 @@ sandbox_test! {
             drop(Stack::new().unwrap());
         }
         let warm = t3.elapsed() / 200;
-        pids.push(keep.helper_pid());
+        pids.push(keep.helper_pid().unwrap());
         drop(keep);
         // Nothing ended at once here: after its linger the helper goes by itself,
         // and with it the fds and the thread that waited for the linger to end.
         let t4 = Instant::now();
-        let deadline = t4 + vdestack::stack::helper_linger() + Duration::from_secs(10);
+        let deadline = t4 + vdestack::Config::current().helper_linger + Duration::from_secs(10);
         while !pids.iter().all(|&p| gone(p)) || figures() != base {
             assert!(Instant::now() < deadline, "some helper is still running, or figures {:?} are not back to {base:?}", figures());
             std::thread::sleep(Duration::from_millis(20));
@@ -318,7 +328,7 @@ sandbox_test! {
             .collect();
         let made = t0.elapsed();
         let (fds, threads, children) = figures();
-        let mem = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", stacks[50].helper_pid()))
+        let mem = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", stacks[50].helper_pid().unwrap()))
             .unwrap_or_default()
             .lines()
             .filter(|l| l.starts_with("Rss:") || l.starts_with("Pss:") || l.starts_with("Private_Dirty:"))
@@ -327,7 +337,7 @@ sandbox_test! {
             .join(", ");
         eprintln!("FIGURES one helper's memory: {mem}");
         // The relay: a bounded pool, however many stacks.
-        let pool = vdestack::stack::relay_threads_max();
+        let pool = vdestack::diagnostics::relay_threads_max();
         assert!(threads <= base.1 + pool, "threads {threads} (baseline {}, relay pool {pool})", base.1);
         assert_eq!(children, base.2);
         // Every one works.
@@ -367,7 +377,7 @@ sandbox_test! {
         std::thread::sleep(Duration::from_millis(500));
         let spent = cpu_ticks() - cpu0;
         assert!(spent < 10, "{spent} ticks of CPU in 0.5 s while idle: something spins");
-        assert_eq!(s.run("/bin/true").unwrap(), 0);
+        assert_eq!(s.run("/bin/true").unwrap().code(), Some(0));
         drop(u);
         drop(s);
         assert_eq!(figures_ended(), base);
@@ -419,7 +429,7 @@ fn works_without_root() {
         eprintln!("(ran as root: setpriv was missing)");
     }
     let nl = s.netlink().unwrap();
-    let lo = nl.if_nametoindex("lo").unwrap();
+    let lo = nl.link_index("lo").unwrap();
     nl.link_set_up(lo, true).unwrap();
     let l = s.tcp_listener("127.0.0.1:80".parse().unwrap()).unwrap();
     let mut c = s.tcp_connect("127.0.0.1:80".parse().unwrap()).unwrap();
@@ -438,8 +448,10 @@ fn works_without_root() {
     assert!(st.success(), "ping inside the stack: {st}");
     // CAP_NET_ADMIN: configure it from a command.
     assert_eq!(
-        s.run("/usr/sbin/ip addr add 10.3.0.1/32 dev lo").unwrap(),
-        0
+        s.run("/usr/sbin/ip addr add 10.3.0.1/32 dev lo")
+            .unwrap()
+            .code(),
+        Some(0)
     );
     // Without access to /dev/net/tun, an interface is a clear error, and nothing leaks.
     if !is_root()
@@ -467,9 +479,9 @@ sandbox_test! {
         let before: Vec<_> = std::fs::read_dir("/proc/self/fd").unwrap().flatten().map(|e| e.file_name()).collect();
         let s = std::sync::Arc::new(Stack::new().unwrap());
         let nl = s.netlink().unwrap();
-        nl.link_set_up(nl.if_nametoindex("lo").unwrap(), true).unwrap();
+        nl.link_set_up(nl.link_index("lo").unwrap(), true).unwrap();
         // An address only the stack has: a socket made anywhere else cannot bind it.
-        assert_eq!(s.run("/usr/sbin/ip addr add 10.4.0.1/32 dev lo").unwrap(), 0);
+        assert_eq!(s.run("/usr/sbin/ip addr add 10.4.0.1/32 dev lo").unwrap().code(), Some(0));
         let threads: Vec<_> = (0..8)
             .map(|_| {
                 let s = s.clone();
@@ -494,7 +506,7 @@ sandbox_test! {
         }
 
         // Every fd the stack holds is close-on-exec.
-        let _sock = s.socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap();
+        let _sock = s.socket(vdestack::net::AddressFamily::INET, vdestack::net::SocketType::STREAM, None).unwrap();
         for e in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
             let n: i32 = e.file_name().to_string_lossy().parse().unwrap();
             if !before.contains(&e.file_name()) {
@@ -510,7 +522,7 @@ sandbox_test! {
         // Sockets outlive the stack.
         let l = s.tcp_listener("10.4.0.1:9000".parse().unwrap()).unwrap();
         let mut c = s.tcp_connect("10.4.0.1:9000".parse().unwrap()).unwrap();
-        let pid = s.helper_pid();
+        let pid = s.helper_pid().unwrap();
         drop(s);
         let deadline = Instant::now() + Duration::from_secs(5);
         while !gone(pid) {
@@ -545,7 +557,7 @@ sandbox_test! {
             })
         };
         for _ in 0..5 {
-            assert_eq!(s.run("/bin/sh -c 'sleep 0.05; exit 7'").unwrap(), 7);
+            assert_eq!(s.run("/bin/sh -c 'sleep 0.05; exit 7'").unwrap().code(), Some(7));
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert_eq!(reaper.join().unwrap(), Vec::<i32>::new(), "the application reaped a command");
@@ -558,7 +570,7 @@ sandbox_test! {
     fn helper_exits_when_the_application_dies() {
         if std::env::var_os(CHILD_MODE).is_some() {
             let s = Stack::new().unwrap();
-            println!("HELPER {}", s.helper_pid());
+            println!("HELPER {}", s.helper_pid().unwrap());
             std::thread::sleep(Duration::from_secs(60));
             return;
         }
@@ -653,8 +665,8 @@ sandbox_test! {
                     for i in 0..5 {
                         let s = Stack::with_interfaces(&["null://", "x:null://"]).unwrap();
                         let nl = s.netlink().unwrap();
-                        assert!(nl.if_nametoindex("x").is_ok(), "thread {t} stack {i}");
-                        assert_eq!(s.run("/bin/true").unwrap(), 0);
+                        assert!(nl.link_index("x").is_ok(), "thread {t} stack {i}");
+                        assert_eq!(s.run("/bin/true").unwrap().code(), Some(0));
                     }
                 })
             })
@@ -701,7 +713,7 @@ sandbox_test! {
         let a = Stack::with_interfaces(&["veth://net1"]).unwrap();
         let b = Stack::with_interfaces(&["eth0:veth://net1"]).unwrap();
         let c = Stack::with_interfaces(&["veth://net1", "x1:veth://other"]).unwrap();
-        assert!(!vdestack::stack::relay_running(), "a kernel link needs no relay");
+        assert!(!vdestack::diagnostics::relay_running(), "a kernel link needs no relay");
         assert_eq!(names_inside(&c), ["lo", "vde0", "x1"]);
         configure(&a, "vde0", &[("10.21.0.1", 24), ("fc00:21::1", 64)]);
         configure(&b, "eth0", &[("10.21.0.2", 24), ("fc00:21::2", 64)]);

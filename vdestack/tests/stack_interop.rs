@@ -86,7 +86,7 @@ sandbox_test! {
         let client = vdestack::stack::Stack::with_interfaces(&[&net]).unwrap();
         for (s, ip) in [(&server, "10.8.0.1"), (&client, "10.8.0.2")] {
             let nl = s.netlink().unwrap();
-            let i = nl.if_nametoindex("vde0").unwrap();
+            let i = nl.link_index("vde0").unwrap();
             nl.link_set_up(i, true).unwrap();
             nl.addr_add(&vdestack::nl::AddrSpec::new(i, ip.parse().unwrap(), 24)).unwrap();
         }

@@ -6,7 +6,20 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use vdestack::stack::{end_idle_helper, helper_linger, set_helper_linger, Stack, MAX_LINGER};
+use vdestack::stack::{end_idle_helper, Stack};
+use vdestack::Config;
+
+const MAX_LINGER: Duration = Config::MAX_HELPER_LINGER;
+
+fn helper_linger() -> Duration {
+    Config::current().helper_linger
+}
+
+fn set_helper_linger(linger: Duration) {
+    let mut c = Config::current();
+    c.helper_linger = linger;
+    c.apply().unwrap();
+}
 
 fn count(dir: &str) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
@@ -38,16 +51,16 @@ sandbox_test! {
         set_helper_linger(Duration::from_secs(3600));
         assert_eq!(helper_linger(), MAX_LINGER, "cut to the longest linger");
         let s = Stack::new().unwrap();
-        let pid = s.helper_pid();
+        let pid = s.helper_pid().unwrap();
         drop(s);
         assert!(!gone(pid), "the helper ended with the last stack");
         assert_ne!(held(), base, "a lingering helper holds fds and a thread");
         let s = Stack::new().unwrap();
-        assert_eq!(s.helper_pid(), pid, "a stack made during the linger finds the helper");
+        assert_eq!(s.helper_pid().unwrap(), pid, "a stack made during the linger finds the helper");
         // While a stack lives, ending the idle helper does nothing.
         end_idle_helper();
         assert!(!gone(pid));
-        drop(s.socket(libc::AF_INET, libc::SOCK_DGRAM, 0).unwrap());
+        drop(s.socket(vdestack::net::AddressFamily::INET, vdestack::net::SocketType::DGRAM, None).unwrap());
         drop(s);
 
         // Ended at once: when it returns, the helper has exited and nothing is left.
@@ -59,7 +72,7 @@ sandbox_test! {
         // A short linger: it goes by itself, with its fds and thread.
         set_helper_linger(Duration::from_millis(100));
         let s = Stack::new().unwrap();
-        let pid2 = s.helper_pid();
+        let pid2 = s.helper_pid().unwrap();
         assert_ne!(pid2, pid, "a new helper after the last one ended");
         drop(s);
         let t0 = Instant::now();
@@ -72,7 +85,7 @@ sandbox_test! {
         // No linger: the last drop ends the helper and waits for it; no thread.
         set_helper_linger(Duration::ZERO);
         let s = Stack::new().unwrap();
-        let pid3 = s.helper_pid();
+        let pid3 = s.helper_pid().unwrap();
         drop(s);
         assert!(gone(pid3), "helper {pid3} outlived the last stack with no linger");
         assert_eq!(held(), base, "(fds, threads) with no linger");
@@ -80,7 +93,7 @@ sandbox_test! {
         // A linger set while the helper lingers applies to it.
         set_helper_linger(MAX_LINGER);
         let s = Stack::new().unwrap();
-        let pid4 = s.helper_pid();
+        let pid4 = s.helper_pid().unwrap();
         drop(s);
         assert!(!gone(pid4));
         set_helper_linger(Duration::ZERO);

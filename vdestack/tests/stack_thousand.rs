@@ -65,7 +65,7 @@ sandbox_test! {
         for i in 0..1000 {
             let s = Stack::new().unwrap();
             if i % 10 == 0 {
-                drop(s.socket(libc::AF_INET, libc::SOCK_STREAM, 0).unwrap());
+                drop(s.socket(vdestack::net::AddressFamily::INET, vdestack::net::SocketType::STREAM, None).unwrap());
             }
         }
         let per = t0.elapsed() / 1000;
@@ -90,7 +90,7 @@ sandbox_test! {
         let stacks: Vec<Stack> = (0..1000).map(|_| Stack::with_interfaces(&[&net]).unwrap()).collect();
         let made = t0.elapsed();
         let threads = count("/proc/self/task");
-        let pool = vdestack::stack::relay_threads_max();
+        let pool = vdestack::diagnostics::relay_threads_max();
         assert!(threads <= base.1 + 1 + pool, "threads {threads}, baseline {}, relay pool {pool}: the relay must not grow with stacks", base.1);
         // Every stack works: a socket in each, and two of them talk over the network.
         for s in &stacks {
@@ -98,7 +98,7 @@ sandbox_test! {
         }
         for (s, ip) in [(&stacks[0], "10.9.0.1"), (&stacks[999], "10.9.0.2")] {
             let nl = s.netlink().unwrap();
-            let i = nl.if_nametoindex("vde0").unwrap();
+            let i = nl.link_index("vde0").unwrap();
             nl.link_set_up(i, true).unwrap();
             nl.addr_add(&vdestack::nl::AddrSpec::new(i, ip.parse().unwrap(), 24)).unwrap();
         }

@@ -88,8 +88,15 @@ fn role(mode: &str) {
         .is_ok();
     for i in 0..CYCLES {
         let s = Stack::new().unwrap();
-        drop(s.socket(libc::AF_INET, libc::SOCK_DGRAM, 0).unwrap());
-        assert_eq!(s.run("/bin/true").unwrap(), 0, "cycle {i}");
+        drop(
+            s.socket(
+                vdestack::net::AddressFamily::INET,
+                vdestack::net::SocketType::DGRAM,
+                None,
+            )
+            .unwrap(),
+        );
+        assert_eq!(s.run("/bin/true").unwrap().code(), Some(0), "cycle {i}");
         drop(s);
         if tun {
             drop(Stack::with_interfaces(&["=/bin/cat"]).unwrap());

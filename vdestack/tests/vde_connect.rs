@@ -91,7 +91,7 @@ sandbox_test! {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let stopped = stop.clone();
         let acceptor = std::thread::spawn(move || {
-            vdestack::sys::set_nonblocking(&l).unwrap();
+            rustix::io::ioctl_fionbio(&l, true).unwrap();
             while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
                 match rustix::net::accept(&l) {
                     Ok(c) => drop(c),
@@ -100,8 +100,7 @@ sandbox_test! {
             }
         });
         let e = vdestack::vde::open(&format!("vde://{}", dir.0.display()))
-            .err()
-            .expect("a listener that closes at once is no switch");
+            .expect_err("a listener that closes at once is no switch");
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         acceptor.join().unwrap();
         assert_ne!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");

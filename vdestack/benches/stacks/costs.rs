@@ -210,7 +210,9 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
             let _anchor = match rest {
                 ["warm"] => Some(Stack::with_interfaces(&specs)?),
                 ["nolinger"] => {
-                    vdestack::stack::set_helper_linger(Duration::ZERO);
+                    let mut config = vdestack::Config::current();
+                    config.helper_linger = Duration::ZERO;
+                    config.apply()?;
                     None
                 }
                 [] => None,
@@ -228,10 +230,14 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
                 let s = Stack::with_interfaces(&specs)?;
                 let t1 = Instant::now();
                 // Usable: a first socket in the stack, as cstack_create does.
-                let fd = s.socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
+                let fd = s.socket(
+                    vdestack::net::AddressFamily::INET,
+                    vdestack::net::SocketType::DGRAM,
+                    None,
+                )?;
                 let t2 = Instant::now();
                 drop(fd);
-                helpers.push(s.helper_pid());
+                helpers.push(s.helper_pid().unwrap());
                 let t3 = Instant::now();
                 drop(s);
                 create += t1 - t0;
@@ -268,7 +274,7 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
                 .map(|_| Stack::with_interfaces(&specs))
                 .collect::<io::Result<Vec<_>>>()?;
             std::thread::sleep(Duration::from_millis(100));
-            let helpers: Vec<i32> = stacks.iter().map(Stack::helper_pid).collect();
+            let helpers: Vec<i32> = stacks.iter().map(|s| s.helper_pid().unwrap()).collect();
             let after = usage(&helpers);
             let per = |a: usize, b: usize| (a as f64 - b as f64) / k as f64;
             println!(
@@ -301,7 +307,13 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
                 }
             }
             if let Some(s) = stacks.last() {
-                if s.socket(libc::AF_INET, libc::SOCK_STREAM, 0).is_err() {
+                if s.socket(
+                    vdestack::net::AddressFamily::INET,
+                    vdestack::net::SocketType::STREAM,
+                    None,
+                )
+                .is_err()
+                {
                     stop = "the_last_stack_gave_no_socket".into();
                 }
             }

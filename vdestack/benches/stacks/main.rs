@@ -472,7 +472,7 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
          kernel: two of our stacks joined by a veth pair instead of taps.\n",
         opts.rounds,
         opts.secs,
-        vdestack::stack::relay_threads_max()
+        vdestack::diagnostics::relay_threads_max()
     );
 }
 
@@ -594,6 +594,6 @@ fn print_costs(rows: &[io::Result<costs::Costs>]) {
          plus its helpers' (libvdestack's helpers share its memory: counted once). Most \
          stacks: stacks with no interface made until one fails or 1000 exist (fd limit \
          raised to the hard limit).",
-        vdestack::stack::DEFAULT_LINGER.as_millis()
+        vdestack::Config::DEFAULT_HELPER_LINGER.as_millis()
     );
 }

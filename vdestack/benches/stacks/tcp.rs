@@ -223,7 +223,7 @@ pub fn setup(who: Who, net: Net, row: usize, ctx: &Ctx) -> io::Result<Setup> {
             let client = Arc::new(Stack::with_interfaces(&[&client_url])?);
             configure(&client, "vde0", CLIENT_IP)?;
             let c = client.clone();
-            s.driver = Driver::Rust(Box::new(move |a| c.tcp_connect(a)));
+            s.driver = Driver::Rust(Box::new(move |a| c.tcp_connect(a).map(kernel_std)));
             s._stacks.push(client);
         }
         Who::C => {
@@ -332,6 +332,12 @@ fn start_server(mut cmd: Command) -> io::Result<Proc> {
     Ok(p)
 }
 
+/// The std stream inside a kernel stack's stream (the traffic code is shared
+/// with the other rows, whose sockets are std's).
+fn kernel_std(s: vdestack::net::TcpStream) -> TcpStream {
+    s.into_std().expect("a kernel stack's stream")
+}
+
 fn addr(ip: &str) -> SocketAddr {
     SocketAddr::new(ip.parse().expect("a literal address"), PORT)
 }
@@ -339,7 +345,7 @@ fn addr(ip: &str) -> SocketAddr {
 /// Brings `ifname` up in the stack with `ip`/24.
 fn configure(stack: &Stack, ifname: &str, ip: &str) -> io::Result<()> {
     let nl = stack.netlink()?;
-    let i = nl.if_nametoindex(ifname)?;
+    let i = nl.link_index(ifname)?;
     nl.link_set_up(i, true)?;
     nl.addr_add(&AddrSpec::new(i, ip.parse().map_err(io::Error::other)?, 24))
 }
@@ -350,12 +356,12 @@ fn rust_pair(s: &mut Setup, server: Stack, client: Stack) -> io::Result<()> {
     let client = Arc::new(client);
     let c = client.clone();
     s._server = Some(Server::start(
-        listener,
+        listener.into_std().expect("a kernel stack's listener"),
         addr(SERVER_IP),
-        Box::new(move |a| c.tcp_connect(a)),
+        Box::new(move |a| c.tcp_connect(a).map(kernel_std)),
     ));
     let c = client.clone();
-    s.driver = Driver::Rust(Box::new(move |a| c.tcp_connect(a)));
+    s.driver = Driver::Rust(Box::new(move |a| c.tcp_connect(a).map(kernel_std)));
     s._stacks = vec![Arc::new(server), client];
     Ok(())
 }
@@ -369,9 +375,9 @@ pub fn server_role(url: &str) -> io::Result<()> {
     let listener = stack.tcp_listener(addr(SERVER_IP))?;
     let s = stack.clone();
     let _server = Server::start(
-        listener,
+        listener.into_std().expect("a kernel stack's listener"),
         addr(SERVER_IP),
-        Box::new(move |a| s.tcp_connect(a)),
+        Box::new(move |a| s.tcp_connect(a).map(kernel_std)),
     );
     println!("ready");
     let mut rest = Vec::new();
@@ -393,10 +399,10 @@ fn veth_pair() -> io::Result<(Stack, Stack)> {
             },
         )
         .map_err(|e| io::Error::new(e.kind(), format!("making a veth pair: {e}")))?;
-    let b = nl.if_nametoindex("vbench1")?;
+    let b = nl.link_index("vbench1")?;
     let moved = nl
-        .link_set_netns(a, server.netns())
-        .and_then(|()| nl.link_set_netns(b, client.netns()));
+        .link_set_netns(a, server.netns().expect("a kernel stack"))
+        .and_then(|()| nl.link_set_netns(b, client.netns().expect("a kernel stack")));
     if let Err(e) = moved {
         let _ = nl.link_del(a);
         return Err(io::Error::new(

@@ -7,15 +7,10 @@
 use std::io;
 use std::net::IpAddr;
 
+use super::client::NlClient;
 use super::decode::{self, Addr};
 use super::nlinline::{self, Op, AF_INET, AF_INET6};
-use super::socket::NlClient;
 use super::wire::{self, Builder, RTM_GETADDR, RTM_NEWADDR};
-
-/// `IFA_F_NODAD`: no duplicate address detection (IPv6).
-pub const IFA_F_NODAD: u32 = 0x02;
-/// `IFA_F_NOPREFIXROUTE`: no prefix route for this address.
-pub const IFA_F_NOPREFIXROUTE: u32 = 0x200;
 
 /// An address to add or delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,13 +22,19 @@ pub struct AddrSpec {
     pub addr: IpAddr,
     /// The prefix length (at most 32 for IPv4, 128 for IPv6).
     pub prefix_len: u8,
-    /// `IFA_F_*` flags (e.g. [`IFA_F_NODAD`]).
+    /// `IFA_F_*` flags (e.g. [`AddrSpec::NODAD`]).
     pub flags: u32,
     /// The scope (`RT_SCOPE_*`; 0 universe).
     pub scope: u8,
 }
 
 impl AddrSpec {
+    /// Flag: no duplicate address detection (IPv6), so the address is usable at
+    /// once (`IFA_F_NODAD`).
+    pub const NODAD: u32 = 0x02;
+    /// Flag: no prefix route for this address (`IFA_F_NOPREFIXROUTE`).
+    pub const NOPREFIXROUTE: u32 = 0x200;
+
     /// `addr/prefix_len` on link `index`, no flags, universe scope.
     pub fn new(index: u32, addr: IpAddr, prefix_len: u8) -> Self {
         AddrSpec {
@@ -45,7 +46,13 @@ impl AddrSpec {
         }
     }
 
-    /// With these `IFA_F_*` flags.
+    /// Adds [`AddrSpec::NODAD`]: an IPv6 address usable at once.
+    pub fn no_dad(self) -> Self {
+        let flags = self.flags | Self::NODAD;
+        self.flags(flags)
+    }
+
+    /// Sets the `IFA_F_*` flags ([`AddrSpec::NODAD`], [`AddrSpec::NOPREFIXROUTE`]).
     pub fn flags(mut self, flags: u32) -> Self {
         self.flags = flags;
         self
@@ -112,37 +119,6 @@ impl NlClient {
         Ok(())
     }
 
-    /// nlinline's `ipaddr_add`: `addr` is 4 or 16 bytes in network order;
-    /// `prefixlen` may carry the [`super::nl_addrdata2prefix`] magic.
-    pub fn addr_add_raw(
-        &self,
-        family: i32,
-        addr: &[u8],
-        prefixlen: u32,
-        ifindex: u32,
-    ) -> io::Result<()> {
-        let what = || format!("add address on link {ifindex}");
-        self.ack(what, |s| {
-            nlinline::build_ipaddr(s, Op::Add, family, addr, prefixlen, ifindex)
-        })?;
-        Ok(())
-    }
-
-    /// nlinline's `ipaddr_del`.
-    pub fn addr_del_raw(
-        &self,
-        family: i32,
-        addr: &[u8],
-        prefixlen: u32,
-        ifindex: u32,
-    ) -> io::Result<()> {
-        let what = || format!("delete address on link {ifindex}");
-        self.ack(what, |s| {
-            nlinline::build_ipaddr(s, Op::Del, family, addr, prefixlen, ifindex)
-        })?;
-        Ok(())
-    }
-
     /// Every address of every link (a dump).
     pub fn addrs(&self) -> io::Result<Vec<Addr>> {
         self.dump(RTM_GETADDR, &[0; 8], RTM_NEWADDR, "dump addresses")?
@@ -165,7 +141,7 @@ mod tests {
         let typed = build_addr(
             1,
             Op::Add,
-            &AddrSpec::new(2, a, 24).flags(IFA_F_NODAD).scope(253),
+            &AddrSpec::new(2, a, 24).flags(AddrSpec::NODAD).scope(253),
         );
         let raw = nlinline::build_ipaddr(
             1,
@@ -181,13 +157,13 @@ mod tests {
     #[test]
     fn wide_flags_add_ifa_flags() {
         let a: IpAddr = "fd00::1".parse().unwrap();
-        let spec = AddrSpec::new(2, a, 64).flags(IFA_F_NODAD | IFA_F_NOPREFIXROUTE);
+        let spec = AddrSpec::new(2, a, 64).flags(AddrSpec::NODAD | AddrSpec::NOPREFIXROUTE);
         let m = build_addr(1, Op::Add, &spec).unwrap();
         assert_eq!(m.len(), 64 + 8);
         assert_eq!(u32::from_ne_bytes(m[0..4].try_into().unwrap()), 72);
         assert_eq!(
             m[16 + 2],
-            IFA_F_NODAD as u8,
+            AddrSpec::NODAD as u8,
             "the low 8 bits stay in ifaddrmsg"
         );
         let attrs = wire::attrs(&m[24..]).unwrap();

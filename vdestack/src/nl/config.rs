@@ -33,7 +33,7 @@ use std::io;
 use std::net::IpAddr;
 
 use super::dhcp::{self, kernel::host_socket, Lease, MakeSocket};
-use super::{AddrSpec, NlClient, RouteSpec, IFA_F_NODAD, RT_TABLE_MAIN};
+use super::{AddrSpec, NlClient, RouteSpec};
 use crate::error::{context, errno_of};
 
 /// What [`apply`] did, as iothconf's bit mask: [`Done::STATIC`] = 1, [`Done::ETH`] = 2.
@@ -366,9 +366,9 @@ pub fn apply(nl: &NlClient, plan: &Plan) -> io::Result<Done> {
 /// [`apply`], making DHCP's sockets with `make`; returns the leases too.
 pub fn apply_with(nl: &NlClient, plan: &Plan, make: MakeSocket<'_>) -> io::Result<Configured> {
     let index = match &plan.iface {
-        Iface::Name(n) => nl.if_nametoindex(n)?,
+        Iface::Name(n) => nl.link_index(n)?,
         Iface::Index(i) => {
-            nl.if_indextoname(*i)?;
+            nl.link_name(*i)?;
             *i
         }
     };
@@ -444,7 +444,7 @@ fn addr_spec(index: u32, c: &Cidr) -> AddrSpec {
     let spec = AddrSpec::new(index, c.addr, c.prefix);
     // A static address is meant to be usable at once: no duplicate detection delay.
     if c.addr.is_ipv6() {
-        spec.flags(IFA_F_NODAD)
+        spec.no_dad()
     } else {
         spec
     }
@@ -473,7 +473,7 @@ fn apply_step(
 ) -> io::Result<()> {
     match step {
         Step::SetMac(mac) => {
-            let old = nl.link_get_mac(index)?;
+            let old = nl.link_mac(index)?;
             nl.link_set_mac(index, *mac)?;
             undo.push(Undo::Mac(old));
             done.0 |= Done::ETH;
@@ -529,7 +529,9 @@ fn apply_step(
                     .routes()?
                     .into_iter()
                     .filter(|r| {
-                        r.prefix_len == 0 && r.oif == Some(index) && r.table == RT_TABLE_MAIN
+                        r.prefix_len == 0
+                            && r.oif == Some(index)
+                            && r.table == RouteSpec::MAIN_TABLE
                     })
                     .filter_map(|r| r.gateway.map(|gw| default_via(index, gw)))
                     .collect(),

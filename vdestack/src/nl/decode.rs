@@ -2,6 +2,10 @@
 //!
 //! Unknown attributes are ignored; a payload the crate cannot parse (truncated,
 //! wrong lengths) is an `EPROTO` error, never a panic.
+//!
+//! With the `serde` feature, [`Link`], [`LinkStats`], [`Addr`] and [`Route`] are
+//! `Serialize` and `Deserialize`, under their Rust field names (`vdestack ip -j`
+//! prints iproute2's keys instead).
 
 use std::io;
 use std::net::IpAddr;
@@ -15,6 +19,7 @@ use super::wire::malformed;
 
 /// A link, as listed by the kernel.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Link {
     /// The index.
@@ -64,6 +69,7 @@ impl Link {
 
 /// A link's traffic counters (from `IFLA_STATS64`, else `IFLA_STATS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct LinkStats {
     /// Packets received.
@@ -86,6 +92,7 @@ pub struct LinkStats {
 
 /// An interface address.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Addr {
     /// The link's index.
@@ -104,6 +111,7 @@ pub struct Addr {
 
 /// A route.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Route {
     /// The destination (the unspecified address for a default route).

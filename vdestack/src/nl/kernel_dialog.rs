@@ -1,18 +1,22 @@
 //! [`KernelDialog`]: the [`Dialog`] over a real `NETLINK_ROUTE` socket (the
-//! host's, or one made inside a stack with `Stack::socket(AF_NETLINK, SOCK_RAW,
-//! NETLINK_ROUTE)`).
+//! host's, or one made inside a stack). Sequence numbers and reply timeouts live
+//! here: only a socket can hold a stale reply, or keep one waiting.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-use rustix::net::{self, SendFlags};
+use rustix::net::{self, netlink, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
 
 use super::dialog::Dialog;
-use super::socket::{open_route_socket, recv_datagram, REPLY_TIMEOUT};
 use super::wire::{
     self, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTI,
 };
+use crate::error::context;
+
+/// How long to wait, by default, for each datagram of an answer before giving up
+/// with `ETIMEDOUT` (the kernel answers at once; a stack's server might not).
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A netlink dialog with the kernel (or with any peer that speaks rtnetlink on a
 /// datagram socket).
@@ -43,12 +47,6 @@ impl KernelDialog {
         }
     }
 
-    /// Sets how long to wait for each datagram of an answer (`None`: for ever); the
-    /// default is [`REPLY_TIMEOUT`].
-    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
-        self.timeout = timeout;
-    }
-
     fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1).max(1);
         self.seq
@@ -74,6 +72,11 @@ fn whole(m: &wire::Message<'_>) -> Vec<u8> {
 }
 
 impl Dialog for KernelDialog {
+    /// The default is [`REPLY_TIMEOUT`].
+    fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
     fn dialog(&mut self, request: &[u8]) -> io::Result<Vec<Vec<u8>>> {
         if request.len() < NLMSG_HDRLEN {
             return Err(crate::error::context(
@@ -113,4 +116,38 @@ impl Dialog for KernelDialog {
             }
         }
     }
+}
+
+/// Opens a `NETLINK_ROUTE` socket of the host (close-on-exec), bound to port 0.
+fn open_route_socket() -> io::Result<OwnedFd> {
+    let fd = net::socket_with(
+        AddressFamily::NETLINK,
+        SocketType::RAW,
+        SocketFlags::CLOEXEC,
+        None, // NETLINK_ROUTE is protocol 0: rustix names no constant for it
+    )
+    .map_err(|e| context(e, "netlink socket"))?;
+    net::bind(&fd, &netlink::SocketAddrNetlink::new(0, 0))
+        .map_err(|e| context(e, "binding the netlink socket"))?;
+    Ok(fd)
+}
+
+/// Receives one whole datagram from `fd`, sized by a `MSG_PEEK | MSG_TRUNC` look
+/// first; `ETIMEDOUT` when nothing comes within `timeout` (`None`: wait for ever).
+fn recv_datagram(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<Vec<u8>> {
+    if !crate::sys::poll_readable(fd, timeout)? {
+        // poll_readable also returns false on EINTR; one retry covers that.
+        if !crate::sys::poll_readable(fd, timeout)? {
+            return Err(context(
+                io::Error::from_raw_os_error(libc::ETIMEDOUT),
+                "no netlink reply",
+            ));
+        }
+    }
+    let mut probe = [0u8; 0];
+    let (_, size) = net::recv(fd, &mut probe[..], RecvFlags::PEEK | RecvFlags::TRUNC)?;
+    let mut buf = vec![0u8; size.max(16)];
+    let (n, _) = net::recv(fd, &mut buf[..], RecvFlags::empty())?;
+    buf.truncate(n);
+    Ok(buf)
 }

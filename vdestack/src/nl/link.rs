@@ -7,10 +7,10 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+use super::client::NlClient;
 use super::decode::{self, Link};
 use super::kind::{build_link_add, LinkKind};
-use super::nlinline::{self, IplinkData};
-use super::socket::{NlClient, Until};
+use super::nlinline;
 use super::wire::{
     self, Builder, IFLA_IFNAME, IFLA_MASTER, IFLA_NET_NS_FD, NLM_F_ACK, NLM_F_REQUEST, RTM_GETLINK,
     RTM_NEWLINK,
@@ -18,27 +18,11 @@ use super::wire::{
 use crate::error::context;
 
 impl NlClient {
-    pub(crate) fn ack(
-        &self,
-        what: impl FnOnce() -> String,
-        build: impl FnOnce(u32) -> io::Result<Vec<u8>>,
-    ) -> io::Result<i32> {
-        let seq = self.next_seq();
-        let msg = build(seq)?;
-        let ans = self
-            .dialog(&msg, seq, Until::Ack)
-            .map_err(|e| context(e, what()))?;
-        Ok(ans.ack.unwrap_or(0))
-    }
-
-    /// The index of link `name` (nlinline's `if_nametoindex` request); `ENODEV` if
-    /// there is none.
-    pub fn if_nametoindex(&self, name: &str) -> io::Result<u32> {
-        let seq = self.next_seq();
-        let msg = nlinline::build_if_nametoindex(seq, name)?;
-        let ans = self
-            .dialog(&msg, seq, Until::Ack)
-            .map_err(|e| context(e, format!("if_nametoindex {name}")))?;
+    /// The index of link `name` (the request of nlinline's `if_nametoindex`);
+    /// `ENODEV` if there is none.
+    pub fn link_index(&self, name: &str) -> io::Result<u32> {
+        let msg = nlinline::build_if_nametoindex(0, name)?;
+        let ans = self.exchange(&msg, || format!("index of link {name}"))?;
         ans.msgs
             .iter()
             .find(|(k, _)| *k == RTM_NEWLINK)
@@ -47,12 +31,12 @@ impl NlClient {
     }
 
     /// The name of link `index`; `ENODEV` if there is none.
-    pub fn if_indextoname(&self, index: u32) -> io::Result<String> {
+    pub fn link_name(&self, index: u32) -> io::Result<String> {
         Ok(self.link(index)?.name)
     }
 
     /// Every link as (index, name), like `if_nameindex(3)`.
-    pub fn if_nameindex(&self) -> io::Result<Vec<(u32, String)>> {
+    pub fn link_names(&self) -> io::Result<Vec<(u32, String)>> {
         Ok(self
             .links()?
             .into_iter()
@@ -62,13 +46,10 @@ impl NlClient {
 
     /// One link by index.
     pub fn link(&self, index: u32) -> io::Result<Link> {
-        let seq = self.next_seq();
-        let msg = Builder::new(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, seq)
+        let msg = Builder::new(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, 0)
             .ifinfomsg(0, index, 0, 0)
             .finish();
-        let ans = self
-            .dialog(&msg, seq, Until::Ack)
-            .map_err(|e| context(e, format!("get link {index}")))?;
+        let ans = self.exchange(&msg, || format!("get link {index}"))?;
         match ans.msgs.iter().find(|(k, _)| *k == RTM_NEWLINK) {
             Some((_, p)) => decode::link(p),
             None => Err(io::Error::from_raw_os_error(libc::ENODEV)),
@@ -106,12 +87,9 @@ impl NlClient {
 
     /// The MAC address of link `index` (nlinline's `linkgetaddr`); `ENOENT` if the
     /// link has none of 6 bytes.
-    pub fn link_get_mac(&self, index: u32) -> io::Result<[u8; 6]> {
-        let seq = self.next_seq();
-        let msg = nlinline::build_linkgetaddr(seq, index);
-        let ans = self
-            .dialog(&msg, seq, Until::First)
-            .map_err(|e| context(e, format!("get mac of link {index}")))?;
+    pub fn link_mac(&self, index: u32) -> io::Result<[u8; 6]> {
+        let msg = nlinline::build_linkgetaddr(0, index);
+        let ans = self.exchange(&msg, || format!("get mac of link {index}"))?;
         let l = match ans.msgs.first() {
             Some((RTM_NEWLINK, p)) => decode::link(p)?,
             _ => return Err(io::Error::from_raw_os_error(libc::ENODEV)),
@@ -128,7 +106,7 @@ impl NlClient {
             || format!("add link {name} ({kind:?})"),
             |s| build_link_add(s, name, kind),
         )?;
-        self.if_nametoindex(name)
+        self.link_index(name)
     }
 
     /// Makes link `index` a port of bridge `master`, or frees it with `None`
@@ -167,8 +145,9 @@ impl NlClient {
     }
 
     /// Moves link `index` into the network namespace `netns` (an open
-    /// `/proc/PID/ns/net` or `/run/netns/NAME`), e.g. one end of a veth pair into
-    /// another stack. The link then leaves this client's namespace.
+    /// `/proc/PID/ns/net` or `/run/netns/NAME`, or `Stack::netns`), e.g. one end
+    /// of a veth pair into another stack. The link then leaves this client's
+    /// namespace.
     pub fn link_set_netns(&self, index: u32, netns: BorrowedFd<'_>) -> io::Result<()> {
         let fd = netns.as_raw_fd() as u32;
         let what = || format!("move link {index} to another network namespace");
@@ -176,25 +155,17 @@ impl NlClient {
         Ok(())
     }
 
-    /// nlinline's `nldialog`: sends a prebuilt message (`nlmsg_len` must be its
-    /// length; it should ask for an ack) and returns what nlinline returns: the
-    /// ack's value (0, or e.g. a new index from a stack), or the index of an
-    /// `RTM_NEWLINK` reply. Replies are matched by the message's own sequence number.
-    pub fn nldialog(&self, msg: &[u8]) -> io::Result<i32> {
-        let hdr =
-            wire::split(msg).map_err(|_| nlinline::einval("nldialog: not one netlink message"))?;
-        let [m] = hdr.as_slice() else {
-            return Err(nlinline::einval("nldialog: not one netlink message"));
-        };
-        // Without NLM_F_ACK the answer is a single message (nlinline reads one).
-        let until = if m.flags & NLM_F_ACK != 0 {
-            Until::Ack
-        } else {
-            Until::First
-        };
-        let ans = self
-            .dialog(msg, m.seq, until)
-            .map_err(|e| context(e, "nldialog"))?;
+    /// Sends a prebuilt request (one whole message, `nlmsg_len` its length; it
+    /// should ask for an ack, else its one reply ends it) and returns what
+    /// nlinline's `nldialog` returns: the ack's value (0, or e.g. a new index from
+    /// a served stack), or the index of an `RTM_NEWLINK` reply.
+    pub fn request(&self, msg: &[u8]) -> io::Result<i32> {
+        let parts =
+            wire::split(msg).map_err(|_| nlinline::einval("request: not one netlink message"))?;
+        if parts.len() != 1 {
+            return Err(nlinline::einval("request: not one netlink message"));
+        }
+        let ans = self.exchange(msg, || "netlink request".to_string())?;
         match ans.msgs.iter().find(|(k, _)| *k == RTM_NEWLINK) {
             Some((_, p)) => Ok(decode::link_index(p)? as i32),
             None => Ok(ans.ack.unwrap_or(0)),
@@ -203,33 +174,16 @@ impl NlClient {
 
     /// Deletes link `index`.
     pub fn link_del(&self, index: u32) -> io::Result<()> {
-        self.iplink_del_raw(None, index)
+        self.link_del_named(None, index)
     }
 
     /// Deletes link `name`.
     pub fn link_del_by_name(&self, name: &str) -> io::Result<()> {
-        self.iplink_del_raw(Some(name), 0)
+        self.link_del_named(Some(name), 0)
     }
 
-    /// nlinline's `iplink_add`: creates a link of type `kind` named `name` (or
-    /// named by the kernel), with index `ifindex` (0: any; [`super::IFINDEX_ASK`]: ask for
-    /// it) and `data` inside `IFLA_INFO_DATA`. Returns the ack's value: 0, or the
-    /// new index from a stack that reports it.
-    pub fn iplink_add_raw(
-        &self,
-        name: Option<&str>,
-        ifindex: u32,
-        kind: &str,
-        data: &[IplinkData],
-    ) -> io::Result<i32> {
-        let what = || format!("add link {} type {kind}", name.unwrap_or("(any)"));
-        self.ack(what, |s| {
-            nlinline::build_iplink_add(s, name, ifindex, kind, data)
-        })
-    }
-
-    /// nlinline's `iplink_del`: by name, by index, or both.
-    pub fn iplink_del_raw(&self, name: Option<&str>, ifindex: u32) -> io::Result<()> {
+    /// Deletes a link by name, by index, or both (nlinline's `iplink_del`).
+    pub(crate) fn link_del_named(&self, name: Option<&str>, ifindex: u32) -> io::Result<()> {
         let what = || {
             format!(
                 "delete link {}",

@@ -8,17 +8,17 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::addr::ip_parts;
+use super::client::NlClient;
 use super::decode::{self, Route};
 use super::nlinline::{self, Op};
-use super::socket::NlClient;
 use super::wire::{self, Builder, RTM_GETROUTE, RTM_NEWROUTE};
 
 /// `RT_TABLE_MAIN`.
-pub const RT_TABLE_MAIN: u32 = 254;
+const RT_TABLE_MAIN: u32 = 254;
 /// `RTN_UNICAST`.
-pub const RTN_UNICAST: u8 = 1;
+const RTN_UNICAST: u8 = 1;
 /// `RTPROT_BOOT` (nlinline's protocol).
-pub const RTPROT_BOOT: u8 = 3;
+const RTPROT_BOOT: u8 = 3;
 
 /// A route to add or delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,19 +32,26 @@ pub struct RouteSpec {
     pub gateway: Option<IpAddr>,
     /// The output interface.
     pub oif: Option<u32>,
-    /// The table (default [`RT_TABLE_MAIN`]).
+    /// The table (default [`RouteSpec::MAIN_TABLE`]).
     pub table: u32,
-    /// The protocol (default [`RTPROT_BOOT`]).
+    /// The protocol (default [`RouteSpec::PROTO_BOOT`]).
     pub protocol: u8,
     /// The scope (default 0, universe).
     pub scope: u8,
-    /// The type (default [`RTN_UNICAST`]).
+    /// The type (default [`RouteSpec::UNICAST`]).
     pub kind: u8,
     /// The metric (`RTA_PRIORITY`).
     pub metric: Option<u32>,
 }
 
 impl RouteSpec {
+    /// The main table (`RT_TABLE_MAIN`), where routes go by default.
+    pub const MAIN_TABLE: u32 = RT_TABLE_MAIN;
+    /// The ordinary route type (`RTN_UNICAST`).
+    pub const UNICAST: u8 = RTN_UNICAST;
+    /// The protocol nlinline's routes carry (`RTPROT_BOOT`).
+    pub const PROTO_BOOT: u8 = RTPROT_BOOT;
+
     /// A route to `dst/prefix_len`, main table, unicast, universe scope.
     pub fn new(dst: IpAddr, prefix_len: u8) -> Self {
         RouteSpec {
@@ -172,40 +179,6 @@ impl NlClient {
     pub fn route_del(&self, spec: &RouteSpec) -> io::Result<()> {
         let what = || format!("delete route {}/{}", spec.dst, spec.prefix_len);
         self.ack(what, |s| build_route(s, Op::Del, spec))?;
-        Ok(())
-    }
-
-    /// nlinline's `iproute_add`: `dst` and `gw` are 4 or 16 bytes in network
-    /// order; `prefixlen` 0 is a default route and may carry the
-    /// [`super::nl_routedata2prefix`] magic; `ifindex` 0 means none.
-    pub fn route_add_raw(
-        &self,
-        family: i32,
-        dst: Option<&[u8]>,
-        prefixlen: u32,
-        gw: Option<&[u8]>,
-        ifindex: u32,
-    ) -> io::Result<()> {
-        let what = || "add route".to_string();
-        self.ack(what, |s| {
-            nlinline::build_iproute(s, Op::Add, family, dst, prefixlen, gw, ifindex)
-        })?;
-        Ok(())
-    }
-
-    /// nlinline's `iproute_del`.
-    pub fn route_del_raw(
-        &self,
-        family: i32,
-        dst: Option<&[u8]>,
-        prefixlen: u32,
-        gw: Option<&[u8]>,
-        ifindex: u32,
-    ) -> io::Result<()> {
-        let what = || "delete route".to_string();
-        self.ack(what, |s| {
-            nlinline::build_iproute(s, Op::Del, family, dst, prefixlen, gw, ifindex)
-        })?;
         Ok(())
     }
 

@@ -1,136 +1,81 @@
-//! Stacks: private network namespaces as a library (libvdestack, in Rust).
+//! Stacks: private network stacks as a library (libvdestack, in Rust).
 //!
-//! A [`Stack`] is a network namespace of its own (inside a user namespace of its
-//! own, so no root is needed), with one tap interface per VDE network it is
-//! plugged into. The application makes sockets in it ([`Stack::socket`] and the
-//! typed helpers), configures it through netlink ([`Stack::netlink`]) and runs
+//! A [`Stack`] is a network stack of its own, with one interface per VDE network
+//! it is plugged into. The application makes sockets in it ([`Stack::socket`] and
+//! the typed helpers), configures it through netlink ([`Stack::netlink`]) and runs
 //! commands in it ([`Stack::command`], [`Stack::run`]); its own threads stay in the
-//! host's namespaces.
+//! host's network.
+//!
+//! ```no_run
+//! use vdestack::stack::Stack;
+//! let stack = Stack::builder()
+//!     .interface("vde0", "vxvde://239.1.2.3")
+//!     .build()?;
+//! let nl = stack.netlink()?;
+//! let vde0 = nl.link_index("vde0")?;
+//! nl.link_set_up(vde0, true)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! A stack is made by a [`StackBuilder`] ([`Stack::builder`]; [`Stack::new`] and
+//! [`Stack::with_interfaces`] are shorthands), which chooses its [`Backend`]:
+//!
+//! * [`Backend::Kernel`]: the kernel's network stack, in a network namespace of
+//!   the stack's own (inside a user namespace of its own, so no root is needed),
+//!   with a tap per interface relayed to its plug (see `kernel/`: the costs, and
+//!   what differs from libvdestack).
+//! * [`Backend::User`]: a TCP/IP stack running in the application, with no
+//!   namespace, tap or helper (issue 15: not built yet).
+//!
+//! A program switches backend by changing only the builder call: `Stack` is one
+//! type whatever the backend, and the few methods only one backend has say so
+//! (they return `None` or `EOPNOTSUPP` on the other).
+//!
+//! Process-wide settings (relay threads, polling, the helper's linger) are in
+//! [`crate::Config`].
 //!
 //! | file | what |
 //! |---|---|
-//! | `mod.rs` | [`Stack`]: creation, sockets, commands, drop |
+//! | `mod.rs` | [`Stack`]: one type over the backends; sockets, netlink, commands |
+//! | `builder.rs` | [`StackBuilder`]: interfaces, options, backend |
 //! | [`spec`] | `[IFNAME:]URL` interface specifications |
-//! | `relay.rs` | a small pool of shared threads relaying frames between taps and plugs |
-//! | `relay_backlog.rs` | back-pressure: a tap waits while its plug's peer is full |
-//! | `kernel_link.rs` | `veth://NAME`: stacks of this process joined by a kernel bridge and veth pairs, no relay |
-//! | `helper/` | the process's one namespace helper, shared by its stacks, and its linger |
-//! | `sys::nshelper` | the namespace helper process (fork, unshare, taps, sockets, `SCM_RIGHTS`) |
-//! | `sys::nsexec` | commands: join the namespaces, raise the network capabilities |
-//!
-//! ## Compared with libvdestack
-//!
-//! * Plugs are opened in the caller's namespaces before the stack's namespace is
-//!   made, as upstream does (so `vxvde://`, `udp://` use the host's network).
-//! * One helper process serves all the application's stacks (upstream: one per
-//!   stack). It lives in a user namespace of its own, which owns every stack's
-//!   network namespace; making a stack is one request to it (`unshare(CLONE_NEWNET)`
-//!   and the taps), not a fork.
-//! * The helper shares neither memory nor the fd table with the application:
-//!   namespaces, taps and sockets come back by `SCM_RIGHTS`; the application's fd
-//!   table holds only what the stacks use (per stack: the network namespace, one tap
-//!   per interface, the plugs' fds; shared: the helper's pair end, its pidfd and
-//!   user namespace), all close-on-exec.
-//! * The helper is not the application's child (double fork): `waitpid(-1)` cannot
-//!   reap it; it exits when its socket pair reaches EOF: a short while after the
-//!   last stack is dropped, or when the application dies (no polling of the
-//!   parent). An application that is PID 1 or a subreaper gets it re-parented:
-//!   the library reaps it (its pidfd), so no zombie is left.
-//! * After the last stack the helper *lingers* ([`DEFAULT_LINGER`], 250 ms), so a
-//!   process that makes one stack after another (one per test) does not start a
-//!   process per stack: such a cycle costs what it costs while another stack lives.
-//!   Meanwhile the process holds the helper's 4 fds and a thread that ends it; then
-//!   nothing is left. [`end_idle_helper`] ends it at once (and returns when it has
-//!   exited); [`set_helper_linger`] or `VDESTACK_HELPER_LINGER_MS` change the
-//!   linger (0: it ends with the last stack's drop). A child `fork()`ed during the
-//!   linger does not keep it alive.
-//! * Commands of [`Stack::run`] are children of a keeper process that is cloned
-//!   with no exit signal: the application's `wait()` cannot reap them either.
-//! * Socket requests carry their own reply channel: threads need no lock, and a
-//!   forked child (no exec) makes sockets in the stack like its parent (upstream
-//!   returns fd numbers valid only in the parent). Dropping the stack in such a
-//!   child only closes the child's copies; the parent's stack goes on.
-//! * Frames are relayed in the application by a few shared threads (one per CPU,
-//!   at most 4, each stack on one of them) for all stacks
-//!   (none at all while no stack has an interface), not in the helper. A relay
-//!   thread that just moved frames looks for more for up to 200 µs before it
-//!   sleeps, yielding its CPU, except during bulk (`vde::poll_window`;
-//!   `VDESTACK_RELAY_POLL_US=0` turns it off): a request/response exchange then
-//!   wakes no sleeping thread per hop.
-//! * Several interfaces per stack (libioth's `[IFNAME:]URL` syntax).
-//! * Large segments between stacks on `inproc://`: such a stack's tap is opened with
-//!   `IFF_VNET_HDR` and `TUNSETOFFLOAD` (checksum, TSO for IPv4 and IPv6), so the
-//!   kernel hands the relay TCP segments of up to 64 KiB, and the in-process switch
-//!   passes them whole to other such stacks, writing each straight into the other
-//!   stack's tap from the relay thread that read it: one read and one write where
-//!   an ordinary link takes 40 of each. Every other port of the segment (a plain plug,
-//!   a cable to a C switch) gets them cut to MTU-sized frames with complete
-//!   checksums (`vde::gso`). The interface's MTU stays 1500. `VDESTACK_OFFLOAD=0`
-//!   in the environment when a stack is made turns it off for that stack (plain
-//!   taps, as before).
-//! * Large segments on datagram transports too (`vxvde://`, `vxlan://`, `udp://`,
-//!   `vde://`), whose wire carries only ordinary frames: the tap is opened the
-//!   same way; the plug cuts each segment once and sends all its frames with one
-//!   `sendmmsg` (`vde::batch`), and the relay joins consecutive TCP frames of a
-//!   flow that it receives into one large segment for the tap (`vde::gro`, what a
-//!   NIC's GRO does), so each side's kernel runs TCP once per 64 KiB, not per
-//!   frame. Peers (C ones included) see the same frames and ACK pattern as from
-//!   a kernel with GRO.
-//! * Back-pressure on those transports: a segment's frames that the peer cannot
-//!   take yet (a `vde_switch` queues 10 datagrams; a segment is up to 45) wait in
-//!   the plug, and the relay stops reading that tap until the peer has room
-//!   (`EPOLLOUT`), so the stack's TCP slows down instead of losing segments. A peer
-//!   that takes nothing for [`RELAY_PATIENCE`] gets the rest dropped. Upstream
-//!   drops what does not fit.
-//! * Dropping a stack closes its taps and plugs too (upstream leaks them).
-//! * [`Stack::run`]: a command killed by a signal reports 128+signal (upstream: 0).
-//!
-//! ## Costs (measured on this project's test machine, see `tests/stack_core.rs`)
-//!
-//! * Creating a stack: about 0.3 ms while another stack lives (one request: the
-//!   kernel's `unshare(CLONE_NEWNET)`, about 0.25 ms, is most of it; a tap adds
-//!   about 40 µs in the helper and 10 µs of offload set-up; a relay thread that
-//!   has to start starts while the helper works), and the same for a stack made
-//!   while the helper lingers; about 1 ms for a stack that starts the helper (a
-//!   fork of the application, a user namespace).
-//! * Per stack: in the application 1 fd plus one per interface plus the plugs' own;
-//!   no process, no thread. Shared: one helper process (a few hundred kB: it shares
-//!   the application's pages copy-on-write, so an application that rewrites much
-//!   memory pays for copies), 4 fds for it (and, once the process has been left
-//!   with no stack, the linger thread until the helper ends), 3 per relay thread
-//!   (epoll, eventfd, timerfd).
-//! * Threads: relay threads for all stacks with interfaces: one per CPU at most
-//!   4, fewer while fewer stacks have interfaces.
-//! * Dropping: well under a millisecond, taps included (with no linger, the last
-//!   stack also waits for the helper to exit). Taps are made persistent (`TUNSETPERSIST`), so closing
-//!   one does not unregister it at once (20-30 ms of kernel grace periods per tap,
-//!   as `ip link del`): it goes with its network namespace, which the kernel tears
-//!   down in batches, in its own time, once the stack and every socket made in it
-//!   are closed. (libvdestack never closes its taps: they live until the
-//!   application exits.)
+//! | `kernel/` | the kernel backend: namespace helper, taps, relay, `veth://` |
 
+use std::ffi::{CString, OsStr};
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::process::Command;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus};
 
 use crate::error::context;
+use crate::net::{
+    AddressFamily, IcmpSocket, IpVersion, Protocol, SocketFlags, SocketType, TcpListener,
+    TcpStream, UdpSocket,
+};
 use crate::nl::NlClient;
-use crate::vde::{self, Plug};
+use crate::vde;
 
-mod helper;
-mod kernel_link;
-mod relay;
-mod relay_backlog;
+mod builder;
+pub(crate) mod kernel;
 pub mod spec;
 
-pub use helper::{end_idle_helper, helper_linger, set_helper_linger, DEFAULT_LINGER, MAX_LINGER};
-pub use relay::{relay_running, threads_max as relay_threads_max};
-pub use relay_backlog::{
-    backlog_counts as relay_backlog_counts, BacklogCounts, PATIENCE as RELAY_PATIENCE,
-};
+pub use builder::StackBuilder;
+pub use kernel::helper::end_idle_helper;
 pub use spec::IfSpec;
+
+/// Which network stack implementation a [`Stack`] runs on (see the
+/// [module docs](self)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// The kernel's network stack, in a network namespace of the stack's own.
+    #[default]
+    Kernel,
+    /// A TCP/IP stack running in the application: no namespace, tap or helper
+    /// process. Not built yet: [`StackBuilder::build`] gives `EOPNOTSUPP`.
+    User,
+}
 
 /// Extras for [`Stack::command_with`].
 #[derive(Debug, Clone, Default)]
@@ -145,137 +90,58 @@ pub struct CommandOptions {
 /// A private network stack. See the [module docs](self).
 ///
 /// It is `Send` and `Sync`: sockets can be made from any thread. Sockets made in it
-/// stay valid after it is dropped (they keep the namespace alive).
+/// stay valid after it is dropped. Dropping it takes it apart at once (see
+/// [`Stack::close`] for the errors).
 #[derive(Debug)]
 pub struct Stack {
-    /// The process's namespace helper, shared with its other stacks.
-    helper: helper::Lease,
-    /// The process that made the stack: a forked child only lets go of its copies.
-    owner: rustix::process::Pid,
-    userns: Arc<OwnedFd>,
-    netns: Arc<OwnedFd>,
     ifnames: Vec<String>,
-    relay: Option<u64>,
-    /// `veth://` interfaces (deleted with the stack).
-    kernel_ports: Vec<kernel_link::Port>,
+    inner: Inner,
 }
 
+/// The backend behind a [`Stack`].
+#[derive(Debug)]
+enum Inner {
+    Kernel(kernel::KernelStack),
+}
+
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Stack>();
+    send_sync::<NlClient>();
+};
+
 impl Stack {
-    /// A stack with no interface: only `lo` (down).
+    /// A builder: interfaces, options, backend.
+    pub fn builder() -> StackBuilder {
+        StackBuilder::new()
+    }
+
+    /// A kernel stack with no interface: only `lo` (down).
     pub fn new() -> io::Result<Self> {
-        Self::with_interfaces(&[])
+        Self::builder().build()
     }
 
-    /// A stack with one interface per spec, `[IFNAME:]URL`: a VNL (`vde:///tmp/sw`,
-    /// `vxvde://239.1.2.3`, ...) or `=COMMAND ARGS` (a coprocess speaking stream
-    /// framing on stdin/stdout, searched in `PATH`), relayed to a tap; or
-    /// `veth://NAME`, a kernel link to the other stacks of this process on NAME (a
-    /// veth pair to a kernel bridge: no relay). Names default to `vde0`,
-    /// `vde1`, ... by position; a name has 1 to 15 bytes.
+    /// A kernel stack with one interface per spec, `[IFNAME:]URL` (see
+    /// [`StackBuilder::spec_str`] and [`StackBuilder::interface`]); names default
+    /// to `vde0`, `vde1`, ... by position.
     pub fn with_interfaces(specs: &[&str]) -> io::Result<Self> {
-        Self::with_specs(spec::parse_all(specs)?)
+        specs
+            .iter()
+            .fold(Self::builder(), |b, s| b.spec_str(s))
+            .build()
     }
 
-    /// [`Self::with_interfaces`] with each name given apart from its URL
-    /// ([`IfSpec::new`]), so no part of a URL is ever read as a name.
+    /// A kernel stack with these typed interfaces ([`IfSpec::new`]: each name
+    /// given apart from its URL, so no part of a URL is ever read as a name).
     pub fn with_specs(specs: Vec<IfSpec>) -> io::Result<Self> {
-        spec::check_unique(&specs)?;
-        // Relayed interfaces get a plug and a tap; `veth://` ones a kernel link.
-        let mut plugs: Vec<Box<dyn Plug>> = Vec::with_capacity(specs.len());
-        let mut tap_names: Vec<&str> = Vec::with_capacity(specs.len());
-        // Taps whose plug carries large segments (bit i: tap i) get IFF_VNET_HDR.
-        let mut vnet: u64 = 0;
-        // ... and of those, the ones whose plug passes them whole (bit i: tap i).
-        let mut whole: u64 = 0;
-        let offload = offload_wanted();
-        let mut kernel: Vec<(&str, &str)> = Vec::new();
-        // "vde0 (vde:///tmp/sw)": how the relay names a relayed interface.
-        let mut labels: Vec<String> = Vec::with_capacity(specs.len());
-        for s in &specs {
-            if let Some(network) = kernel_link::network_name(&s.url) {
-                kernel.push((s.name.as_str(), network?));
-                continue;
-            }
-            let mut plug = open_plug(&s.url)
-                .map_err(|e| context(e, format!("interface {}: opening {}", s.name, s.url)))?;
-            // A plug that cuts segments in batches gets them too: one tap read
-            // and one sendmmsg per 64 KiB (its peers see ordinary frames).
-            if offload && plug.batches_segments() {
-                vnet |= 1 << tap_names.len(); // at most 64 taps: the helper checks
-            } else if offload && plug.offer_offload() {
-                vnet |= 1 << tap_names.len();
-                whole |= 1 << tap_names.len();
-            }
-            plugs.push(plug);
-            tap_names.push(s.name.as_str());
-            labels.push(format!("{} ({})", s.name, s.url));
+        Self::builder().specs(specs).build()
+    }
+
+    /// The backend the stack runs on.
+    pub fn backend(&self) -> Backend {
+        match &self.inner {
+            Inner::Kernel(_) => Backend::Kernel,
         }
-        let helper = helper::get()?;
-        // The helper makes the namespace and its taps (the kernel's part, most of
-        // the time) while we take the relay's place, which may start a thread.
-        let pending = crate::sys::helper_new_net_start(helper.ctl()?, &tap_names, vnet)?;
-        let slot = match tap_names.is_empty() {
-            true => None,
-            false => Some(relay::reserve()?),
-        };
-        let net = pending.finish()?;
-        let pairs: Vec<relay::Pair> = net
-            .taps
-            .into_iter()
-            .zip(plugs)
-            .zip(labels)
-            .enumerate()
-            .map(|(i, ((tap, mut plug), name))| {
-                let vnet = vnet >> i & 1 == 1;
-                if vnet {
-                    // Without the offloads the tap still works: plain frames, each
-                    // with an empty header.
-                    if let Err(e) = crate::sys::enable_tap_offload(tap.as_fd()) {
-                        log::warn!("vdestack: no large segments on {}: {e}", tap_names[i]);
-                    }
-                }
-                // Not attached, its frames still come through the relay.
-                if let Err(e) = plug.attach_tap(tap.as_fd(), vnet) {
-                    log::warn!(
-                        "vdestack: {}: frames go through the relay: {e}",
-                        tap_names[i]
-                    );
-                }
-                relay::Pair {
-                    tap,
-                    plug,
-                    vnet,
-                    whole: whole >> i & 1 == 1,
-                    name,
-                }
-            })
-            .collect();
-        let kernel: Vec<(String, String)> = kernel
-            .into_iter()
-            .map(|(i, n)| (i.to_string(), n.to_string()))
-            .collect();
-        let mut stack = Stack {
-            userns: helper.userns.clone(),
-            helper,
-            owner: rustix::process::getpid(),
-            netns: Arc::new(net.netns),
-            ifnames: specs.into_iter().map(|s| s.name).collect(),
-            relay: None,
-            kernel_ports: Vec::new(),
-        };
-        if !kernel.is_empty() {
-            // On failure `stack` is dropped with the ports made so far.
-            let nl = stack.netlink()?;
-            for (ifname, network) in &kernel {
-                let port = kernel_link::attach(&stack.helper, network, ifname, stack.netns(), &nl)?;
-                stack.kernel_ports.push(port);
-            }
-        }
-        if let Some(slot) = slot {
-            // On failure `stack` is dropped: its lease on the helper goes; `pairs` were dropped.
-            stack.relay = Some(slot.fill(pairs)?);
-        }
-        Ok(stack)
     }
 
     /// The interface names, in the order given.
@@ -283,50 +149,88 @@ impl Stack {
         &self.ifnames
     }
 
-    /// The pid of the namespace helper process, which all stacks of this process
-    /// share (diagnostics; it lives in the stacks' user namespace, not in their
-    /// network namespaces: use [`Stack::netns`] to enter one).
-    pub fn helper_pid(&self) -> i32 {
-        self.helper.pid
+    /// The pid of the namespace helper process, which all kernel stacks of this
+    /// process share (it lives in the stacks' user namespace, not in their
+    /// network namespaces: use [`Stack::netns`] to enter one). `None` on the
+    /// user backend.
+    #[cfg(feature = "diagnostics")]
+    pub fn helper_pid(&self) -> Option<i32> {
+        match &self.inner {
+            Inner::Kernel(k) => Some(k.helper_pid()),
+        }
     }
 
-    /// The stack's network namespace (for `setns`, or moving links into it).
-    pub fn netns(&self) -> BorrowedFd<'_> {
-        self.netns.as_fd()
+    /// The stack's network namespace (for `setns`, or moving links into it with
+    /// [`NlClient::link_set_netns`]). Kernel backend only: `None` on the user
+    /// backend.
+    pub fn netns(&self) -> Option<BorrowedFd<'_>> {
+        match &self.inner {
+            Inner::Kernel(k) => Some(k.netns()),
+        }
     }
 
-    /// The stack's user namespace.
-    pub fn userns(&self) -> BorrowedFd<'_> {
-        self.userns.as_fd()
+    /// The stack's user namespace. Kernel backend only: `None` on the user
+    /// backend.
+    pub fn userns(&self) -> Option<BorrowedFd<'_>> {
+        match &self.inner {
+            Inner::Kernel(k) => Some(k.userns()),
+        }
     }
 
-    /// `socket(domain, type, protocol)` made in the stack (close-on-exec; `type` may
-    /// carry `SOCK_NONBLOCK`). A family the kernel lacks gives `EAFNOSUPPORT`.
-    pub fn socket(&self, domain: i32, ty: i32, protocol: i32) -> io::Result<OwnedFd> {
-        crate::sys::helper_socket(self.helper.ctl()?, self.netns(), domain, ty, protocol)
+    /// A socket of any kind made in the stack, close-on-exec, blocking:
+    /// `socket(domain, type, protocol)` (`None`: the family's default protocol).
+    /// A family the kernel lacks gives `EAFNOSUPPORT`. Kernel backend only:
+    /// `EOPNOTSUPP` on the user backend, whose sockets are the typed ones.
+    pub fn socket(
+        &self,
+        domain: AddressFamily,
+        ty: SocketType,
+        protocol: Option<Protocol>,
+    ) -> io::Result<OwnedFd> {
+        self.socket_with(domain, ty, SocketFlags::empty(), protocol)
     }
 
-    fn inet_socket(&self, addr: &SocketAddr, ty: i32) -> io::Result<OwnedFd> {
-        let domain = if addr.is_ipv4() {
-            libc::AF_INET
-        } else {
-            libc::AF_INET6
+    /// [`Stack::socket`] with flags: `SocketFlags::NONBLOCK` (it is always
+    /// close-on-exec).
+    pub fn socket_with(
+        &self,
+        domain: AddressFamily,
+        ty: SocketType,
+        flags: SocketFlags,
+        protocol: Option<Protocol>,
+    ) -> io::Result<OwnedFd> {
+        let raw_ty = ty.as_raw() | (flags | SocketFlags::CLOEXEC).bits();
+        let raw_proto = protocol.map_or(0, |p| p.as_raw().get());
+        match &self.inner {
+            Inner::Kernel(k) => {
+                k.socket(i32::from(domain.as_raw()), raw_ty as i32, raw_proto as i32)
+            }
+        }
+    }
+
+    fn inet_socket(&self, addr: &SocketAddr, ty: SocketType) -> io::Result<OwnedFd> {
+        let domain = match addr {
+            SocketAddr::V4(_) => AddressFamily::INET,
+            SocketAddr::V6(_) => AddressFamily::INET6,
         };
-        self.socket(domain, ty, 0)
+        self.socket(domain, ty, None)
     }
 
-    /// A TCP listener bound to `addr` in the stack (SO_REUSEADDR, as std does).
+    /// A TCP listener bound to `addr` in the stack (`SO_REUSEADDR`, as std does;
+    /// a backlog of 128). Port 0: one the stack picks.
     pub fn tcp_listener(&self, addr: SocketAddr) -> io::Result<TcpListener> {
-        let fd = self.inet_socket(&addr, libc::SOCK_STREAM)?;
+        let fd = self.inet_socket(&addr, SocketType::STREAM)?;
         rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
         rustix::net::bind(&fd, &addr).map_err(|e| context(e, format!("bind {addr}")))?;
         rustix::net::listen(&fd, 128)?;
-        Ok(TcpListener::from(fd))
+        Ok(TcpListener::from_kernel(fd.into()))
     }
 
-    /// A TCP connection from the stack to `addr` (blocking connect).
+    /// A TCP connection from the stack to `addr`; waits as long as the stack's
+    /// TCP tries (about two minutes for a silent peer). A refused connection is
+    /// `ECONNREFUSED`, an unreachable network `ENETUNREACH`.
     pub fn tcp_connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
-        let fd = self.inet_socket(&addr, libc::SOCK_STREAM)?;
+        let fd = self.inet_socket(&addr, SocketType::STREAM)?;
         loop {
             match rustix::net::connect(&fd, &addr) {
                 Ok(()) => break,
@@ -334,31 +238,64 @@ impl Stack {
                 Err(e) => return Err(context(e, format!("connect {addr}"))),
             }
         }
-        Ok(TcpStream::from(fd))
+        Ok(TcpStream::from_kernel(fd.into()))
     }
 
-    /// A UDP socket bound to `addr` in the stack.
+    /// [`Stack::tcp_connect`] waiting at most `timeout` (then `ETIMEDOUT`, of kind
+    /// `TimedOut`); a zero timeout is refused, as std refuses it.
+    pub fn tcp_connect_timeout(
+        &self,
+        addr: SocketAddr,
+        timeout: std::time::Duration,
+    ) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot connect with a 0 duration timeout",
+            ));
+        }
+        let fd = self.inet_socket(&addr, SocketType::STREAM)?;
+        crate::net::connect_timeout(&fd, &addr, timeout)
+            .map_err(|e| context(e, format!("connect {addr}")))?;
+        Ok(TcpStream::from_kernel(fd.into()))
+    }
+
+    /// A UDP socket bound to `addr` in the stack. Port 0: one the stack picks.
     pub fn udp_bind(&self, addr: SocketAddr) -> io::Result<UdpSocket> {
-        let fd = self.inet_socket(&addr, libc::SOCK_DGRAM)?;
+        let fd = self.inet_socket(&addr, SocketType::DGRAM)?;
         rustix::net::bind(&fd, &addr).map_err(|e| context(e, format!("bind {addr}")))?;
-        Ok(UdpSocket::from(fd))
+        Ok(UdpSocket::from_kernel(fd.into()))
     }
 
-    /// A netlink route client over a socket made in the stack: configure its links,
-    /// addresses and routes.
+    /// An ICMP echo socket ("ping socket", what `ping` uses without privilege)
+    /// of the stack, for IPv4 or IPv6.
+    pub fn icmp_socket(&self, version: IpVersion) -> io::Result<IcmpSocket> {
+        let (domain, proto) = match version {
+            IpVersion::V4 => (AddressFamily::INET, rustix::net::ipproto::ICMP),
+            IpVersion::V6 => (AddressFamily::INET6, rustix::net::ipproto::ICMPV6),
+        };
+        let fd = self
+            .socket(domain, SocketType::DGRAM, Some(proto))
+            .map_err(|e| context(e, format!("an ICMP echo socket ({version:?})")))?;
+        Ok(IcmpSocket::from_kernel(fd, version))
+    }
+
+    /// A netlink route client of the stack: configure its links, addresses and
+    /// routes.
     pub fn netlink(&self) -> io::Result<NlClient> {
-        let fd = self.socket(libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_ROUTE)?;
-        Ok(NlClient::from_fd(fd))
+        match &self.inner {
+            Inner::Kernel(k) => k.netlink(),
+        }
     }
 
     /// A command that runs in the stack: between fork and exec it joins the stack's
     /// user and network namespaces and raises CAP_NET_ADMIN, NET_RAW,
     /// NET_BIND_SERVICE and NET_BROADCAST (ambient, so they survive exec). `program`
     /// is looked up like [`Command::new`] does (in `PATH` if it has no `/`).
-    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
-        let mut cmd = Command::new(program);
-        crate::sys::enter_namespaces_on_exec(&mut cmd, self.userns.clone(), self.netns.clone());
-        cmd
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        match &self.inner {
+            Inner::Kernel(k) => k.command(program),
+        }
     }
 
     /// Like [`Stack::command`], with what an interactive namespace (`vdestack ns`,
@@ -366,106 +303,83 @@ impl Stack {
     /// namespace of the command's own, and CAP_SYS_ADMIN (`sysadmin`).
     pub fn command_with(
         &self,
-        program: impl AsRef<std::ffi::OsStr>,
+        program: impl AsRef<OsStr>,
         options: &CommandOptions,
     ) -> io::Result<Command> {
-        let mut cmd = self.command(program);
-        let resolv = match &options.resolv_conf {
-            Some(p) => Some(
-                std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()))
-                    .map_err(|_| {
-                        io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte")
-                    })?,
-            ),
-            None => None,
-        };
-        crate::sys::ns_extras_on_exec(&mut cmd, options.sysadmin, resolv);
-        Ok(cmd)
+        match &self.inner {
+            Inner::Kernel(k) => k.command_with(program, options),
+        }
     }
 
     /// Runs `;`-separated commands in the stack, one after the other, like
     /// `vde_stackcmd`: words split on blanks with quotes and backslashes, no shell,
     /// **no `PATH` search** (a name without `/` is taken relative to the current
-    /// directory, as `execv` does; see [`Stack::run_argv`]). Stops at the first command whose status is not
-    /// 0 and returns that status; 0 if all succeed. A command that cannot be
-    /// executed counts as status 2 (upstream's `_exit(2)`); one killed by a signal
-    /// as 128+signal (upstream reports 0 there). Stdio and the environment are
-    /// inherited. As upstream, a command is killed (SIGKILL) if the application
-    /// dies while waiting for it, and an application's own `wait()` cannot reap it:
-    /// it is the child of a keeper cloned with no exit signal (see `sys::cmdspawn`).
-    pub fn run(&self, cmds: &str) -> io::Result<i32> {
+    /// directory, as `execv` does; see [`Stack::run_argv`]). Stops at the first
+    /// command that does not succeed and returns its status; the last one's
+    /// (success) if all do. A command that cannot be executed exits with status 2
+    /// (upstream's `_exit(2)`); one killed by a signal says which
+    /// ([`ExitStatusExt::signal`]; upstream reports 0 there, `vde_stackcmd` here
+    /// 128+N). Stdio and the environment are inherited. As upstream, a command is
+    /// killed (SIGKILL) if the application dies while waiting for it, and an
+    /// application's own `wait()` cannot reap it: it is the child of a keeper
+    /// cloned with no exit signal (see `sys::cmdspawn`). An empty list succeeds,
+    /// as with `vde_stackcmd`.
+    pub fn run(&self, cmds: &str) -> io::Result<ExitStatus> {
         let list = vde::url::split_commands(cmds).map_err(io::Error::from)?;
+        let mut last = None;
         for argv in list {
-            let code = self.run_argv(&argv)?;
-            if code != 0 {
-                return Ok(code);
+            let status = self.run_argv(&argv)?;
+            if !status.success() {
+                return Ok(status);
             }
+            last = Some(status);
         }
-        Ok(0)
+        Ok(last.unwrap_or(ExitStatus::from_raw(0)))
     }
 
     /// Runs one command, `argv[0]` being its path (no `PATH` search, no shell), in
-    /// the stack as [`Stack::run`] does, and returns its status (2 if it could not
-    /// be executed, 128+N if signal N killed it). An empty `argv` or one with a NUL
-    /// byte is `EINVAL`.
-    pub fn run_argv<S: AsRef<std::ffi::OsStr>>(&self, argv: &[S]) -> io::Result<i32> {
-        use std::os::unix::ffi::OsStrExt;
-        let mut cargv = Vec::with_capacity(argv.len());
-        for a in argv {
-            cargv.push(std::ffi::CString::new(a.as_ref().as_bytes()).map_err(|_| {
+    /// the stack as [`Stack::run`] does, and returns its status. An empty `argv`
+    /// or one with a NUL byte is `EINVAL`.
+    pub fn run_argv<S: AsRef<OsStr>>(&self, argv: &[S]) -> io::Result<ExitStatus> {
+        let cargv = c_argv(argv)?;
+        let raw = match &self.inner {
+            Inner::Kernel(k) => k.run_argv(&cargv)?,
+        };
+        Ok(ExitStatus::from_raw(raw))
+    }
+
+    /// Takes the stack apart now and says what went wrong, where dropping it would
+    /// say nothing: its interfaces close (their plugs too), its `veth://` links
+    /// are deleted, the namespace helper is let go of (it lingers after the
+    /// process's last stack, [`crate::Config::helper_linger`]). Every step is
+    /// taken even after an error; the first error is returned. Like a drop, it
+    /// does not wait long: a coprocess (`=COMMAND`, `cmd://`) gets a second to
+    /// exit before it is killed.
+    pub fn close(self) -> io::Result<()> {
+        let Stack { inner, .. } = self;
+        match inner {
+            Inner::Kernel(mut k) => k.close(),
+        }
+    }
+}
+
+/// `argv` as C strings: `EINVAL` if it is empty or has a NUL byte.
+fn c_argv<S: AsRef<OsStr>>(argv: &[S]) -> io::Result<Vec<CString>> {
+    use std::os::unix::ffi::OsStrExt;
+    if argv.is_empty() {
+        return Err(context(
+            io::Error::from_raw_os_error(libc::EINVAL),
+            "an empty command",
+        ));
+    }
+    argv.iter()
+        .map(|a| {
+            CString::new(a.as_ref().as_bytes()).map_err(|_| {
                 context(
                     io::Error::from_raw_os_error(libc::EINVAL),
                     "a NUL byte in a command",
                 )
-            })?);
-        }
-        if cargv.is_empty() {
-            return Err(context(
-                io::Error::from_raw_os_error(libc::EINVAL),
-                "an empty command",
-            ));
-        }
-        crate::sys::run_in_namespaces(&cargv, self.userns(), self.netns())
-    }
-}
-
-/// Whether stacks made now pass large segments over `inproc://` (on unless
-/// `VDESTACK_OFFLOAD=0`; see the module docs).
-fn offload_wanted() -> bool {
-    std::env::var_os("VDESTACK_OFFLOAD").is_none_or(|v| v != "0")
-}
-
-/// Opens the plug for one interface: a VNL, or `=COMMAND` (a stream coprocess).
-fn open_plug(url: &str) -> io::Result<Box<dyn Plug>> {
-    if let Some(cmdline) = url.strip_prefix('=') {
-        let words = vde::url::split_command(cmdline)?;
-        let Some((prog, args)) = words.split_first() else {
-            return Err(io::Error::from_raw_os_error(libc::EINVAL));
-        };
-        let mut c = Command::new(prog);
-        c.args(args);
-        return Ok(Box::new(vde::cmd::Cmd::spawn(c)?));
-    }
-    vde::open(url)
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        if rustix::process::getpid() != self.owner {
-            // A forked child's copy: the relay thread belongs to the parent, which
-            // still uses the stack. The child's copies of the namespace fds close
-            // with the fields; the inherited taps and plugs stay with the parent's
-            // relay (close-on-exec, so an exec drops them); the parent's kernel links
-            // are the parent's to delete.
-            std::mem::forget(std::mem::take(&mut self.kernel_ports));
-            return;
-        }
-        // The relay lets go of the taps and plugs; they close here (then a relay
-        // thread left with no stack, which ended meanwhile, is joined). The namespace
-        // fd closes with the field (sockets made in the stack keep the namespace);
-        // the helper lingers after the process's last stack, then ends.
-        if let Some(id) = self.relay.take() {
-            drop(relay::remove(id));
-        }
-    }
+            })
+        })
+        .collect()
 }

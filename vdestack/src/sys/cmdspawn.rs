@@ -27,8 +27,9 @@ use super::nsexec::{raise_caps, NET_CAPS};
 
 /// Runs `argv` (no `PATH` search: `argv[0]` is the path) in the namespaces
 /// `userns` and `netns` with the network capabilities, stdio and environment
-/// inherited, and waits for it: its exit status, 128+N if signal N killed it, 2 if
-/// it could not be executed. It is killed if the calling thread ends first.
+/// inherited, and waits for it: its wait status (exit status 2 if it could not be
+/// executed; killed by signal N if signal N killed the command). It is killed if
+/// the calling thread ends first.
 pub fn run_in_namespaces(
     argv: &[CString],
     userns: BorrowedFd<'_>,
@@ -83,15 +84,34 @@ pub fn run_in_namespaces(
             return Err(crate::error::context(e, "waiting for a stack command"));
         }
     };
-    Ok(exit_code(status))
+    Ok(status)
 }
 
-/// A wait status as a shell reports it: the exit status, or 128+N for signal N.
-fn exit_code(status: i32) -> i32 {
-    if libc::WIFSIGNALED(status) {
-        128 + libc::WTERMSIG(status)
-    } else {
-        libc::WEXITSTATUS(status)
+/// Ends the keeper as the command ended: with its exit status, or killed by the
+/// signal that killed it (so the caller's wait status says which), without a core
+/// file of the keeper's own.
+///
+/// # Safety
+///
+/// Only system calls: for the keeper, after the clone.
+unsafe fn end_as(status: i32) -> ! {
+    // SAFETY: system calls on integers and on a local limit.
+    unsafe {
+        if libc::WIFSIGNALED(status) {
+            let sig = libc::WTERMSIG(status);
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+            // Every disposition is the default already; unblock it, then raise it.
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            libc::kill(libc::getpid(), sig);
+            libc::_exit(128 + sig);
+        }
+        libc::_exit(libc::WEXITSTATUS(status))
     }
 }
 
@@ -138,7 +158,7 @@ fn keeper_main(argv: &[*const c_char], parent: i32, userns: i32, netns: i32) -> 
             let mut status = 0;
             let r = libc::waitpid(pid, &mut status, 0);
             if r == pid {
-                libc::_exit(exit_code(status));
+                end_as(status);
             }
             if r < 0 && *libc::__errno_location() != libc::EINTR {
                 libc::_exit(2);

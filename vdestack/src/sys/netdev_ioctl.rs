@@ -11,6 +11,7 @@ const IFREQ_SIZE: usize = 40;
 
 /// `struct ifconf` on 64-bit Linux: `int ifc_len`, padding, then the buffer
 /// pointer.
+#[cfg(feature = "diagnostics")]
 #[repr(C)]
 struct IfConf {
     len: libc::c_int,
@@ -31,6 +32,7 @@ pub fn ifreq_ioctl(fd: BorrowedFd<'_>, request: u64, ifr: &mut [u8; IFREQ_SIZE])
 
 /// `ioctl(fd, SIOCGIFCONF, &ifconf)` with `ifc_buf` = `buf` (`None`: NULL, to ask
 /// for the size needed) and `ifc_len` = its length; returns the new `ifc_len`.
+#[cfg(feature = "diagnostics")]
 pub fn ifconf_ioctl(fd: BorrowedFd<'_>, buf: Option<&mut [u8]>) -> io::Result<usize> {
     let (ptr, len) = match buf {
         Some(b) => (

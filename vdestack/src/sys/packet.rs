@@ -25,6 +25,7 @@ pub struct PacketSocket {
     /// The interface's MAC address.
     pub mac: [u8; 6],
     /// The interface's index.
+    #[allow(dead_code)] // kept for diagnostics and errors to come; learnt anyway
     pub index: u32,
 }
 

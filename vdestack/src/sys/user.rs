@@ -90,14 +90,27 @@ pub fn group_id(group: &str) -> io::Result<u32> {
 }
 
 /// Detaches from the terminal like `daemon(0, 0)`: forks (the parent exits), starts a
-/// new session, changes to `/` and points stdio at `/dev/null`. Call it before any
-/// thread is started.
+/// new session, changes to `/` and points stdio at `/dev/null`. Only a process with
+/// one thread may: with more, `EBUSY` and nothing done (the child would have only
+/// the calling thread, and whatever locks the others held).
 pub fn daemonize() -> io::Result<()> {
-    // SAFETY: daemon() forks; the caller guarantees the process is single-threaded,
-    // so the child is a faithful copy and may go on running Rust code.
+    if thread_count()? != 1 {
+        return Err(crate::error::context(
+            io::Error::from_raw_os_error(libc::EBUSY),
+            "daemonizing: the process has more than one thread",
+        ));
+    }
+    // SAFETY: daemon() forks; the process has one thread (checked above: no other
+    // can start one meanwhile, since this is the only thread), so the child is a
+    // faithful copy and may go on running Rust code.
     let rc = unsafe { libc::daemon(0, 0) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// How many threads the process has (the entries of `/proc/self/task`).
+fn thread_count() -> io::Result<usize> {
+    Ok(std::fs::read_dir("/proc/self/task")?.count())
 }

@@ -67,7 +67,7 @@ impl SegmentBatch {
 
     /// From now on, keep what a full peer does not take ([`Self::send_cut`],
     /// [`Self::keep_frame`]) instead of dropping it (what a relay that can wait
-    /// for the peer asks for: [`super::Plug::offer_backlog`]).
+    /// for the peer asks for: [`super::Backlog::keep`]).
     pub fn keep_backlog(&mut self) {
         self.keep = true;
     }
@@ -254,28 +254,6 @@ fn send_some<'a>(
     }
     (sent, None)
 }
-
-/// The [`Plug`](super::Plug) back-pressure methods of a plug that keeps what its
-/// peer refuses in a [`SegmentBatch`] field (`$batch`) and waits for room on a
-/// socket field (`$fd`): a full send buffer (`EAGAIN`) keeps the frames until
-/// that socket is writable again. The plug writes `offer_backlog` (which calls
-/// [`SegmentBatch::keep_backlog`]) and `flush_backlog` itself.
-macro_rules! backlog_in_batch {
-    ($batch:ident, $fd:ident) => {
-        fn backlog(&self) -> usize {
-            self.$batch.kept()
-        }
-
-        fn backlog_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-            std::os::fd::AsFd::as_fd(&self.$fd)
-        }
-
-        fn drop_backlog(&mut self) -> usize {
-            self.$batch.drop_kept()
-        }
-    };
-}
-pub(crate) use backlog_in_batch;
 
 #[cfg(test)]
 #[path = "batch_tests.rs"]

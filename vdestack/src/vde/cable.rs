@@ -5,7 +5,7 @@
 //!
 //! It never blocks on a full side: such frames are dropped and counted. It never
 //! spins for long: after moving frames it looks for more for a short, adaptive
-//! while ([`poll_window`]), then sleeps in `poll` until something is ready.
+//! while ([`super::poll_window`]), then sleeps in `poll` until something is ready.
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
-use super::poll_window::{self, PollWindow};
+use super::poll_window::PollWindow;
 use super::{Plug, Recv, MAX_FRAME};
 use crate::error::context;
 
@@ -62,7 +62,7 @@ pub fn run_named(
 ) -> io::Result<(CableEnd, CableStats)> {
     let mut stats = CableStats::default();
     let mut buf = vec![0u8; MAX_FRAME];
-    let mut window = PollWindow::new(poll_window::max_from_env());
+    let mut window = PollWindow::new(crate::Config::current().relay_poll);
     // Bytes moved since the cable last looked for events.
     let mut moved = 0usize;
     loop {

@@ -9,14 +9,14 @@
 //! for it; a sender whose every destination is full gets `WouldBlock`. The segment
 //! goes away with its last plug.
 //!
-//! Large segments: a plug that said yes to [`Plug::offer_offload`] (a stack whose
+//! Large segments: a plug that said yes to [`Offload::enable`] (a stack whose
 //! tap has `IFF_VNET_HDR`) sends and receives frames with a [`VnetHdr`]: TCP
 //! segments of up to 64 KiB, checksums pending. Queues hold (header, frame), so such
 //! a frame reaches another offloading port whole, in one copy; every other port
 //! gets it cut into ordinary frames with complete checksums ([`gso::to_plain`]),
 //! so plain plugs and cables to C switches see only what a wire would carry.
 //!
-//! A stack's plug goes one step further ([`Plug::attach_tap`]): its port writes
+//! A stack's plug goes one step further ([`TapDelivery::attach_tap`]): its port writes
 //! frames straight into the stack's tap from the sender's thread, so a frame from
 //! one stack to another is one tap read and one tap write in a single relay
 //! thread, with no queue and no second thread to wake. The segment's lock is held
@@ -35,7 +35,7 @@ use super::gso::{self, VnetHdr};
 use super::netnode::forward::{Forwarder, PortId, DEFAULT_EXPIRE, HOST};
 use super::netnode::Kind;
 use super::url::{bad_value, parse_url_style};
-use super::{Plug, Recv, MAX_FRAME, MIN_FRAME};
+use super::{Offload, Plug, Recv, TapDelivery, MAX_FRAME, MIN_FRAME};
 
 /// Frames one plug may have waiting before new ones for it are dropped.
 const QUEUE_FRAMES: usize = 512;
@@ -64,7 +64,7 @@ struct Queue {
     /// Bytes in `frames`.
     bytes: usize,
     spare: Vec<Vec<u8>>,
-    /// The tap frames go straight into, once [`Plug::attach_tap`] set it: then the
+    /// The tap frames go straight into, once [`TapDelivery::attach_tap`] set it: then the
     /// queue stays empty and the sender's thread writes the frame to the tap.
     tap: Option<DirectTap>,
 }
@@ -96,7 +96,7 @@ struct Port {
     queue: Mutex<Queue>,
     /// Readable while `queue` is not empty; written and read only under its lock.
     ready: OwnedFd,
-    /// Takes large segments whole (set once by [`Plug::offer_offload`], read under
+    /// Takes large segments whole (set once by [`Offload::enable`], read under
     /// the segment's lock).
     offload: AtomicBool,
 }
@@ -349,7 +349,7 @@ impl Plug for InProc {
 
     /// On a plug that offloads, a frame with a pending checksum comes back completed
     /// and a large segment is dropped (`Recv::Nothing`): receive those with
-    /// [`Plug::recv_offload`].
+    /// [`Offload::recv_offload`].
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
         let (hdr, n, full) = self.take(buf)?;
         if hdr.is_plain() {
@@ -364,9 +364,22 @@ impl Plug for InProc {
         Ok(Recv::Nothing)
     }
 
-    fn offer_offload(&mut self) -> bool {
+    fn data_fd(&self) -> BorrowedFd<'_> {
+        self.port.ready.as_fd()
+    }
+
+    fn offload(&mut self) -> Option<&mut dyn Offload> {
+        Some(self)
+    }
+
+    fn tap_delivery(&mut self) -> Option<&mut dyn TapDelivery> {
+        Some(self)
+    }
+}
+
+impl Offload for InProc {
+    fn enable(&mut self) {
         self.port.offload.store(true, Ordering::Relaxed);
-        true
     }
 
     fn send_offload(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
@@ -383,15 +396,13 @@ impl Plug for InProc {
         *hdr = h;
         Ok(Recv::Frame(n))
     }
+}
 
-    fn data_fd(&self) -> BorrowedFd<'_> {
-        self.port.ready.as_fd()
-    }
-
-    /// Yes: from now on the sender's thread writes this port's frames into `tap`
+impl TapDelivery for InProc {
+    /// From now on the sender's thread writes this port's frames into `tap`
     /// (frames already queued go first), so a frame between two stacks of this
     /// process costs one read and one write, with no queue and no second thread.
-    fn attach_tap(&mut self, tap: BorrowedFd<'_>, vnet: bool) -> io::Result<bool> {
+    fn attach_tap(&mut self, tap: BorrowedFd<'_>, vnet: bool) -> io::Result<()> {
         let fd = rustix::io::fcntl_dupfd_cloexec(tap, 3)?;
         let direct = DirectTap { fd, vnet };
         let mut q = lock(&self.port.queue);
@@ -404,244 +415,6 @@ impl Plug for InProc {
         let mut counter = [0u8; 8];
         let _ = rustix::io::read(&self.port.ready, &mut counter);
         q.tap = Some(direct);
-        Ok(true)
-    }
-}
-
-impl Drop for InProc {
-    fn drop(&mut self) {
-        let mut inner = lock(&self.segment.inner);
-        inner.fwd.remove_port(self.id);
-        inner.ports.remove(&self.id);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::vde::{recv_timeout, MAX_FRAME};
-    use std::time::Duration;
-
-    fn frame(dst: u8, src: u8, n: usize) -> Vec<u8> {
-        let mut f = vec![2, 0, 0, 0, 0, dst, 2, 0, 0, 0, 0, src, 0x88, 0xb5];
-        f.resize(n, src);
-        f
-    }
-
-    fn got(p: &mut InProc) -> Option<Vec<u8>> {
-        let mut buf = vec![0; MAX_FRAME];
-        recv_timeout(p, &mut buf, Duration::from_millis(50))
-            .unwrap()
-            .map(|n| buf[..n].to_vec())
-    }
-
-    #[test]
-    fn same_name_shares_a_switch_other_names_do_not() {
-        let mut a = InProc::open("t-share").unwrap();
-        let mut b = InProc::open("t-share").unwrap();
-        let mut c = InProc::open("t-share").unwrap();
-        let mut other = InProc::open("t-other").unwrap();
-        // Unknown destination: flooded to b and c, never back to a, never elsewhere.
-        a.send(&frame(2, 1, 60)).unwrap();
-        assert_eq!(got(&mut b), Some(frame(2, 1, 60)));
-        assert_eq!(got(&mut c), Some(frame(2, 1, 60)));
-        assert_eq!(got(&mut a), None);
-        assert_eq!(got(&mut other), None);
-        // b answers a: the switch learned a, so c does not see it.
-        b.send(&frame(1, 2, 100)).unwrap();
-        assert_eq!(got(&mut a), Some(frame(1, 2, 100)));
-        assert_eq!(got(&mut c), None);
-        // Readiness follows the queue.
-        assert!(!crate::sys::poll_readable(a.data_fd(), Some(Duration::ZERO)).unwrap());
-        b.send(&frame(1, 2, 70)).unwrap();
-        assert!(crate::sys::poll_readable(a.data_fd(), Some(Duration::ZERO)).unwrap());
-    }
-
-    #[test]
-    fn hub_and_switch_together_are_refused() {
-        let e = InProc::open("t-both/hub/switch").unwrap_err();
-        assert!(e.to_string().contains("not both"), "{e}");
-        assert!(InProc::open("t-both/hub").is_ok());
-    }
-
-    #[test]
-    fn hub_floods_and_full_queues_drop() {
-        let mut a = InProc::open("t-hub/hub").unwrap();
-        let mut b = InProc::open("t-hub").unwrap();
-        let mut c = InProc::open("t-hub").unwrap();
-        b.send(&frame(1, 2, 60)).unwrap();
-        a.send(&frame(2, 1, 60)).unwrap();
-        assert!(
-            got(&mut c).is_some() && got(&mut c).is_some(),
-            "a hub floods"
-        );
-        // Nobody reads b: after QUEUE_FRAMES, a's frames to b are refused.
-        let mut c_reader = 0;
-        let mut refused = false;
-        for _ in 0..QUEUE_FRAMES + 10 {
-            if a.send(&frame(2, 1, 60)).is_err() {
-                refused = true;
-            }
-            let mut buf = vec![0; MAX_FRAME];
-            while let Ok(Recv::Frame(_)) = c.recv(&mut buf) {
-                c_reader += 1;
-            }
-        }
-        assert!(
-            !refused,
-            "c still took every frame, so the send counts as delivered"
-        );
-        assert!(c_reader > 0);
-        drop(c);
-        let e = a.send(&frame(2, 1, 60)).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
-        assert!(got(&mut b).is_some());
-    }
-
-    #[test]
-    fn segments_end_with_their_last_plug_and_names_are_needed() {
-        {
-            let _a = InProc::open("t-gone").unwrap();
-        }
-        let all = lock(&SEGMENTS);
-        let gone = all
-            .as_ref()
-            .and_then(|m| m.get("t-gone"))
-            .is_none_or(|w| w.strong_count() == 0);
-        assert!(gone);
-        drop(all);
-        assert!(InProc::open("").is_err());
-        assert!(InProc::open("x/colour=1").is_err());
-        let mut lone = InProc::open("t-lone").unwrap();
-        assert_eq!(
-            lone.send(&frame(9, 1, 60)).unwrap(),
-            60,
-            "a cable to nothing"
-        );
-        assert_eq!(lone.send(&[0; 5]).unwrap(), 5);
-    }
-
-    /// An IPv4 TCP large segment from 10.0.0.2 to 10.0.0.1 as a tap with TSO gives it.
-    fn large_segment(payload: usize, mss: u16) -> (VnetHdr, Vec<u8>) {
-        let mut f = frame(1, 2, 14);
-        f[12..14].copy_from_slice(&[0x08, 0x00]);
-        let total = (40 + payload) as u16;
-        f.extend_from_slice(&[0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0]);
-        f[16..18].copy_from_slice(&total.to_be_bytes());
-        f.extend_from_slice(&[10, 0, 0, 2, 10, 0, 0, 1]);
-        f.extend_from_slice(&[0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x18, 1, 0]);
-        f.extend_from_slice(&[0, 0, 0, 0]);
-        f.extend((0..payload).map(|i| i as u8));
-        let hdr = VnetHdr {
-            flags: gso::F_NEEDS_CSUM,
-            gso_type: gso::GSO_TCPV4,
-            hdr_len: 54,
-            gso_size: mss,
-            csum_start: 34,
-            csum_offset: 16,
-        };
-        (hdr, f)
-    }
-
-    #[test]
-    fn large_segments_pass_whole_to_offloading_ports_only() {
-        let mut a = InProc::open("t-gso/hub").unwrap();
-        let mut b = InProc::open("t-gso").unwrap();
-        let mut c = InProc::open("t-gso").unwrap();
-        assert!(a.offer_offload() && b.offer_offload());
-        let (hdr, big) = large_segment(20000, 1448);
-        assert_eq!(a.send_offload(&hdr, &big).unwrap(), big.len());
-        // b offloads: one frame, its header kept.
-        let mut buf = vec![0u8; gso::MAX_GSO_FRAME];
-        let mut h = VnetHdr::PLAIN;
-        assert_eq!(
-            b.recv_offload(&mut h, &mut buf).unwrap(),
-            Recv::Frame(big.len())
-        );
-        assert_eq!((h, &buf[..big.len()]), (hdr, &big[..]));
-        // c does not: ordinary frames, the payload all there.
-        let mut pieces = 0;
-        let mut payload = 0;
-        while let Some(f) = got(&mut c) {
-            assert!(f.len() <= 54 + 1448);
-            pieces += 1;
-            payload += f.len() - 54;
-        }
-        assert_eq!((pieces, payload), (20000usize.div_ceil(1448), 20000));
-        let st = stats("t-gso").unwrap();
-        assert_eq!((st.passed_whole, st.made_plain, st.refused), (1, 1, 0));
-        assert_eq!(st.largest, big.len());
-        // A plain recv on an offloading port drops what it cannot take; a frame
-        // with only a pending checksum comes back completed.
-        a.send_offload(&hdr, &big).unwrap();
-        assert_eq!(b.recv(&mut buf).unwrap(), Recv::Nothing);
-        let (mut one, small) = large_segment(100, 1448);
-        one.gso_type = gso::GSO_NONE;
-        a.send_offload(&one, &small).unwrap();
-        assert_eq!(b.recv(&mut buf).unwrap(), Recv::Frame(small.len()));
-        assert_ne!(buf[50..52], [0, 0], "the checksum was filled in");
-        // Garbage with a large-segment header reaches only offloading ports.
-        while got(&mut c).is_some() {}
-        let bad = VnetHdr {
-            gso_type: gso::GSO_UDP_L4,
-            ..hdr
-        };
-        a.send_offload(&bad, &frame(1, 2, 3000)).unwrap();
-        assert_eq!(got(&mut c), None);
-        assert_eq!(stats("t-gso").unwrap().refused, 1);
-    }
-
-    /// Reads one message from a seqpacket socket standing in for a tap.
-    fn tap_message(fd: &OwnedFd) -> Option<Vec<u8>> {
-        let mut buf = vec![0; 70000];
-        match rustix::net::recv(fd, &mut buf[..], rustix::net::RecvFlags::DONTWAIT) {
-            Ok((n, _)) => Some(buf[..n].to_vec()),
-            Err(_) => None,
-        }
-    }
-
-    #[test]
-    fn an_attached_tap_gets_the_queued_frames_then_every_frame_at_once() {
-        use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
-        let mut a = InProc::open("t-attach/hub").unwrap();
-        let mut b = InProc::open("t-attach").unwrap();
-        assert!(a.offer_offload() && b.offer_offload());
-        let (tap, peer) = socketpair(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-            None,
-        )
-        .unwrap();
-        // Queued before the tap is attached: it goes first, with its header.
-        let early = frame(9, 1, 60);
-        a.send(&early).unwrap();
-        assert!(b.attach_tap(tap.as_fd(), true).unwrap());
-        drop(tap); // the port holds its own copy of the fd
-        let mut want = VnetHdr::PLAIN.to_bytes().to_vec();
-        want.extend_from_slice(&early);
-        assert_eq!(tap_message(&peer), Some(want));
-        // Then a large segment, whole, straight from the sender's call.
-        let (hdr, big) = large_segment(20000, 1448);
-        a.send_offload(&hdr, &big).unwrap();
-        let mut want = hdr.to_bytes().to_vec();
-        want.extend_from_slice(&big);
-        assert_eq!(tap_message(&peer), Some(want));
-        // Nothing waits in b's queue, and its fd stays quiet.
-        assert_eq!(tap_message(&peer), None);
-        assert_eq!(got(&mut b), None);
-        // A plain tap gets bare frames.
-        let (tap2, peer2) = socketpair(
-            AddressFamily::UNIX,
-            SocketType::SEQPACKET,
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-            None,
-        )
-        .unwrap();
-        let mut c = InProc::open("t-attach").unwrap();
-        assert!(c.attach_tap(tap2.as_fd(), false).unwrap());
-        let f = frame(0xff, 1, 64);
-        a.send(&f).unwrap();
-        assert_eq!(tap_message(&peer2), Some(f));
+        Ok(())
     }
 }

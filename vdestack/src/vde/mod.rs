@@ -40,31 +40,35 @@
 //!   error of kind `WouldBlock`.
 //! * [`Plug::send`] never blocks. A full peer makes it return `WouldBlock`: the frame
 //!   is dropped, as a relay must drop rather than deadlock (upstream's ptp deadlock);
-//!   unless the plug was asked to keep it ([`Plug::offer_backlog`], see below).
+//!   unless the plug was asked to keep it ([`Backlog`], see below).
 //!   Frames shorter than 14 bytes are discarded and reported as sent.
 //! * Dropping a plug closes every fd, removes every socket file it created and reaps
 //!   every process it started.
 //!
+//! Beyond that core (send, receive, the fd to poll) a plug may have capabilities,
+//! each a trait it hands out through one query ([`Plug::offload`],
+//! [`Plug::segment_batching`], [`Plug::recv_batching`], [`Plug::backlog`],
+//! [`Plug::tap_delivery`]); a transport without them implements nothing for them.
+//!
 //! ## Large segments (offload)
 //!
 //! A plug may carry frames with a [`gso::VnetHdr`] in front: TCP segments of up to
-//! 64 KiB cut later, checksums still to compute. Only `inproc://` does, and only once
-//! asked with [`Plug::offer_offload`] (a stack whose tap has `IFF_VNET_HDR` asks);
-//! then [`Plug::send_offload`] and [`Plug::recv_offload`] move (header, frame)
-//! pairs, and the segment hands ordinary frames ([`gso::to_plain`]) to every port
-//! that did not ask. Every other plug keeps the defaults: it cuts and completes in
-//! software before sending, and receives with a plain header. A wrapping plug
-//! (`vlan://`, `agno://`, `wirefilter://`, `capture://`) keeps them too, whatever it
-//! wraps: each frame is tagged, encrypted, impaired or recorded on its own, so
-//! segments are cut before they reach it. The datagram plugs
-//! (`vxvde://`, `vxlan://`, `udp://`, `vde://`) cut a segment once and send all
-//! its frames with one `sendmmsg` ([`batch`]; [`Plug::batches_segments`]): their
-//! peers still get ordinary MTU-sized frames.
+//! 64 KiB cut later, checksums still to compute. Only `inproc://` does
+//! ([`Offload`]), and only once turned on with [`Offload::enable`] (a stack whose
+//! tap has `IFF_VNET_HDR` does); then frames move as (header, frame) pairs, and
+//! the segment hands ordinary frames ([`gso::to_plain`]) to every port that did
+//! not turn it on. The datagram plugs (`vxvde://`, `vxlan://`, `udp://`,
+//! `vde://`) cut a segment once and send all its frames with one `sendmmsg`
+//! ([`SegmentBatching`], [`batch`]): their peers still get ordinary MTU-sized
+//! frames. Every other plug gets segments cut in software before they reach it
+//! ([`send_segment`] picks the way); a wrapping plug (`vlan://`, `agno://`,
+//! `wirefilter://`, `capture://`) too, whatever it wraps: each frame is tagged,
+//! encrypted, impaired or recorded on its own.
 //!
 //! ## Many frames per receive
 //!
 //! The same datagram plugs receive up to 32 datagrams with one `recvmmsg`
-//! ([`Plug::recv_batch`], [`recv_batch`]) into buffers the caller owns: the relay
+//! ([`RecvBatching`], [`recv_into_batch`]) into buffers the caller owns: the relay
 //! reads their frames in place, and nothing is left waiting inside a plug.
 //!
 //! ## Back-pressure
@@ -72,14 +76,13 @@
 //! A 64 KiB segment is some 45 datagrams at once, more than a `vde_switch`'s
 //! receive queue takes (`net.unix.max_dgram_qlen`, 10 by default). The datagram
 //! plugs above keep what their peer refuses with `EAGAIN` once asked
-//! ([`Plug::offer_backlog`]: the stack's relay asks); the relay then stops reading
-//! the tap until the peer has room ([`Plug::backlog_fd`] writable), so TCP slows
+//! ([`Backlog::keep`]: the stack's relay asks); the relay then stops reading
+//! the tap until the peer has room ([`Backlog::room_fd`] writable), so TCP slows
 //! down instead of losing segments. The stream plugs (`cmd://`, stdin/stdout)
 //! queue up to 256 KiB themselves and wake on room the same way
 //! ([`stream_plug`]); the others drop what a full peer refuses.
 
 use std::io;
-use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
 pub mod agno;
@@ -87,6 +90,7 @@ pub mod batch;
 pub mod cable;
 pub mod capture;
 pub mod cmd;
+mod datagram;
 pub mod gro;
 pub mod gso;
 pub mod inproc;
@@ -94,6 +98,7 @@ pub mod mactable;
 pub mod netnode;
 pub mod null;
 pub mod pcap;
+mod plug;
 pub mod poll_window;
 pub mod ptp;
 pub mod rate_limit;
@@ -113,6 +118,10 @@ pub mod vxvde;
 pub mod wirefilter;
 pub mod wrapper;
 
+pub use plug::{
+    recv_into_batch, recv_segment, send_offload_each, send_segment, Backlog, Offload, Plug, Recv,
+    RecvBatching, SegmentBatching, TapDelivery,
+};
 pub use recv_batch::RecvBatch;
 pub use url::UrlError;
 
@@ -146,151 +155,6 @@ pub const SCHEMES: &[&str] = &[
     "wirefilter",
     "capture",
 ];
-
-/// What one [`Plug::recv`] call produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recv {
-    /// A frame of this many bytes is at the start of the buffer.
-    Frame(usize),
-    /// Something was handled, but there is no frame for the caller.
-    Nothing,
-    /// The other end is gone for good (EOF, the switch closed the port).
-    Closed,
-}
-
-/// One end of a virtual Ethernet cable.
-pub trait Plug: Send {
-    /// Sends one frame. Never blocks; see the module docs for the return values.
-    fn send(&mut self, frame: &[u8]) -> io::Result<usize>;
-
-    /// Receives one frame into `buf` (which should hold [`MAX_FRAME`] bytes; a
-    /// longer frame is truncated). Call it when [`Plug::data_fd`] is readable.
-    fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv>;
-
-    /// The fd to poll for readability.
-    fn data_fd(&self) -> BorrowedFd<'_>;
-
-    /// The control fd (only `vde://` has one: its stream to the switch). Its
-    /// readiness is already folded into [`Plug::data_fd`]; it is here for callers
-    /// that want to watch it apart, like `vde_ctlfd`.
-    fn ctl_fd(&self) -> Option<BorrowedFd<'_>> {
-        None
-    }
-
-    /// Asks the plug to carry large segments whole from now on, through
-    /// [`Plug::send_offload`] and [`Plug::recv_offload`]; returns whether it will
-    /// (the default: no). A plug that says yes hands large frames to
-    /// [`Plug::recv_offload`], so its owner must receive that way.
-    fn offer_offload(&mut self) -> bool {
-        false
-    }
-
-    /// Sends a frame described by `hdr` (see [`gso`]). The default cuts it into
-    /// ordinary frames and completes its checksums in software, then sends each with
-    /// [`Plug::send`]; a frame [`gso::to_plain`] refuses is dropped with its error.
-    fn send_offload(&mut self, hdr: &gso::VnetHdr, frame: &[u8]) -> io::Result<usize> {
-        send_offload_each(self, hdr, frame)
-    }
-
-    /// Whether [`Plug::send_offload`] cuts large segments itself at a lower cost
-    /// than the kernel would (all the frames of a segment in one `sendmmsg`): a
-    /// stack then opens its tap with `IFF_VNET_HDR` and TSO for this plug too,
-    /// though it carries only ordinary frames. The default: no.
-    fn batches_segments(&self) -> bool {
-        false
-    }
-
-    /// Offers the plug the stack's tap its frames are for (`vnet`: the tap has
-    /// `IFF_VNET_HDR`); returns whether the plug will write them into it itself,
-    /// from the sending thread, rather than queue them for [`Plug::recv`]. Only a
-    /// plug whose senders live in this process can (`inproc://`): that saves a copy
-    /// and a thread wake-up per frame. The default: no.
-    fn attach_tap(&mut self, tap: BorrowedFd<'_>, vnet: bool) -> io::Result<bool> {
-        let _ = (tap, vnet);
-        Ok(false)
-    }
-
-    /// Receives a frame and its header into `hdr` and `buf` (which should hold
-    /// [`gso::MAX_GSO_FRAME`] bytes once offload is on). The default receives an
-    /// ordinary frame with [`Plug::recv`] and a plain header.
-    fn recv_offload(&mut self, hdr: &mut gso::VnetHdr, buf: &mut [u8]) -> io::Result<Recv> {
-        *hdr = gso::VnetHdr::PLAIN;
-        self.recv(buf)
-    }
-
-    /// Whether [`Plug::recv_batch`] takes many datagrams with one syscall (the
-    /// datagram plugs: `vxvde://`, `vxlan://`, `udp://`, `vde://`). The default: no.
-    fn receives_batches(&self) -> bool {
-        false
-    }
-
-    /// Receives what is queued, up to [`RecvBatch::CAPACITY`] datagrams, into
-    /// `batch` (emptied first), keeping the frames that [`Plug::recv`] would have
-    /// returned one by one. Returns [`Recv::Frame`] with the number of frames kept
-    /// (read them with [`RecvBatch::frames`] before the next call), or, as
-    /// [`Plug::recv`] does, [`Recv::Nothing`] (datagrams handled, no frame),
-    /// [`Recv::Closed`] or an error (`WouldBlock`: nothing queued). Nothing stays in
-    /// the plug: what it received is in `batch`. The default takes one frame with
-    /// [`Plug::recv`].
-    fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<Recv> {
-        batch.recv_one(self)
-    }
-
-    /// Asks the plug to keep, from now on, the frames its peer cannot take yet
-    /// (a full queue) rather than drop them; returns whether it will (the
-    /// default: no). The caller then stops sending while [`Plug::backlog`] is
-    /// not 0, waits until [`Plug::backlog_fd`] is writable, and calls
-    /// [`Plug::flush_backlog`] (or gives up with [`Plug::drop_backlog`]). A
-    /// send while frames are kept is refused with `WouldBlock`.
-    fn offer_backlog(&mut self) -> bool {
-        false
-    }
-
-    /// How many frames wait for the peer (see [`Plug::offer_backlog`]).
-    fn backlog(&self) -> usize {
-        0
-    }
-
-    /// The fd that becomes writable when the peer can take the frames kept for
-    /// it (the default: [`Plug::data_fd`]).
-    fn backlog_fd(&self) -> BorrowedFd<'_> {
-        self.data_fd()
-    }
-
-    /// Sends the frames kept for the peer: `Ok(true)` when none is left,
-    /// `Ok(false)` while the peer is still full. An error is one [`Plug::send`]
-    /// would return (the peer is gone): the frames are dropped.
-    fn flush_backlog(&mut self) -> io::Result<bool> {
-        Ok(true)
-    }
-
-    /// Drops the frames kept for the peer; returns how many.
-    fn drop_backlog(&mut self) -> usize {
-        0
-    }
-}
-
-/// What [`Plug::send_offload`] does by default: a plain frame goes to
-/// [`Plug::send`]; any other is cut into ordinary frames with complete checksums
-/// ([`gso::to_plain`]), each sent with [`Plug::send`].
-pub fn send_offload_each<P: Plug + ?Sized>(
-    plug: &mut P,
-    hdr: &gso::VnetHdr,
-    frame: &[u8],
-) -> io::Result<usize> {
-    if hdr.is_plain() {
-        return plug.send(frame);
-    }
-    // On the stack: no allocation per frame, and a segment never exceeds a frame.
-    let mut scratch = [0u8; MAX_FRAME];
-    let mut result = Ok(frame.len());
-    gso::to_plain(hdr, frame, &mut scratch, |seg| {
-        if let Err(e) = plug.send(seg) {
-            result = Err(e);
-        }
-    })?;
-    result.map(|_| frame.len())
-}
 
 /// The deprecated `struct vde_open_args` of libvdeplug, plus the description.
 #[derive(Debug, Clone)]

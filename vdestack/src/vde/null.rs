@@ -55,5 +55,10 @@ mod tests {
         );
         assert!(!crate::sys::poll_readable(n.data_fd(), Some(std::time::Duration::ZERO)).unwrap());
         assert!(Null::open("x").is_err());
+        // A boxed plug is an fd to poll, as it is.
+        let boxed: Box<dyn Plug> = Box::new(n);
+        let fd = std::os::fd::AsFd::as_fd(&boxed);
+        use std::os::fd::AsRawFd;
+        assert_eq!(fd.as_raw_fd(), boxed.data_fd().as_raw_fd());
     }
 }

@@ -115,16 +115,6 @@ impl PollWindow {
     }
 }
 
-/// The longest poll window of this process's threads: [`MAX`], or
-/// `VDESTACK_RELAY_POLL_US` microseconds (0 to 10000; 0 turns polling off).
-pub fn max_from_env() -> Duration {
-    std::env::var("VDESTACK_RELAY_POLL_US")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|us| *us <= 10_000)
-        .map_or(MAX, Duration::from_micros)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

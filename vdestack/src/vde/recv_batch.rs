@@ -129,7 +129,7 @@ impl RecvBatch {
             .map(|&(start, len)| &self.slots[start..start + len])
     }
 
-    /// What a [`Plug::recv_batch`] that filled this batch reports:
+    /// What a [`RecvBatching::recv_batch`](super::RecvBatching::recv_batch) that filled this batch reports:
     /// [`Recv::Frame`] with the number of frames kept, or [`Recv::Nothing`].
     pub fn outcome(&self) -> Recv {
         match self.kept {
@@ -139,7 +139,7 @@ impl RecvBatch {
     }
 
     /// Receives one frame with `plug`'s [`Plug::recv`] into the first slot, in
-    /// place of whatever the batch held: what [`Plug::recv_batch`] does for a plug
+    /// place of whatever the batch held: what [`RecvBatching::recv_batch`](super::RecvBatching::recv_batch) does for a plug
     /// without a batch of its own.
     pub fn recv_one<P: Plug + ?Sized>(&mut self, plug: &mut P) -> io::Result<Recv> {
         self.clear();
@@ -222,6 +222,7 @@ mod tests {
     }
 
     /// A plug with scripted answers, for the default `recv_batch`.
+    #[derive(Debug)]
     struct Scripted(Vec<io::Result<Recv>>);
 
     impl Plug for Scripted {
@@ -246,14 +247,24 @@ mod tests {
             Err(io::ErrorKind::WouldBlock.into()),
         ]);
         let mut batch = RecvBatch::new();
-        assert!(!p.receives_batches());
-        assert_eq!(p.recv_batch(&mut batch).unwrap(), Recv::Frame(1));
+        assert!(p.recv_batching().is_none());
+        let p: &mut dyn Plug = &mut p;
+        assert_eq!(
+            crate::vde::recv_into_batch(p, &mut batch).unwrap(),
+            Recv::Frame(1)
+        );
         assert_eq!(batch.frames().collect::<Vec<_>>(), [b"abc"]);
-        assert_eq!(p.recv_batch(&mut batch).unwrap(), Recv::Nothing);
+        assert_eq!(
+            crate::vde::recv_into_batch(p, &mut batch).unwrap(),
+            Recv::Nothing
+        );
         assert!(batch.is_empty());
         assert_eq!(batch.received(), 1);
-        assert_eq!(p.recv_batch(&mut batch).unwrap(), Recv::Closed);
-        let e = p.recv_batch(&mut batch).unwrap_err();
+        assert_eq!(
+            crate::vde::recv_into_batch(p, &mut batch).unwrap(),
+            Recv::Closed
+        );
+        let e = crate::vde::recv_into_batch(p, &mut batch).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
         assert_eq!(batch.received(), 0);
     }

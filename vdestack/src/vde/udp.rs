@@ -15,13 +15,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::io::Errno;
-use rustix::net::{self as rnet, RecvFlags, SendFlags};
+use rustix::net::{self as rnet, RecvFlags};
 
 use super::batch::SegmentBatch;
-use super::gso::VnetHdr;
+use super::datagram::{self, DatagramPlug, Out};
 use super::url::{bad_value, UrlError};
 use super::vxvde::common::udp_socket;
-use super::{Plug, Recv, RecvBatch, MIN_FRAME};
+use super::{Backlog, Plug, Recv, RecvBatch, RecvBatching, SegmentBatching, MIN_FRAME};
 use crate::error::context;
 
 /// A `udp://` cable end.
@@ -178,72 +178,34 @@ fn is_transient(e: Errno) -> bool {
     )
 }
 
+impl DatagramPlug for Udp {
+    fn out(&mut self) -> Out<'_> {
+        Out {
+            fd: self.fd.as_fd(),
+            batch: &mut self.batch,
+            prefix: &[],
+            route: None,
+        }
+    }
+
+    fn batch(&self) -> &SegmentBatch {
+        &self.batch
+    }
+
+    fn socket(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// An ICMP error queued on the connected socket (the peer is not there yet)
+    /// only loses the frame.
+    fn send_failed(&self, e: Errno) -> Option<io::Error> {
+        (!is_transient(e)).then(|| crate::sys::send_error(e))
+    }
+}
+
 impl Plug for Udp {
     fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
-        if frame.len() < MIN_FRAME {
-            return Ok(frame.len());
-        }
-        if self.batch.kept() > 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        match rnet::send(&self.fd, frame, SendFlags::DONTWAIT) {
-            Ok(n) => Ok(n),
-            Err(e) if is_transient(e) => Ok(frame.len()),
-            Err(rustix::io::Errno::AGAIN) if self.batch.keeps() => {
-                self.batch.keep_frame(frame, None);
-                Ok(frame.len())
-            }
-            Err(e) => Err(crate::sys::send_error(e)),
-        }
-    }
-
-    fn send_offload(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
-        if !SegmentBatch::takes(hdr) {
-            return super::send_offload_each(self, hdr, frame);
-        }
-        if self.batch.kept() > 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        match self.batch.cut(hdr, frame) {
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                return super::send_offload_each(self, hdr, frame)
-            }
-            Err(e) => return Err(e),
-        };
-        match self.batch.send_cut(&self.fd, &[], None) {
-            Ok(()) => Ok(frame.len()),
-            Err(e) if is_transient(e) => Ok(frame.len()),
-            Err(e) => Err(crate::sys::send_error(e)),
-        }
-    }
-
-    fn batches_segments(&self) -> bool {
-        true
-    }
-
-    /// A full send buffer (`EAGAIN`) keeps the frames until the socket is
-    /// writable; what the peer's receive buffer cannot take is lost on the way,
-    /// as UDP is.
-    fn offer_backlog(&mut self) -> bool {
-        self.batch.keep_backlog();
-        true
-    }
-
-    fn backlog(&self) -> usize {
-        self.batch.kept()
-    }
-
-    fn flush_backlog(&mut self) -> io::Result<bool> {
-        match self.batch.flush(&self.fd, &[]) {
-            Ok(done) => Ok(done),
-            Err(e) if is_transient(e) => Ok(true),
-            Err(e) => Err(crate::sys::send_error(e)),
-        }
-    }
-
-    fn drop_backlog(&mut self) -> usize {
-        self.batch.drop_kept()
+        datagram::send(self, frame)
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
@@ -255,10 +217,24 @@ impl Plug for Udp {
         }
     }
 
-    fn receives_batches(&self) -> bool {
-        true
+    fn data_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
+    fn segment_batching(&mut self) -> Option<&mut dyn SegmentBatching> {
+        Some(self)
+    }
+
+    fn recv_batching(&mut self) -> Option<&mut dyn RecvBatching> {
+        Some(self)
+    }
+
+    fn backlog(&mut self) -> Option<&mut dyn Backlog> {
+        Some(self)
+    }
+}
+
+impl RecvBatching for Udp {
     fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<Recv> {
         // Only the peer's datagrams arrive: the socket is connected to it.
         let n = match batch.receive(&self.fd, false) {
@@ -277,10 +253,6 @@ impl Plug for Udp {
             }
         }
         Ok(batch.outcome())
-    }
-
-    fn data_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
     }
 }
 

@@ -20,9 +20,9 @@ use std::time::Instant;
 use rustix::net::{self as rnet, sockopt};
 
 use super::batch::SegmentBatch;
-use super::gso::VnetHdr;
+use super::datagram::{self, DatagramPlug, Out};
 use super::vxvde::common::{self, Forwarder, VxConfig, HEADER_LEN};
-use super::{Plug, Recv, RecvBatch, MIN_FRAME};
+use super::{Backlog, Plug, Recv, RecvBatch, RecvBatching, SegmentBatching, MIN_FRAME};
 use crate::error::context;
 
 /// The option table, in upstream's order.
@@ -105,30 +105,48 @@ fn is_icmp_error(e: &io::Error) -> bool {
     )
 }
 
+impl DatagramPlug for Vxlan {
+    fn out(&mut self) -> Out<'_> {
+        Out {
+            fd: self.fd.as_fd(),
+            batch: &mut self.batch,
+            prefix: &self.fwd.header,
+            route: Some(&self.fwd),
+        }
+    }
+
+    fn batch(&self) -> &SegmentBatch {
+        &self.batch
+    }
+
+    fn socket(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    fn send_failed(&self, e: rustix::io::Errno) -> Option<io::Error> {
+        Some(crate::sys::send_error(e))
+    }
+}
+
 impl Plug for Vxlan {
     fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
-        self.fwd.send(&self.fd, &mut self.batch, frame)
+        datagram::send(self, frame)
     }
 
-    fn send_offload(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
-        self.fwd.send_offload(&self.fd, &mut self.batch, hdr, frame)
+    fn data_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 
-    fn batches_segments(&self) -> bool {
-        true
+    fn segment_batching(&mut self) -> Option<&mut dyn SegmentBatching> {
+        Some(self)
     }
 
-    /// A full send buffer (`EAGAIN`) keeps the frames until the socket is
-    /// writable again.
-    fn offer_backlog(&mut self) -> bool {
-        self.batch.keep_backlog();
-        true
+    fn recv_batching(&mut self) -> Option<&mut dyn RecvBatching> {
+        Some(self)
     }
 
-    super::batch::backlog_in_batch!(batch, fd);
-
-    fn flush_backlog(&mut self) -> io::Result<bool> {
-        self.fwd.flush(&self.fd, &mut self.batch)
+    fn backlog(&mut self) -> Option<&mut dyn Backlog> {
+        Some(self)
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
@@ -146,11 +164,9 @@ impl Plug for Vxlan {
             Ok(Recv::Nothing)
         }
     }
+}
 
-    fn receives_batches(&self) -> bool {
-        true
-    }
-
+impl RecvBatching for Vxlan {
     fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<Recv> {
         let n = match batch.receive(&self.fd, true) {
             Ok(n) => n,
@@ -166,9 +182,5 @@ impl Plug for Vxlan {
             }
         }
         Ok(batch.outcome())
-    }
-
-    fn data_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
     }
 }

@@ -8,7 +8,7 @@
 //! the peer that sent it; all others go to the group. Each datagram is the 8-byte
 //! VXLAN header followed by the frame, and only datagrams with exactly our header are
 //! taken. A header alone is a goodbye: its sender is forgotten. The data fd is an
-//! epoll fd over both sockets; [`Plug::recv_batch`] takes up to 32 datagrams from
+//! epoll fd over both sockets; [`RecvBatching::recv_batch`] takes up to 32 datagrams from
 //! one of them with one `recvmmsg`, the one read first alternating.
 //!
 //! Debian's plugin drops received frames of exactly 14 bytes (it wants more than
@@ -30,8 +30,8 @@ use rustix::net::{self as rnet, sockopt};
 
 use self::common::{Forwarder, VxConfig, HEADER_LEN};
 use super::batch::SegmentBatch;
-use super::gso::VnetHdr;
-use super::{Plug, Recv, RecvBatch, MIN_FRAME};
+use super::datagram::{self, DatagramPlug, Out};
+use super::{Backlog, Plug, Recv, RecvBatch, RecvBatching, SegmentBatching, MIN_FRAME};
 use crate::error::context;
 
 /// The option table, in upstream's order (it decides what a prefix means).
@@ -233,48 +233,59 @@ fn local_source(
     Ok(SocketAddr::new(via.ip(), bound.port()))
 }
 
+impl DatagramPlug for Vxvde {
+    fn out(&mut self) -> Out<'_> {
+        Out {
+            fd: self.ucast.as_fd(),
+            batch: &mut self.batch,
+            prefix: &self.fwd.header,
+            route: Some(&self.fwd),
+        }
+    }
+
+    fn batch(&self) -> &SegmentBatch {
+        &self.batch
+    }
+
+    fn socket(&self) -> BorrowedFd<'_> {
+        self.ucast.as_fd()
+    }
+
+    fn send_failed(&self, e: rustix::io::Errno) -> Option<io::Error> {
+        Some(crate::sys::send_error(e))
+    }
+}
+
 impl Plug for Vxvde {
     fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
-        self.fwd.send(&self.ucast, &mut self.batch, frame)
-    }
-
-    fn send_offload(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
-        self.fwd
-            .send_offload(&self.ucast, &mut self.batch, hdr, frame)
-    }
-
-    fn batches_segments(&self) -> bool {
-        true
-    }
-
-    /// A full send buffer (`EAGAIN`) keeps the frames until the socket is
-    /// writable again.
-    fn offer_backlog(&mut self) -> bool {
-        self.batch.keep_backlog();
-        true
-    }
-
-    super::batch::backlog_in_batch!(batch, ucast);
-
-    fn flush_backlog(&mut self) -> io::Result<bool> {
-        self.fwd.flush(&self.ucast, &mut self.batch)
+        datagram::send(self, frame)
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
         self.recv_either(|me, from_mcast| me.recv_one(from_mcast, buf))
     }
 
-    fn receives_batches(&self) -> bool {
-        true
+    fn data_fd(&self) -> BorrowedFd<'_> {
+        self.epoll.as_fd()
     }
 
+    fn segment_batching(&mut self) -> Option<&mut dyn SegmentBatching> {
+        Some(self)
+    }
+
+    fn recv_batching(&mut self) -> Option<&mut dyn RecvBatching> {
+        Some(self)
+    }
+
+    fn backlog(&mut self) -> Option<&mut dyn Backlog> {
+        Some(self)
+    }
+}
+
+impl RecvBatching for Vxvde {
     fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<Recv> {
         batch.clear();
         self.recv_either(|me, from_mcast| me.recv_batch_from(from_mcast, batch))
-    }
-
-    fn data_fd(&self) -> BorrowedFd<'_> {
-        self.epoll.as_fd()
     }
 }
 

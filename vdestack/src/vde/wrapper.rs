@@ -5,7 +5,7 @@
 //! does not look inside frames: the fds and the back-pressure of the nested plug,
 //! which keeps the frames the wrapper has already changed. It claims none of the
 //! capabilities that move frames past its `send`/`recv`: no large segments (the
-//! default `send_offload` cuts them into ordinary frames first, each then tagged or
+//! default of `send_segment` cuts them into ordinary frames first, each then tagged or
 //! encrypted), no tap of its own, and one frame per receive.
 
 use std::io;
@@ -38,8 +38,10 @@ pub fn open_nested<T>(
 }
 
 /// The [`Plug`](super::Plug) methods a wrapper passes to the plug it wraps (field
-/// `$inner`): the fds, and the nested plug's back-pressure (the frames it keeps
-/// are already tagged or encrypted, so they flush unchanged).
+/// `$inner`): the fds, and the nested plug's back-pressure capability
+/// ([`Backlog`](super::Backlog): the frames it keeps are already tagged or
+/// encrypted, so they flush unchanged). The other capabilities stay `None`: no
+/// large segments, no batches, no tap of its own.
 macro_rules! pass_through {
     ($inner:ident) => {
         fn data_fd(&self) -> std::os::fd::BorrowedFd<'_> {
@@ -50,100 +52,9 @@ macro_rules! pass_through {
             self.$inner.ctl_fd()
         }
 
-        fn offer_backlog(&mut self) -> bool {
-            self.$inner.offer_backlog()
-        }
-
-        fn backlog(&self) -> usize {
+        fn backlog(&mut self) -> Option<&mut dyn $crate::vde::Backlog> {
             self.$inner.backlog()
-        }
-
-        fn backlog_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-            self.$inner.backlog_fd()
-        }
-
-        fn flush_backlog(&mut self) -> std::io::Result<bool> {
-            self.$inner.flush_backlog()
-        }
-
-        fn drop_backlog(&mut self) -> usize {
-            self.$inner.drop_backlog()
         }
     };
 }
 pub(crate) use pass_through;
-
-#[cfg(test)]
-mod tests {
-    use std::io;
-    use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-
-    use crate::vde::agno::{cipher::EthType, Agno};
-    use crate::vde::vlan::{parse, Vlan};
-    use crate::vde::{Plug, Recv};
-
-    /// A nested plug whose peer is full: it keeps what it is sent.
-    #[derive(Debug)]
-    struct Keeper {
-        fd: OwnedFd,
-        kept: Vec<Vec<u8>>,
-        keeping: bool,
-    }
-
-    impl Plug for Keeper {
-        fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
-            self.kept.push(frame.to_vec());
-            Ok(frame.len())
-        }
-        fn recv(&mut self, _: &mut [u8]) -> io::Result<Recv> {
-            Err(io::ErrorKind::WouldBlock.into())
-        }
-        fn data_fd(&self) -> BorrowedFd<'_> {
-            self.fd.as_fd()
-        }
-        fn offer_backlog(&mut self) -> bool {
-            self.keeping = true;
-            true
-        }
-        fn backlog(&self) -> usize {
-            self.kept.len()
-        }
-        fn flush_backlog(&mut self) -> io::Result<bool> {
-            self.kept.clear();
-            Ok(true)
-        }
-        fn drop_backlog(&mut self) -> usize {
-            std::mem::take(&mut self.kept).len()
-        }
-    }
-
-    fn keeper() -> Box<dyn Plug> {
-        let fd = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).unwrap();
-        Box::new(Keeper {
-            fd,
-            kept: Vec::new(),
-            keeping: false,
-        })
-    }
-
-    #[test]
-    fn wrappers_pass_back_pressure_through_and_claim_no_segment_capability() {
-        let wrapped: Vec<Box<dyn Plug>> = vec![
-            Box::new(Vlan::wrap(parse("3").unwrap(), keeper())),
-            Box::new(Agno::wrap(&[1; 16], EthType::Copy, keeper())),
-        ];
-        for mut w in wrapped {
-            assert!(w.offer_backlog());
-            assert_eq!(w.backlog(), 0);
-            w.send(&[0u8; 60]).unwrap();
-            w.send(&[0u8; 60]).unwrap();
-            assert_eq!(w.backlog(), 2, "the nested plug's kept frames count");
-            assert!(w.flush_backlog().unwrap());
-            assert_eq!(w.backlog(), 0);
-            w.send(&[0u8; 60]).unwrap();
-            assert_eq!(w.drop_backlog(), 1);
-            assert!(!w.batches_segments() && !w.offer_offload() && !w.receives_batches());
-            assert!(w.ctl_fd().is_none());
-        }
-    }
-}

@@ -166,13 +166,28 @@ pub fn have_tun(test: &str) -> bool {
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
+    /// A new, empty directory of this test's own. Its name carries a random part:
+    /// a test run as PID 1 of a pid namespace has the same pid as every other such
+    /// test, and test runs of other checkouts may share `/tmp`.
     pub fn new(tag: &str) -> Self {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("vdestack-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
+        loop {
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut r = [0u8; 3];
+            rustix::rand::getrandom(&mut r, rustix::rand::GetRandomFlags::empty()).unwrap();
+            let p = std::env::temp_dir().join(format!(
+                "vdestack-{tag}-{}-{n}-{:02x}{:02x}{:02x}",
+                std::process::id(),
+                r[0],
+                r[1],
+                r[2]
+            ));
+            match std::fs::create_dir(&p) {
+                Ok(()) => return TempDir(p),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => panic!("making {}: {e}", p.display()),
+            }
+        }
     }
     pub fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)

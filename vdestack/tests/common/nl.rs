@@ -29,7 +29,7 @@ pub fn veth_up(c: &NlClient) -> (u32, u32) {
     let a = c
         .link_add("va", &LinkKind::Veth { peer: "vb".into() })
         .unwrap();
-    let b = c.if_nametoindex("vb").unwrap();
+    let b = c.link_index("vb").unwrap();
     c.link_set_up(a, true).unwrap();
     c.link_set_up(b, true).unwrap();
     (a, b)

@@ -4,19 +4,19 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use vdestack::nl::{AddrSpec, IFA_F_NODAD};
+use vdestack::nl::AddrSpec;
 use vdestack::stack::Stack;
 
 /// Brings `lo` and `ifname` up and gives `ifname` the addresses (no duplicate
 /// address detection: usable at once).
 pub fn configure(s: &Stack, ifname: &str, addrs: &[(&str, u8)]) {
     let nl = s.netlink().unwrap();
-    let lo = nl.if_nametoindex("lo").unwrap();
+    let lo = nl.link_index("lo").unwrap();
     nl.link_set_up(lo, true).unwrap();
-    let i = nl.if_nametoindex(ifname).unwrap();
+    let i = nl.link_index(ifname).unwrap();
     nl.link_set_up(i, true).unwrap();
     for (a, p) in addrs {
-        nl.addr_add(&AddrSpec::new(i, a.parse().unwrap(), *p).flags(IFA_F_NODAD))
+        nl.addr_add(&AddrSpec::new(i, a.parse().unwrap(), *p).no_dad())
             .unwrap();
     }
 }

@@ -9,6 +9,8 @@
 //!   runs in, through netlink, with iproute2's words and output.
 //! * `vdestack ns [OPTS] [URL [CMD ARGS]]`, `vdestack ns -m URL... [-- CMD ARGS]`: a
 //!   shell or command in a private network namespace on VDE networks (our vdens).
+//! * `vdestack vu [--stack mem] [-- CMD ARGS]`: a command whose network system calls
+//!   a stack of ours serves (seccomp user notification; no namespace, no privilege).
 //! * `vdestack demo`: the main job: a self-contained tour on an embedded switch.
 
 mod demo;
@@ -17,6 +19,7 @@ mod node;
 mod ns;
 mod plug;
 mod signals;
+mod vu;
 
 use clap::{Parser, Subcommand};
 
@@ -45,6 +48,9 @@ enum Command {
     Ip(ip::IpArgs),
     /// A shell or command in a private network namespace on VDE networks (like vdens).
     Ns(ns::NsArgs),
+    /// A shell or command whose network system calls a stack of ours serves, with no
+    /// namespace and no privilege (like VUOS with libnlq).
+    Vu(vu::VuArgs),
 }
 
 fn main() {
@@ -59,6 +65,10 @@ fn main() {
         Command::Demo(a) => demo::run(a),
         Command::Ip(a) => ip::run(a),
         Command::Ns(a) => match ns::run(a) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => Err(e),
+        },
+        Command::Vu(a) => match vu::run(a) {
             Ok(code) => std::process::exit(code),
             Err(e) => Err(e),
         },
@@ -106,7 +116,7 @@ impl DaemonArgs {
     /// Daemonises if asked, then writes the pid file.
     fn detach(&self) -> std::io::Result<PidFile> {
         if self.daemon {
-            vdestack::sys::daemonize()
+            vdestack::process::daemonize()
                 .map_err(|e| vdestack::error::context(e, "going to the background (-d)"))?;
         }
         if let Some(p) = &self.pidfile {

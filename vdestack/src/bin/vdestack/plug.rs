@@ -106,6 +106,7 @@ fn open(url: &str, a: &PlugArgs, second: bool) -> io::Result<Box<dyn Plug>> {
 /// The stream needs them non-blocking; that flag belongs to the open file, which a
 /// terminal shares with the shell, so it is put back as it was when the plug goes.
 /// Frames still waiting for a slow stdout are written first (for a while).
+#[derive(Debug)]
 struct Stdio {
     plug: StreamPlug,
     /// Dropped after `plug` (fields drop in order).
@@ -117,6 +118,7 @@ const STDOUT_DRAIN: Duration = Duration::from_secs(2);
 
 /// Puts the `O_NONBLOCK` of the files stdin and stdout were back as it was, when
 /// dropped (through copies of the fds: after `-d`, fds 0 and 1 are `/dev/null`).
+#[derive(Debug)]
 struct RestoreFlags {
     saved: Vec<(OwnedFd, bool)>,
 }

@@ -17,27 +17,30 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
+use rustix::net::{AddressFamily, Protocol, SocketType};
 
 use super::client::{Client, Event, Lease, Outgoing, PORTS};
 use crate::error::context;
 use crate::nl::{AddrSpec, NlClient, RouteSpec};
 
-/// Makes a socket in the stack being configured: `socket(domain, type, protocol)`.
-pub type MakeSocket<'a> = &'a (dyn Fn(i32, i32, i32) -> io::Result<OwnedFd> + Sync);
+/// Makes a socket in the stack being configured, close-on-exec: the signature of
+/// `Stack::socket` (`&|d, t, p| stack.socket(d, t, p)`); [`host_socket`] for the
+/// caller's own namespace.
+pub type MakeSocket<'a> =
+    &'a (dyn Fn(AddressFamily, SocketType, Option<Protocol>) -> io::Result<OwnedFd> + Sync);
 
-/// Sockets of the caller's own namespace.
-pub fn host_socket(domain: i32, ty: i32, protocol: i32) -> io::Result<OwnedFd> {
-    use rustix::net::{AddressFamily, SocketFlags, SocketType};
-    let fd = rustix::net::socket_with(
-        AddressFamily::from_raw(domain as u16),
-        SocketType::from_raw(ty as u32),
-        SocketFlags::CLOEXEC,
-        Some(rustix::net::Protocol::from_raw(
-            std::num::NonZeroU32::new(protocol as u32).unwrap_or(std::num::NonZeroU32::MIN),
-        ))
-        .filter(|_| protocol != 0),
-    )?;
-    Ok(fd)
+/// A socket of the caller's own namespace (close-on-exec).
+pub fn host_socket(
+    domain: AddressFamily,
+    ty: SocketType,
+    protocol: Option<Protocol>,
+) -> io::Result<OwnedFd> {
+    Ok(rustix::net::socket_with(
+        domain,
+        ty,
+        rustix::net::SocketFlags::CLOEXEC,
+        protocol,
+    )?)
 }
 
 /// The client's UDP port 68 on one interface.

@@ -22,6 +22,8 @@ use std::os::fd::AsFd;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use rustix::net::{AddressFamily, SocketType};
+
 pub mod client;
 #[cfg(test)]
 mod client_tests;
@@ -40,7 +42,7 @@ static RENEWERS: Mutex<Vec<(u64, u32, Renewer)>> = Mutex::new(Vec::new());
 
 /// A new UDP socket in the stack, and the cookie of the stack's namespace.
 fn udp(make: MakeSocket<'_>) -> io::Result<(std::os::fd::OwnedFd, u64)> {
-    let fd = make(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)?;
+    let fd = make(AddressFamily::INET, SocketType::DGRAM, None)?;
     let cookie = crate::sys::netns_cookie(fd.as_fd())?;
     Ok((fd, cookie))
 }
@@ -90,8 +92,8 @@ pub fn start(
     index: u32,
     hostname: Option<&str>,
 ) -> io::Result<(u64, Renewer)> {
-    let ifname = nl.if_indextoname(index)?;
-    let mac = nl.link_get_mac(index)?;
+    let ifname = nl.link_name(index)?;
+    let mac = nl.link_mac(index)?;
     let (fd, cookie) = udp(make)?;
     let port = kernel::Port::open(fd, &ifname)?;
     let epoch = Instant::now();
@@ -104,11 +106,8 @@ pub fn start(
     let lease = kernel::acquire(&mut client, &port, epoch, TIMEOUT)?;
     let done = kernel::install(nl, index, &lease);
     let netlink = || {
-        make(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
+        // NETLINK_ROUTE is protocol 0: the family's default.
+        make(AddressFamily::NETLINK, SocketType::RAW, None)
     };
     let renewer = done
         .and_then(|_| {

@@ -5,11 +5,12 @@
 
 use std::io;
 
+pub(crate) use super::super::answer::dump;
+use super::super::answer::exchange;
 use super::super::dialog::Dialog;
 use super::super::wire::{
-    self, Builder, IFA_ADDRESS, IFA_LOCAL, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, NLMSG_DONE,
-    NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, RTM_GETADDR, RTM_GETLINK,
-    RTM_NEWADDR, RTM_NEWLINK,
+    self, Builder, IFA_ADDRESS, IFA_LOCAL, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, NLM_F_ACK,
+    NLM_F_REQUEST, RTM_GETADDR, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK,
 };
 
 /// `IFLA_TXQLEN`.
@@ -30,9 +31,6 @@ pub(crate) const IFA_CACHEINFO: u16 = 6;
 pub(crate) const IFA_RT_PRIORITY: u16 = 9;
 /// `IFA_PROTO`.
 pub(crate) const IFA_PROTO: u16 = 11;
-
-/// How often a dump the peer marks interrupted is tried again.
-const DUMP_TRIES: usize = 5;
 
 /// What the emulation needs of a link (`RTM_NEWLINK`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -150,63 +148,10 @@ pub(crate) fn parse_v4addr(p: &[u8]) -> io::Result<Option<V4Addr>> {
     Ok(Some(a))
 }
 
-/// The answer to one request: its data messages as (type, payload), or the
-/// peer's error.
-struct Answer {
-    msgs: Vec<(u16, Vec<u8>)>,
-    interrupted: bool,
-}
-
-fn exchange(d: &mut dyn Dialog, req: &[u8]) -> io::Result<Answer> {
-    let mut ans = Answer {
-        msgs: Vec::new(),
-        interrupted: false,
-    };
-    for bytes in d.dialog(req)? {
-        for m in wire::split(&bytes)? {
-            ans.interrupted |= m.flags & NLM_F_DUMP_INTR != 0;
-            match m.kind {
-                NLMSG_ERROR | NLMSG_DONE => {
-                    // A DONE may carry no code (some servers); that is success.
-                    let code = if m.payload.len() >= 4 || m.kind == NLMSG_ERROR {
-                        wire::error_code(m.payload)?
-                    } else {
-                        0
-                    };
-                    if code < 0 {
-                        return Err(errno(-code));
-                    }
-                }
-                k if k < 16 => {}
-                k => ans.msgs.push((k, m.payload.to_vec())),
-            }
-        }
-    }
-    Ok(ans)
-}
-
 /// Sends a request that changes something (built with `NLM_F_ACK`); `Ok` on a
 /// zero (or positive) acknowledgement.
 pub(crate) fn change(d: &mut dyn Dialog, req: &[u8]) -> io::Result<()> {
     exchange(d, req).map(|_| ())
-}
-
-fn dump(d: &mut dyn Dialog, kind: u16, fixed: &[u8], reply: u16) -> io::Result<Vec<Vec<u8>>> {
-    for _ in 0..DUMP_TRIES {
-        let req = Builder::new(kind, NLM_F_REQUEST | NLM_F_DUMP, 0)
-            .raw(fixed)
-            .finish();
-        let ans = exchange(d, &req)?;
-        if !ans.interrupted {
-            return Ok(ans
-                .msgs
-                .into_iter()
-                .filter(|(k, _)| *k == reply)
-                .map(|(_, p)| p)
-                .collect());
-        }
-    }
-    Err(errno(libc::EINTR))
 }
 
 fn one_link(d: &mut dyn Dialog, req: &[u8]) -> io::Result<LinkInfo> {

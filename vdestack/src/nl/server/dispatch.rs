@@ -43,6 +43,12 @@ impl<S: RtStack> Server<S> {
         Server { stack, port }
     }
 
+    /// Sets the port id that replies carry: one server answers several sockets,
+    /// each with its own port (as `vdestack vu` does).
+    pub fn set_port(&mut self, port: u32) {
+        self.port = port;
+    }
+
     /// The stack served.
     pub fn stack(&self) -> &S {
         &self.stack
@@ -123,7 +129,7 @@ impl<S: RtStack> Server<S> {
             1 if op != 3 => family::<AddressMessage, S>(&mut self.stack, h, payload, op, dump),
             2 if op != 3 => family::<RouteMessage, S>(&mut self.stack, h, payload, op, dump),
             // Neighbours, rules, qdiscs, ... are not modelled.
-            _ => Err(libc::EOPNOTSUPP),
+            _ => Err(Errno::OPNOTSUPP),
         }
     }
 }
@@ -139,7 +145,7 @@ impl<S: RtStack> Server<S> {
     ) -> Result<Outcome, Errno> {
         validate::link(payload)?;
         family::<LinkMessage, S>(&mut self.stack, h, payload, 0, false)?;
-        let req = LinkMessage::parse(payload).map_err(|_| libc::EINVAL)?;
+        let req = LinkMessage::parse(payload).map_err(|_| Errno::INVAL)?;
         let made = Handler::<LinkMessage>::get(&self.stack, &req)?;
         Ok(Outcome::Created(made.header.index))
     }
@@ -164,7 +170,7 @@ where
 {
     let af = payload[0];
     if !M::serves(af, op, dump) {
-        return Err(libc::EOPNOTSUPP);
+        return Err(Errno::OPNOTSUPP);
     }
     if dump {
         // Dumps take what they can of the request: a short or odd header still
@@ -179,9 +185,9 @@ where
         ));
     }
     if payload.len() < M::FIXED {
-        return Err(libc::EINVAL);
+        return Err(Errno::INVAL);
     }
-    let req = M::parse(payload).map_err(|_| libc::EINVAL)?;
+    let req = M::parse(payload).map_err(|_| Errno::INVAL)?;
     match op {
         2 => Ok(Outcome::Done(vec![emit(&stack.get(&req)?)])),
         0 => {

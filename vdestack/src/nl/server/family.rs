@@ -54,7 +54,7 @@ pub trait Family: Sized + Emitable {
 fn on_existing_addr_route(flags: u16) -> OnExisting {
     use crate::nl::wire::NLM_F_EXCL;
     if flags & NLM_F_EXCL != 0 || flags & NLM_F_REPLACE == 0 {
-        OnExisting::Fail(libc::EEXIST)
+        OnExisting::Fail(Errno::EXIST)
     } else {
         OnExisting::Change
     }
@@ -62,7 +62,7 @@ fn on_existing_addr_route(flags: u16) -> OnExisting {
 
 impl Family for LinkMessage {
     const FIXED: usize = 16;
-    const MISSING: Errno = libc::ENODEV;
+    const MISSING: Errno = Errno::NODEV;
 
     fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
         <LinkMessage as Parseable<[u8]>>::parse(payload)
@@ -82,9 +82,9 @@ impl Family for LinkMessage {
 
     fn on_existing(flags: u16) -> OnExisting {
         if flags & crate::nl::wire::NLM_F_EXCL != 0 {
-            OnExisting::Fail(libc::EEXIST)
+            OnExisting::Fail(Errno::EXIST)
         } else if flags & NLM_F_REPLACE != 0 {
-            OnExisting::Fail(libc::EOPNOTSUPP)
+            OnExisting::Fail(Errno::OPNOTSUPP)
         } else {
             OnExisting::Change
         }
@@ -94,14 +94,14 @@ impl Family for LinkMessage {
         if flags & crate::nl::wire::NLM_F_CREATE != 0 {
             Ok(())
         } else {
-            Err(libc::ENODEV)
+            Err(Errno::NODEV)
         }
     }
 }
 
 impl Family for AddressMessage {
     const FIXED: usize = 8;
-    const MISSING: Errno = libc::EADDRNOTAVAIL;
+    const MISSING: Errno = Errno::ADDRNOTAVAIL;
 
     fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
         <AddressMessage as Parseable<[u8]>>::parse(payload)
@@ -136,7 +136,7 @@ impl Family for AddressMessage {
 
 impl Family for RouteMessage {
     const FIXED: usize = 12;
-    const MISSING: Errno = libc::ESRCH;
+    const MISSING: Errno = Errno::SRCH;
 
     fn parse(payload: &[u8]) -> Result<Self, DecodeError> {
         <RouteMessage as Parseable<[u8]>>::parse(payload)
@@ -163,7 +163,7 @@ impl Family for RouteMessage {
     fn on_missing(flags: u16, family: u8) -> Result<(), Errno> {
         // IPv4 insists on NLM_F_CREATE (ENOENT); IPv6 only warns.
         if family == AF_INET && flags & crate::nl::wire::NLM_F_CREATE == 0 {
-            Err(libc::ENOENT)
+            Err(Errno::NOENT)
         } else {
             Ok(())
         }

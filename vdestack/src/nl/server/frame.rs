@@ -67,9 +67,9 @@ pub fn message(kind: u16, flags: u16, seq: u32, pid: u32, payload: &[u8]) -> Vec
 
 /// The `NLMSG_ERROR` for `request` (the whole message) failing with `errno`
 /// (positive): the negative errno, then the whole request.
-pub fn error(request: &[u8], h: &Header, errno: i32, port: u32) -> Vec<u8> {
+pub fn error(request: &[u8], h: &Header, errno: rustix::io::Errno, port: u32) -> Vec<u8> {
     let mut payload = Vec::with_capacity(4 + request.len());
-    payload.extend_from_slice(&(-errno).to_ne_bytes());
+    payload.extend_from_slice(&(-errno.raw_os_error()).to_ne_bytes());
     payload.extend_from_slice(request);
     message(NLMSG_ERROR, 0, h.seq, port, &payload)
 }

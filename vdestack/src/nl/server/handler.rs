@@ -1,7 +1,7 @@
 //! What a served stack implements: one [`Handler`] per rtnetlink family (links,
 //! addresses, routes), in the spirit of libnlq's request table (`upstream.md` §4.3:
 //! search, get, new, del, set) but typed: requests and replies are
-//! `netlink-packet-route` messages, errors are errno values.
+//! `netlink-packet-route` messages, errors are typed errno values ([`Errno`]).
 //!
 //! The handlers hold no netlink framing and no flag logic: [`super::Server`] decides,
 //! like the kernel, which of them a request reaches (`NLM_F_CREATE`, `NLM_F_EXCL`,
@@ -24,8 +24,9 @@ pub enum Intent {
     Set,
 }
 
-/// A positive errno (`libc::ENODEV`, ...), as the handlers report failures.
-pub type Errno = i32;
+/// The errno a handler fails with (`Errno::NODEV`, ...): the value the kernel
+/// would put, negated, in its `NLMSG_ERROR` reply.
+pub use rustix::io::Errno;
 
 /// One family's objects (links, addresses or routes) of a served stack.
 ///

@@ -11,7 +11,7 @@
 //! | `frame.rs` | reply framing: data, `NLMSG_DONE`, ACK and error messages |
 //! | `validate.rs` | the kernel's attribute policies that the crate's parser cannot express (`ERANGE`) |
 //! | `memstack/` | [`MemStack`]: a reference in-memory stack implementing the handlers |
-//! | `socket.rs` | [`spawn_socket`]: a socket pair whose far end a thread serves, for [`crate::nl::NlClient`] |
+//! | `socket.rs` | [`spawn_socket`]: a socket pair whose far end a thread serves, for [`crate::nl::NlClient::from_fd`] (in process, with no socket and no thread: [`crate::nl::NlClient::from_dialog`]) |
 
 //! Checked against the kernel by `tests/nl_server_diff.rs` (iproute2's captured
 //! requests and our client's, replayed on a fresh namespace and on [`MemStack`]).

@@ -197,10 +197,10 @@ fn new_ifindex_ask_returns_the_index_like_libnlq() {
     // Through our client, as nlinline's iplink_add would be used.
     let (fd, _thread) = super::spawn_socket(super::Server::new(MemStack::new(), 7)).unwrap();
     let nl = crate::nl::NlClient::from_fd(fd);
-    let idx = nl
-        .iplink_add_raw(Some("d12"), nlinline::IFINDEX_ASK, "dummy", &[])
-        .unwrap();
-    assert_eq!(nl.if_nametoindex("d12").unwrap() as i32, idx);
+    let idx =
+        crate::nl::nlinline::iplink_add(&nl, Some("d12"), nlinline::IFINDEX_ASK, "dummy", &[])
+            .unwrap();
+    assert_eq!(nl.link_index("d12").unwrap() as i32, idx);
 }
 
 #[test]

@@ -24,10 +24,10 @@ const MAX_ADDR_LEN: usize = 32;
 pub fn link(payload: &[u8]) -> Result<(), Errno> {
     for (kind, data) in top_level(payload.get(16..).unwrap_or(&[])) {
         match kind {
-            IFLA_IFNAME if !name_fits(data) => return Err(libc::ERANGE),
-            IFLA_ADDRESS if data.len() > MAX_ADDR_LEN => return Err(libc::ERANGE),
+            IFLA_IFNAME if !name_fits(data) => return Err(Errno::RANGE),
+            IFLA_ADDRESS if data.len() > MAX_ADDR_LEN => return Err(Errno::RANGE),
             IFLA_MTU | IFLA_TXQLEN | IFLA_LINK | IFLA_MASTER if data.len() < 4 => {
-                return Err(libc::ERANGE)
+                return Err(Errno::RANGE)
             }
             IFLA_NEW_IFINDEX => {
                 // NLA_POLICY_MIN(NLA_S32, 1), as Linux. (The "ask" forms are taken out
@@ -36,7 +36,7 @@ pub fn link(payload: &[u8]) -> Result<(), Errno> {
                     .get(..4)
                     .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
                 if !matches!(v, Some(i) if i >= 1) {
-                    return Err(libc::ERANGE);
+                    return Err(Errno::RANGE);
                 }
             }
             _ => {}

@@ -195,7 +195,7 @@ pub(super) fn main(sock: RawFd, life: RawFd, prep: &Prepared) -> ! {
             }
             continue;
         }
-        serve(&req[..n], extra, reply, home);
+        serve(&req[..n], extra, reply, home, &prep.ping_range);
         if extra >= 0 {
             close(extra);
         }
@@ -247,7 +247,7 @@ fn word(req: &[u8], i: usize) -> i32 {
 
 /// Answers one request on `reply` (a failed send means the requester is gone: no
 /// reason to stop). Always ends back in the `home` namespace.
-fn serve(req: &[u8], extra: RawFd, reply: RawFd, home: RawFd) {
+fn serve(req: &[u8], extra: RawFd, reply: RawFd, home: RawFd, ping_range: &[u8]) {
     let refuse = |step: i32, err: i32| {
         send_words(reply, [err, step, 0], &[]);
     };
@@ -264,7 +264,14 @@ fn serve(req: &[u8], extra: RawFd, reply: RawFd, home: RawFd) {
                 return refuse(FAIL_REQUEST, libc::EINVAL);
             }
             let vnet = (word(req, 3) as u32 as u64) | ((word(req, 4) as u32 as u64) << 32);
-            new_net(&req[REQ_HEAD..], count as usize, vnet, reply, home);
+            new_net(
+                &req[REQ_HEAD..],
+                count as usize,
+                vnet,
+                reply,
+                home,
+                ping_range,
+            );
         }
         OP_SOCKET => {
             if extra < 0 || req.len() != REQ_HEAD {
@@ -306,8 +313,10 @@ fn go_home(home: RawFd) {
 }
 
 /// A new network namespace with one tap per 16-byte name in `names`; tap `i` gets
-/// `IFF_VNET_HDR` when bit `i` of `vnet` is set.
-fn new_net(names: &[u8], count: usize, vnet: u64, reply: RawFd, home: RawFd) {
+/// `IFF_VNET_HDR` when bit `i` of `vnet` is set. Its `ping_group_range` is set to
+/// `ping_range` (our group), so ICMP echo sockets can be made in it, as on a
+/// host (a new namespace allows none).
+fn new_net(names: &[u8], count: usize, vnet: u64, reply: RawFd, home: RawFd, ping_range: &[u8]) {
     let mut fds = [-1 as RawFd; 1 + MAX_TAPS];
     let mut made = 0;
     let mut failed = None;
@@ -318,6 +327,9 @@ fn new_net(names: &[u8], count: usize, vnet: u64, reply: RawFd, home: RawFd) {
             send_words(reply, [errno(), FAIL_UNSHARE, 0], &[]);
             return;
         }
+        // /proc/sys/net is the namespace of whoever opens it: the new one. A
+        // failure only leaves ping sockets refused (EACCES), as before.
+        write_file(c"/proc/sys/net/ipv4/ping_group_range", ping_range);
         fds[0] = open_ro(c"/proc/self/ns/net");
         if fds[0] < 0 {
             failed = Some((FAIL_NETNS, errno()));

@@ -101,6 +101,8 @@ pub struct NewNet {
 pub(super) struct Prepared {
     pub uid_map: Vec<u8>,
     pub gid_map: Vec<u8>,
+    /// Each stack's `net.ipv4.ping_group_range`: our group only.
+    pub ping_range: Vec<u8>,
 }
 
 fn start_step_name(step: i32) -> &'static str {
@@ -122,6 +124,7 @@ pub fn spawn_helper() -> io::Result<Helper> {
     let prep = Prepared {
         uid_map: format!("{uid} {uid} 1\n").into_bytes(),
         gid_map: format!("{gid} {gid} 1\n").into_bytes(),
+        ping_range: format!("{gid} {gid}\n").into_bytes(),
     };
     let (ctl, theirs) = socketpair(
         AddressFamily::UNIX,
@@ -328,7 +331,7 @@ pub fn helper_new_net(ctl: BorrowedFd<'_>, taps: &[&str]) -> io::Result<NewNet> 
     helper_new_net_vnet(ctl, taps, 0)
 }
 
-/// [`helper_new_net`], where tap `i` is opened with `IFF_VNET_HDR` when bit `i` of
+/// `helper_new_net`, where tap `i` is opened with `IFF_VNET_HDR` when bit `i` of
 /// `vnet` is set (then see [`super::enable_tap_offload`]).
 pub fn helper_new_net_vnet(ctl: BorrowedFd<'_>, taps: &[&str], vnet: u64) -> io::Result<NewNet> {
     helper_new_net_start(ctl, taps, vnet)?.finish()

@@ -87,6 +87,7 @@ pub struct SlirpConfig {
 
 /// Sizes and field offsets of the two structs, as the layout test prints them
 /// from C: `name size`, then `name.field offset`.
+#[cfg(feature = "diagnostics")]
 pub fn layout() -> Vec<(String, usize)> {
     macro_rules! fields {
         ($out:ident, $t:ident: $($f:ident),*) => {

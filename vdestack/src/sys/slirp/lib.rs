@@ -37,6 +37,7 @@ pub(super) struct Lib {
     pub add_hostfwd: HostFwdFn,
     pub add_unix: GuestFwdFn,
     pub add_exec: GuestFwdFn,
+    #[cfg_attr(not(feature = "diagnostics"), allow(dead_code))]
     pub version_string: VersionFn,
 }
 

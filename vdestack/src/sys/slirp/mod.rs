@@ -16,6 +16,7 @@
 mod ffi;
 mod lib;
 
+#[cfg(feature = "diagnostics")]
 pub use lib::SONAME;
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
@@ -86,6 +87,7 @@ pub trait Guest {
 }
 
 /// The version of the libslirp this process loads (`4.7.0`).
+#[cfg(feature = "diagnostics")]
 pub fn version() -> io::Result<String> {
     let lib = lib::get()?;
     // SAFETY: slirp_version_string takes nothing and returns a static
@@ -96,6 +98,7 @@ pub fn version() -> io::Result<String> {
 
 /// The sizes and offsets of the C structs as this binding lays them out (for the
 /// test that compares them with Debian's header).
+#[cfg(feature = "diagnostics")]
 pub fn ffi_layout() -> Vec<(String, usize)> {
     ffi::layout()
 }

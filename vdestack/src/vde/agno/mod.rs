@@ -344,6 +344,7 @@ mod tests {
             panic!()
         };
         assert_ne!(first, buf[..n2]);
-        assert!(!a.batches_segments() && !a.offer_offload() && !a.receives_batches());
+        assert!(a.segment_batching().is_none() && a.offload().is_none());
+        assert!(a.recv_batching().is_none() && a.tap_delivery().is_none());
     }
 }

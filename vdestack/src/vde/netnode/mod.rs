@@ -49,8 +49,9 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::gso::VnetHdr;
 use super::url::{bad_value, parse_path_style};
-use super::{OpenArgs, Plug, Recv};
+use super::{OpenArgs, Plug, Recv, SegmentBatching};
 
 /// Which forwarding a node does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,15 +243,21 @@ impl Plug for NetNode {
         self.server.recv(buf)
     }
 
-    /// The host port takes large segments from a stack's tap and cuts them once
-    /// (the default `send_offload`); frames from the clients are joined toward the
-    /// tap. The clients see ordinary frames.
-    fn batches_segments(&self) -> bool {
-        true
-    }
-
     fn data_fd(&self) -> BorrowedFd<'_> {
         self.server.epoll().as_fd()
+    }
+
+    fn segment_batching(&mut self) -> Option<&mut dyn SegmentBatching> {
+        Some(self)
+    }
+}
+
+impl SegmentBatching for NetNode {
+    /// The host port takes large segments from a stack's tap and cuts them once,
+    /// in the process; frames from the clients are joined toward the tap. The
+    /// clients see ordinary frames.
+    fn send_segment(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
+        super::send_offload_each(self, hdr, frame)
     }
 }
 

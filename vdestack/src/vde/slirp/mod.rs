@@ -28,7 +28,7 @@
 //!
 //! ## How it runs
 //!
-//! libslirp is loaded when the first `slirp://` plug opens ([`crate::sys::slirp`]):
+//! libslirp is loaded when the first `slirp://` plug opens (`sys::slirp`):
 //! without it, opening fails saying so, and nothing else is affected. Each plug
 //! runs one thread that owns the libslirp instance and its end of a
 //! `SOCK_SEQPACKET` socket pair (one frame per record); the plug's end is its
@@ -44,7 +44,7 @@
 //! Frames cross the pair many at a time (`recvmmsg`, `sendmmsg`), and a large
 //! segment from a stack's tap is cut once on the plug's side ([`super::batch`]).
 //! When the thread falls behind, the pair fills up and [`Plug::send`] says
-//! `WouldBlock` (or keeps the frames, once [`Plug::offer_backlog`] was called).
+//! `WouldBlock` (or keeps the frames, once [`Backlog::keep`] was called).
 
 mod config;
 mod daemon;
@@ -56,11 +56,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::thread::JoinHandle;
 
 use rustix::io::Errno;
-use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+use rustix::net::{AddressFamily, RecvFlags, SocketFlags, SocketType};
 
 use super::batch::SegmentBatch;
-use super::gso::VnetHdr;
-use super::{Plug, Recv, RecvBatch, MIN_FRAME};
+use super::datagram::{DatagramPlug, Out};
+use super::{Backlog, Plug, Recv, RecvBatch, RecvBatching, SegmentBatching};
 use crate::error::context;
 
 /// The socket buffers of the pair: room for a few hundred frames each way (the
@@ -145,59 +145,44 @@ impl Drop for Slirp {
     }
 }
 
+impl DatagramPlug for Slirp {
+    fn out(&mut self) -> Out<'_> {
+        Out {
+            fd: self.chan.as_fd(),
+            batch: &mut self.batch,
+            prefix: &[],
+            route: None,
+        }
+    }
+
+    fn batch(&self) -> &SegmentBatch {
+        &self.batch
+    }
+
+    fn socket(&self) -> BorrowedFd<'_> {
+        self.chan.as_fd()
+    }
+
+    fn send_failed(&self, e: Errno) -> Option<io::Error> {
+        Some(self.send_error(e))
+    }
+}
+
 impl Plug for Slirp {
     fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
-        if frame.len() < MIN_FRAME {
-            return Ok(frame.len());
-        }
-        if self.batch.kept() > 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        match rustix::net::send(&self.chan, frame, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
-            Ok(n) => Ok(n),
-            Err(Errno::AGAIN) if self.batch.keeps() => {
-                self.batch.keep_frame(frame, None);
-                Ok(frame.len())
-            }
-            Err(e) => Err(self.send_error(e)),
-        }
+        super::datagram::send(self, frame)
     }
 
-    fn send_offload(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
-        if !SegmentBatch::takes(hdr) {
-            return crate::vde::send_offload_each(self, hdr, frame);
-        }
-        if self.batch.kept() > 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        match self.batch.cut(hdr, frame) {
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                return crate::vde::send_offload_each(self, hdr, frame)
-            }
-            Err(e) => return Err(e),
-        }
-        match self.batch.send_cut(&self.chan, &[], None) {
-            Ok(()) => Ok(frame.len()),
-            Err(e) => Err(self.send_error(e)),
-        }
+    fn segment_batching(&mut self) -> Option<&mut dyn SegmentBatching> {
+        Some(self)
     }
 
-    fn batches_segments(&self) -> bool {
-        true
+    fn recv_batching(&mut self) -> Option<&mut dyn RecvBatching> {
+        Some(self)
     }
 
-    fn offer_backlog(&mut self) -> bool {
-        self.batch.keep_backlog();
-        true
-    }
-
-    super::batch::backlog_in_batch!(batch, chan);
-
-    fn flush_backlog(&mut self) -> io::Result<bool> {
-        self.batch
-            .flush(&self.chan, &[])
-            .map_err(|e| self.send_error(e))
+    fn backlog(&mut self) -> Option<&mut dyn Backlog> {
+        Some(self)
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
@@ -210,10 +195,12 @@ impl Plug for Slirp {
         }
     }
 
-    fn receives_batches(&self) -> bool {
-        true
+    fn data_fd(&self) -> BorrowedFd<'_> {
+        self.chan.as_fd()
     }
+}
 
+impl RecvBatching for Slirp {
     fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<Recv> {
         let n = match batch.receive(&self.chan, false) {
             Ok(n) => n,
@@ -231,9 +218,5 @@ impl Plug for Slirp {
             batch.keep(i, 0, usize::MAX);
         }
         Ok(batch.outcome())
-    }
-
-    fn data_fd(&self) -> BorrowedFd<'_> {
-        self.chan.as_fd()
     }
 }

@@ -26,14 +26,14 @@ use std::time::Duration;
 
 use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::io::Errno;
-use rustix::net::{RecvFlags, SendFlags};
+use rustix::net::RecvFlags;
 
 use super::batch::SegmentBatch;
-use super::gso::VnetHdr;
+use super::datagram::{self, DatagramPlug, Out};
 use super::netnode::parse_mode;
 use super::netnode::protocol::{self, Request};
 use super::url::{bad_value, parse_number, parse_path_style};
-use super::{OpenArgs, Plug, Recv, RecvBatch, MIN_FRAME};
+use super::{Backlog, OpenArgs, Plug, Recv, RecvBatch, RecvBatching, SegmentBatching};
 use crate::error::context;
 
 mod handshake;
@@ -240,7 +240,7 @@ impl Drop for VdeClient {
     /// control stream closes: so the frames sent last (a file piped into `vdestack
     /// plug`, a program's goodbye) wait, briefly, until the switch has read them.
     /// A switch that is gone has nothing queued; one that reads nothing costs at
-    /// most [`FLUSH_ON_DROP`].
+    /// most `FLUSH_ON_DROP`.
     fn drop(&mut self) {
         let deadline = std::time::Instant::now() + FLUSH_ON_DROP;
         while crate::sys::unread_sent_bytes(self.data.as_fd()).is_ok_and(|n| n > 0)
@@ -303,7 +303,7 @@ fn connect_ctl(path: &Path, url: &str) -> io::Result<UnixStream> {
 }
 
 /// The send buffer of a `vde://` data socket whose owner waits for room
-/// ([`Plug::offer_backlog`]): the kernel doubles it, to 64 KiB, a quarter of what a
+/// ([`Backlog::keep`](crate::vde::Backlog::keep)): the kernel doubles it, to 64 KiB, a quarter of what a
 /// switch's socket toward a receiver holds by default (`net.core.wmem_default`),
 /// so a burst through the switch cannot overflow the receiver's side. Measured
 /// between two stacks over Debian's `vde_switch` (200 MiB, 1 then 4 streams): TCP
@@ -335,46 +335,26 @@ impl VdeClient {
     }
 }
 
-impl Plug for VdeClient {
-    fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
-        if frame.len() < MIN_FRAME {
-            return Ok(frame.len());
-        }
-        if self.batch.kept() > 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        match rustix::net::send(&self.data, frame, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
-            Ok(n) => Ok(n),
-            Err(Errno::AGAIN) if self.batch.keeps() => {
-                self.batch.keep_frame(frame, None);
-                Ok(frame.len())
-            }
-            Err(e) => Err(self.send_error(e)),
+impl DatagramPlug for VdeClient {
+    fn out(&mut self) -> Out<'_> {
+        Out {
+            fd: self.data.as_fd(),
+            batch: &mut self.batch,
+            prefix: &[],
+            route: None,
         }
     }
 
-    fn send_offload(&mut self, hdr: &VnetHdr, frame: &[u8]) -> io::Result<usize> {
-        if !SegmentBatch::takes(hdr) {
-            return crate::vde::send_offload_each(self, hdr, frame);
-        }
-        if self.batch.kept() > 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        match self.batch.cut(hdr, frame) {
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                return crate::vde::send_offload_each(self, hdr, frame)
-            }
-            Err(e) => return Err(e),
-        };
-        match self.batch.send_cut(&self.data, &[], None) {
-            Ok(()) => Ok(frame.len()),
-            Err(e) => Err(self.send_error(e)),
-        }
+    fn batch(&self) -> &SegmentBatch {
+        &self.batch
     }
 
-    fn batches_segments(&self) -> bool {
-        true
+    fn socket(&self) -> BorrowedFd<'_> {
+        self.data.as_fd()
+    }
+
+    fn send_failed(&self, e: Errno) -> Option<io::Error> {
+        Some(self.send_error(e))
     }
 
     /// The switch's port socket refuses datagrams (`EAGAIN`) while our send
@@ -383,22 +363,18 @@ impl Plug for VdeClient {
     /// reads, and drops what its own buffer toward a slow receiver cannot take, so
     /// what waits on our side stays in our relay (which waits), not in the switch
     /// (which drops).
-    fn offer_backlog(&mut self) -> bool {
-        self.batch.keep_backlog();
+    fn keeping(&mut self) {
         if let Err(e) =
             rustix::net::sockopt::set_socket_send_buffer_size(&self.data, BACKLOG_SNDBUF)
         {
             log::debug!("{}: send buffer: {e}", self.url);
         }
-        true
     }
+}
 
-    crate::vde::batch::backlog_in_batch!(batch, data);
-
-    fn flush_backlog(&mut self) -> io::Result<bool> {
-        self.batch
-            .flush(&self.data, &[])
-            .map_err(|e| self.send_error(e))
+impl Plug for VdeClient {
+    fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
+        datagram::send(self, frame)
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {
@@ -413,10 +389,28 @@ impl Plug for VdeClient {
         self.ctl_event()
     }
 
-    fn receives_batches(&self) -> bool {
-        true
+    fn data_fd(&self) -> BorrowedFd<'_> {
+        self.epoll.as_fd()
     }
 
+    fn ctl_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.ctl.as_fd())
+    }
+
+    fn segment_batching(&mut self) -> Option<&mut dyn SegmentBatching> {
+        Some(self)
+    }
+
+    fn recv_batching(&mut self) -> Option<&mut dyn RecvBatching> {
+        Some(self)
+    }
+
+    fn backlog(&mut self) -> Option<&mut dyn Backlog> {
+        Some(self)
+    }
+}
+
+impl RecvBatching for VdeClient {
     fn recv_batch(&mut self, batch: &mut RecvBatch) -> io::Result<Recv> {
         // As `recv`: frames first, then the control stream.
         match batch.receive(&self.data, false) {
@@ -433,14 +427,6 @@ impl Plug for VdeClient {
             },
         }
         self.ctl_event()
-    }
-
-    fn data_fd(&self) -> BorrowedFd<'_> {
-        self.epoll.as_fd()
-    }
-
-    fn ctl_fd(&self) -> Option<BorrowedFd<'_>> {
-        Some(self.ctl.as_fd())
     }
 }
 

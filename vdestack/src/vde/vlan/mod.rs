@@ -269,9 +269,10 @@ mod tests {
         net.send(&other).unwrap();
         assert_eq!(v.recv(&mut buf).unwrap(), Recv::Nothing);
         // It claims no capability that would move frames past its tagging.
-        assert!(!v.batches_segments());
-        assert!(!v.offer_offload());
-        assert!(!v.receives_batches());
+        assert!(v.segment_batching().is_none());
+        assert!(v.offload().is_none());
+        assert!(v.recv_batching().is_none());
+        assert!(v.tap_delivery().is_none());
         drop(net);
         assert_eq!(v.recv(&mut buf).unwrap(), Recv::Closed);
     }
@@ -298,7 +299,7 @@ mod tests {
             hdr_len: 54,
             ..VnetHdr::PLAIN
         };
-        v.send_offload(&hdr, &f).unwrap();
+        crate::vde::send_segment(&mut v, &hdr, &f).unwrap();
         let mut buf = vec![0u8; MAX_FRAME];
         let mut sizes = Vec::new();
         while let Ok(Recv::Frame(n)) = net.recv(&mut buf) {

@@ -5,22 +5,18 @@
 //! The header codec and the option parsing are pure and unit-tested here; the socket
 //! helpers are thin wrappers over `rustix`.
 
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use rustix::net::{
-    self as rnet, sockopt, AddressFamily, RecvAncillaryBuffer, RecvFlags, SendAncillaryBuffer,
-    SendFlags, SocketAddrAny, SocketFlags, SocketType,
+    self as rnet, sockopt, AddressFamily, RecvAncillaryBuffer, RecvFlags, SocketFlags, SocketType,
 };
 
 use crate::error::context;
-use crate::vde::batch::SegmentBatch;
-use crate::vde::gso::VnetHdr;
 use crate::vde::mactable::{dst_mac, is_group, src_mac, MacTable};
 use crate::vde::url::{bad_value, parse_url_style, Options, UrlError};
-use crate::vde::MIN_FRAME;
 
 /// Length of the VXLAN header that precedes every frame.
 pub const HEADER_LEN: usize = 8;
@@ -358,112 +354,18 @@ impl Forwarder {
     pub fn forget(&mut self, from: &SocketAddr) {
         self.table.forget(from);
     }
-
-    /// Sends `frame` (header first) from `fd` to where it belongs; never blocks.
-    /// A full socket (`EAGAIN`) keeps it in `batch` if that keeps frames
-    /// ([`SegmentBatch::keeps`]); while `batch` keeps frames, it is refused.
-    pub fn send(&self, fd: impl AsFd, batch: &mut SegmentBatch, frame: &[u8]) -> io::Result<usize> {
-        if frame.len() < MIN_FRAME {
-            return Ok(frame.len());
-        }
-        if batch.kept() > 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let to = self.destination(frame, Instant::now());
-        match send_to_raw(fd, &to, &self.header, frame) {
-            Ok(_) => Ok(frame.len()),
-            Err(rustix::io::Errno::AGAIN) if batch.keeps() => {
-                batch.keep_frame(frame, Some(&SocketAddrAny::from(to)));
-                Ok(frame.len())
-            }
-            Err(e) => Err(crate::sys::send_error(e)),
-        }
-    }
 }
 
-impl Forwarder {
-    /// Sends a large segment (`hdr`, `frame`) cut into ordinary frames, all with one
-    /// `sendmmsg` to where the first belongs (they share their addresses). Falls
-    /// back to one by one for what [`SegmentBatch`] does not take. What a full
-    /// socket does not take stays in `batch` if it keeps frames.
-    pub fn send_offload(
-        &self,
-        fd: impl AsFd,
-        batch: &mut SegmentBatch,
-        hdr: &VnetHdr,
-        frame: &[u8],
-    ) -> io::Result<usize> {
-        if !SegmentBatch::takes(hdr) {
-            return self.send_each(fd, batch, hdr, frame);
-        }
-        if batch.kept() > 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let frames = match batch.cut(hdr, frame) {
-            Ok(f) => f,
-            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                return self.send_each(fd, batch, hdr, frame)
-            }
-            Err(e) => return Err(e),
-        };
-        let Some(first) = frames.clone().next() else {
-            return Ok(frame.len());
-        };
-        let to = SocketAddrAny::from(self.destination(first, Instant::now()));
-        batch
-            .send_cut(fd, &self.header, Some(&to))
-            .map_err(crate::sys::send_error)?;
-        Ok(frame.len())
-    }
-
-    /// Sends the frames `batch` keeps for a full socket: `Ok(true)` when none is
-    /// left (see [`SegmentBatch::flush`]).
-    pub fn flush(&self, fd: impl AsFd, batch: &mut SegmentBatch) -> io::Result<bool> {
-        batch
-            .flush(fd, &self.header)
-            .map_err(crate::sys::send_error)
-    }
-
-    fn send_each(
-        &self,
-        fd: impl AsFd,
-        batch: &mut SegmentBatch,
-        hdr: &VnetHdr,
-        frame: &[u8],
-    ) -> io::Result<usize> {
-        let mut scratch = [0u8; crate::vde::MAX_FRAME];
-        let mut result = Ok(frame.len());
-        crate::vde::gso::to_plain(hdr, frame, &mut scratch, |seg| {
-            if let Err(e) = self.send(fd.as_fd(), batch, seg) {
-                result = Err(e);
-            }
-        })?;
-        result
+impl crate::vde::datagram::Route for Forwarder {
+    fn destination(&self, frame: &[u8]) -> SocketAddr {
+        Forwarder::destination(self, frame, Instant::now())
     }
 }
 
 /// Sends `header` + `frame` as one datagram to `to` without blocking. A full queue
 /// (EAGAIN, ENOBUFS) is reported as `WouldBlock`.
 pub fn send_to(fd: impl AsFd, to: &SocketAddr, header: &[u8], frame: &[u8]) -> io::Result<usize> {
-    send_to_raw(fd, to, header, frame).map_err(crate::sys::send_error)
-}
-
-/// [`send_to`] with the bare errno (`EAGAIN` and `ENOBUFS` apart).
-fn send_to_raw(
-    fd: impl AsFd,
-    to: &SocketAddr,
-    header: &[u8],
-    frame: &[u8],
-) -> Result<usize, rustix::io::Errno> {
-    let iov = [IoSlice::new(header), IoSlice::new(frame)];
-    let mut no_control = SendAncillaryBuffer::default();
-    rnet::sendmsg_addr(
-        fd,
-        to,
-        &iov,
-        &mut no_control,
-        SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
-    )
+    crate::vde::datagram::send_one(fd, header, Some(to), frame).map_err(crate::sys::send_error)
 }
 
 /// Receives one datagram into `header` + `buf`: `(total bytes, sender)`.

@@ -440,24 +440,8 @@ impl Plug for Wirefilter {
         self.inner.ctl_fd()
     }
 
-    fn offer_backlog(&mut self) -> bool {
-        self.inner.offer_backlog()
-    }
-
-    fn backlog(&self) -> usize {
+    fn backlog(&mut self) -> Option<&mut dyn super::Backlog> {
         self.inner.backlog()
-    }
-
-    fn backlog_fd(&self) -> BorrowedFd<'_> {
-        self.inner.backlog_fd()
-    }
-
-    fn flush_backlog(&mut self) -> io::Result<bool> {
-        self.inner.flush_backlog()
-    }
-
-    fn drop_backlog(&mut self) -> usize {
-        self.inner.drop_backlog()
     }
 }
 

@@ -119,7 +119,8 @@ fn no_impairment_passes_frames_both_ways_at_once() {
     net.send(&frame(2)).unwrap();
     let got = serve_until(&mut w, |g| !g.is_empty());
     assert_eq!(got, vec![frame(2)]);
-    assert!(!w.offer_offload() && !w.batches_segments() && !w.receives_batches());
+    assert!(w.offload().is_none() && w.segment_batching().is_none());
+    assert!(w.recv_batching().is_none() && w.tap_delivery().is_none());
     drop(net);
     assert_eq!(w.recv(&mut buf).unwrap(), Recv::Closed);
 }

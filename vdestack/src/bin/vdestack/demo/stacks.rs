@@ -5,19 +5,19 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use vdestack::nl::{AddrSpec, IFA_F_NODAD};
+use vdestack::nl::AddrSpec;
 use vdestack::stack::Stack;
 
 /// Brings `lo` and `vde0` up and gives `vde0` the two addresses.
 fn configure(stack: &Stack, v4: &str, v6: &str) -> io::Result<()> {
     let nl = stack.netlink()?;
-    let lo = nl.if_nametoindex("lo")?;
+    let lo = nl.link_index("lo")?;
     nl.link_set_up(lo, true)?;
-    let vde0 = nl.if_nametoindex("vde0")?;
+    let vde0 = nl.link_index("vde0")?;
     nl.link_set_up(vde0, true)?;
     nl.addr_add(&AddrSpec::new(vde0, v4.parse().unwrap(), 24))?;
     // No duplicate address detection: the address is usable at once.
-    nl.addr_add(&AddrSpec::new(vde0, v6.parse().unwrap(), 64).flags(IFA_F_NODAD))?;
+    nl.addr_add(&AddrSpec::new(vde0, v6.parse().unwrap(), 64).no_dad())?;
     Ok(())
 }
 

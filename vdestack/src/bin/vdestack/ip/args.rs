@@ -367,7 +367,7 @@ fn route(verb: &str, w: &mut Words<'_>) -> Result<Command, String> {
 pub fn parse(args: &[String], _family: Family) -> Result<Command, String> {
     let Some(first) = args.first() else {
         return Err(
-            "usage: vdestack ip [-4|-6] [-s] link|addr|route [show|add|del|set ...] | config LINE"
+            "usage: vdestack ip [-4|-6] [-s] [-j] link|addr|route [show|add|del|set ...] | config LINE"
                 .into(),
         );
     };

@@ -13,7 +13,6 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use vdestack::nl::config::{self, Configured, Iface};
 use vdestack::nl::dhcp::{self, kernel::host_socket, renewer_process};
@@ -87,7 +86,7 @@ pub fn run_renewer(line: &str) -> io::Result<()> {
     let plan = config::parse(line)?;
     let c = config::configure_with(&nl, line, &host_socket)?;
     let index = match &plan.iface {
-        Iface::Name(n) => nl.if_nametoindex(n)?,
+        Iface::Name(n) => nl.link_index(n)?,
         Iface::Index(i) => *i,
     };
     let cookie = dhcp::netns_cookie(&host_socket)?;
@@ -102,10 +101,19 @@ pub fn run_renewer(line: &str) -> io::Result<()> {
         let _ = rustix::stdio::dup2_stderr(&null);
     }
     loop {
-        let ready = vdestack::sys::poll_readable(
-            std::os::fd::AsFd::as_fd(&stop),
-            Some(Duration::from_secs(1)),
-        )?;
+        let mut fds = [rustix::event::PollFd::new(
+            &stop,
+            rustix::event::PollFlags::IN,
+        )];
+        let second = rustix::event::Timespec {
+            tv_sec: 1,
+            tv_nsec: 0,
+        };
+        let ready = match rustix::event::poll(&mut fds, Some(&second)) {
+            Ok(n) => n > 0,
+            Err(rustix::io::Errno::INTR) => false,
+            Err(e) => return Err(e.into()),
+        };
         if ready {
             let _ = dhcp::release(&host_socket, index);
             break;

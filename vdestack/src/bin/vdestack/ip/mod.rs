@@ -5,11 +5,12 @@
 
 mod args;
 mod dhcp;
+mod json;
 mod show;
 
 use std::io;
 
-use vdestack::nl::{AddrSpec, NlClient, RouteSpec, IFA_F_NODAD};
+use vdestack::nl::{AddrSpec, NlClient, RouteSpec};
 
 use args::{Command, Family, LinkCmd, Object};
 
@@ -28,6 +29,9 @@ pub struct IpArgs {
     /// (Internal) be the process that keeps a `config ...,dhcp` lease renewed.
     #[arg(long = "dhcp-renewer", hide = true)]
     dhcp_renewer: bool,
+    /// Show as JSON, with iproute2's keys (`ip -j`).
+    #[arg(short = 'j', long = "json")]
+    json: bool,
     /// `link|addr|route [show|add|del|set ...]`, or `config LINE`.
     #[arg(
         trailing_var_arg = true,
@@ -47,12 +51,15 @@ pub fn run(a: IpArgs) -> io::Result<()> {
     let cmd =
         args::parse(&a.args, family).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let nl = NlClient::new().map_err(|e| crate::say_what(e, "opening a netlink socket"))?;
-    let index = |name: &str| nl.if_nametoindex(name);
+    let index = |name: &str| nl.link_index(name);
     match cmd {
         Command::Show(Object::Link, dev) => {
             let all = nl.links()?;
             let shown = select(&all, dev.as_deref())?;
-            print!("{}", show::links(&shown, &all, a.stats));
+            match a.json {
+                true => println!("{}", json::links(&shown, &all)),
+                false => print!("{}", show::links(&shown, &all, a.stats)),
+            }
         }
         Command::Show(Object::Addr, dev) => {
             let all = nl.links()?;
@@ -62,14 +69,19 @@ pub fn run(a: IpArgs) -> io::Result<()> {
                 Family::V6 => Some(false),
                 Family::Any => None,
             };
-            print!("{}", show::addrs(&shown, &all, &nl.addrs()?, fam));
+            let addrs = nl.addrs()?;
+            match a.json {
+                true => println!("{}", json::addrs(&shown, &all, &addrs, fam)),
+                false => print!("{}", show::addrs(&shown, &all, &addrs, fam)),
+            }
         }
         Command::Show(Object::Route, _) => {
-            let links = nl.links()?;
-            print!(
-                "{}",
-                show::routes(&links, &nl.routes()?, family != Family::V6)
-            );
+            let (links, routes) = (nl.links()?, nl.routes()?);
+            let v4 = family != Family::V6;
+            match a.json {
+                true => println!("{}", json::routes(&links, &routes, v4)),
+                false => print!("{}", show::routes(&links, &routes, v4)),
+            }
         }
         Command::Link(LinkCmd::Add { name, kind }) => {
             let kind = kind.resolve(&index)?;
@@ -85,7 +97,7 @@ pub fn run(a: IpArgs) -> io::Result<()> {
         Command::Addr { add, cidr, dev } => {
             let mut spec = AddrSpec::new(index(&dev)?, cidr.addr, cidr.prefix);
             if cidr.addr.is_ipv6() {
-                spec = spec.flags(IFA_F_NODAD);
+                spec = spec.no_dad();
             }
             if add {
                 nl.addr_add(&spec)?

@@ -20,10 +20,11 @@ const FLAGS: &[(u32, &str)] = &[
     (0x20000, "DORMANT"),
 ];
 
-fn flag_names(flags: u32) -> String {
+/// The flag names iproute2 shows, in its order.
+pub fn flag_list(flags: u32) -> Vec<&'static str> {
     // Like iproute2: an interface that is up without a carrier says so first.
     let no_carrier = flags & 0x1 != 0 && flags & 0x10000 == 0 && flags & 0x8 == 0;
-    let names: Vec<&str> = no_carrier
+    no_carrier
         .then_some("NO-CARRIER")
         .into_iter()
         .chain(
@@ -32,8 +33,11 @@ fn flag_names(flags: u32) -> String {
                 .filter(|(bit, _)| flags & bit != 0)
                 .map(|(_, n)| *n),
         )
-        .collect();
-    names.join(",")
+        .collect()
+}
+
+fn flag_names(flags: u32) -> String {
+    flag_list(flags).join(",")
 }
 
 /// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
@@ -114,7 +118,8 @@ fn link(out: &mut String, l: &Link, by_index: &HashMap<u32, &str>, stats: bool) 
     }
 }
 
-fn scope(s: u8) -> String {
+/// A scope as iproute2 names it.
+pub fn scope(s: u8) -> String {
     match s {
         0 => "global".into(),
         200 => "site".into(),
@@ -160,7 +165,8 @@ pub fn addrs(shown: &[Link], all: &[Link], addrs: &[Addr], family: Option<bool>)
     out
 }
 
-fn proto(p: u8) -> String {
+/// A route protocol as iproute2 names it.
+pub fn proto(p: u8) -> String {
     match p {
         2 => "kernel".into(),
         3 => "boot".into(),

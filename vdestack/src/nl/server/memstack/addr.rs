@@ -98,7 +98,7 @@ fn read_req(req: &AddressMessage) -> Result<AddrReq, Errno> {
             AddressAttribute::Address(ip) => r.address = Some(*ip),
             AddressAttribute::Label(l) => {
                 if !name_fits(l.as_bytes()) {
-                    return Err(libc::ERANGE);
+                    return Err(Errno::RANGE);
                 }
                 r.label = Some(l.clone());
             }
@@ -113,7 +113,7 @@ fn read_req(req: &AddressMessage) -> Result<AddrReq, Errno> {
         .flatten()
         .any(|ip| family_of(ip) != fam)
     {
-        return Err(libc::EINVAL);
+        return Err(Errno::INVAL);
     }
     Ok(r)
 }
@@ -160,7 +160,7 @@ impl MemStack {
     fn find_addr(&self, req: &AddressMessage, deleting: bool) -> Result<Option<usize>, Errno> {
         let index = req.header.index;
         if self.link(index).is_none() {
-            return Err(libc::ENODEV);
+            return Err(Errno::NODEV);
         }
         let r = read_req(req)?;
         let fam = u8::from(req.header.family);
@@ -225,7 +225,7 @@ impl Handler<AddressMessage> for MemStack {
     }
 
     fn get(&self, req: &AddressMessage) -> Result<AddressMessage, Errno> {
-        let i = self.find_addr(req, false)?.ok_or(libc::EADDRNOTAVAIL)?;
+        let i = self.find_addr(req, false)?.ok_or(Errno::ADDRNOTAVAIL)?;
         Ok(self.addr_message(&self.addrs[i]))
     }
 
@@ -241,17 +241,17 @@ impl Handler<AddressMessage> for MemStack {
     fn create(&mut self, req: &AddressMessage) -> Result<(), Errno> {
         let r = read_req(req)?;
         let index = req.header.index;
-        let link = self.link(index).ok_or(libc::ENODEV)?;
+        let link = self.link(index).ok_or(Errno::NODEV)?;
         let fam = u8::from(req.header.family);
         let plen = req.header.prefix_len;
         let v4 = fam == libc::AF_INET as u8;
         if plen > if v4 { 32 } else { 128 } {
-            return Err(libc::EINVAL);
+            return Err(Errno::INVAL);
         }
         let (local, peer) = match (r.local, r.address) {
             (Some(l), p) => (l, p.unwrap_or(l)),
             (None, Some(a)) if !v4 => (a, a),
-            _ => return Err(libc::EINVAL),
+            _ => return Err(Errno::INVAL),
         };
         let mut a = MemAddr {
             index,
@@ -266,7 +266,7 @@ impl Handler<AddressMessage> for MemStack {
         if v4 {
             let label = r.label.unwrap_or_else(|| link.name.clone());
             if !label.starts_with(&link.name) {
-                return Err(libc::EINVAL);
+                return Err(Errno::INVAL);
             }
             a.label = Some(label);
             a.flags = (r.flags & !IFA_F_SECONDARY) | IFA_F_PERMANENT;
@@ -282,7 +282,7 @@ impl Handler<AddressMessage> for MemStack {
             }
         } else {
             let IpAddr::V6(l6) = local else {
-                return Err(libc::EINVAL);
+                return Err(Errno::INVAL);
             };
             a.scope = v6_scope(&l6);
             a.flags = (r.flags & V6_SETTABLE) | IFA_F_PERMANENT;
@@ -296,7 +296,7 @@ impl Handler<AddressMessage> for MemStack {
     fn change(&mut self, i: usize, req: &AddressMessage) -> Result<(), Errno> {
         let r = read_req(req)?;
         let Some(a) = self.addrs.get_mut(i) else {
-            return Err(libc::EADDRNOTAVAIL);
+            return Err(Errno::ADDRNOTAVAIL);
         };
         if a.local.is_ipv4() {
             a.scope = u8::from(req.header.scope);
@@ -313,7 +313,7 @@ impl Handler<AddressMessage> for MemStack {
 
     fn delete(&mut self, i: usize, _req: &AddressMessage) -> Result<(), Errno> {
         if i >= self.addrs.len() {
-            return Err(libc::EADDRNOTAVAIL);
+            return Err(Errno::ADDRNOTAVAIL);
         }
         self.remove_addr(i);
         Ok(())

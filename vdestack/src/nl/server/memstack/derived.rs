@@ -33,6 +33,7 @@ impl MemStack {
             gateway: None,
             prefsrc: None,
             metric: 0,
+            metrics: Vec::new(),
         };
         match a.local {
             IpAddr::V4(local) => {

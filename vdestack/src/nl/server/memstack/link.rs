@@ -1,4 +1,5 @@
-//! Links of the [`MemStack`]: `lo` and created `dummy`, `bridge` and `veth` links,
+//! Links of the [`MemStack`]: `lo`, created `dummy`, `bridge` and `veth` links,
+//! and devices added through the API (a VDE interface's model),
 //! answered with the attributes iproute2 and our client read: `IFLA_IFNAME`,
 //! `TXQLEN`, `OPERSTATE`, `LINKMODE`, `MTU`, `MIN_MTU`, `MAX_MTU`, `GROUP`,
 //! `PROMISCUITY`, `CARRIER`, `ADDRESS`, `BROADCAST`, `STATS64`, `STATS`, `LINK` (a
@@ -32,6 +33,13 @@ pub enum MemLinkKind {
     Veth {
         /// The other end's index.
         peer: u32,
+    },
+    /// An Ethernet interface whose carrier its data path reports, as a VDE
+    /// plug's interface (libnlq's `netlinktest` `vde0`); made only through
+    /// [`MemStack::add_device`], never by a NEWLINK.
+    Device {
+        /// Whether the data path has a carrier ([`MemStack::set_carrier`]).
+        carrier: bool,
     },
 }
 
@@ -86,7 +94,7 @@ impl MemLink {
 
     fn kind_name(&self) -> Option<InfoKind> {
         match self.kind {
-            MemLinkKind::Loopback => None,
+            MemLinkKind::Loopback | MemLinkKind::Device { .. } => None,
             MemLinkKind::Dummy => Some(InfoKind::Dummy),
             MemLinkKind::Bridge => Some(InfoKind::Bridge),
             MemLinkKind::Veth { .. } => Some(InfoKind::Veth),
@@ -95,6 +103,42 @@ impl MemLink {
 }
 
 impl MemStack {
+    /// Adds an Ethernet device `name` with address `mac`, down, with no carrier,
+    /// MTU 1500 and `BROADCAST|MULTICAST`, at the next free index; returns the
+    /// index. `EEXIST` if the name is taken, `EINVAL` if it is not a valid name.
+    pub fn add_device(&mut self, name: &str, mac: [u8; 6]) -> Result<u32, Errno> {
+        if name.is_empty() || !name_fits(name.as_bytes()) || name.contains(['/', ':', ' ']) {
+            return Err(Errno::INVAL);
+        }
+        if self.link_by_name(name).is_some() {
+            return Err(Errno::EXIST);
+        }
+        let index = self.alloc_index(0)?;
+        self.insert_link(MemLink {
+            index,
+            name: name.into(),
+            kind: MemLinkKind::Device { carrier: false },
+            flags: IFF_BROADCAST | IFF_MULTICAST,
+            mtu: 1500,
+            txqlen: 1000,
+            mac,
+            stats: Stats64::default(),
+        });
+        Ok(index)
+    }
+
+    /// Sets the carrier of device `index` (made by [`MemStack::add_device`]), as
+    /// its data path would; `ENODEV` if there is no such device.
+    pub fn set_carrier(&mut self, index: u32, carrier: bool) -> Result<(), Errno> {
+        match self.link_mut(index) {
+            Some(l) if matches!(l.kind, MemLinkKind::Device { .. }) => {
+                l.kind = MemLinkKind::Device { carrier };
+                Ok(())
+            }
+            _ => Err(Errno::NODEV),
+        }
+    }
+
     /// Whether `l` has a carrier (`lo`, dummies and bridges (no ports are
     /// modelled; Linux 6.x reports a carrier for a bridge without ports) always do,
     /// up or not; a veth when both ends are up).
@@ -102,6 +146,7 @@ impl MemStack {
         match l.kind {
             MemLinkKind::Loopback | MemLinkKind::Dummy | MemLinkKind::Bridge => true,
             MemLinkKind::Veth { peer } => l.is_up() && self.link(peer).is_some_and(MemLink::is_up),
+            MemLinkKind::Device { carrier } => carrier,
         }
     }
 
@@ -129,6 +174,8 @@ impl MemStack {
             }
             (true, true, _) => State::Up,
             (true, false, MemLinkKind::Veth { .. }) => State::LowerLayerDown,
+            // A device without a lower link and without carrier (IF_OPER_DOWN).
+            (true, false, MemLinkKind::Device { .. }) => State::Down,
         };
         let (min, max) = l.mtu_range();
         let bcast = match l.kind {
@@ -187,7 +234,7 @@ impl MemStack {
             None => self.free_name(kind)?,
         };
         if self.link_by_name(&name).is_some() {
-            return Err(libc::EEXIST);
+            return Err(Errno::EXIST);
         }
         let mac = match a.mac {
             Some(m) => m,
@@ -220,7 +267,7 @@ impl MemStack {
         (0..1000)
             .map(|i| format!("{stem}{i}"))
             .find(|n| self.link_by_name(n).is_none())
-            .ok_or(libc::ENFILE)
+            .ok_or(Errno::NFILE)
     }
 
     fn insert_link(&mut self, l: MemLink) {
@@ -247,14 +294,14 @@ impl<'a> LinkAttrs<'a> {
             match attr {
                 LinkAttribute::IfName(n) => {
                     if n.is_empty() || !name_fits(n.as_bytes()) || n.contains(['/', ':', ' ']) {
-                        return Err(libc::EINVAL);
+                        return Err(Errno::INVAL);
                     }
                     a.name = Some(n.clone());
                 }
                 LinkAttribute::Mtu(v) => a.mtu = Some(*v),
                 LinkAttribute::TxQueueLen(v) => a.txqlen = Some(*v),
                 LinkAttribute::Address(v) => {
-                    a.mac = Some(v.as_slice().try_into().map_err(|_| libc::EINVAL)?)
+                    a.mac = Some(v.as_slice().try_into().map_err(|_| Errno::INVAL)?)
                 }
                 LinkAttribute::LinkInfo(infos) => {
                     for i in infos {
@@ -283,7 +330,7 @@ fn skip_stats(req: &LinkMessage) -> bool {
 fn check_mtu(l: &MemLink, mtu: u32) -> Result<(), Errno> {
     let (min, max) = l.mtu_range();
     if mtu < min || (max > 0 && mtu > max) {
-        return Err(libc::EINVAL);
+        return Err(Errno::INVAL);
     }
     Ok(())
 }
@@ -319,13 +366,13 @@ impl Handler<LinkMessage> for MemStack {
         // name, if it may); the others are EINVAL.
         match intent {
             Intent::New => Ok(None),
-            _ => Err(libc::EINVAL),
+            _ => Err(Errno::INVAL),
         }
     }
 
     fn get(&self, req: &LinkMessage) -> Result<LinkMessage, Errno> {
-        let index = self.find(req, Intent::Set)?.ok_or(libc::ENODEV)?;
-        let l = self.link(index).ok_or(libc::ENODEV)?;
+        let index = self.find(req, Intent::Set)?.ok_or(Errno::NODEV)?;
+        let l = self.link(index).ok_or(Errno::NODEV)?;
         Ok(self.link_message(l, skip_stats(req)))
     }
 
@@ -343,7 +390,7 @@ impl Handler<LinkMessage> for MemStack {
             Some(InfoKind::Dummy) => MemLinkKind::Dummy,
             Some(InfoKind::Bridge) => MemLinkKind::Bridge,
             Some(InfoKind::Veth) => MemLinkKind::Veth { peer: 0 },
-            _ => return Err(libc::EOPNOTSUPP),
+            _ => return Err(Errno::OPNOTSUPP),
         };
         if let MemLinkKind::Veth { .. } = kind {
             // The kernel registers the peer first: it gets the lower index.
@@ -353,7 +400,7 @@ impl Handler<LinkMessage> for MemStack {
             let name_taken = a.name.as_deref() == Some(peer.name.as_str());
             self.insert_link(peer.clone());
             let me = match self.new_link(req, kind) {
-                Ok(_) if name_taken => Err(libc::EEXIST),
+                Ok(_) if name_taken => Err(Errno::EXIST),
                 r => r,
             };
             let mut me = match me {
@@ -388,32 +435,32 @@ impl Handler<LinkMessage> for MemStack {
 
     fn change(&mut self, index: u32, req: &LinkMessage) -> Result<(), Errno> {
         let a = LinkAttrs::of(req)?;
-        let l = self.link(index).ok_or(libc::ENODEV)?.clone();
+        let l = self.link(index).ok_or(Errno::NODEV)?.clone();
         if let Some(k) = a.kind {
             if l.kind_name().as_ref() != Some(k) {
-                return Err(libc::EOPNOTSUPP);
+                return Err(Errno::OPNOTSUPP);
             }
         }
         // Check everything first, so that a refused request changes nothing.
         let rename = a.name.filter(|n| *n != l.name && req.header.index > 0);
         if let Some(n) = &rename {
             if self.link_by_name(n).is_some() {
-                return Err(libc::EEXIST);
+                return Err(Errno::EXIST);
             }
             if l.is_up() {
-                return Err(libc::EBUSY);
+                return Err(Errno::BUSY);
             }
         }
         if let Some(mtu) = a.mtu {
             check_mtu(&l, mtu)?;
         }
         if a.mac.is_some() && l.kind == MemLinkKind::Loopback {
-            return Err(libc::EOPNOTSUPP);
+            return Err(Errno::OPNOTSUPP);
         }
         let flags = combine_flags(l.flags, req);
         let was_up = l.is_up();
         let Some(m) = self.link_mut(index) else {
-            return Err(libc::ENODEV);
+            return Err(Errno::NODEV);
         };
         if let Some(n) = rename {
             m.name = n;
@@ -438,9 +485,9 @@ impl Handler<LinkMessage> for MemStack {
     }
 
     fn delete(&mut self, index: u32, _req: &LinkMessage) -> Result<(), Errno> {
-        let l = self.link(index).ok_or(libc::ENODEV)?;
+        let l = self.link(index).ok_or(Errno::NODEV)?;
         match l.kind {
-            MemLinkKind::Loopback => Err(libc::EOPNOTSUPP),
+            MemLinkKind::Loopback => Err(Errno::OPNOTSUPP),
             MemLinkKind::Veth { peer } => {
                 self.forget_link(peer);
                 self.forget_link(index);

@@ -19,7 +19,7 @@
 //! Left out, on purpose (a test or a caller sees them missing, never wrong): IPv6
 //! link-local addresses and their `fe80::/64` routes, the `ff00::/8` multicast
 //! routes, duplicate address detection (addresses are never `tentative`), qdiscs,
-//! neighbours, rules, multipath routes, metrics, the many link attributes beyond
+//! neighbours, rules, multipath routes, the many link attributes beyond
 //! those listed in `link.rs`, dump filters (only the address family selects).
 
 mod addr;
@@ -28,6 +28,8 @@ mod link;
 mod route;
 
 use std::net::IpAddr;
+
+use rustix::io::Errno;
 
 pub use link::{MemLink, MemLinkKind};
 pub use route::MemRoute;
@@ -118,10 +120,10 @@ impl MemStack {
     }
 
     /// A free index: `want` if given, else the next one upward.
-    fn alloc_index(&mut self, want: u32) -> Result<u32, i32> {
+    fn alloc_index(&mut self, want: u32) -> Result<u32, Errno> {
         if want > 0 {
             return match self.link(want) {
-                Some(_) => Err(libc::EBUSY),
+                Some(_) => Err(Errno::BUSY),
                 None => Ok(want),
             };
         }
@@ -132,7 +134,7 @@ impl MemStack {
                 return Ok(i);
             }
         }
-        Err(libc::ENFILE)
+        Err(Errno::NFILE)
     }
 
     /// What the kernel does when link `index` goes up: `lo` gets its loopback

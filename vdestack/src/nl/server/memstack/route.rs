@@ -5,8 +5,8 @@
 use std::net::IpAddr;
 
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RoutePreference,
-    RouteProtocol, RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteMetric,
+    RoutePreference, RouteProtocol, RouteScope, RouteType,
 };
 use netlink_packet_route::AddressFamily;
 
@@ -62,6 +62,9 @@ pub struct MemRoute {
     pub prefsrc: Option<IpAddr>,
     /// The metric (`RTA_PRIORITY`).
     pub metric: u32,
+    /// The route's metrics (`RTA_METRICS`: MTU, window, RTT, advertised MSS, ...),
+    /// kept and reported as given.
+    pub metrics: Vec<RouteMetric>,
 }
 
 /// The least scope a route type may have (the kernel's `fib_props`).
@@ -102,6 +105,7 @@ struct RouteReq {
     gateway: Option<IpAddr>,
     prefsrc: Option<IpAddr>,
     metric: Option<u32>,
+    metrics: Vec<RouteMetric>,
 }
 
 fn read_req(req: &RouteMessage) -> Result<RouteReq, Errno> {
@@ -110,11 +114,11 @@ fn read_req(req: &RouteMessage) -> Result<RouteReq, Errno> {
     let unspecified = match i32::from(family) {
         libc::AF_INET => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
         libc::AF_INET6 => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
-        _ => return Err(libc::EAFNOSUPPORT),
+        _ => return Err(Errno::AFNOSUPPORT),
     };
     let max = if unspecified.is_ipv4() { 32 } else { 128 };
     if h.destination_prefix_length > max {
-        return Err(libc::EINVAL);
+        return Err(Errno::INVAL);
     }
     let mut r = RouteReq {
         family,
@@ -128,10 +132,11 @@ fn read_req(req: &RouteMessage) -> Result<RouteReq, Errno> {
         gateway: None,
         prefsrc: None,
         metric: None,
+        metrics: Vec::new(),
     };
     let same = |ip: Option<IpAddr>| match ip {
         Some(ip) if family_of(&ip) == family => Ok(ip),
-        _ => Err(libc::EINVAL),
+        _ => Err(Errno::INVAL),
     };
     for a in &req.attributes {
         match a {
@@ -140,6 +145,7 @@ fn read_req(req: &RouteMessage) -> Result<RouteReq, Errno> {
             RouteAttribute::PrefSource(s) => r.prefsrc = Some(same(ip_of(s))?),
             RouteAttribute::Oif(i) => r.oif = Some(*i),
             RouteAttribute::Priority(p) => r.metric = Some(*p),
+            RouteAttribute::Metrics(m) => r.metrics = m.clone(),
             RouteAttribute::Table(t) => r.table = *t,
             _ => {}
         }
@@ -178,8 +184,17 @@ impl MemStack {
         if v4 && r.metric > 0 {
             a.push(RouteAttribute::Priority(r.metric));
         }
+        // The kernel puts the metrics after the priority (IPv4) or the preferred
+        // source (IPv6), before the next hop.
+        let metrics = (!r.metrics.is_empty()).then(|| RouteAttribute::Metrics(r.metrics.clone()));
+        if v4 {
+            a.extend(metrics.clone());
+        }
         if let Some(s) = r.prefsrc {
             a.push(RouteAttribute::PrefSource(addr_of(s)));
+        }
+        if !v4 {
+            a.extend(metrics);
         }
         if let Some(g) = r.gateway {
             a.push(RouteAttribute::Gateway(addr_of(g)));
@@ -227,13 +242,13 @@ impl MemStack {
     fn new_route(&self, r: &RouteReq) -> Result<MemRoute, Errno> {
         let v4 = i32::from(r.family) == libc::AF_INET;
         if r.kind == 0 || r.kind > RTN_MAX || (v4 && least_scope(r.kind) > r.scope) {
-            return Err(libc::EINVAL);
+            return Err(Errno::INVAL);
         }
         let mut oif = r.oif;
         if let Some(i) = oif {
-            let l = self.link(i).ok_or(libc::ENODEV)?;
+            let l = self.link(i).ok_or(Errno::NODEV)?;
             if v4 && r.gateway.is_none() && !l.is_up() && r.kind == RTN_UNICAST {
-                return Err(libc::ENETDOWN);
+                return Err(Errno::NETDOWN);
             }
         }
         let needs_nexthop = matches!(r.kind, RTN_UNICAST | RTN_LOCAL | RTN_BROADCAST);
@@ -243,10 +258,10 @@ impl MemStack {
             // An IPv6 link-local gateway needs only its link (link-local routes are
             // not modelled); any other gateway, a connected route to it.
             if !(link_local(&gw) && oif.is_some()) {
-                oif = Some(self.connected(gw, oif).ok_or(libc::ENETUNREACH)?);
+                oif = Some(self.connected(gw, oif).ok_or(Errno::NETUNREACH)?);
             }
         } else if needs_nexthop && oif.is_none() {
-            return Err(libc::ENODEV);
+            return Err(Errno::NODEV);
         }
         let protocol = if !v4 && r.protocol == 0 {
             RTPROT_BOOT
@@ -264,6 +279,7 @@ impl MemStack {
             gateway: r.gateway,
             prefsrc: r.prefsrc,
             metric: r.metric.unwrap_or(if v4 { 0 } else { V6_USER_METRIC }),
+            metrics: r.metrics.clone(),
         })
     }
 }
@@ -300,13 +316,13 @@ impl Handler<RouteMessage> for MemStack {
 
     fn get(&self, req: &RouteMessage) -> Result<RouteMessage, Errno> {
         let q = read_req(req)?;
-        let r = self.lookup(q.dst).ok_or(libc::ENETUNREACH)?;
+        let r = self.lookup(q.dst).ok_or(Errno::NETUNREACH)?;
         // What a packet meets on a route that does not forward.
         match r.kind {
-            6 => return Err(libc::EINVAL),
-            7 => return Err(libc::EHOSTUNREACH),
-            8 => return Err(libc::EACCES),
-            9 => return Err(libc::ENETUNREACH),
+            6 => return Err(Errno::INVAL),
+            7 => return Err(Errno::HOSTUNREACH),
+            8 => return Err(Errno::ACCESS),
+            9 => return Err(Errno::NETUNREACH),
             _ => {}
         }
         // The answer is the route a packet would take (Linux: a "cloned" route):
@@ -367,14 +383,14 @@ impl Handler<RouteMessage> for MemStack {
         let r = self.new_route(&q)?;
         match self.routes.get_mut(i) {
             Some(old) => *old = r,
-            None => return Err(libc::ESRCH),
+            None => return Err(Errno::SRCH),
         }
         Ok(())
     }
 
     fn delete(&mut self, i: usize, _req: &RouteMessage) -> Result<(), Errno> {
         if i >= self.routes.len() {
-            return Err(libc::ESRCH);
+            return Err(Errno::SRCH);
         }
         self.routes.remove(i);
         Ok(())

@@ -2,26 +2,13 @@
 //! linger after the last lease (see the [module docs](super)).
 
 use std::ops::Deref;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, OnceLock, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rustix::process::{getpid, Pid};
 
 use super::SharedHelper;
-
-/// How long the helper stays after the last stack, unless
-/// `VDESTACK_HELPER_LINGER_MS` or [`set_helper_linger`] says otherwise: long
-/// enough that a process making stacks one after another (one per test, per
-/// request) keeps its helper, short enough that an idle process soon holds nothing.
-pub const DEFAULT_LINGER: Duration = Duration::from_millis(250);
-
-/// The longest linger accepted: longer ones are cut to it.
-pub const MAX_LINGER: Duration = Duration::from_secs(60);
-
-/// The environment variable: the linger in milliseconds (`0`: end with the last
-/// stack).
-const LINGER_ENV: &str = "VDESTACK_HELPER_LINGER_MS";
 
 /// The helper and who holds it.
 struct Slot {
@@ -31,8 +18,6 @@ struct Slot {
     users: usize,
     /// Since when no lease holds it.
     idle_since: Option<Instant>,
-    /// The linger set by [`set_helper_linger`] (else the environment's).
-    linger: Option<Duration>,
     /// This process's linger thread.
     thread: Option<Lingerer>,
     /// A linger thread that has left (its handle, to join).
@@ -55,7 +40,6 @@ static SLOT: Mutex<Slot> = Mutex::new(Slot {
     helper: None,
     users: 0,
     idle_since: None,
-    linger: None,
     thread: None,
     finished: None,
     sleeps_untimed: false,
@@ -68,47 +52,22 @@ fn lock() -> MutexGuard<'static, Slot> {
     SLOT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The linger from the environment, read once.
-fn env_linger() -> Duration {
-    static ENV: OnceLock<Duration> = OnceLock::new();
-    *ENV.get_or_init(|| match std::env::var(LINGER_ENV) {
-        Err(_) => DEFAULT_LINGER,
-        Ok(v) => match v.trim().parse::<u64>() {
-            Ok(ms) => Duration::from_millis(ms).min(MAX_LINGER),
-            Err(_) => {
-                log::warn!(
-                    "vdestack: {LINGER_ENV}={v:?} is not a number of milliseconds; using {} ms",
-                    DEFAULT_LINGER.as_millis()
-                );
-                DEFAULT_LINGER
-            }
-        },
-    })
-}
-
 impl Slot {
+    /// How long the helper stays after the last stack ([`crate::Config`]).
     fn linger(&self) -> Duration {
-        self.linger.unwrap_or_else(env_linger)
+        crate::Config::current().helper_linger
     }
 }
 
-/// How long the namespace helper stays after the process's last stack is dropped:
-/// [`set_helper_linger`]'s value if set, else `VDESTACK_HELPER_LINGER_MS` (read
-/// once), else [`DEFAULT_LINGER`].
-pub fn helper_linger() -> Duration {
-    lock().linger()
-}
-
-/// Sets how long the namespace helper stays after the process's last stack is
-/// dropped (at most [`MAX_LINGER`]; zero: it ends with the last stack's drop, which
-/// waits for it). It applies to a helper lingering now too.
-pub fn set_helper_linger(linger: Duration) {
-    lock().linger = Some(linger.min(MAX_LINGER));
+/// Tells a lingering helper's thread that the linger changed ([`crate::Config`]
+/// was applied): it looks again. Called without the settings' lock held.
+pub(crate) fn linger_changed() {
+    let _slot = lock();
     WAKE.notify_all();
 }
 
 /// Ends the namespace helper now if no stack holds it (it lingers after the last
-/// stack: see [`helper_linger`]) and returns once it has exited (and been reaped,
+/// stack: see [`crate::Config::helper_linger`]) and returns once it has exited (and been reaped,
 /// where it is our child) and the thread that waited to end it has been joined:
 /// nothing of the stacks' is left in the process. While a stack lives it does
 /// nothing. The next stack starts a new helper.

@@ -36,9 +36,9 @@ use rustix::event::{eventfd, EventfdFlags};
 
 use crate::vde::gro;
 use crate::vde::gso::{VnetHdr, MAX_GSO_FRAME, VNET_HDR_LEN};
-use crate::vde::poll_window::{self, PollWindow};
+use crate::vde::poll_window::PollWindow;
 use crate::vde::MAX_FRAME;
-use crate::vde::{Plug, Recv};
+use crate::vde::{self, Plug, Recv};
 
 mod batched;
 
@@ -61,7 +61,7 @@ pub(crate) struct Pair {
     /// The tap has `IFF_VNET_HDR` (and the plug said yes to offload): frames move
     /// with their vnet header, large segments whole.
     pub vnet: bool,
-    /// The plug passes large segments whole ([`Plug::offer_offload`] said yes): it
+    /// The plug passes large segments whole ([`crate::vde::Offload`] turned on): it
     /// receives into the whole buffer, and its frames are not joined.
     pub whole: bool,
     /// The interface and its network (`vde0 (vde:///tmp/sw)`), for the log.
@@ -128,16 +128,11 @@ static RELAY: Mutex<Pool> = Mutex::new(Pool {
 });
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// The most relay threads a process runs: one per CPU, at most 4, so two stacks
-/// that talk to each other have a CPU each, and a thousand stacks still share a
-/// few threads.
-/// `VDESTACK_RELAY_THREADS=N` (1 to 64) sets it otherwise.
-pub fn threads_max() -> usize {
-    if let Some(n) = std::env::var("VDESTACK_RELAY_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| (1..=64).contains(n))
-    {
+/// The most relay threads a process runs ([`crate::Config::relay_threads`]): by
+/// default one per CPU, at most 4, so two stacks that talk to each other have a
+/// CPU each, and a thousand stacks still share a few threads.
+pub(crate) fn threads_max() -> usize {
+    if let Some(n) = crate::Config::current().relay_threads {
         return n;
     }
     // Asked once: `available_parallelism` reads the cgroup's CPU quota files, a
@@ -205,8 +200,9 @@ pub(crate) fn reserve() -> io::Result<Slot> {
         g.workers.resize_with(max, || None);
     }
     // The least busy worker (a stopped one counts as idle): stacks spread over
-    // the threads, so two stacks in a conversation run on two CPUs.
-    let index = (0..g.workers.len())
+    // the threads, so two stacks in a conversation run on two CPUs. (Workers
+    // beyond a lowered maximum keep their stacks but take no new one.)
+    let index = (0..max)
         .min_by_key(|&i| g.workers[i].as_ref().map_or(0, |r| r.stacks))
         .expect("at least one worker");
     if g.workers[index].is_none() {
@@ -272,6 +268,8 @@ impl Drop for Slot {
 /// ends meanwhile.
 pub(crate) struct Removed {
     pub pairs: Vec<Pair>,
+    /// The relay knew the stack (else nothing came back).
+    pub found: bool,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -289,6 +287,7 @@ impl Drop for Removed {
 pub(crate) fn remove(id: u64) -> Removed {
     let mut out = Removed {
         pairs: Vec::new(),
+        found: false,
         thread: None,
     };
     let mut g = RELAY.lock().unwrap_or_else(|e| e.into_inner());
@@ -301,6 +300,7 @@ pub(crate) fn remove(id: u64) -> Removed {
     let Some(r) = g.workers.get_mut(index).and_then(Option::as_mut) else {
         return out;
     };
+    out.found = true;
     let (tx, rx) = mpsc::channel();
     r.stacks -= 1;
     if r.stacks > 0 {
@@ -318,7 +318,8 @@ pub(crate) fn remove(id: u64) -> Removed {
 }
 
 /// Whether a relay thread is running (for tests and diagnostics).
-pub fn relay_running() -> bool {
+#[cfg(feature = "diagnostics")]
+pub(crate) fn relay_running() -> bool {
     let g = RELAY.lock().unwrap_or_else(|e| e.into_inner());
     g.pid == Some(rustix::process::getpid()) && g.workers.iter().any(Option::is_some)
 }
@@ -352,7 +353,7 @@ fn run(ep: OwnedFd, shared: Arc<Shared>, mut backlogs: Backlogs) {
     // One buffer for every pair, big enough for a large segment and its header.
     let mut buf = vec![0u8; VNET_HDR_LEN + MAX_GSO_FRAME];
     let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
-    let mut window = PollWindow::new(poll_window::max_from_env());
+    let mut window = PollWindow::new(crate::Config::current().relay_poll);
     // Bytes moved since the thread last looked for events.
     let mut moved = 0usize;
     loop {
@@ -408,8 +409,8 @@ fn run(ep: OwnedFd, shared: Arc<Shared>, mut backlogs: Backlogs) {
                 closed
             };
             if closed {
-                if let Some(p) = entry.pairs[index].take() {
-                    backlogs.forget(&ep, tokens(id, index), &p);
+                if let Some(mut p) = entry.pairs[index].take() {
+                    backlogs.forget(&ep, tokens(id, index), &mut p);
                     let _ = epoll::delete(&ep, &p.tap);
                     let _ = epoll::delete(&ep, p.plug.data_fd());
                     entry.quiet.push(p);
@@ -467,7 +468,7 @@ fn run(ep: OwnedFd, shared: Arc<Shared>, mut backlogs: Backlogs) {
                         let pairs = entry.pairs.into_iter().enumerate();
                         for (i, mut p) in pairs.filter_map(|(i, p)| Some((i, p?))) {
                             drain_tap(&mut p, &mut buf);
-                            backlogs.forget(&ep, tokens(id, i), &p);
+                            backlogs.forget(&ep, tokens(id, i), &mut p);
                             let _ = epoll::delete(&ep, &p.tap);
                             let _ = epoll::delete(&ep, p.plug.data_fd());
                             back.push(p);
@@ -524,13 +525,13 @@ fn wants_recv(flags: epoll::EventFlags) -> bool {
 }
 
 /// Moves up to [`BATCH`] frames from the tap to the plug; a full plug drops them,
-/// or keeps them ([`Plug::offer_backlog`]): then it stops, and the relay waits for
+/// or keeps them ([`crate::vde::Backlog`]): then it stops, and the relay waits for
 /// the plug to have room before the tap is read again ([`relay_backlog`]).
 /// Returns whether the tap failed for good (the pair then goes quiet rather than
 /// waking the relay for ever).
 fn tap_to_plug(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
     for _ in 0..BATCH {
-        if pair.plug.backlog() > 0 {
+        if kept(pair) > 0 {
             return false;
         }
         let got = rustix::io::read(&pair.tap, &mut *buf);
@@ -545,7 +546,7 @@ fn tap_to_plug(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
             Ok(n) if pair.vnet => {
                 // Shorter than a header: nothing the kernel would send.
                 if let Some(hdr) = VnetHdr::parse(&buf[..n]) {
-                    let _ = pair.plug.send_offload(&hdr, &buf[VNET_HDR_LEN..n]);
+                    let _ = vde::send_segment(&mut *pair.plug, &hdr, &buf[VNET_HDR_LEN..n]);
                 }
             }
             Ok(n) => {
@@ -563,6 +564,11 @@ fn tap_to_plug(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
     false
 }
 
+/// How many frames the pair's plug keeps for a full peer.
+fn kept(pair: &mut Pair) -> usize {
+    pair.plug.backlog().map_or(0, |b| b.kept())
+}
+
 /// How many frames a removed stack's tap may still hand over ([`drain_tap`]).
 const DRAIN_FRAMES: usize = 1024;
 /// How long a removed stack's last frames may wait for a full peer ([`drain_tap`]).
@@ -578,17 +584,17 @@ fn drain_tap(pair: &mut Pair, buf: &mut [u8]) {
     let mut budget = DRAIN_FRAMES / BATCH;
     while budget > 0 {
         budget -= 1;
-        if pair.plug.backlog() > 0 {
+        if let Some(b) = pair.plug.backlog().filter(|b| b.kept() > 0) {
             let left = deadline.saturating_duration_since(Instant::now());
             let room = !left.is_zero()
-                && crate::sys::poll_writable(pair.plug.backlog_fd(), Some(left)).unwrap_or(false);
-            if !room || !matches!(pair.plug.flush_backlog(), Ok(true)) {
-                pair.plug.drop_backlog();
+                && crate::sys::poll_writable(b.room_fd(), Some(left)).unwrap_or(false);
+            if !room || !matches!(b.flush(), Ok(true)) {
+                b.drop_kept();
                 return;
             }
         }
         let mut moved = 0;
-        if tap_to_plug(pair, buf, &mut moved) || moved == 0 && pair.plug.backlog() == 0 {
+        if tap_to_plug(pair, buf, &mut moved) || moved == 0 && kept(pair) == 0 {
             return;
         }
     }
@@ -597,7 +603,7 @@ fn drain_tap(pair: &mut Pair, buf: &mut [u8]) {
 /// Moves up to [`BATCH`] frames from the plug to the tap. Returns whether the plug
 /// is finished (closed, or failing for good).
 fn plug_to_tap(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool {
-    if pair.plug.receives_batches() && !pair.whole {
+    if !pair.whole && pair.plug.recv_batching().is_some() {
         return batched::plug_to_tap(pair, buf, moved);
     }
     if pair.vnet {
@@ -642,7 +648,7 @@ fn plug_to_vnet_tap(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) -> bool 
             flush_run(pair, buf, &mut run);
             at = VNET_HDR_LEN;
         }
-        match pair.plug.recv_offload(&mut hdr, &mut buf[at..]) {
+        match vde::recv_segment(&mut *pair.plug, &mut hdr, &mut buf[at..]) {
             Ok(Recv::Frame(n)) if n >= crate::vde::MIN_FRAME => {
                 let n = n.min(buf.len() - at);
                 *moved += n;

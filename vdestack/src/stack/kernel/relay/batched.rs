@@ -1,5 +1,5 @@
 //! Plug to tap for plugs that receive many datagrams per syscall
-//! ([`Plug::receives_batches`](crate::vde::Plug::receives_batches)): one
+//! ([`RecvBatching`](crate::vde::RecvBatching)): one
 //! `recvmmsg` per round where there were up to [`BATCH`] `recvfrom`s, the frames
 //! written to the tap straight from the batch's buffers.
 //!
@@ -33,7 +33,7 @@ pub(super) fn plug_to_tap(pair: &mut Pair, buf: &mut [u8], moved: &mut usize) ->
             if handled >= BATCH {
                 break false;
             }
-            match pair.plug.recv_batch(batch) {
+            match crate::vde::recv_into_batch(&mut *pair.plug, batch) {
                 Ok(Recv::Frame(_) | Recv::Nothing) => {
                     for frame in batch.frames().filter(|f| f.len() >= MIN_FRAME) {
                         *moved += frame.len();

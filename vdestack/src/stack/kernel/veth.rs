@@ -44,10 +44,28 @@ pub(crate) struct Port {
     hub_index: u32,
 }
 
+impl Port {
+    /// Deletes the pair: both ends go. A pair already gone (with its stack's
+    /// namespace) is no error.
+    pub(crate) fn delete(mut self) -> io::Result<()> {
+        let r = self.del();
+        self.hub_index = 0;
+        r
+    }
+
+    fn del(&self) -> io::Result<()> {
+        match self.seg.nl.link_del(self.hub_index) {
+            Err(e) if crate::error::errno_of(&e) == libc::ENODEV => Ok(()),
+            r => r,
+        }
+    }
+}
+
 impl Drop for Port {
     fn drop(&mut self) {
-        // Both ends go; if the stack's namespace is already gone, so is the pair.
-        let _ = self.seg.nl.link_del(self.hub_index);
+        if self.hub_index != 0 {
+            let _ = self.del();
+        }
     }
 }
 
@@ -117,14 +135,14 @@ pub(crate) fn attach(
         seg: seg.clone(),
         hub_index,
     };
-    let peer_index = seg.nl.if_nametoindex(&peer).map_err(what)?;
+    let peer_index = seg.nl.link_index(&peer).map_err(what)?;
     seg.nl.link_set_netns(peer_index, netns).map_err(what)?;
     seg.nl
         .link_set_master(hub_index, Some(seg.bridge))
         .map_err(what)?;
     seg.nl.link_set_up(hub_index, true).map_err(what)?;
     drop(next);
-    let inside = stack_nl.if_nametoindex(&peer).map_err(what)?;
+    let inside = stack_nl.link_index(&peer).map_err(what)?;
     stack_nl.link_set_name(inside, ifname).map_err(what)?;
     Ok(port)
 }

@@ -1,6 +1,6 @@
 //! The process's namespace helper (`sys::nshelper`), shared by all its stacks:
 //! started with the first stack; after the last one it *lingers* a short while
-//! ([`DEFAULT_LINGER`], `VDESTACK_HELPER_LINGER_MS`, [`set_helper_linger`]) so a
+//! ([`crate::Config::helper_linger`], 250 ms by default) so a
 //! process that makes one stack after another (one per test, per request) does
 //! not start a process each time; then it ends, and nothing of ours is left.
 //! [`end_idle_helper`] ends a lingering helper at once.
@@ -51,8 +51,8 @@ use std::time::Duration;
 
 mod linger;
 
-pub use linger::{end_idle_helper, helper_linger, set_helper_linger, DEFAULT_LINGER, MAX_LINGER};
-pub(crate) use linger::{get, Lease};
+pub use linger::end_idle_helper;
+pub(crate) use linger::{get, linger_changed, Lease};
 
 /// How long ending the helper waits for it to exit before killing it.
 const HELPER_EXIT_WAIT: Duration = Duration::from_secs(5);

@@ -1,6 +1,6 @@
 //! Back-pressure in the relay: a plug whose peer cannot take a whole burst yet
-//! keeps the rest ([`Plug::offer_backlog`]); the relay then stops reading that
-//! pair's tap and watches the plug for room (`EPOLLOUT` on [`Plug::backlog_fd`]).
+//! keeps the rest ([`Backlog`]); the relay then stops reading that
+//! pair's tap and watches the plug for room (`EPOLLOUT` on [`Backlog::room_fd`]).
 //! When the peer has room, the rest goes and the tap is read again. Meanwhile the
 //! tap's queue fills and the stack's TCP slows down, instead of losing segments
 //! (a `vde_switch` takes 10 datagrams at a time, a 64 KiB segment is 45).
@@ -21,6 +21,7 @@ use rustix::time::{
 };
 
 use super::relay::Pair;
+use crate::vde::Backlog;
 
 /// Token of the relay's timer for peers that take too long.
 pub(crate) const TIMER: u64 = u64::MAX - 1;
@@ -29,28 +30,19 @@ pub(crate) const TIMER: u64 = u64::MAX - 1;
 /// than a live switch takes to read 10 frames, shorter than TCP's least
 /// retransmission timeout (200 ms), so a stalled peer costs the stack no more
 /// than a lost segment would.
-pub const PATIENCE: Duration = Duration::from_millis(100);
+pub(crate) const PATIENCE: Duration = Duration::from_millis(100);
 
 static WAITED: AtomicU64 = AtomicU64::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
-/// What the relay's back-pressure did in this process (diagnostics, tests).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BacklogCounts {
-    /// Bursts a full peer could not take at once: the rest waited for it.
-    pub waited: u64,
-    /// Frames dropped after all: the peer took nothing for [`PATIENCE`], or
-    /// failed.
-    pub dropped: u64,
-}
-
-/// The counts of the relay's back-pressure so far, for every stack of this
-/// process.
-pub fn backlog_counts() -> BacklogCounts {
-    BacklogCounts {
-        waited: WAITED.load(Ordering::Relaxed),
-        dropped: DROPPED.load(Ordering::Relaxed),
-    }
+/// What the relay's back-pressure did in this process so far: bursts a full
+/// peer could not take at once, and frames dropped after all.
+#[cfg(feature = "diagnostics")]
+pub(crate) fn backlog_counts() -> (u64, u64) {
+    (
+        WAITED.load(Ordering::Relaxed),
+        DROPPED.load(Ordering::Relaxed),
+    )
 }
 
 /// The epoll tokens of one pair: its tap's and its plug's.
@@ -141,14 +133,16 @@ impl Backlogs {
     /// Asks a new pair's plug to keep what its peer cannot take yet.
     pub fn offer(&self, pair: &mut Pair) {
         if self.timer.is_some() {
-            pair.plug.offer_backlog();
+            if let Some(b) = pair.plug.backlog() {
+                b.keep();
+            }
         }
     }
 
     /// After frames went from the tap to the plug: if the plug keeps some, stop
     /// reading the tap and watch the plug for room.
     pub fn park_if_kept(&mut self, ep: &OwnedFd, t: Tokens, pair: &mut Pair) {
-        if pair.plug.backlog() == 0 || self.waits.contains(t.plug) {
+        if kept(pair) == 0 || self.waits.contains(t.plug) {
             return;
         }
         WAITED.fetch_add(1, Ordering::Relaxed);
@@ -171,8 +165,8 @@ impl Backlogs {
     /// The plug's fd has room (or an error to tell): send what it keeps; once
     /// all went (or failed), read the tap again.
     pub fn writable(&mut self, ep: &OwnedFd, t: Tokens, pair: &mut Pair) {
-        let before = pair.plug.backlog();
-        match pair.plug.flush_backlog() {
+        let before = kept(pair);
+        match flush(pair) {
             Ok(false) => return,
             Ok(true) => {}
             Err(e) => {
@@ -200,8 +194,8 @@ impl Backlogs {
     /// again.
     pub fn give_up(&mut self, ep: &OwnedFd, t: Tokens, pair: &mut Pair) {
         // One last try: it may have room by now.
-        let before = pair.plug.backlog();
-        let n = match pair.plug.flush_backlog() {
+        let before = kept(pair);
+        let n = match flush(pair) {
             Ok(true) => 0,
             Ok(false) => self.drop_kept(pair),
             Err(_) => {
@@ -221,11 +215,11 @@ impl Backlogs {
     }
 
     /// Forgets a pair that leaves the relay (its fds leave the epoll set).
-    pub fn forget(&mut self, ep: &OwnedFd, t: Tokens, pair: &Pair) {
+    pub fn forget(&mut self, ep: &OwnedFd, t: Tokens, pair: &mut Pair) {
         if self.waits.contains(t.plug) {
             self.waits.stop(t.plug);
-            if !same_fd(pair) {
-                let _ = epoll::delete(ep, pair.plug.backlog_fd());
+            if let Some(b) = room_apart(pair) {
+                let _ = epoll::delete(ep, b.room_fd());
             }
             self.arm();
         }
@@ -241,7 +235,7 @@ impl Backlogs {
     }
 
     fn drop_kept(&mut self, pair: &mut Pair) -> usize {
-        let n = pair.plug.drop_backlog();
+        let n = pair.plug.backlog().map_or(0, |b| b.drop_kept());
         DROPPED.fetch_add(n as u64, Ordering::Relaxed);
         n
     }
@@ -273,24 +267,38 @@ fn timespec(d: Duration) -> rustix::time::Timespec {
     }
 }
 
-/// Whether the plug's fd for room is the one the relay already watches.
-fn same_fd(pair: &Pair) -> bool {
-    pair.plug.backlog_fd().as_raw_fd() == pair.plug.data_fd().as_raw_fd()
+/// How many frames the pair's plug keeps for its peer.
+fn kept(pair: &mut Pair) -> usize {
+    pair.plug.backlog().map_or(0, |b| b.kept())
+}
+
+/// Sends what the pair's plug keeps (a plug without a backlog keeps nothing).
+fn flush(pair: &mut Pair) -> io::Result<bool> {
+    pair.plug.backlog().map_or(Ok(true), |b| b.flush())
+}
+
+/// The plug's backlog, if its fd for room is not the one the relay already
+/// watches ([`crate::vde::Plug::data_fd`]).
+fn room_apart(pair: &mut Pair) -> Option<&mut dyn Backlog> {
+    let data = pair.plug.data_fd().as_raw_fd();
+    pair.plug
+        .backlog()
+        .filter(|b| b.room_fd().as_raw_fd() != data)
 }
 
 /// Starts (`on`) or stops watching the plug for room, under its own token.
-fn watch_room(ep: &OwnedFd, t: Tokens, pair: &Pair, on: bool) -> io::Result<()> {
+fn watch_room(ep: &OwnedFd, t: Tokens, pair: &mut Pair, on: bool) -> io::Result<()> {
     let data = epoll::EventData::new_u64(t.plug);
-    let r = match (same_fd(pair), on) {
-        (true, on) => {
+    let r = match (room_apart(pair), on) {
+        (Some(b), true) => epoll::add(ep, b.room_fd(), data, epoll::EventFlags::OUT),
+        (Some(b), false) => epoll::delete(ep, b.room_fd()),
+        (None, on) => {
             let mut flags = epoll::EventFlags::IN;
             if on {
                 flags |= epoll::EventFlags::OUT;
             }
             epoll::modify(ep, pair.plug.data_fd(), data, flags)
         }
-        (false, true) => epoll::add(ep, pair.plug.backlog_fd(), data, epoll::EventFlags::OUT),
-        (false, false) => epoll::delete(ep, pair.plug.backlog_fd()),
     };
     r.map_err(|e| crate::error::context(e, "watching a plug for room"))
 }

@@ -1,7 +1,12 @@
-//! nlinline's messages, byte for byte: pure builders `build_*(seq, ...) -> Vec<u8>`.
+//! nlinline in Rust, under nlinline's own (C) names on purpose, the only place in
+//! the crate's API that keeps them: its messages, byte for byte, as pure builders
+//! `build_*(seq, ...) -> Vec<u8>`, and its calls over an [`NlClient`]
+//! (`if_nametoindex`, `ipaddr_add`, `iproute_add`, `iplink_add`, `nldialog`, ...;
+//! `calls.rs`), for code ported from C. Rust code uses the typed [`NlClient`]
+//! methods.
 //!
 //! Each builder produces exactly what nlinline (HEAD, `upstream.md` §3.3) sends, with
-//! the sequence number as a parameter (nlinline always sends 1; [`super::NlClient`]
+//! the sequence number as a parameter (nlinline always sends 1; a kernel dialog
 //! numbers its requests upward so replies can be matched) and port id 0. Bad input
 //! (an unknown family, an address of the wrong size, a prefix too long for the
 //! family, an interface name over 15 bytes) is `EINVAL` here, before anything is
@@ -15,6 +20,12 @@
 use std::io;
 
 use super::wire::*;
+#[allow(unused_imports)] // for the docs
+use super::NlClient;
+
+mod calls;
+
+pub use calls::*;
 
 /// `AF_INET`.
 pub const AF_INET: i32 = libc::AF_INET;
@@ -360,5 +371,4 @@ pub fn build_iplink_del(seq: u32, name: Option<&str>, ifindex: u32) -> io::Resul
 }
 
 #[cfg(test)]
-#[path = "nlinline_tests.rs"]
 mod tests;

@@ -1,0 +1,392 @@
+//! `vdestack vu` benchmark: what serving a program's system calls costs.
+//!
+//! ```text
+//! cargo bench -p vdestack --bench vu [-- [--quick] [--rounds R]]
+//! scripts/bench --vu '--quick'
+//! ```
+//!
+//! * **Served calls**, per call: `SIOCGIFFLAGS` on an `AF_INET` socket, a
+//!   netlink link dump (`RTM_GETLINK`, two links), and an `open` of an ordinary
+//!   file (trapped because opens are, then `CONTINUE`d): each timed inside a
+//!   program run under `vdestack vu --stack mem` and unsupervised on the kernel.
+//! * **A whole `ip addr`** (fork, exec, the dynamic loader's opens, the dumps),
+//!   in a loop of a shell run under `vu`, against the same loop on a kernel
+//!   namespace with `lo` and a `vde0` of the same addresses.
+//! * **Calls not trapped**, as rates against the same program unsupervised
+//!   (goal: at least 0.95x): writes and reads on a pipe (64 B and 4 KiB), a
+//!   64-byte send and receive on an `AF_UNIX` datagram socket pair; and under a
+//!   one-instruction filter that allows everything, which shows what any
+//!   seccomp filter costs a system call (the kernel takes its slower entry
+//!   path), apart from what vu's filter adds.
+//!
+//! Each figure is the median of `--rounds` runs (default 5). Everything runs in a
+//! network namespace of its own (re-executed under `unshare -n` as root, `-Urn`
+//! otherwise); nothing is sent anywhere (`--stack mem` has no data path).
+
+use std::fs::File;
+use std::io::{Read, Seek};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use vdestack::vu::{MemNet, Vu};
+
+const ROLE_ENV: &str = "VDESTACK_VU_BENCH_ROLE";
+const SANDBOX_ENV: &str = "VDESTACK_VU_BENCH_SANDBOX";
+
+struct Opts {
+    rounds: usize,
+    quick: bool,
+}
+
+fn parse_args() -> Result<Opts, String> {
+    let mut o = Opts {
+        rounds: 5,
+        quick: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--bench" => {}
+            "--quick" => {
+                o.quick = true;
+                o.rounds = 3;
+            }
+            "--rounds" => {
+                o.rounds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|r| *r > 0)
+                    .ok_or("--rounds takes a positive number")?;
+            }
+            "-h" | "--help" => {
+                return Err("cargo bench -p vdestack --bench vu [-- [--quick] [--rounds R]]".into())
+            }
+            other => return Err(format!("unknown option {other} (see --help)")),
+        }
+    }
+    Ok(o)
+}
+
+fn main() {
+    if let Ok(role) = std::env::var(ROLE_ENV) {
+        let n: u64 = std::env::args()
+            .nth(1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
+        match roles::run(&role, n) {
+            Ok(ns) => println!("{ns:.1}"),
+            Err(e) => {
+                eprintln!("vu bench role {role}: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    let opts = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("vu bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = vdestack::vu::check_support() {
+        println!("vu bench: skipped: {e}");
+        return;
+    }
+    if std::env::var_os(SANDBOX_ENV).is_none() {
+        let flags: &[&str] = if rustix::process::geteuid().is_root() {
+            &["-n"]
+        } else {
+            &["-Urn"]
+        };
+        let st = Command::new("unshare")
+            .args(flags)
+            .arg("--")
+            .arg(std::env::current_exe().expect("my own binary"))
+            .args(std::env::args_os().skip(1))
+            .env(SANDBOX_ENV, "1")
+            .status();
+        match st {
+            Ok(s) => std::process::exit(s.code().unwrap_or(1)),
+            Err(e) => {
+                eprintln!("vu bench: needs `unshare {}`: {e}", flags.join(" "));
+                std::process::exit(1);
+            }
+        }
+    }
+    if let Err(e) = run(&opts) {
+        eprintln!("vu bench failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// The programs measured: each runs `n` iterations of one call and prints the
+/// nanoseconds per iteration.
+mod roles {
+    use std::io;
+    use std::os::fd::AsFd;
+    use std::time::Instant;
+
+    use rustix::net::{self, AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType};
+
+    fn per(n: u64, t: Instant) -> f64 {
+        t.elapsed().as_nanos() as f64 / n as f64
+    }
+
+    pub fn run(role: &str, n: u64) -> io::Result<f64> {
+        match role {
+            "ioctl" => {
+                let s = net::socket(AddressFamily::INET, SocketType::DGRAM, None)?;
+                let t = Instant::now();
+                for _ in 0..n {
+                    vdestack::diagnostics::ifreq_ioctl(
+                        s.as_fd(),
+                        vdestack::nl::emul::SIOCGIFFLAGS,
+                        &mut named("lo"),
+                    )?;
+                }
+                Ok(per(n, t))
+            }
+            "dump" => {
+                let fd = net::socket(AddressFamily::NETLINK, SocketType::RAW, None)?;
+                let c = vdestack::nl::NlClient::from_fd(fd);
+                let t = Instant::now();
+                for _ in 0..n {
+                    c.links()?;
+                }
+                Ok(per(n, t))
+            }
+            "open" => {
+                let t = Instant::now();
+                for _ in 0..n {
+                    drop(std::fs::File::open("/proc/self/stat")?);
+                }
+                Ok(per(n, t))
+            }
+            "pipe" | "pipe4k" => {
+                let size = if role == "pipe" { 64 } else { 4096 };
+                let (r, w) = rustix::pipe::pipe()?;
+                let buf = vec![7u8; size];
+                let mut back = vec![0u8; size];
+                let t = Instant::now();
+                for _ in 0..n {
+                    rustix::io::write(&w, &buf)?;
+                    rustix::io::read(&r, &mut back)?;
+                }
+                Ok(per(n, t))
+            }
+            "unix" => {
+                let (a, b) = net::socketpair(
+                    AddressFamily::UNIX,
+                    SocketType::DGRAM,
+                    SocketFlags::CLOEXEC,
+                    None,
+                )?;
+                let buf = [7u8; 64];
+                let mut back = [0u8; 64];
+                let t = Instant::now();
+                for _ in 0..n {
+                    net::send(&a, &buf, SendFlags::empty())?;
+                    net::recv(&b, &mut back, RecvFlags::empty())?;
+                }
+                Ok(per(n, t))
+            }
+            _ => Err(io::Error::other("unknown role")),
+        }
+    }
+
+    fn named(name: &str) -> [u8; 40] {
+        let mut r = [0u8; 40];
+        r[..name.len()].copy_from_slice(name.as_bytes());
+        r
+    }
+}
+
+/// How a role runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Under {
+    /// Unsupervised.
+    Nothing,
+    /// Under a one-instruction filter that allows everything: what any seccomp
+    /// filter costs a system call.
+    AllowAll,
+    /// Under `vdestack vu --stack mem`.
+    Vu,
+}
+
+/// Runs role `role` with `n` iterations; its ns per iteration.
+fn role(role: &str, n: u64, under: Under) -> Result<f64, String> {
+    let mut out = tempfile()?;
+    let mut c = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+    c.arg(n.to_string())
+        .env(ROLE_ENV, role)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().map_err(|e| e.to_string())?);
+    let st = match under {
+        Under::Vu => Vu::new(MemNet::netlinktest())
+            .run(c)
+            .map_err(|e| e.to_string())?,
+        Under::AllowAll => {
+            vdestack::diagnostics::allow_all_filter_on_exec(&mut c).map_err(|e| e.to_string())?;
+            c.status().map_err(|e| e.to_string())?
+        }
+        Under::Nothing => c.status().map_err(|e| e.to_string())?,
+    };
+    if !st.success() {
+        return Err(format!("role {role} failed: {st}"));
+    }
+    let mut s = String::new();
+    out.rewind().map_err(|e| e.to_string())?;
+    out.read_to_string(&mut s).map_err(|e| e.to_string())?;
+    s.trim()
+        .parse()
+        .map_err(|_| format!("role {role} printed {s:?}"))
+}
+
+fn tempfile() -> Result<File, String> {
+    let p = std::env::temp_dir().join(format!("vdestack-vu-bench-{}", std::process::id()));
+    let f = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&p)
+        .map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(&p);
+    Ok(f)
+}
+
+fn shell(script: &str) -> Command {
+    let mut c = Command::new("/bin/sh");
+    c.args(["-c", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    c
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// The median of `rounds` measurements of `f`.
+fn measure(rounds: usize, mut f: impl FnMut() -> Result<f64, String>) -> Result<f64, String> {
+    let mut v = Vec::new();
+    for _ in 0..rounds {
+        v.push(f()?);
+    }
+    Ok(median(v))
+}
+
+/// ns per `ip addr` in a shell loop of `n`, supervised or on this namespace.
+fn ip_addr(n: u64, supervised: bool) -> Result<f64, String> {
+    let script = format!("i=0; while [ $i -lt {n} ]; do ip addr >/dev/null; i=$((i+1)); done");
+    let t = Instant::now();
+    let st = if supervised {
+        let mut vu = Vu::new(MemNet::netlinktest());
+        vu.run(shell("ip link set lo up; ip addr add 10.0.0.1/24 dev vde0"))
+            .map_err(|e| e.to_string())?;
+        let t = Instant::now();
+        let st = vu.run(shell(&script)).map_err(|e| e.to_string())?;
+        return if st.success() {
+            Ok(t.elapsed().as_nanos() as f64 / n as f64)
+        } else {
+            Err(format!("ip addr loop under vu: {st}"))
+        };
+    } else {
+        shell(&script).status().map_err(|e| e.to_string())?
+    };
+    if !st.success() {
+        return Err(format!("ip addr loop: {st}"));
+    }
+    Ok(t.elapsed().as_nanos() as f64 / n as f64)
+}
+
+/// This namespace shaped like `--stack mem`'s: lo up, a vde0 with 10.0.0.1/24
+/// (a veth end; its peer is down and has no address).
+fn kernel_like_mem() -> Result<(), String> {
+    for c in [
+        "ip link set lo up",
+        "ip link add vde0 type veth peer name vde0p",
+        "ip link set vde0 address 80:00:00:00:00:42",
+        "ip addr add 10.0.0.1/24 dev vde0",
+    ] {
+        let words: Vec<&str> = c.split_whitespace().collect();
+        let st = Command::new(words[0])
+            .args(&words[1..])
+            .status()
+            .map_err(|e| format!("{c}: {e}"))?;
+        if !st.success() {
+            return Err(format!("{c}: {st}"));
+        }
+    }
+    Ok(())
+}
+
+fn run(o: &Opts) -> Result<(), String> {
+    let scale = if o.quick { 1 } else { 4 };
+    kernel_like_mem()?;
+    println!(
+        "vdestack vu (--stack mem) against the kernel, median of {} rounds",
+        o.rounds
+    );
+    println!();
+    println!(
+        "{:<44} {:>10} {:>10} {:>8}",
+        "served call (per call)", "kernel", "vu", "vu/kernel"
+    );
+    let calls: [(&str, &str, u64); 3] = [
+        ("SIOCGIFFLAGS on an AF_INET socket", "ioctl", 5000),
+        ("netlink link dump (RTM_GETLINK, 2 links)", "dump", 2000),
+        ("open+close of a file (trapped, CONTINUEd)", "open", 5000),
+    ];
+    for (what, r, n) in calls {
+        let n = n * scale;
+        let k = measure(o.rounds, || role(r, n, Under::Nothing))?;
+        let v = measure(o.rounds, || role(r, n, Under::Vu))?;
+        println!(
+            "{what:<44} {:>8.2}µs {:>8.2}µs {:>7.1}x",
+            k / 1e3,
+            v / 1e3,
+            v / k
+        );
+    }
+    let n = 50 * scale;
+    let k = measure(o.rounds, || ip_addr(n, false))?;
+    let v = measure(o.rounds, || ip_addr(n, true))?;
+    println!(
+        "{:<44} {:>8.2}ms {:>8.2}ms {:>7.2}x",
+        "a whole `ip addr` (fork, exec, dumps)",
+        k / 1e6,
+        v / 1e6,
+        v / k
+    );
+    println!();
+    println!(
+        "{:<44} {:>10} {:>10} {:>10} {:>8} {:>8}",
+        "calls not trapped (per iteration)", "alone", "allow-all", "under vu", "rate", "vs filter"
+    );
+    for (what, r, n) in [
+        ("pipe: write + read, 64 B", "pipe", 200_000),
+        ("pipe: write + read, 4 KiB", "pipe4k", 100_000),
+        ("AF_UNIX datagram pair: send + recv, 64 B", "unix", 200_000),
+    ] {
+        let n = n * scale;
+        let k = measure(o.rounds, || role(r, n, Under::Nothing))?;
+        let f = measure(o.rounds, || role(r, n, Under::AllowAll))?;
+        let v = measure(o.rounds, || role(r, n, Under::Vu))?;
+        println!(
+            "{what:<44} {:>8.0}ns {:>8.0}ns {:>8.0}ns {:>7.3}x {:>7.3}x",
+            k,
+            f,
+            v,
+            k / v,
+            f / v
+        );
+    }
+    println!("(rate: unsupervised time / time under vu, goal >= 0.95x; vs filter: time under a");
+    println!(
+        " one-instruction allow-all seccomp filter / time under vu: what vu adds to any filter)"
+    );
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! `AF_INET`/`AF_INET6` sockets of a served stack: [`InetSocket`] (what the
+//! supervisor keeps of each), [`InetCall`] (the calls the stack answers), and
+//! the default answers of a stack with no data path ([`no_route`]), which is
+//! what `--stack mem` is.
+//!
+//! The program's fd is one end of an `AF_UNIX` socket pair (`SOCK_STREAM` for
+//! stream sockets, `SOCK_SEQPACKET` for the others) whose other end we hold,
+//! shut for reading. So it is a real socket fd, never a kernel IP socket, and
+//! what is not trapped fails on it: `write` and `send` fail with `EPIPE`, a
+//! read waits (as on an unconnected UDP socket), `listen`/`accept` fail with
+//! `EINVAL`. We learn that the program closed it when our end hangs up.
+//!
+//! Under `--stack mem` every destination is unreachable: `connect` and `sendto`
+//! with an address fail with `ENETUNREACH` (`EPIPE` for `sendto` on a stream
+//! socket, which ignores the address as TCP does), `shutdown` with `ENOTCONN`. `bind` takes the
+//! unspecified address or one of the stack's own (`EADDRNOTAVAIL` otherwise).
+//! Options of levels other than `SOL_SOCKET` are kept and read back (`SOL_SOCKET`
+//! ones go to the pair's socket, which keeps them).
+
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+
+use crate::nl::dialog::Dialog;
+use crate::vu::Errno;
+
+/// A served `AF_INET`/`AF_INET6` socket.
+#[derive(Debug)]
+pub struct InetSocket {
+    /// Our end of the socket pair.
+    pub ours: OwnedFd,
+    /// `AF_INET` or `AF_INET6`.
+    pub family: i32,
+    /// `SOCK_STREAM`, `SOCK_DGRAM` or `SOCK_RAW`.
+    pub kind: i32,
+    /// The protocol (`IPPROTO_TCP`, ...).
+    pub protocol: i32,
+    /// The address bound, if any.
+    pub local: Option<SocketAddr>,
+    /// The address connected to, if any.
+    pub peer: Option<SocketAddr>,
+    /// Options set at levels other than `SOL_SOCKET`: ((level, name), value).
+    pub options: Vec<((i32, i32), Vec<u8>)>,
+}
+
+/// A call on a served `AF_INET`/`AF_INET6` socket, its address arguments
+/// already read and checked (family and length, as the kernel checks them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InetCall<'a> {
+    /// `bind(2)`.
+    Bind(SocketAddr),
+    /// `connect(2)`; `None` for `AF_UNSPEC` (dissolve the association).
+    Connect(Option<SocketAddr>),
+    /// `sendto(2)` with a destination.
+    SendTo(SocketAddr),
+    /// `shutdown(2)` (`SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`, or a bad value).
+    Shutdown(i32),
+    /// `setsockopt(2)` at a level other than `SOL_SOCKET`.
+    SetSockOpt {
+        /// `IPPROTO_IP`, `IPPROTO_TCP`, ...
+        level: i32,
+        /// The option.
+        name: i32,
+        /// The bytes passed.
+        value: &'a [u8],
+    },
+    /// `getsockopt(2)` at a level other than `SOL_SOCKET`.
+    GetSockOpt {
+        /// `IPPROTO_IP`, `IPPROTO_TCP`, ...
+        level: i32,
+        /// The option.
+        name: i32,
+    },
+}
+
+/// How a call on a served socket ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InetReply {
+    /// The call returns this value.
+    Value(i64),
+    /// `getsockopt` returns these bytes (cut to the caller's length).
+    Bytes(Vec<u8>),
+    /// The answer comes later (a blocking `connect` or `accept`): the caller
+    /// keeps waiting in its system call, and the stack reports the answer for
+    /// the call's [`CallId`] through [`super::ServedNet::completions`], after
+    /// making its [`super::ServedNet::wake_fd`] readable. The supervisor serves
+    /// every other call meanwhile.
+    Later,
+}
+
+/// Names one trapped call while it waits for its answer (the kernel's
+/// notification id: unique among the calls waiting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CallId(pub u64);
+
+/// The kernel's `socket()` checks for `AF_INET`/`AF_INET6` (`inet_create`): the
+/// protocol the socket gets. `EPROTONOSUPPORT` for a protocol the type does not
+/// take, `ESOCKTNOSUPPORT` for an unknown type; raw sockets take any protocol
+/// but 0.
+pub fn check_socket(family: i32, kind: i32, protocol: i32) -> Result<i32, Errno> {
+    let icmp = if family == libc::AF_INET6 {
+        libc::IPPROTO_ICMPV6
+    } else {
+        libc::IPPROTO_ICMP
+    };
+    match kind {
+        libc::SOCK_STREAM => match protocol {
+            0 | libc::IPPROTO_TCP => Ok(libc::IPPROTO_TCP),
+            _ => Err(libc::EPROTONOSUPPORT),
+        },
+        libc::SOCK_DGRAM => match protocol {
+            0 | libc::IPPROTO_UDP => Ok(libc::IPPROTO_UDP),
+            libc::IPPROTO_UDPLITE => Ok(libc::IPPROTO_UDPLITE),
+            p if p == icmp => Ok(p),
+            _ => Err(libc::EPROTONOSUPPORT),
+        },
+        libc::SOCK_RAW => match protocol {
+            0 => Err(libc::EPROTONOSUPPORT),
+            p if (0..256).contains(&p) => Ok(p),
+            _ => Err(libc::EINVAL),
+        },
+        libc::SOCK_SEQPACKET => Err(libc::EPROTONOSUPPORT),
+        _ => Err(libc::ESOCKTNOSUPPORT),
+    }
+}
+
+/// The answers of a stack with addresses and routes but no data path (it never
+/// answers [`InetReply::Later`]).
+pub fn no_route(
+    d: &mut dyn Dialog,
+    sock: &mut InetSocket,
+    call: InetCall<'_>,
+) -> Result<InetReply, Errno> {
+    match call {
+        InetCall::Bind(a) => {
+            if sock.local.is_some() {
+                return Err(libc::EINVAL);
+            }
+            let ip = a.ip();
+            if !ip.is_unspecified() && !crate::nl::emul::is_local(d, ip).unwrap_or(false) {
+                return Err(libc::EADDRNOTAVAIL);
+            }
+            sock.local = Some(a);
+            Ok(InetReply::Value(0))
+        }
+        InetCall::Connect(None) => {
+            sock.peer = None;
+            Ok(InetReply::Value(0))
+        }
+        InetCall::Connect(Some(_)) => Err(libc::ENETUNREACH),
+        InetCall::SendTo(_) if sock.kind == libc::SOCK_STREAM => Err(libc::EPIPE),
+        InetCall::SendTo(_) => Err(libc::ENETUNREACH),
+        InetCall::Shutdown(how) if !(0..=2).contains(&how) => Err(libc::EINVAL),
+        // Never connected (inet_shutdown on a closed socket).
+        InetCall::Shutdown(_) => Err(libc::ENOTCONN),
+        InetCall::SetSockOpt { level, name, value } => {
+            sock.options.retain(|(k, _)| *k != (level, name));
+            sock.options.push(((level, name), value.to_vec()));
+            Ok(InetReply::Value(0))
+        }
+        InetCall::GetSockOpt { level, name } => Ok(InetReply::Bytes(
+            sock.options
+                .iter()
+                .find(|(k, _)| *k == (level, name))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| default_option(level, name)),
+        )),
+    }
+}
+
+/// What an option reads before it is set: the kernel's defaults for the common
+/// ones, an int 0 for the others.
+fn default_option(level: i32, name: i32) -> Vec<u8> {
+    let v: i32 = match (level, name) {
+        (libc::IPPROTO_IP, libc::IP_TTL) => 64,
+        (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS) => 64,
+        (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL) => 1,
+        (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP) => 1,
+        (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS) => 1,
+        (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP) => 1,
+        (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => 536,
+        _ => 0,
+    };
+    v.to_ne_bytes().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_checks() {
+        let (i4, i6) = (libc::AF_INET, libc::AF_INET6);
+        assert_eq!(check_socket(i4, libc::SOCK_STREAM, 0), Ok(6));
+        assert_eq!(check_socket(i4, libc::SOCK_DGRAM, 0), Ok(17));
+        assert_eq!(check_socket(i4, libc::SOCK_DGRAM, 1), Ok(1));
+        assert_eq!(check_socket(i6, libc::SOCK_DGRAM, 58), Ok(58));
+        assert_eq!(
+            check_socket(i6, libc::SOCK_DGRAM, 1),
+            Err(libc::EPROTONOSUPPORT)
+        );
+        assert_eq!(
+            check_socket(i4, libc::SOCK_STREAM, 17),
+            Err(libc::EPROTONOSUPPORT)
+        );
+        assert_eq!(
+            check_socket(i4, libc::SOCK_RAW, 0),
+            Err(libc::EPROTONOSUPPORT)
+        );
+        assert_eq!(check_socket(i4, 9, 0), Err(libc::ESOCKTNOSUPPORT));
+    }
+}
