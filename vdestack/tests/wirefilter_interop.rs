@@ -3,14 +3,16 @@
 //! switches:
 //!
 //! * delay: `delay=50` each way makes ping's average round trip about 100 ms
-//!   (from 100 ms, which a timer cannot undercut, to 150 ms, generous for a loaded
-//!   machine);
+//!   (from 100 ms, which a timer cannot undercut, to 200 ms: a 2-CPU machine
+//!   shared with builds delays a ping now and then by tens of ms);
 //! * loss: `loss=30` each way loses 1 - 0.7² = 51% of 200 round trips; one way
 //!   (`LR30`, `RL30`), 30%, and the peer's own ICMP counters show which way they
 //!   were lost. Bounds are 5 standard deviations of the binomial counts, so the
 //!   test fails by chance about once in two million runs;
-//! * vde2's wirefilter with the same values gives averages within 20 ms of ours and
-//!   loss counts within 5 standard deviations of their difference.
+//! * vde2's wirefilter with the same values gives an average in the same band,
+//!   a minimum round trip within 10 ms of ours (the minimum is what the delay
+//!   sets; the average also holds the machine's scheduling noise), and a loss
+//!   count within 5 standard deviations of the difference of two binomials.
 //!
 //! Both sides have static ARP entries, so a lost ARP exchange never counts as a
 //! lost ping.
@@ -34,6 +36,7 @@ const PEER_MAC: &str = "02:77:00:00:00:02";
 struct Pinged {
     sent: u32,
     received: u32,
+    min_ms: Option<f64>,
     avg_ms: Option<f64>,
 }
 
@@ -47,15 +50,17 @@ fn parse_ping(out: &str) -> Pinged {
         let i = words.iter().position(|w| *w == word).unwrap();
         words[i - 1].parse().unwrap()
     };
-    let avg_ms = out
-        .lines()
-        .find_map(|l| l.split_once("min/avg/max/mdev = "))
-        .and_then(|(_, v)| v.split('/').nth(1))
-        .and_then(|v| v.parse().ok());
+    let rtt = |i: usize| {
+        out.lines()
+            .find_map(|l| l.split_once("min/avg/max/mdev = "))
+            .and_then(|(_, v)| v.split('/').nth(i))
+            .and_then(|v| v.parse().ok())
+    };
     Pinged {
         sent: num("packets"),
         received: num("received"),
-        avg_ms,
+        min_ms: rtt(0),
+        avg_ms: rtt(1),
     }
 }
 
@@ -215,7 +220,7 @@ sandbox_test! {
         let ours = ping_from(&format!("wirefilter://[delay=50]{{vde://{sw}}}"), 10, "0.2");
         assert_eq!(ours.received, 10, "{ours:?}");
         let avg = ours.avg_ms.unwrap();
-        assert!((100.0..150.0).contains(&avg), "average round trip {avg} ms, expected ~100");
+        assert!((100.0..200.0).contains(&avg), "average round trip {avg} ms, expected ~100");
         peer.snap(); // 1
 
         // Loss, both ways: 51% of 200 round trips.
@@ -257,8 +262,9 @@ sandbox_test! {
         );
         assert_eq!(theirs.received, 10, "through vde2's wirefilter: {theirs:?}");
         let their_avg = theirs.avg_ms.unwrap();
-        assert!((100.0..150.0).contains(&their_avg), "vde2 wirefilter: {their_avg} ms");
-        assert!((avg - their_avg).abs() < 20.0, "ours {avg} ms, vde2's {their_avg} ms");
+        assert!((100.0..200.0).contains(&their_avg), "vde2 wirefilter: {their_avg} ms");
+        let (min, their_min) = (ours.min_ms.unwrap(), theirs.min_ms.unwrap());
+        assert!((min - their_min).abs() < 10.0, "minimum round trips: ours {min} ms, vde2's {their_min} ms");
         let their_lost = theirs_loss.sent - theirs_loss.received;
         assert!(binomial_ok(their_lost, 200, 0.51), "vde2 wirefilter lost {their_lost} of 200");
         // The difference of two binomial(200, 0.51) counts: sigma = sqrt(2) * 7.07.
