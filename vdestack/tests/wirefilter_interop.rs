@@ -65,13 +65,16 @@ fn parse_ping(out: &str) -> Pinged {
 }
 
 /// Pings the peer from a stack on `url`: `count` pings, `interval` seconds apart.
-fn ping_from(url: &str, count: u32, interval: &str) -> Pinged {
+/// `until_answered`: go on (up to 60 s) until `count` replies came (`ping -w`),
+/// so a reply that a loaded machine delays past ping's patience is not a loss.
+fn ping_from(url: &str, count: u32, interval: &str, until_answered: bool) -> Pinged {
     let stack = Stack::with_interfaces(&[url]).unwrap();
+    let deadline = if until_answered { "-w 60" } else { "" };
     let script = format!(
         "ip link set vde0 address {OUR_MAC} && ip link set vde0 up && \
          ip addr add {OURS}/24 dev vde0 && \
          ip neigh replace {PEER} lladdr {PEER_MAC} dev vde0 nud permanent && \
-         ping -n -q -c {count} -i {interval} -W 2 {PEER}"
+         ping -n -q -c {count} -i {interval} -W 2 {deadline} {PEER}"
     );
     let out = output_within(
         {
@@ -217,31 +220,31 @@ sandbox_test! {
         let mut peer = Peer::start(&sw);
 
         // Delay, both ways.
-        let ours = ping_from(&format!("wirefilter://[delay=50]{{vde://{sw}}}"), 10, "0.2");
+        let ours = ping_from(&format!("wirefilter://[delay=50]{{vde://{sw}}}"), 10, "0.2", true);
         assert_eq!(ours.received, 10, "{ours:?}");
         let avg = ours.avg_ms.unwrap();
         assert!((100.0..200.0).contains(&avg), "average round trip {avg} ms, expected ~100");
         peer.snap(); // 1
 
         // Loss, both ways: 51% of 200 round trips.
-        let both = ping_from(&format!("wirefilter://[loss=30]{{vde://{sw}}}"), 200, "0.01");
+        let both = ping_from(&format!("wirefilter://[loss=30]{{vde://{sw}}}"), 200, "0.01", false);
         assert_eq!(both.sent, 200);
         let lost_both = both.sent - both.received;
         assert!(binomial_ok(lost_both, 200, 0.51), "lost {lost_both} of 200, expected ~102");
         peer.snap(); // 2
 
         // One way only: LR loses requests (the peer sees fewer), RL replies.
-        let lr = ping_from(&format!("wirefilter://[loss=LR30]{{vde://{sw}}}"), 200, "0.01");
+        let lr = ping_from(&format!("wirefilter://[loss=LR30]{{vde://{sw}}}"), 200, "0.01", false);
         peer.snap(); // 3
-        let rl = ping_from(&format!("wirefilter://[loss=RL30]{{vde://{sw}}}"), 200, "0.01");
+        let rl = ping_from(&format!("wirefilter://[loss=RL30]{{vde://{sw}}}"), 200, "0.01", false);
         peer.snap(); // 4
 
         // vde2's wirefilter between the two switches, our plain stack on the other.
         let wf = vde2_wirefilter(&sw2, &sw, &["-d", "50"]);
-        let theirs = ping_from(&format!("vde://{sw2}"), 10, "0.2");
+        let theirs = ping_from(&format!("vde://{sw2}"), 10, "0.2", true);
         drop(wf);
         let wf = vde2_wirefilter(&sw2, &sw, &["-l", "30"]);
-        let theirs_loss = ping_from(&format!("vde://{sw2}"), 200, "0.01");
+        let theirs_loss = ping_from(&format!("vde://{sw2}"), 200, "0.01", false);
         drop(wf);
 
         let out = peer.finish();
@@ -252,7 +255,9 @@ sandbox_test! {
         let (lr_in, lr_replies) = delta(3);
         assert!(binomial_ok(lr_in as u32, 200, 0.7), "LR30: the peer got {lr_in} of 200 requests");
         assert_eq!(lr_replies, lr_in, "LR30: every request that arrived was answered");
-        assert_eq!(lr.received as u64, lr_in, "LR30: no reply lost on the way back");
+        // No reply lost on the way back; ping may give up on the last one or two
+        // when a loaded machine delays them.
+        assert!(lr_in - lr.received as u64 <= 2, "LR30: {} replies to {lr_in} requests", lr.received);
         let (rl_in, _) = delta(4);
         assert_eq!(rl_in, 200, "RL30: every request reached the peer");
         assert!(binomial_ok(rl.received, 200, 0.7), "RL30: {} replies of 200", rl.received);
