@@ -2,7 +2,7 @@
 //! any depth, and the wrapping and device plugins' own arguments.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use vdestack::vde::{agno, url, vdesl, vlan};
+use vdestack::vde::{agno, capture, url, vdesl, vlan, wirefilter};
 
 const TAGS: &[&str] = &["", "port", "portgroup", "group", "mode"];
 
@@ -24,6 +24,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(n.outer.len() <= rest.len());
         let _ = vlan::parse(n.outer);
         let _ = agno::parse(n.outer);
+        let _ = wirefilter::parse(n.outer);
+        let _ = capture::parse(n.outer);
         let Some(inner) = n.inner else { break };
         rest = url::split_scheme(inner).1;
     }

@@ -57,20 +57,27 @@ const PEER_LIMIT: Duration = Duration::from_secs(60);
 /// has a Debian vdens peer talk to it. `Err` names the step that hung (nothing
 /// came within [`READY_LIMIT`] or [`PEER_LIMIT`]); wrong answers panic.
 fn serve_and_reach(built: &Built, program: &str, net: u8) -> Result<(), String> {
-    serve_and_reach_on(built, program, net, &vxvde_url(net))
+    serve_and_reach_on(built, program, net, &vxvde_url(net), &vxvde_url(net))
 }
 
 fn vxvde_url(net: u8) -> String {
     format!("vxvde://239.79.0.{net}/port={}", 14800 + net as u32)
 }
 
-/// [`serve_and_reach`] on the network `url` (the server's and the peer's).
-fn serve_and_reach_on(built: &Built, program: &str, net: u8, url: &str) -> Result<(), String> {
-    let what = format!("{program} ({}) on {url}", built.lib.name());
+/// [`serve_and_reach`] with the server's stack on `server_url` and the peer on
+/// `url`.
+fn serve_and_reach_on(
+    built: &Built,
+    program: &str,
+    net: u8,
+    server_url: &str,
+    url: &str,
+) -> Result<(), String> {
+    let what = format!("{program} ({}) on {server_url}", built.lib.name());
     built.assert_loads_its_library(program);
     let mut cmd = built.command(program);
     cmd.args([
-        url,
+        server_url,
         &format!("10.79.{net}.1/24"),
         &format!("fc00:79:{net}::1/64"),
     ])
@@ -206,8 +213,34 @@ sandbox_test! {
         let key = dir.join_str("key");
         std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
         let url = format!("vlan://7{{agno://{key}{{{}}}}}", vxvde_url(9));
-        if let Err(hung) = serve_and_reach_on(&built, PROGRAMS[0], 9, &url) {
+        if let Err(hung) = serve_and_reach_on(&built, PROGRAMS[0], 9, &url, &url) {
             panic!("{hung}");
         }
+    }
+}
+
+sandbox_test! {
+    fn our_libvdestack_through_wirefilter_and_capture_reached_by_vdens() {
+        // The test networks' wrappers through the C ABI: the server's stack is on
+        // wirefilter://{capture://FILE{vxvde://...}}, the Debian vdens on the bare
+        // vxvde network; the echo works, and the capture holds its frames.
+        const T: &str = "our_libvdestack_through_wirefilter_and_capture_reached_by_vdens";
+        if !have_c_toolchain(T) || !have_tool(T, "vdens") || !have_tool(T, "nc") || !have_tun(T) {
+            return;
+        }
+        let Some(built) = Built::new(T, Lib::Ours, &PROGRAMS[..1]) else {
+            return;
+        };
+        let dir = TempDir::new("capi-wf");
+        let cap = dir.join_str("echo.pcapng");
+        let peer = vxvde_url(11);
+        let url = format!("wirefilter://[delay=5/seed=1]{{capture://{cap}{{{peer}}}}}");
+        if let Err(hung) = serve_and_reach_on(&built, PROGRAMS[0], 11, &url, &peer) {
+            panic!("{hung}");
+        }
+        let file = std::fs::read(&cap).unwrap();
+        let blocks = file.windows(4).filter(|w| *w == [6, 0, 0, 0]).count();
+        eprintln!("capture: {} bytes, ~{blocks} packet blocks", file.len());
+        assert!(file.len() > 2000 && blocks > 10, "capture of {} bytes", file.len());
     }
 }

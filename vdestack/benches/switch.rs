@@ -434,7 +434,7 @@ fn measure(
                 let mut i = 0u64;
                 loop {
                     // Check the clock every 64 frames only.
-                    if i % 64 == 0 && (start.elapsed() >= duration || opts.interrupted()) {
+                    if i.is_multiple_of(64) && (start.elapsed() >= duration || opts.interrupted()) {
                         break;
                     }
                     send(&mut f, i, &mut sent, &mut would_block)?;

@@ -1,6 +1,7 @@
 //! `slirp://` end to end, ours (`vdestack ns slirp://`) and Debian's C plugin
 //! (`vdens slirp://`) through the same steps: an address from slirp's DHCP
-//! (busybox `udhcpc`: our stacks have no DHCP client), a file from an HTTP server
+//! (busybox `udhcpc`, the same client on both sides; our own client against slirp
+//! is tested in `dhcp_dnsmasq.rs`), a file from an HTTP server
 //! on the test namespace's loopback through 10.0.2.2, a name served by dnsmasq on
 //! that loopback through slirp's DNS forwarder (10.0.2.3), the same file over
 //! IPv6 through fd00::2 once the router advertisement configured an address, and

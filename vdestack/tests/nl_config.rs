@@ -90,7 +90,10 @@ sandbox_test! {
         assert!(!is_up("vc0"), "an unknown tag applied nothing");
         let e = configure(&nl, "iface=vc0,ip=10.0.0.1/40").unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
-        let e = configure(&nl, "iface=vc0,dhcp").unwrap_err();
+        let e = configure(&nl, "iface=vc0,dhcp6").unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
+        // DHCP on a link that is down fails at once, saying so.
+        let e = configure(&nl, "iface=vc0,dhcp").unwrap_err();
+        assert!(e.to_string().contains("dhcp on vc0"), "{e}");
     }
 }

@@ -49,6 +49,9 @@ pub enum Net {
     PlainFrames,
     /// Our switch through `agno://KEY{vde://DIR}`: every frame encrypted.
     Agno,
+    /// Our switch through `wirefilter://{vde://DIR}` with no impairment: what the
+    /// wire costs when it does nothing (against [`Net::PlainFrames`]).
+    Wirefilter,
     /// `vxvde://` multicast on lo.
     Vxvde,
     /// A kernel veth pair.
@@ -65,6 +68,7 @@ impl Net {
             Net::VdeSwitch => "Debian vde_switch",
             Net::PlainFrames => "vdestack switch, frame by frame (vlan://{…})",
             Net::Agno => "vdestack switch, agno://KEY{…}",
+            Net::Wirefilter => "vdestack switch, wirefilter://{…}",
             Net::Vxvde => "vxvde://",
             Net::Veth => "veth pair",
         }
@@ -83,6 +87,7 @@ pub const CASES: &[(Who, Net)] = &[
     (Who::Ours, Net::PlainFrames),
     (Who::Ours, Net::Agno),
     (Who::C, Net::Agno),
+    (Who::Ours, Net::Wirefilter),
     (Who::Ours, Net::VdeSwitch),
     (Who::OursTwoProcs, Net::VdeSwitch),
     (Who::C, Net::VdeSwitch),
@@ -144,7 +149,7 @@ pub fn setup(who: Who, net: Net, row: usize, ctx: &Ctx) -> io::Result<Setup> {
     let dir = ctx.tmp.join(format!("net{row}"));
     let mut procs = Vec::new();
     match net {
-        Net::OurSwitch | Net::PlainFrames | Net::Agno => {
+        Net::OurSwitch | Net::PlainFrames | Net::Agno | Net::Wirefilter => {
             let mut c = Command::new(&ctx.vdestack_bin);
             c.arg("switch").arg(&dir);
             procs.push(start_switch(c, &dir, "vdestack switch")?);
@@ -171,6 +176,10 @@ pub fn setup(who: Who, net: Net, row: usize, ctx: &Ctx) -> io::Result<Setup> {
         Net::PlainFrames => (
             format!("vlan://{{vde://{d}}}"),
             format!("vlan://{{vde://{d}}}"),
+        ),
+        Net::Wirefilter => (
+            format!("wirefilter://{{vde://{d}}}"),
+            format!("wirefilter://{{vde://{d}}}"),
         ),
         Net::Agno => {
             let key = ctx.tmp.join("agno.key");

@@ -13,16 +13,26 @@
 //! | `ip=ADDR/PREFIX` | a static IPv4 or IPv6 address (IPv6 without DAD) |
 //! | `gw=ADDR` | a static default route via ADDR |
 //! | `dns=ADDR`, `domain=NAME` | name service data, returned by [`Plan::resolv_conf`] |
+//! | `dhcp`, `dhcp4`, `dhcpv4` | DHCPv4 ([`super::dhcp`]): the address, the default route, renewal; the lease (DNS servers included) is in [`Configured`] |
+//! | `auto4`, `autov4` | `eth` and `dhcp` |
+//! | `fqdn=NAME` | the host name DHCP sends |
 //! | `-eth`, `-ip[=ADDR/PREFIX]`, `-gw[=ADDR]`, `-mac`, `-static`, `-all` | undo: link down, remove that (or every global) address, that (or every) default route of the interface |
+//! | `-dhcp` (`-dhcp4`, `-dhcpv4`; `-all` too) | give the DHCP lease back: DHCPRELEASE, its address and route removed |
 //!
-//! DHCP, DHCPv6 and router discovery (`dhcp`, `dhcp6`, `rd`, `slaac`, `auto`...) are
+//! DHCPv6 and router discovery (`dhcp6`, `rd`, `slaac`, `auto`, `auto6`) are
 //! recognised and refused with an error saying they are not supported yet. Any other
 //! tag, or a bad value, is an error naming it; nothing is applied then.
+//!
+//! DHCP needs a UDP socket in the stack: [`configure`] makes it in the caller's own
+//! namespace (right for the host, or a process inside the stack, like `vdestack
+//! ip` in `vdestack ns`); [`configure_with`] takes a socket maker (a stack's
+//! `Stack::socket`).
 
 use std::fmt;
 use std::io;
 use std::net::IpAddr;
 
+use super::dhcp::{self, kernel::host_socket, Lease, MakeSocket};
 use super::{AddrSpec, NlClient, RouteSpec};
 use crate::error::{context, errno_of};
 
@@ -35,6 +45,20 @@ impl Done {
     pub const STATIC: u32 = 1;
     /// The link was brought up (and its MAC set).
     pub const ETH: u32 = 2;
+    /// A DHCP lease was obtained (or given back).
+    pub const DHCP: u32 = 4;
+}
+
+/// What [`configure_with`] did: iothconf's bit mask, and the DHCP leases obtained
+/// (their DNS servers and domain are the caller's to use).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Configured {
+    /// What was done.
+    pub done: Done,
+    /// The leases obtained by `dhcp`.
+    pub leases: Vec<Lease>,
+    /// The static `dns=`/`domain=` data, and the leases' (as resolv.conf text).
+    pub resolv_conf: Option<String>,
 }
 
 /// Which interface a configuration is for.
@@ -97,6 +121,10 @@ pub enum Step {
     /// Remove a default route via a gateway; `None`: every default route of the
     /// interface.
     DelGw(Option<IpAddr>),
+    /// Get a DHCPv4 lease (sending this host name) and keep it renewed.
+    Dhcp(Option<String>),
+    /// Give the DHCPv4 lease back.
+    ReleaseDhcp,
 }
 
 /// A parsed configuration line.
@@ -165,8 +193,7 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
 }
 
 const UNSUPPORTED: &[&str] = &[
-    "dhcp", "dhcp4", "dhcpv4", "dhcp6", "dhcpv6", "rd", "rd6", "slaac", "auto", "auto4", "autov4",
-    "auto6", "autov6", "fqdn",
+    "dhcp6", "dhcpv6", "rd", "rd6", "slaac", "auto", "auto6", "autov6",
 ];
 
 /// The value of a tag that must have one.
@@ -183,6 +210,7 @@ pub fn parse(line: &str) -> Result<Plan, ConfigError> {
     let (mut eth, mut undo_eth) = (false, false);
     let (mut addrs, mut gws, mut undo) = (Vec::new(), Vec::new(), Vec::new());
     let (mut dns, mut domains) = (Vec::new(), Vec::new());
+    let (mut dhcp, mut undo_dhcp, mut fqdn) = (false, false, None);
     for item in line.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (tag, value) = match item.split_once('=') {
             Some((t, v)) => (t.trim(), Some(v.trim())),
@@ -206,6 +234,13 @@ pub fn parse(line: &str) -> Result<Plan, ConfigError> {
                 );
             }
             "eth" => eth = true,
+            "dhcp" | "dhcp4" | "dhcpv4" => dhcp = true,
+            "auto4" | "autov4" => {
+                eth = true;
+                dhcp = true;
+            }
+            "-dhcp" | "-dhcp4" | "-dhcpv4" | "-auto4" | "-autov4" => undo_dhcp = true,
+            "fqdn" => fqdn = Some(need(tag, value)?.to_string()),
             "ip" => addrs.push(need(tag, value)?.parse::<Cidr>().map_err(|w| bad(tag, w))?),
             "gw" => {
                 let v = need(tag, value)?;
@@ -246,6 +281,7 @@ pub fn parse(line: &str) -> Result<Plan, ConfigError> {
                 undo.push(Step::DelGw(None));
                 undo.push(Step::DelAddr(None));
                 undo_eth = true;
+                undo_dhcp = true;
             }
             t if UNSUPPORTED.contains(&t) || UNSUPPORTED.contains(&t.trim_start_matches('-')) => {
                 return Err(ConfigError::Unsupported(t.to_string()))
@@ -258,6 +294,10 @@ pub fn parse(line: &str) -> Result<Plan, ConfigError> {
         eth = true;
     }
     let mut steps = Vec::new();
+    // A lease is given back while its address and the link are still there.
+    if undo_dhcp {
+        steps.push(Step::ReleaseDhcp);
+    }
     // Undo first (routes before the addresses they depend on, the link last), then do.
     let (gw_undo, rest): (Vec<_>, Vec<_>) =
         undo.into_iter().partition(|s| matches!(s, Step::DelGw(_)));
@@ -274,6 +314,9 @@ pub fn parse(line: &str) -> Result<Plan, ConfigError> {
     }
     steps.extend(addrs.into_iter().map(Step::AddAddr));
     steps.extend(gws.into_iter().map(Step::AddGw));
+    if dhcp {
+        steps.push(Step::Dhcp(fqdn));
+    }
     Ok(Plan {
         iface,
         steps,
@@ -285,23 +328,20 @@ pub fn parse(line: &str) -> Result<Plan, ConfigError> {
 impl Plan {
     /// The `resolv.conf` text for the `dns=` and `domain=` tags (`None` if neither).
     pub fn resolv_conf(&self) -> Option<String> {
-        if self.dns.is_empty() && self.domains.is_empty() {
-            return None;
-        }
-        let mut s = String::new();
-        if !self.domains.is_empty() {
-            s.push_str(&format!("search {}\n", self.domains.join(" ")));
-        }
-        for d in &self.dns {
-            s.push_str(&format!("nameserver {d}\n"));
-        }
-        Some(s)
+        resolv_text(self.dns.iter().copied(), self.domains.iter().cloned())
     }
 }
 
-/// Parses a configuration line and applies it to a stack through `nl`.
+/// Parses a configuration line and applies it to a stack through `nl` (DHCP's
+/// socket is made in the caller's own namespace).
 pub fn configure(nl: &NlClient, line: &str) -> io::Result<Done> {
-    apply(nl, &parse(line)?)
+    Ok(configure_with(nl, line, &host_socket)?.done)
+}
+
+/// Parses a configuration line and applies it to a stack through `nl`, making
+/// the sockets DHCP needs with `make` (in the same stack as `nl`).
+pub fn configure_with(nl: &NlClient, line: &str, make: MakeSocket<'_>) -> io::Result<Configured> {
+    apply_with(nl, &parse(line)?, make)
 }
 
 /// An action that puts back what a step changed.
@@ -312,6 +352,7 @@ enum Undo {
     AddAddr(AddrSpec),
     DelRoute(RouteSpec),
     AddRoute(RouteSpec),
+    ReleaseDhcp,
 }
 
 /// Carries out a plan. On a failure, what was already changed is put back (best
@@ -319,6 +360,11 @@ enum Undo {
 /// names the step. Adding what is already there, or removing what is not, is no
 /// error: a configuration can be applied twice.
 pub fn apply(nl: &NlClient, plan: &Plan) -> io::Result<Done> {
+    Ok(apply_with(nl, plan, &host_socket)?.done)
+}
+
+/// [`apply`], making DHCP's sockets with `make`; returns the leases too.
+pub fn apply_with(nl: &NlClient, plan: &Plan, make: MakeSocket<'_>) -> io::Result<Configured> {
     let index = match &plan.iface {
         Iface::Name(n) => nl.link_index(n)?,
         Iface::Index(i) => {
@@ -331,15 +377,67 @@ pub fn apply(nl: &NlClient, plan: &Plan) -> io::Result<Done> {
     if !plan.dns.is_empty() || !plan.domains.is_empty() {
         done.0 |= Done::STATIC;
     }
+    let mut leases = Vec::new();
     for step in &plan.steps {
-        if let Err(e) = apply_step(nl, index, step, &mut undo, &mut done) {
+        let r = match step {
+            Step::Dhcp(host) => dhcp::acquire(nl, make, index, host.as_deref()).map(|l| {
+                leases.push(l);
+                undo.push(Undo::ReleaseDhcp);
+                done.0 |= Done::DHCP;
+            }),
+            Step::ReleaseDhcp => dhcp::release(make, index).map(|had| {
+                if had {
+                    done.0 |= Done::DHCP;
+                }
+            }),
+            _ => apply_step(nl, index, step, &mut undo, &mut done),
+        };
+        if let Err(e) = r {
             for u in undo.into_iter().rev() {
-                let _ = put_back(nl, index, u);
+                let _ = match u {
+                    Undo::ReleaseDhcp => dhcp::release(make, index).map(|_| ()),
+                    u => put_back(nl, index, u),
+                };
             }
             return Err(context(e, format!("configuration step {step:?}")));
         }
     }
-    Ok(done)
+    let resolv_conf = resolv_text(
+        plan.dns.iter().copied().chain(
+            leases
+                .iter()
+                .flat_map(|l| l.dns.iter().map(|&d| IpAddr::V4(d))),
+        ),
+        plan.domains
+            .iter()
+            .cloned()
+            .chain(leases.iter().filter_map(|l| l.domain.clone())),
+    );
+    Ok(Configured {
+        done,
+        leases,
+        resolv_conf,
+    })
+}
+
+/// resolv.conf text for these servers and search domains (`None` if neither).
+fn resolv_text(
+    dns: impl Iterator<Item = IpAddr>,
+    domains: impl Iterator<Item = String>,
+) -> Option<String> {
+    let dns: Vec<IpAddr> = dns.collect();
+    let domains: Vec<String> = domains.collect();
+    if dns.is_empty() && domains.is_empty() {
+        return None;
+    }
+    let mut s = String::new();
+    if !domains.is_empty() {
+        s.push_str(&format!("search {}\n", domains.join(" ")));
+    }
+    for d in &dns {
+        s.push_str(&format!("nameserver {d}\n"));
+    }
+    Some(s)
 }
 
 fn addr_spec(index: u32, c: &Cidr) -> AddrSpec {
@@ -446,6 +544,8 @@ fn apply_step(
                 }
             }
         }
+        // Carried out by `apply_with`, which has the socket maker.
+        Step::Dhcp(_) | Step::ReleaseDhcp => {}
     }
     Ok(())
 }
@@ -458,6 +558,7 @@ fn put_back(nl: &NlClient, index: u32, u: Undo) -> io::Result<()> {
         Undo::AddAddr(a) => nl.addr_add(&a),
         Undo::DelRoute(r) => nl.route_del(&r),
         Undo::AddRoute(r) => nl.route_add(&r),
+        Undo::ReleaseDhcp => Ok(()),
     }
 }
 
@@ -530,13 +631,30 @@ mod tests {
         assert!(parse("ifindex=0").is_err());
         assert!(parse("iface=").is_err());
         assert_eq!(
-            parse("dhcp").unwrap_err(),
-            ConfigError::Unsupported("dhcp".into())
+            parse("dhcp6").unwrap_err(),
+            ConfigError::Unsupported("dhcp6".into())
         );
+        assert!(parse("fqdn=").is_err());
         assert_eq!(
             parse("-auto6").unwrap_err(),
             ConfigError::Unsupported("-auto6".into())
         );
+    }
+
+    #[test]
+    fn dhcp_steps() {
+        let p = parse("iface=vde0,eth,dhcp").unwrap();
+        assert_eq!(p.steps, vec![Step::Link(true), Step::Dhcp(None)]);
+        let p = parse("auto4,fqdn=box.example").unwrap();
+        assert_eq!(
+            p.steps,
+            vec![Step::Link(true), Step::Dhcp(Some("box.example".into()))]
+        );
+        // The lease is given back first, before the link goes down.
+        let p = parse("-dhcp,-eth").unwrap();
+        assert_eq!(p.steps, vec![Step::ReleaseDhcp, Step::Link(false)]);
+        assert_eq!(parse("-all").unwrap().steps[0], Step::ReleaseDhcp);
+        assert_eq!(parse("dhcpv4").unwrap().steps, vec![Step::Dhcp(None)]);
     }
 
     #[test]

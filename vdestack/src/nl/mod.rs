@@ -15,6 +15,7 @@
 //! | `kernel_dialog.rs` | [`KernelDialog`]: the dialog over a real `NETLINK_ROUTE` socket: sequence numbers, timeouts |
 //! | [`emul`] | netdevice ioctls and `/proc/net/dev` emulated over a dialog, the kernel's exact results |
 //! | `config.rs` | one-line configuration in the spirit of iothconf: [`config::configure`] |
+//! | [`dhcp`] | the DHCPv4 client of the configuration (`dhcp`): an I/O-free state machine, its kernel-socket I/O, the lease renewer |
 //! | [`server`] | the netlink server (libnlq's server side, framed like the kernel) and [`server::MemStack`], a stack in memory |
 //! | `decode.rs` | typed results ([`Link`], [`Addr`], [`Route`]) decoded with `netlink-packet-route` |
 //!
@@ -33,6 +34,7 @@ mod answer;
 mod client;
 pub mod config;
 pub mod decode;
+pub mod dhcp;
 pub mod dialog;
 pub mod emul;
 mod kernel_dialog;

@@ -48,3 +48,6 @@ pub use packet::{open_packet, packet_recv, PacketSocket};
 pub mod slirp;
 
 pub mod seccomp;
+
+mod sockopt;
+pub use sockopt::{bind_to_device, netns_cookie};

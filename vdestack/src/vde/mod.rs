@@ -24,8 +24,10 @@
 //! | `vdesl://DEVICE[speed=N]` | [`vdesl`] | a serial line, in stream framing (Debian's libvdeplug-vdesl) |
 //! | `pcap://IFNAME` | [`pcap`] | a kernel interface's frames through an `AF_PACKET` socket (Debian's libvdeplug-pcap) |
 //! | `slirp://[/OPTIONS]` | [`slirp`] | NAT to the host's network through libslirp (DHCP, DNS forwarder, port forwards, IPv6) |
+//! | `capture://FILE[OPTS]{VNL}` | [`capture`] | every frame, both ways, to a pcapng or pcap file (or stdout) that tcpdump reads |
+//! | `wirefilter://[OPTS]{VNL}` | [`wirefilter`] | delay, loss, duplication, bandwidth... around a nested plug (vde2's wirefilter, the vdeplug_wirefilter plugin) |
 //!
-//! A wrapping plug (`vlan`, `agno`) takes the VNL of the plug it wraps in braces,
+//! A wrapping plug (`vlan`, `agno`, `wirefilter`, `capture`) takes the VNL of the plug it wraps in braces,
 //! nesting to any depth ([`url::nested`], [`wrapper`]).
 //!
 //! ## The contract of a plug
@@ -59,8 +61,9 @@
 //! `vde://`) cut a segment once and send all its frames with one `sendmmsg`
 //! ([`SegmentBatching`], [`batch`]): their peers still get ordinary MTU-sized
 //! frames. Every other plug gets segments cut in software before they reach it
-//! ([`send_segment`] picks the way); a wrapping plug (`vlan://`, `agno://`) too,
-//! whatever it wraps: each frame is tagged or encrypted on its own.
+//! ([`send_segment`] picks the way); a wrapping plug (`vlan://`, `agno://`,
+//! `wirefilter://`, `capture://`) too, whatever it wraps: each frame is tagged,
+//! encrypted, impaired or recorded on its own.
 //!
 //! ## Many frames per receive
 //!
@@ -85,6 +88,7 @@ use std::time::Duration;
 pub mod agno;
 pub mod batch;
 pub mod cable;
+pub mod capture;
 pub mod cmd;
 mod datagram;
 pub mod gro;
@@ -111,6 +115,7 @@ pub mod vdesl;
 pub mod vlan;
 pub mod vxlan;
 pub mod vxvde;
+pub mod wirefilter;
 pub mod wrapper;
 
 pub use plug::{
@@ -147,6 +152,8 @@ pub const SCHEMES: &[&str] = &[
     "vdesl",
     "pcap",
     "slirp",
+    "wirefilter",
+    "capture",
 ];
 
 /// The deprecated `struct vde_open_args` of libvdeplug, plus the description.
@@ -228,6 +235,8 @@ pub fn open_with(vnl: &str, args: &OpenArgs) -> io::Result<Box<dyn Plug>> {
         "vdesl" => Box::new(vdesl::Vdesl::open(arg)?),
         "pcap" => Box::new(pcap::Pcap::open(arg)?),
         "slirp" => Box::new(slirp::Slirp::open(arg)?),
+        "wirefilter" => Box::new(wirefilter::Wirefilter::open(arg, args)?),
+        "capture" => Box::new(capture::Capture::open(arg, args)?),
         "veth" => {
             return Err(crate::error::context(
                 io::Error::from_raw_os_error(libc::EPROTONOSUPPORT),

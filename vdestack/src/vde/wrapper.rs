@@ -1,4 +1,4 @@
-//! What the wrapping plugs (`vlan://`, `agno://`) share: opening the nested plug,
+//! What the wrapping plugs (`vlan://`, `agno://`, `wirefilter://`, `capture://`) share: opening the nested plug,
 //! and the [`Plug`] methods they pass through to it.
 //!
 //! A wrapper changes every frame (a tag, a cipher), so it passes through only what

@@ -4,6 +4,7 @@
 //! one-line configuration.
 
 mod args;
+mod dhcp;
 mod json;
 mod show;
 
@@ -25,6 +26,9 @@ pub struct IpArgs {
     /// Also show link statistics.
     #[arg(short = 's', long = "stats")]
     stats: bool,
+    /// (Internal) be the process that keeps a `config ...,dhcp` lease renewed.
+    #[arg(long = "dhcp-renewer", hide = true)]
+    dhcp_renewer: bool,
     /// Show as JSON, with iproute2's keys (`ip -j`).
     #[arg(short = 'j', long = "json")]
     json: bool,
@@ -121,9 +125,16 @@ pub fn run(a: IpArgs) -> io::Result<()> {
                 nl.route_del(&spec)?
             }
         }
+        Command::Config(line) if a.dhcp_renewer => dhcp::run_renewer(&line)?,
+        // A lease outlives this command: a renewer process gets and keeps it.
+        Command::Config(line) if dhcp::wants_lease(&line) => dhcp::spawn_renewer(&line)?,
         Command::Config(line) => {
-            let done = vdestack::nl::config::configure(&nl, &line)?;
-            println!("configured: {done:?}");
+            let c = vdestack::nl::config::configure_with(
+                &nl,
+                &line,
+                &vdestack::nl::dhcp::kernel::host_socket,
+            )?;
+            print!("{}", dhcp::report(&c));
         }
     }
     Ok(())
