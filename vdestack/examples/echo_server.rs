@@ -10,16 +10,19 @@
 //! #                           nc 192.168.250.100 5000
 //! ```
 //!
-//! Usage: `echo_server URL [ADDR/PREFIX...] [GATEWAY...] [--once]`: every
+//! Usage: `echo_server [--user] URL [ADDR/PREFIX...] [GATEWAY...] [--once]`: every
 //! `ADDR/PREFIX` is an address of `vde0` (default 192.168.250.100/24), every bare
 //! address a default gateway. With `--once` it serves one connection and exits.
+//! With `--user` the stack is a user-space one (`Backend::User`: no namespace, no
+//! tap, no privilege); the code is otherwise the same.
 
 use std::io::{self, Read, Write};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
+use vdestack::net::{TcpListener, TcpStream};
 use vdestack::nl::config::Cidr;
 use vdestack::nl::{AddrSpec, RouteSpec};
-use vdestack::stack::Stack;
+use vdestack::stack::{Backend, Stack};
 
 fn main() {
     if let Err(e) = run() {
@@ -31,14 +34,18 @@ fn main() {
 fn usage() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        "usage: echo_server URL [ADDR/PREFIX...] [GATEWAY...] [--once]",
+        "usage: echo_server [--user] URL [ADDR/PREFIX...] [GATEWAY...] [--once]",
     )
 }
 
 fn run() -> io::Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let once = args.iter().any(|a| a == "--once");
-    args.retain(|a| a != "--once");
+    let backend = match args.iter().any(|a| a == "--user") {
+        true => Backend::User,
+        false => Backend::Kernel,
+    };
+    args.retain(|a| a != "--once" && a != "--user");
     let (url, rest) = args.split_first().ok_or_else(usage)?;
     let mut addrs: Vec<Cidr> = Vec::new();
     let mut gateways: Vec<IpAddr> = Vec::new();
@@ -56,7 +63,7 @@ fn run() -> io::Result<()> {
         addrs.push("192.168.250.100/24".parse().expect("a valid default"));
     }
 
-    let stack = Stack::with_interfaces(&[url])?;
+    let stack = Stack::builder().spec_str(url).backend(backend).build()?;
     let nl = stack.netlink()?;
     nl.link_set_up(nl.link_index("lo")?, true)?;
     let vde0 = nl.link_index("vde0")?;
@@ -76,31 +83,70 @@ fn run() -> io::Result<()> {
         };
         nl.route_add(&r.via(g))?;
     }
-    // One IPv6 wildcard socket takes IPv4 connections too (v4-mapped), as on Linux
-    // by default.
-    let listener = stack.tcp_listener("[::]:5000".parse().expect("a valid address"))?;
+    let listeners = listen(&stack, &addrs)?;
     let shown: Vec<String> = addrs.iter().map(|c| c.to_string()).collect();
-    println!("echo server on {url}: {} port 5000", shown.join(" "));
+    let kind = match backend {
+        Backend::User => " (user-space stack)",
+        _ => "",
+    };
+    println!("echo server on {url}{kind}: {} port 5000", shown.join(" "));
     io::stdout().flush()?;
-    for conn in listener.incoming() {
-        let mut conn = conn?;
-        let worker = std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            loop {
-                match conn.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if conn.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
+    // One thread per listener, one per connection; with --once, the first
+    // connection served ends the program. A listener that fails ends it too.
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<io::Result<()>>();
+    for listener in listeners {
+        let done_tx = done_tx.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let conn = match conn {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let _ = done_tx.send(Err(e));
+                        return;
                     }
+                };
+                let worker = std::thread::spawn(move || serve(conn));
+                if once {
+                    let _ = worker.join();
+                    let _ = done_tx.send(Ok(()));
+                    return;
                 }
             }
         });
-        if once {
-            let _ = worker.join();
-            break;
+    }
+    drop(done_tx);
+    done_rx.recv().unwrap_or(Ok(()))
+}
+
+/// A wildcard listener on port 5000 per address family the stack has. A kernel
+/// stack's IPv6 one takes IPv4 connections too (v4-mapped, as Linux does by
+/// default), so the IPv4 one is then refused with `EADDRINUSE` and not needed.
+fn listen(stack: &Stack, addrs: &[Cidr]) -> io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    let v6: SocketAddr = "[::]:5000".parse().expect("a valid address");
+    let v4: SocketAddr = "0.0.0.0:5000".parse().expect("a valid address");
+    listeners.push(stack.tcp_listener(v6)?);
+    if addrs.iter().any(|c| c.addr.is_ipv4()) {
+        match stack.tcp_listener(v4) {
+            Ok(l) => listeners.push(l),
+            Err(e) if vdestack::error::errno_of(&e) == libc::EADDRINUSE => {}
+            Err(e) => return Err(e),
         }
     }
-    Ok(())
+    Ok(listeners)
+}
+
+/// Echoes what `conn` sends until it closes.
+fn serve(mut conn: TcpStream) {
+    let mut buf = [0u8; 16384];
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if conn.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
 }

@@ -8,6 +8,7 @@
 //! namespaces cannot be made, the test prints `SKIPPED` with the reason and passes.
 #![allow(dead_code)]
 
+pub mod backends;
 pub mod nl;
 pub mod node;
 pub mod pid1;
