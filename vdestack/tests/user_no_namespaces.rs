@@ -21,6 +21,7 @@ use std::time::Duration;
 use common::backends::{net, stack_on};
 use common::stacks::{configure, tcp_echo};
 use common::*;
+
 use vdestack::net::IpVersion;
 use vdestack::stack::{Backend, Stack};
 
@@ -188,4 +189,26 @@ fn filtered_body() {
         .collect();
     assert!(addrs.contains(&"10.31.0.1".parse().unwrap()), "{addrs:?}");
     let _: SocketAddr = ua.local_addr().unwrap();
+}
+
+/// `vdestack demo` under the same filter: the kernel part is refused and says
+/// so, the user-space part runs its echo, and the demo succeeds.
+#[test]
+fn the_demo_runs_its_user_space_part_where_namespaces_are_refused() {
+    let mut c = Command::new(vdestack_bin());
+    c.args(["demo", "--frames", "2000"]);
+    vdestack::diagnostics::deny_namespaces_on_exec(&mut c).unwrap();
+    let out = output_within(c, LIMIT).expect("vdestack demo hung");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}\n{text}\n{err}", out.status);
+    for v in ["IPv4", "IPv6"] {
+        let echo = format!(r#"got back "hello over {v} (user-space)""#);
+        assert!(text.contains(&echo), "{text}");
+    }
+    assert!(text.contains("kernel stacks are refused here"), "{text}");
+    assert!(
+        text.contains("user-space stack with one inproc:// interface costs"),
+        "{text}"
+    );
 }

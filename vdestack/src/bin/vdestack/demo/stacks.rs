@@ -9,7 +9,7 @@ use vdestack::nl::AddrSpec;
 use vdestack::stack::Stack;
 
 /// Brings `lo` and `vde0` up and gives `vde0` the two addresses.
-fn configure(stack: &Stack, v4: &str, v6: &str) -> io::Result<()> {
+pub(super) fn configure(stack: &Stack, v4: &str, v6: &str) -> io::Result<()> {
     let nl = stack.netlink()?;
     let lo = nl.link_index("lo")?;
     nl.link_set_up(lo, true)?;
@@ -22,7 +22,7 @@ fn configure(stack: &Stack, v4: &str, v6: &str) -> io::Result<()> {
 }
 
 /// Serves one echo connection per thread, until `count` connections were served.
-fn echo_server(
+pub(super) fn echo_server(
     stack: &Stack,
     addr: SocketAddr,
     count: usize,
@@ -42,7 +42,7 @@ fn echo_server(
     }))
 }
 
-fn echo_once(stack: &Stack, to: SocketAddr, text: &str) -> io::Result<(String, f64)> {
+pub(super) fn echo_once(stack: &Stack, to: SocketAddr, text: &str) -> io::Result<(String, f64)> {
     let t = Instant::now();
     let conn = stack.tcp_connect(to)?;
     let mut w = conn.try_clone()?;
