@@ -7,7 +7,7 @@ use std::io;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use vdestack::stack::Stack;
+use vdestack::stack::{Backend, Stack};
 
 use crate::util::{count_dir, descendants, num, pss_kib, run_keyvals, settle};
 
@@ -51,27 +51,43 @@ pub const OURS: &str = "ours";
 pub const OURS_ALONE: &str = "ours, alone";
 /// Debian's libvdestack.
 pub const C: &str = "C libvdestack";
+/// Ours, user-space stacks (`Backend::User`), with another one alive.
+pub const USER: &str = "ours, user-space";
 
 /// The URL (`-` = no interface) used by the rows with one interface.
 const VX: &str = "vxvde://239.76.1.1";
+/// The in-process network of the `inproc://` rows (C has none).
+const INPROC: &str = "inproc://bench-costs";
+
+/// User-space stacks alive at once for the per-stack figures (they are small:
+/// 20 would measure the allocator's rounding).
+const USER_FOOTPRINT: &str = "1000";
+/// The most user-space stacks the bench tries to hold (issue 15's scale).
+const USER_MAX: &str = "100000";
 
 /// Measures ours (with another stack alive, and alone) and C's, with no interface
 /// and with one `vxvde://` interface.
 pub fn measure(cbin: &Result<std::path::PathBuf, String>, quick: bool) -> Vec<io::Result<Costs>> {
     let cycles_lo = if quick { "50" } else { "200" };
     let cycles_if = if quick { "10" } else { "30" };
+    let cycles_user = if quick { "2000" } else { "20000" };
     let mut rows = Vec::new();
+    let ours = |args: &[&str]| {
+        let mut c = Command::new(std::env::current_exe()?);
+        c.env(ROLE_ENV, "costs").args(args);
+        run_keyvals(c)
+    };
     for (iface, url, cycles) in [
         ("lo only", "-", cycles_lo),
-        ("1 tap on vxvde://", VX, cycles_if),
+        ("1 interface on vxvde://", VX, cycles_if),
+        ("1 interface on inproc://", INPROC, cycles_if),
     ] {
         let max = url == "-";
-        let ours = |args: &[&str]| {
-            let mut c = Command::new(std::env::current_exe()?);
-            c.env(ROLE_ENV, "costs").args(args);
-            run_keyvals(c)
-        };
         rows.push(row(OURS, iface, max, ours, url, cycles));
+        rows.push(row(USER, iface, max, ours, url, cycles_user));
+        if url == INPROC {
+            continue; // C libvdestack has no inproc://
+        }
         rows.push(row(OURS_ALONE, iface, false, ours, url, cycles));
         rows.push(match cbin {
             Ok(bin) => row(
@@ -106,6 +122,7 @@ fn row(
     // figure turns the linger off: each cycle starts and ends the helper.
     settle();
     let (c, first) = match who {
+        USER => (run(&["cycles", url, cycles, "warm", "user"])?, None),
         OURS => {
             let first = run(&["cycles", url, cycles, "nolinger"])?;
             settle();
@@ -120,7 +137,10 @@ fn row(
     let footprint = if who == OURS_ALONE {
         None
     } else {
-        let f = run(&["footprint", url, "20"])?;
+        let f = match who {
+            USER => run(&["footprint", url, USER_FOOTPRINT, "user"])?,
+            _ => run(&["footprint", url, "20"])?,
+        };
         Some(Footprint {
             fds: num(&f, "fds")?,
             procs: num(&f, "procs")?,
@@ -129,7 +149,10 @@ fn row(
         })
     };
     let max = if max {
-        let m = run(&["max", "1000"])?;
+        let m = match who {
+            USER => run(&["max", USER_MAX, "user"])?,
+            _ => run(&["max", "1000"])?,
+        };
         Some((num(&m, "max")?, m.get("stop").cloned().unwrap_or_default()))
     } else {
         None
@@ -197,7 +220,12 @@ fn usage(helpers: &[i32]) -> (usize, usize, usize, u64) {
 
 /// Our side of `cstack_create`'s command line, in this (fresh) process.
 pub fn role_main(args: &[String]) -> io::Result<()> {
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+    // A last word `user`: the same, with user-space stacks.
+    if a.last() == Some(&"user") {
+        a.pop();
+        return user_role(&a);
+    }
     match a.as_slice() {
         ["cycles", url, n, rest @ ..] => {
             let n: u32 = n.parse().map_err(io::Error::other)?;
@@ -326,4 +354,116 @@ pub fn role_main(args: &[String]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A user-space stack with one interface per spec.
+fn user_stack(specs: &[&str]) -> io::Result<Stack> {
+    specs
+        .iter()
+        .fold(Stack::builder(), |b, s| b.spec_str(s))
+        .backend(Backend::User)
+        .build()
+}
+
+/// [`role_main`] for user-space stacks: the same measurements (no helper, so
+/// no linger to choose), `ready` = a first UDP socket bound in the stack.
+fn user_role(a: &[&str]) -> io::Result<()> {
+    let any: std::net::SocketAddr = "0.0.0.0:0".parse().expect("a literal address");
+    match a {
+        ["cycles", url, n, "warm"] => {
+            let n: u32 = n.parse().map_err(io::Error::other)?;
+            let specs = url_arg(url);
+            let _anchor = user_stack(&specs)?;
+            for _ in 0..100 {
+                drop(user_stack(&specs)?);
+            }
+            let before = usage(&[]);
+            let (mut create, mut ready, mut delete) =
+                (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+            for _ in 0..n {
+                let t0 = Instant::now();
+                let s = user_stack(&specs)?;
+                let t1 = Instant::now();
+                let sock = s.udp_bind(any)?;
+                let t2 = Instant::now();
+                drop(sock);
+                let t3 = Instant::now();
+                drop(s);
+                create += t1 - t0;
+                ready += t2 - t0;
+                delete += t3.elapsed();
+            }
+            let after = usage(&[]);
+            println!(
+                "create_us={:.2} ready_us={:.2} delete_us={:.2} leaked_fds={} leaked_procs={}",
+                create.as_secs_f64() / n as f64 * 1e6,
+                ready.as_secs_f64() / n as f64 * 1e6,
+                delete.as_secs_f64() / n as f64 * 1e6,
+                after.0 as i64 - before.0 as i64,
+                after.2.saturating_sub(before.2),
+            );
+        }
+        ["footprint", url, k] => {
+            let k: usize = k.parse().map_err(io::Error::other)?;
+            let specs = url_arg(url);
+            raise_nofile();
+            // What the first stack starts (the stack threads) is not per stack.
+            let _first = user_stack(&specs)?;
+            std::thread::sleep(Duration::from_millis(100));
+            let before = usage(&[]);
+            let stacks = (0..k)
+                .map(|_| user_stack(&specs))
+                .collect::<io::Result<Vec<_>>>()?;
+            std::thread::sleep(Duration::from_millis(100));
+            let after = usage(&[]);
+            drop(stacks);
+            let per = |a: usize, b: usize| (a as f64 - b as f64) / k as f64;
+            println!(
+                "fds={:.2} procs={:.2} threads={:.2} pss_kib={:.1}",
+                per(after.0, before.0),
+                per(after.2, before.2),
+                per(after.1, before.1),
+                (after.3 as f64 - before.3 as f64) / k as f64,
+            );
+        }
+        ["max", cap] => {
+            let cap: usize = cap.parse().map_err(io::Error::other)?;
+            raise_nofile();
+            let mut stacks = Vec::new();
+            let mut stop = "cap".to_string();
+            while stacks.len() < cap {
+                match user_stack(&[]) {
+                    Ok(s) => stacks.push(s),
+                    Err(e) => {
+                        stop = e.to_string().replace(' ', "_");
+                        break;
+                    }
+                }
+            }
+            if let Some(s) = stacks.last() {
+                if s.udp_bind(any).is_err() {
+                    stop = "the_last_stack_gave_no_socket".into();
+                }
+            }
+            println!("max={} stop={stop}", stacks.len());
+        }
+        _ => {
+            return Err(io::Error::other(
+                "usage: cycles URL N warm user | footprint URL K user | max CAP user",
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// The fd limit raised to the hard limit.
+fn raise_nofile() {
+    let l = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let _ = rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: l.maximum,
+            maximum: l.maximum,
+        },
+    );
 }

@@ -99,10 +99,14 @@ fn main() {
         let args: Vec<String> = std::env::args().skip(1).collect();
         // A role is started by the bench inside its namespace; run by hand
         // anywhere else, it would send multicast on the host's interfaces.
-        let r = only_lo().and_then(|()| match (role.to_str(), args.as_slice()) {
-            (Some("server"), [url]) => tcp::server_role(url),
-            _ => costs::role_main(&args),
-        });
+        let r = match role.to_str() {
+            // In a Debian vdens nested in the bench's namespace: lo and its vde0.
+            Some(tcp::VDENS_ROLE) => only(&["lo", "vde0"]).and_then(|()| tcp::vdens_server_role()),
+            _ => only_lo().and_then(|()| match (role.to_str(), args.as_slice()) {
+                (Some("server"), [url]) => tcp::server_role(url),
+                _ => costs::role_main(&args),
+            }),
+        };
         if let Err(e) = r {
             eprintln!("stacks bench ({}): {e}", role.to_string_lossy());
             std::process::exit(1);
@@ -211,14 +215,22 @@ fn setup_namespace() -> io::Result<()> {
 
 /// `Err` unless `lo` is this network namespace's only interface.
 fn only_lo() -> io::Result<()> {
+    only(&["lo"])
+}
+
+/// `Err` unless this network namespace's interfaces are exactly `want`.
+fn only(want: &[&str]) -> io::Result<()> {
     let dev = std::fs::read_to_string("/proc/net/dev")?;
-    let names: Vec<&str> = dev
+    let mut names: Vec<&str> = dev
         .lines()
         .skip(2)
         .filter_map(|l| l.split(':').next())
         .map(str::trim)
         .collect();
-    if names != ["lo"] {
+    names.sort_unstable();
+    let mut want = want.to_vec();
+    want.sort_unstable();
+    if names != want {
         return Err(io::Error::other(format!(
             "refusing to run outside a private network namespace (interfaces {names:?})"
         )));
@@ -417,14 +429,14 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
             .and_then(|r| r.2.as_ref().ok())
     };
     let veth = find(Who::Kernel, Net::Veth);
-    println!("| stacks | transport | 1 stream MB/s | 4 streams MB/s | RR/s | RR mean µs | RR p99 µs | RR CPU µs/trip | ours/C (1s, 4s, RR/s) | vs veth (1s, 4s, RR/s) |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---|---|");
+    println!("| stacks | transport | 1 stream MB/s | 4 streams MB/s | RR/s | RR mean µs | RR p99 µs | RR CPU µs/trip | ours/C (1s, 4s, RR/s) | user/kernel (1s, 4s, RR/s) | vs veth (1s, 4s, RR/s) |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---|---|---|");
     for (who, net, r) in rows {
         let f = match r {
             Ok(f) => f,
             Err(e) => {
                 println!(
-                    "| {} | {} | skipped: {} | | | | | | | |",
+                    "| {} | {} | skipped: {} | | | | | | | | |",
                     tcp::who_name(*who),
                     net.name(),
                     e.replace('|', "/")
@@ -432,8 +444,14 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
                 continue;
             }
         };
-        let c = if matches!(who, Who::Ours | Who::OursTwoProcs) {
+        let c = if matches!(who, Who::Ours | Who::OursTwoProcs | Who::User) {
             find(Who::C, *net)
+        } else {
+            None
+        };
+        // The user-space backend against our kernel one on the same transport.
+        let kernel = if *who == Who::User {
+            find(Who::Ours, *net)
         } else {
             None
         };
@@ -447,7 +465,7 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
             _ => "–".into(),
         };
         println!(
-            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0} | {} | {} |",
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0} | {} | {} | {} |",
             tcp::who_name(*who),
             net.name(),
             f.one,
@@ -457,6 +475,7 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
             f.rr.p99_us,
             f.rr.cpu_us,
             vs(c),
+            vs(kernel),
             vs(veth),
         );
     }
@@ -468,8 +487,12 @@ fn print_tcp(rows: &[(Who, Net, Result<Figures, String>)], opts: &Opts) {
          threads poll up to 200 µs before sleeping, outside bulk: latency bought with \
          CPU would show here). ours: two stacks of this process, each on one of its relay threads ({} here: one per CPU, at most 4); \
          ours, 2 processes: the server's stack in a \
-         second process; C: two processes, each stack relayed by its own helper process; \
-         kernel: two of our stacks joined by a veth pair instead of taps.\n",
+         second process; ours, user-space: two user-space stacks (Backend::User: TCP/IP in \
+         this process, served by its stack threads); C: two processes, each stack relayed \
+         by its own helper process; kernel: two of our stacks joined by a veth pair instead \
+         of taps. `to a Debian vdens`: the server is a C peer, a Debian vdens on the same \
+         vxvde:// group (the kernel's stack in its namespace, its tap relayed by vdeplug), \
+         serving with plain sockets; the row's stacks are only the client.\n",
         opts.rounds,
         opts.secs,
         vdestack::diagnostics::relay_threads_max()
@@ -593,7 +616,42 @@ fn print_costs(rows: &[io::Result<costs::Costs>]) {
          of the process, processes (helpers, below it or not), memory = Pss of the process \
          plus its helpers' (libvdestack's helpers share its memory: counted once). Most \
          stacks: stacks with no interface made until one fails or 1000 exist (fd limit \
-         raised to the hard limit).",
+         raised to the hard limit). `ours, user-space`: user-space stacks (Backend::User, no \
+         namespace or helper), with another one alive; ready = create until a first UDP \
+         socket is bound; per stack: 1000 alive at once; most stacks: up to 100000.",
         vdestack::Config::DEFAULT_HELPER_LINGER.as_millis()
     );
+    print_user_goals(&ok);
+}
+
+/// Issue 15's goals for user-space stacks next to what was measured.
+fn print_user_goals(ok: &[&costs::Costs]) {
+    let find = |who: &str, iface: &str| ok.iter().find(|c| c.who == who && c.iface == iface);
+    for iface in [
+        "lo only",
+        "1 interface on vxvde://",
+        "1 interface on inproc://",
+    ] {
+        let Some(u) = find(costs::USER, iface) else {
+            continue;
+        };
+        let cycle = u.create_us + u.delete_us;
+        let vs_c = find(costs::C, iface)
+            .map(|c| {
+                format!(
+                    ", {:.0}x faster than C libvdestack's create+delete ({:.0} µs; goal: 20x)",
+                    (c.create_us + c.delete_us) / cycle.max(1e-9),
+                    c.create_us + c.delete_us
+                )
+            })
+            .unwrap_or_default();
+        let mem = u
+            .footprint
+            .as_ref()
+            .map(|f| format!("; {:.1} KiB per idle stack (goal: at most 16)", f.pss_kib))
+            .unwrap_or_default();
+        println!(
+            "\nuser-space stacks, {iface}: create+delete {cycle:.1} µs (goal: at most 20){vs_c}{mem}"
+        );
+    }
 }

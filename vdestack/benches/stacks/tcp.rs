@@ -1,17 +1,18 @@
 //! The TCP rows: two stacks joined by one transport, 1 and 4 bulk streams and a
-//! 1-byte request/response, for our stacks, libvdestack's (two C processes) and two
-//! namespaces joined by a kernel veth pair.
+//! 1-byte request/response, for our stacks (kernel and user-space backends),
+//! libvdestack's (two C processes) and two namespaces joined by a kernel veth pair;
+//! and each of them as a client of a C peer, a Debian `vdens` on `vxvde://`.
 
 use std::io::{self, BufRead, BufReader};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use vdestack::nl::{AddrSpec, LinkKind, NlClient};
-use vdestack::stack::Stack;
+use vdestack::stack::{Backend, Stack};
 
-use crate::traffic::{self, Rr, Server, PORT};
+use crate::traffic::{self, Conn, Connect, Rr, Server, PORT};
 use crate::util::{machine_busy_secs, num, run_keyvals, wait_for_switch, Proc};
 
 const SERVER_IP: &str = "10.99.0.1";
@@ -22,6 +23,8 @@ const CLIENT_IP: &str = "10.99.0.2";
 pub enum Who {
     /// Both stacks in this process (each on one of its relay threads).
     Ours,
+    /// Both stacks in this process, user-space ones (`Backend::User`).
+    User,
     /// The server's stack in a second process (this bench, re-executed).
     OursTwoProcs,
     C,
@@ -54,6 +57,10 @@ pub enum Net {
     Wirefilter,
     /// `vxvde://` multicast on lo.
     Vxvde,
+    /// The server is a C peer: a Debian `vdens` on `vxvde://` (the kernel's stack
+    /// in a namespace of its own, its tap relayed by vdeplug), serving with plain
+    /// sockets (this bench, re-executed in it).
+    VdensVxvde,
     /// A kernel veth pair.
     Veth,
 }
@@ -70,6 +77,7 @@ impl Net {
             Net::Agno => "vdestack switch, agno://KEY{…}",
             Net::Wirefilter => "vdestack switch, wirefilter://{…}",
             Net::Vxvde => "vxvde://",
+            Net::VdensVxvde => "vxvde:// to a Debian vdens",
             Net::Veth => "veth pair",
         }
     }
@@ -78,6 +86,7 @@ impl Net {
 /// The rows in table order.
 pub const CASES: &[(Who, Net)] = &[
     (Who::Ours, Net::Inproc),
+    (Who::User, Net::Inproc),
     (Who::Ours, Net::VethLink),
     (Who::Ours, Net::SwitchInside),
     (Who::C, Net::SwitchInside),
@@ -94,12 +103,17 @@ pub const CASES: &[(Who, Net)] = &[
     (Who::Ours, Net::Vxvde),
     (Who::OursTwoProcs, Net::Vxvde),
     (Who::C, Net::Vxvde),
+    (Who::User, Net::Vxvde),
+    (Who::Ours, Net::VdensVxvde),
+    (Who::User, Net::VdensVxvde),
+    (Who::C, Net::VdensVxvde),
     (Who::Kernel, Net::Veth),
 ];
 
 pub fn who_name(w: Who) -> &'static str {
     match w {
         Who::Ours => "ours",
+        Who::User => "ours, user-space",
         Who::OursTwoProcs => "ours, 2 processes",
         Who::C => "C libvdestack",
         Who::Kernel => "kernel",
@@ -135,11 +149,9 @@ pub struct Setup {
     _procs: Vec<Proc>,
 }
 
-type Connect = Box<dyn Fn(SocketAddr) -> io::Result<TcpStream> + Send + Sync>;
-
 enum Driver {
     /// Our traffic generator, through a client stack of this process.
-    Rust(Connect),
+    Rust(Box<Connect>),
     /// `cstack_client` runs, one per measurement.
     C { bin: PathBuf, url: String },
 }
@@ -188,7 +200,7 @@ pub fn setup(who: Who, net: Net, row: usize, ctx: &Ctx) -> io::Result<Setup> {
             (u.clone(), u)
         }
         // A group per row, so rows never hear each other.
-        Net::Vxvde => {
+        Net::Vxvde | Net::VdensVxvde => {
             let u = format!("vxvde://239.76.0.{}", row + 1);
             (u.clone(), u)
         }
@@ -203,11 +215,43 @@ pub fn setup(who: Who, net: Net, row: usize, ctx: &Ctx) -> io::Result<Setup> {
         _stacks: Vec::new(),
         _procs: Vec::new(),
     };
+    if net == Net::VdensVxvde {
+        procs.insert(0, start_server(vdens_server(&server_url)?)?);
+        match who {
+            Who::Ours | Who::User => {
+                let backend = if who == Who::User {
+                    Backend::User
+                } else {
+                    Backend::Kernel
+                };
+                let client = Arc::new(stack(backend, &client_url)?);
+                configure(&client, "vde0", CLIENT_IP)?;
+                let c = client.clone();
+                s.driver = Driver::Rust(Box::new(move |a| boxed(c.tcp_connect(a))));
+                s._stacks.push(client);
+            }
+            Who::C => {
+                let bin = ctx.cbin.as_ref().map_err(|e| io::Error::other(e.clone()))?;
+                s.driver = Driver::C {
+                    bin: bin.clone(),
+                    url: client_url,
+                };
+            }
+            _ => return Err(io::Error::other("no such row")),
+        }
+        s._procs = procs;
+        return Ok(s);
+    }
     match who {
-        Who::Ours => {
-            let server = Stack::with_interfaces(&[&server_url])?;
+        Who::Ours | Who::User => {
+            let backend = if who == Who::User {
+                Backend::User
+            } else {
+                Backend::Kernel
+            };
+            let server = stack(backend, &server_url)?;
             configure(&server, "vde0", SERVER_IP)?;
-            let client = Stack::with_interfaces(&[&client_url])?;
+            let client = stack(backend, &client_url)?;
             configure(&client, "vde0", CLIENT_IP)?;
             rust_pair(&mut s, server, client)?;
         }
@@ -223,7 +267,7 @@ pub fn setup(who: Who, net: Net, row: usize, ctx: &Ctx) -> io::Result<Setup> {
             let client = Arc::new(Stack::with_interfaces(&[&client_url])?);
             configure(&client, "vde0", CLIENT_IP)?;
             let c = client.clone();
-            s.driver = Driver::Rust(Box::new(move |a| c.tcp_connect(a).map(kernel_std)));
+            s.driver = Driver::Rust(Box::new(move |a| boxed(c.tcp_connect(a))));
             s._stacks.push(client);
         }
         Who::C => {
@@ -332,10 +376,19 @@ fn start_server(mut cmd: Command) -> io::Result<Proc> {
     Ok(p)
 }
 
-/// The std stream inside a kernel stack's stream (the traffic code is shared
-/// with the other rows, whose sockets are std's).
-fn kernel_std(s: vdestack::net::TcpStream) -> TcpStream {
-    s.into_std().expect("a kernel stack's stream")
+/// A stack's connection as the traffic code takes it.
+fn boxed(s: io::Result<vdestack::net::TcpStream>) -> io::Result<Box<dyn Conn>> {
+    s.map(|s| Box::new(s) as Box<dyn Conn>)
+}
+
+/// A stack on `backend` with one interface, `vde0`, on `url`.
+fn stack(backend: Backend, url: &str) -> io::Result<Stack> {
+    Stack::builder().spec_str(url).backend(backend).build()
+}
+
+/// Accepts the connections of a stack's listener.
+fn accepting(l: vdestack::net::TcpListener) -> traffic::Accept {
+    Box::new(move || boxed(l.accept().map(|(c, _)| c)))
 }
 
 fn addr(ip: &str) -> SocketAddr {
@@ -356,12 +409,12 @@ fn rust_pair(s: &mut Setup, server: Stack, client: Stack) -> io::Result<()> {
     let client = Arc::new(client);
     let c = client.clone();
     s._server = Some(Server::start(
-        listener.into_std().expect("a kernel stack's listener"),
+        accepting(listener),
         addr(SERVER_IP),
-        Box::new(move |a| c.tcp_connect(a).map(kernel_std)),
+        Box::new(move |a| boxed(c.tcp_connect(a))),
     ));
     let c = client.clone();
-    s.driver = Driver::Rust(Box::new(move |a| c.tcp_connect(a).map(kernel_std)));
+    s.driver = Driver::Rust(Box::new(move |a| boxed(c.tcp_connect(a))));
     s._stacks = vec![Arc::new(server), client];
     Ok(())
 }
@@ -375,9 +428,9 @@ pub fn server_role(url: &str) -> io::Result<()> {
     let listener = stack.tcp_listener(addr(SERVER_IP))?;
     let s = stack.clone();
     let _server = Server::start(
-        listener.into_std().expect("a kernel stack's listener"),
+        accepting(listener),
         addr(SERVER_IP),
-        Box::new(move |a| s.tcp_connect(a).map(kernel_std)),
+        Box::new(move |a| boxed(s.tcp_connect(a))),
     );
     println!("ready");
     let mut rest = Vec::new();
@@ -413,4 +466,39 @@ fn veth_pair() -> io::Result<(Stack, Stack)> {
     configure(&server, "vbench0", SERVER_IP)?;
     configure(&client, "vbench1", CLIENT_IP)?;
     Ok((server, client))
+}
+
+/// Environment value of the role a `vdens` runs (see [`vdens_server_role`]).
+pub const VDENS_ROLE: &str = "vdens-server";
+
+/// A Debian `vdens` on `url` whose shell gives `vde0` the server's address and
+/// runs this bench as [`vdens_server_role`].
+fn vdens_server(url: &str) -> io::Result<Command> {
+    let me = std::env::current_exe()?;
+    let script = format!(
+        "ip link set vde0 up && ip addr add {SERVER_IP}/24 dev vde0 && exec '{}'",
+        me.display()
+    );
+    let mut c = Command::new("vdens");
+    c.arg(url)
+        .args(["/bin/sh", "-c", &script])
+        .env("SHELL", "/bin/sh")
+        .env(crate::costs::ROLE_ENV, VDENS_ROLE);
+    Ok(c)
+}
+
+/// The server in a Debian `vdens` (the C peer): plain sockets of the kernel's
+/// stack in vdens's namespace, serving the benchmark until stdin closes.
+pub fn vdens_server_role() -> io::Result<()> {
+    let at = addr(SERVER_IP);
+    let listener = std::net::TcpListener::bind(at)?;
+    let _server = Server::start(
+        Box::new(move || listener.accept().map(|(c, _)| Box::new(c) as Box<dyn Conn>)),
+        at,
+        Box::new(|a| std::net::TcpStream::connect(a).map(|c| Box::new(c) as Box<dyn Conn>)),
+    );
+    println!("ready");
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut rest)?;
+    Ok(())
 }

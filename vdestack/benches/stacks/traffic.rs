@@ -6,7 +6,7 @@
 //! 1-byte ping-pong until EOF).
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -16,32 +16,59 @@ use std::time::{Duration, Instant};
 pub const PORT: u16 = 5001;
 const CHUNK: usize = 64 * 1024;
 
+/// A TCP connection of any kind the bench drives: std's (the C peers' side, a
+/// process in a vdens), or a stack's of either backend.
+pub trait Conn: Read + Write + Send {
+    fn set_nodelay(&self, on: bool) -> io::Result<()>;
+    /// `shutdown(Write)`: the peer reads EOF.
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+impl Conn for std::net::TcpStream {
+    fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        std::net::TcpStream::set_nodelay(self, on)
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+impl Conn for vdestack::net::TcpStream {
+    fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        vdestack::net::TcpStream::set_nodelay(self, on)
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+/// Makes a connection to an address.
+pub type Connect = dyn Fn(SocketAddr) -> io::Result<Box<dyn Conn>> + Send + Sync;
+/// Waits for the next connection of a listener.
+pub type Accept = Box<dyn FnMut() -> io::Result<Box<dyn Conn>> + Send>;
+
 /// A server accepting connections on a listener, one thread per connection.
 pub struct Server {
     stop: Arc<AtomicBool>,
     addr: SocketAddr,
-    connect: Box<dyn Fn(SocketAddr) -> io::Result<TcpStream> + Send>,
+    connect: Box<Connect>,
     accept: Option<JoinHandle<()>>,
 }
 
 impl Server {
-    /// Serves `listener` (bound to `addr`); `connect` makes a client socket that can
-    /// reach `addr` (used once, to wake the accept loop when stopping).
-    pub fn start(
-        listener: TcpListener,
-        addr: SocketAddr,
-        connect: Box<dyn Fn(SocketAddr) -> io::Result<TcpStream> + Send>,
-    ) -> Self {
+    /// Serves the connections `accept` gives (a listener bound to `addr`);
+    /// `connect` makes a client socket that can reach `addr` (used once, to wake
+    /// the accept loop when stopping).
+    pub fn start(mut accept: Accept, addr: SocketAddr, connect: Box<Connect>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let accept = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if flag.load(Ordering::Acquire) {
-                    return;
-                }
-                if let Ok(c) = conn {
-                    std::thread::spawn(move || serve(c));
-                }
+        let accept = std::thread::spawn(move || loop {
+            let conn = accept();
+            if flag.load(Ordering::Acquire) {
+                return;
+            }
+            if let Ok(c) = conn {
+                std::thread::spawn(move || serve(c));
             }
         });
         Server {
@@ -66,7 +93,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(mut c: TcpStream) {
+fn serve(mut c: Box<dyn Conn>) {
     let _ = c.set_nodelay(true);
     let mut mode = [0u8; 1];
     if c.read_exact(&mut mode).is_err() {
@@ -100,11 +127,7 @@ fn serve(mut c: TcpStream) {
 
 /// Connects with retries for up to 10 s (the interfaces may still be coming up),
 /// sends the mode byte.
-fn dial(
-    connect: &(dyn Fn(SocketAddr) -> io::Result<TcpStream> + Sync),
-    addr: SocketAddr,
-    mode: u8,
-) -> io::Result<TcpStream> {
+fn dial(connect: &Connect, addr: SocketAddr, mode: u8) -> io::Result<Box<dyn Conn>> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut c = loop {
         match connect(addr) {
@@ -120,12 +143,7 @@ fn dial(
 
 /// Bulk throughput of `streams` parallel connections for `secs`: MB/s (10^6 bytes)
 /// of what the server counted, timed until the last count came back.
-pub fn stream(
-    connect: &(dyn Fn(SocketAddr) -> io::Result<TcpStream> + Sync),
-    addr: SocketAddr,
-    streams: usize,
-    secs: f64,
-) -> io::Result<f64> {
+pub fn stream(connect: &Connect, addr: SocketAddr, streams: usize, secs: f64) -> io::Result<f64> {
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(secs);
     let total = std::thread::scope(|s| -> io::Result<u64> {
@@ -137,7 +155,7 @@ pub fn stream(
                     while Instant::now() < end {
                         c.write_all(&buf)?;
                     }
-                    c.shutdown(std::net::Shutdown::Write)?;
+                    c.shutdown_write()?;
                     let mut count = [0u8; 8];
                     c.read_exact(&mut count)?;
                     Ok(u64::from_be_bytes(count))
@@ -171,11 +189,7 @@ pub struct Rr {
 }
 
 /// 1-byte ping-pong on one connection for `secs`.
-pub fn rr(
-    connect: &(dyn Fn(SocketAddr) -> io::Result<TcpStream> + Sync),
-    addr: SocketAddr,
-    secs: f64,
-) -> io::Result<Rr> {
+pub fn rr(connect: &Connect, addr: SocketAddr, secs: f64) -> io::Result<Rr> {
     let mut c = dial(connect, addr, b'E')?;
     let mut lat: Vec<u32> = Vec::with_capacity(1 << 16);
     let start = Instant::now();
