@@ -116,6 +116,18 @@ fn row(
     url: &str,
     cycles: &str,
 ) -> io::Result<Costs> {
+    measure_row(who, iface, max, run, url, cycles)
+        .map_err(|e| io::Error::other(format!("{who}, {iface}: {e}")))
+}
+
+fn measure_row(
+    who: &'static str,
+    iface: &'static str,
+    max: bool,
+    run: impl Fn(&[&str]) -> io::Result<std::collections::HashMap<String, String>>,
+    url: &str,
+    cycles: &str,
+) -> io::Result<Costs> {
     // "ours" keeps one more stack alive during the cycles, as an application with
     // stacks does: the shared helper runs throughout. "ours, alone" has no other
     // stack: between cycles the helper lingers (the default linger). The `first`
