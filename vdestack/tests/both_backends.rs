@@ -5,7 +5,8 @@
 //! `/dev/net/tun` are refused) and on the user-space backend (anywhere: its
 //! frames stay in the process). Two stacks on one `inproc://` network:
 //! TCP echo (v4, v6, `lo`), UDP, ICMP echo sockets, non-blocking sockets and
-//! poll readiness, shutdown, and the errnos a kernel gives for bad requests.
+//! poll readiness, shutdown, the errnos a kernel gives for bad requests, and the
+//! `tokio` feature's async sockets.
 
 mod common;
 
@@ -434,3 +435,56 @@ both_backends!(
     loopback_needs_lo_up_kernel,
     loopback_needs_lo_up_user
 );
+
+/// The `tokio` feature's async sockets over either backend's sockets.
+fn tokio_sockets(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (a, b) = pair(backend, "tokio", 17);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let at = sa("[fc00:17::1]:7600");
+        let l = vdestack::tokio::TcpListener::bind(&a, at).unwrap();
+        let server = tokio::spawn(async move {
+            let (mut c, _) = l.accept().await.unwrap();
+            let mut buf = vec![0u8; 200_000];
+            c.read_exact(&mut buf).await.unwrap();
+            c.write_all(&buf).await.unwrap();
+            c.shutdown().await.unwrap();
+        });
+        let mut c = vdestack::tokio::TcpStream::connect(&b, at).await.unwrap();
+        assert_eq!(c.peer_addr().unwrap(), at);
+        let data = pattern(200_000, 17);
+        c.write_all(&data).await.unwrap();
+        let mut back = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), c.read_to_end(&mut back))
+            .await
+            .expect("the echo within 20 s")
+            .unwrap();
+        assert!(back == data, "{backend:?}: the async echo differs");
+        server.await.unwrap();
+        let e = vdestack::tokio::TcpStream::connect(&b, sa("10.17.0.1:7609"))
+            .await
+            .unwrap_err();
+        assert_eq!(errno_of(&e), libc::ECONNREFUSED, "{backend:?}: {e}");
+
+        let ua = vdestack::tokio::UdpSocket::bind(&a, sa("10.17.0.1:7602")).unwrap();
+        let ub = vdestack::tokio::UdpSocket::bind(&b, sa("10.17.0.2:0")).unwrap();
+        ub.send_to(b"async hello", sa("10.17.0.1:7602"))
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = tokio::time::timeout(Duration::from_secs(20), ua.recv_from(&mut buf))
+            .await
+            .expect("a datagram within 20 s")
+            .unwrap();
+        assert_eq!(
+            (&buf[..n], from),
+            (&b"async hello"[..], ub.local_addr().unwrap())
+        );
+    });
+}
+both_backends!(tokio_sockets, tokio_sockets_kernel, tokio_sockets_user);
