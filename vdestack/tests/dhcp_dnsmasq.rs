@@ -27,8 +27,8 @@ fn in_range(a: Ipv4Addr) -> bool {
     o[..3] == [10, 79, 0] && (100..=150).contains(&o[3])
 }
 
-/// dnsmasq in a Debian vdens on `switch`, until `dir/stop` exists; then it prints
-/// its log and its leases file.
+/// dnsmasq in a Debian vdens on `switch`, until `dir/stop` exists (or `dir` is
+/// gone: a test that failed); then it prints its log and its leases file.
 fn dnsmasq(switch: &str, dir: &str) -> std::thread::JoinHandle<PeerOutput> {
     let url = format!("vde://{switch}");
     let script = format!(
@@ -40,7 +40,7 @@ fn dnsmasq(switch: &str, dir: &str) -> std::thread::JoinHandle<PeerOutput> {
            --dhcp-leasefile={dir}/leases --log-dhcp --log-facility=- \
            --user=root --group=root --pid-file={dir}/dnsmasq.pid > {dir}/log 2>&1 & \
          touch {dir}/ready; \
-         while [ ! -e {dir}/stop ]; do sleep 0.1; done; kill $!; wait; \
+         while [ ! -e {dir}/stop ] && [ -d {dir} ]; do sleep 0.1; done; kill $!; wait; \
          echo LOG; cat {dir}/log; echo LEASES; cat {dir}/leases; echo END"
     );
     std::thread::spawn(move || vdens_run(&url, &script, Duration::from_secs(170)))
@@ -236,5 +236,98 @@ sandbox_test! {
         assert!(before.contains("inet 10.0.2.15/24"), "{before}");
         assert!(before.contains("default via 10.0.2.2 dev vde0"), "{before}");
         assert!(!after.contains("inet 10.0.2.15"), "released:\n{after}");
+    }
+}
+
+/// What a stack's `-dhcp`/`dhcp` lines are run through: the configuration
+/// string with the stack's own sockets (the same call on both backends).
+fn configure_stack(stack: &Stack, line: &str) -> std::io::Result<vdestack::nl::config::Configured> {
+    let nl = stack.netlink()?;
+    let make = |dom, ty, proto| stack.socket(dom, ty, proto);
+    configure_with(&nl, line, &make)
+}
+
+/// The addresses of `ifname` and whether a default route via `router` is there.
+fn addressing(stack: &Stack, ifname: &str, router: Ipv4Addr) -> (Vec<std::net::IpAddr>, bool) {
+    let nl = stack.netlink().unwrap();
+    let i = nl.link_index(ifname).unwrap();
+    let addrs = nl
+        .addrs()
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.index == i)
+        .map(|a| a.addr)
+        .collect();
+    let default =
+        nl.routes().unwrap().iter().any(|r| {
+            r.dst.is_unspecified() && r.prefix_len == 0 && r.gateway == Some(router.into())
+        });
+    (addrs, default)
+}
+
+sandbox_test! {
+    fn a_user_stack_gets_the_same_lease_as_a_kernel_one() {
+        const T: &str = "a_user_stack_gets_the_same_lease_as_a_kernel_one";
+        if !(have_tool(T, "dnsmasq") && have_tool(T, "vdens") && have_tool(T, "vde_switch")
+            && have_tun(T))
+        {
+            return;
+        }
+        let dir = TempDir::new("dhcp-user");
+        let d = dir.0.display().to_string();
+        let sw = dir.join_str("sw");
+        let _sw = debian_vde_switch(dir.path("sw").as_path());
+        let peer = dnsmasq(&sw, &d);
+        wait_for_path(&dir.path("ready"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !std::fs::read_to_string(dir.path("log")).unwrap_or_default().contains("DHCP, IP range") {
+            assert!(Instant::now() < deadline, "dnsmasq did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let router = Ipv4Addr::new(10, 79, 0, 1);
+        // One MAC for both stacks: dnsmasq gives a client the address it had.
+        let line = "iface=eth0,mac=02:76:64:68:00:15,eth,dhcp";
+        let url = format!("vde://{sw}");
+
+        let kernel = common::backends::stack_on(vdestack::stack::Backend::Kernel, &url);
+        let k = configure_stack(&kernel, line).unwrap();
+        assert_eq!(k.leases.len(), 1, "{k:?}");
+        let kl = k.leases[0].clone();
+        assert!(in_range(kl.addr), "{kl:?}");
+        configure_stack(&kernel, "iface=eth0,-dhcp").unwrap();
+        drop(kernel);
+
+        let user = common::backends::stack_on(vdestack::stack::Backend::User, &url);
+        let u = configure_stack(&user, line).unwrap();
+        assert_eq!(u.leases.len(), 1, "{u:?}");
+        let ul = &u.leases[0];
+        assert_eq!((ul.addr, ul.router, &ul.dns), (kl.addr, kl.router, &kl.dns), "{ul:?} vs {kl:?}");
+        assert_eq!(ul.router, Some(router));
+        assert_eq!(u.resolv_conf, k.resolv_conf);
+        let (addrs, default) = addressing(&user, "eth0", router);
+        assert!(addrs.contains(&ul.addr.into()), "{addrs:?}");
+        assert!(default, "a default route via {router}");
+        // The user stack reaches the router through its lease.
+        let ping = user.icmp_socket(vdestack::net::IpVersion::V4).unwrap();
+        ping.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        ping.send_to(&[8, 0, 0, 0, 0, 0, 0, 1, b'd'], router.into()).unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = ping.recv_from(&mut buf).unwrap();
+        assert_eq!((buf[0], from, &buf[6..n]), (0, router.into(), &[0, 1, b'd'][..]));
+        // -dhcp gives it back.
+        let c = configure_stack(&user, "iface=eth0,-dhcp").unwrap();
+        assert_eq!(c.done.0, 4);
+        let (addrs, default) = addressing(&user, "eth0", router);
+        assert!(!addrs.contains(&ul.addr.into()) && !default, "{addrs:?} {default}");
+        let user_addr = ul.addr;
+        drop(user);
+
+        std::fs::write(dir.path("stop"), "").unwrap();
+        let out = peer.join().unwrap();
+        let log = out.stdout.split("LOG").nth(1).unwrap_or("").to_string();
+        let acks = log.matches(&format!("DHCPACK(vde0) {user_addr} 02:76:64:68:00:15")).count();
+        assert!(acks >= 2, "the kernel stack's and the user stack's leases:\n{out}");
+        let releases = log.matches(&format!("DHCPRELEASE(vde0) {user_addr} 02:76:64:68:00:15")).count();
+        assert!(releases >= 2, "both gave it back:\n{out}");
     }
 }
