@@ -36,7 +36,11 @@ fn sa(s: &str) -> SocketAddr {
 
 /// Pings `to` from `from` with an ICMP echo socket; the reply's sequence number.
 fn ping(from: &Stack, to: IpAddr, seq: u16) -> u16 {
-    let v = if to.is_ipv4() { IpVersion::V4 } else { IpVersion::V6 };
+    let v = if to.is_ipv4() {
+        IpVersion::V4
+    } else {
+        IpVersion::V6
+    };
     let s = from.icmp_socket(v).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let ty = if to.is_ipv4() { 8 } else { 128 };
@@ -94,7 +98,10 @@ fn tcp_names_shutdown_and_backlog() {
     }
     for c in &clients {
         assert_eq!(c.peer_addr().unwrap(), sa("10.9.0.1:7010"));
-        assert_eq!(c.local_addr().unwrap().ip(), "10.9.0.2".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            c.local_addr().unwrap().ip(),
+            "10.9.0.2".parse::<IpAddr>().unwrap()
+        );
     }
     let mut accepted = Vec::new();
     for _ in 0..5 {
@@ -106,8 +113,14 @@ fn tcp_names_shutdown_and_backlog() {
     }
     // shutdown(Write): the peer reads what was sent, then EOF.
     let mut c = clients.pop().unwrap();
-    let ports: Vec<u16> = accepted.iter().map(|s| s.peer_addr().unwrap().port()).collect();
-    let at = ports.iter().position(|p| *p == c.local_addr().unwrap().port()).unwrap();
+    let ports: Vec<u16> = accepted
+        .iter()
+        .map(|s| s.peer_addr().unwrap().port())
+        .collect();
+    let at = ports
+        .iter()
+        .position(|p| *p == c.local_addr().unwrap().port())
+        .unwrap();
     let mut s = accepted.swap_remove(at);
     c.write_all(b"bye").unwrap();
     c.shutdown(std::net::Shutdown::Write).unwrap();
@@ -159,7 +172,10 @@ fn nonblocking_accept_and_connect() {
 #[test]
 fn udp_between_user_stacks() {
     let (a, b) = user_pair("user-udp");
-    for (to, from) in [("10.9.0.1:7030", "10.9.0.2:0"), ("[fc00:9::1]:7031", "[fc00:9::2]:0")] {
+    for (to, from) in [
+        ("10.9.0.1:7030", "10.9.0.2:0"),
+        ("[fc00:9::1]:7031", "[fc00:9::2]:0"),
+    ] {
         let srv = a.udp_bind(sa(to)).unwrap();
         let cli = b.udp_bind(sa(from)).unwrap();
         let me = cli.local_addr().unwrap();
@@ -208,7 +224,10 @@ fn errors_as_the_kernel_gives_them() {
     let e = a.tcp_listener(sa("10.9.0.1:7040")).unwrap_err();
     assert_eq!(errno_of(&e), libc::EADDRINUSE, "{e}");
     let _u = a.udp_bind(sa("0.0.0.0:7041")).unwrap();
-    assert_eq!(errno_of(&a.udp_bind(sa("10.9.0.1:7041")).unwrap_err()), libc::EADDRINUSE);
+    assert_eq!(
+        errno_of(&a.udp_bind(sa("10.9.0.1:7041")).unwrap_err()),
+        libc::EADDRINUSE
+    );
     // Nobody listens there: the peer's reset.
     let e = b.tcp_connect(sa("10.9.0.1:7049")).unwrap_err();
     assert_eq!(errno_of(&e), libc::ECONNREFUSED, "{e}");
@@ -216,12 +235,19 @@ fn errors_as_the_kernel_gives_them() {
     let e = b.tcp_connect(sa("192.0.2.1:80")).unwrap_err();
     assert_eq!(errno_of(&e), libc::ENETUNREACH, "{e}");
     let u = b.udp_bind(sa("0.0.0.0:0")).unwrap();
-    assert_eq!(errno_of(&u.send_to(b"x", sa("192.0.2.1:9")).unwrap_err()), libc::ENETUNREACH);
+    assert_eq!(
+        errno_of(&u.send_to(b"x", sa("192.0.2.1:9")).unwrap_err()),
+        libc::ENETUNREACH
+    );
     // Not an address of the stack.
     let e = a.tcp_listener(sa("10.9.0.7:7042")).unwrap_err();
     assert_eq!(errno_of(&e), libc::EADDRNOTAVAIL, "{e}");
     // Raw sockets and commands are the kernel backend's.
-    let raw = a.socket(vdestack::net::AddressFamily::INET, vdestack::net::SocketType::RAW, None);
+    let raw = a.socket(
+        vdestack::net::AddressFamily::INET,
+        vdestack::net::SocketType::RAW,
+        None,
+    );
     assert_eq!(errno_of(&raw.unwrap_err()), libc::EOPNOTSUPP);
     let cmd = a.command("true").status().unwrap_err();
     assert_eq!(cmd.raw_os_error(), Some(libc::EOPNOTSUPP));
@@ -231,25 +257,39 @@ fn errors_as_the_kernel_gives_them() {
 fn netlink_configures_a_user_stack() {
     let s = user("inproc://user-nl");
     let nl = s.netlink().unwrap();
-    let names: Vec<String> = nl.link_names().unwrap().into_iter().map(|(_, n)| n).collect();
+    let names: Vec<String> = nl
+        .link_names()
+        .unwrap()
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
     assert_eq!(names, ["lo", "eth0"]);
     vdestack::nl::config::configure(&nl, "iface=eth0,eth,ip=10.9.9.1/24,gw=10.9.9.254").unwrap();
     let addrs = nl.addrs().unwrap();
-    assert!(addrs.iter().any(|a| a.addr == "10.9.9.1".parse::<IpAddr>().unwrap()), "{addrs:?}");
+    assert!(
+        addrs
+            .iter()
+            .any(|a| a.addr == "10.9.9.1".parse::<IpAddr>().unwrap()),
+        "{addrs:?}"
+    );
     let routes = nl.routes().unwrap();
-    assert!(routes.iter().any(|r| r.gateway == Some("10.9.9.254".parse().unwrap())), "{routes:?}");
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.gateway == Some("10.9.9.254".parse().unwrap())),
+        "{routes:?}"
+    );
     // 64 addresses and 256 routes fit.
     let i = nl.link_index("eth0").unwrap();
     for n in 0..64u32 {
         let ip = IpAddr::from([10, 20, (n >> 8) as u8, n as u8]);
-        nl.addr_add(&vdestack::nl::AddrSpec::new(i, ip, 16)).unwrap();
+        nl.addr_add(&vdestack::nl::AddrSpec::new(i, ip, 16))
+            .unwrap();
     }
     for n in 0..256u32 {
         let dst = IpAddr::from([172, 16, n as u8, 0]);
-        nl.route_add(
-            &vdestack::nl::RouteSpec::new(dst, 24).via("10.9.9.254".parse().unwrap()),
-        )
-        .unwrap();
+        nl.route_add(&vdestack::nl::RouteSpec::new(dst, 24).via("10.9.9.254".parse().unwrap()))
+            .unwrap();
     }
     assert!(nl.addrs().unwrap().len() >= 65);
     assert!(nl.routes().unwrap().len() >= 256);

@@ -25,9 +25,15 @@ pub struct IcmpSocket {
 
 #[derive(Debug)]
 enum Repr {
-    Kernel { fd: OwnedFd, version: IpVersion },
+    Kernel {
+        fd: OwnedFd,
+        version: IpVersion,
+    },
     /// A user-space stack's (see [`UdpSocket`](super::UdpSocket)'s).
-    User { u: UserDgram, version: IpVersion },
+    User {
+        u: UserDgram,
+        version: IpVersion,
+    },
 }
 
 /// A socket address for an ICMP peer (the port is unused).
@@ -44,7 +50,12 @@ impl IcmpSocket {
     }
 
     /// Wraps a user-space stack's echo socket.
-    pub(crate) fn from_user(fd: OwnedFd, h: UserSock, sources: Sources, version: IpVersion) -> Self {
+    pub(crate) fn from_user(
+        fd: OwnedFd,
+        h: UserSock,
+        sources: Sources,
+        version: IpVersion,
+    ) -> Self {
         IcmpSocket {
             inner: Repr::User {
                 u: UserDgram::new(fd, h, sources),

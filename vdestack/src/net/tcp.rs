@@ -23,7 +23,10 @@ enum ListenerRepr {
     Kernel(std::net::TcpListener),
     /// A user-space stack's: the application's end of a seqpacket pair that
     /// carries each accepted connection.
-    User { fd: std::os::fd::OwnedFd, h: UserSock },
+    User {
+        fd: std::os::fd::OwnedFd,
+        h: UserSock,
+    },
 }
 
 /// A TCP connection of a stack (`Stack::tcp_connect`, [`TcpListener::accept`]).
@@ -36,7 +39,10 @@ pub struct TcpStream {
 enum StreamRepr {
     Kernel(std::net::TcpStream),
     /// A user-space stack's: the application's end of a stream pair.
-    User { s: UnixStream, h: UserSock },
+    User {
+        s: UnixStream,
+        h: UserSock,
+    },
 }
 
 /// The connections a [`TcpListener`] accepts, for ever ([`TcpListener::incoming`]).

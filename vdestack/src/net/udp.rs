@@ -64,8 +64,7 @@ impl UserDgram {
     }
 
     pub(crate) fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
-        self.h
-            .send_to(buf, addr, !user::is_nonblocking(&self.s))
+        self.h.send_to(buf, addr, !user::is_nonblocking(&self.s))
     }
 
     /// Sends to the connected peer: `EDESTADDRREQ` if there is none.
@@ -87,9 +86,9 @@ impl UserDgram {
 }
 
 fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
-    addr.to_socket_addrs()?.next().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to")
-    })
+    addr.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to"))
 }
 
 impl UdpSocket {

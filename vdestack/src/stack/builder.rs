@@ -172,7 +172,11 @@ mod tests {
             .unwrap();
         assert_eq!(s.backend(), Backend::User);
         assert!(s.netns().is_none());
-        let e = s.socket(crate::net::AddressFamily::INET, crate::net::SocketType::DGRAM, None);
+        let e = s.socket(
+            crate::net::AddressFamily::INET,
+            crate::net::SocketType::DGRAM,
+            None,
+        );
         assert_eq!(errno_of(&e.unwrap_err()), libc::EOPNOTSUPP);
     }
 }

@@ -61,8 +61,8 @@ use crate::vde;
 
 mod builder;
 pub(crate) mod kernel;
-pub(crate) mod user;
 pub mod spec;
+pub(crate) mod user;
 
 pub use builder::StackBuilder;
 pub use kernel::helper::end_idle_helper;

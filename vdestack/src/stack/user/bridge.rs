@@ -150,7 +150,11 @@ impl AcceptMsg {
 
 /// Sends `msg` and `fd` on a listener's engine end (non-blocking: `WouldBlock`
 /// while the application has not taken the earlier ones).
-pub(super) fn send_accepted(listener: BorrowedFd<'_>, msg: &AcceptMsg, fd: BorrowedFd<'_>) -> io::Result<()> {
+pub(super) fn send_accepted(
+    listener: BorrowedFd<'_>,
+    msg: &AcceptMsg,
+    fd: BorrowedFd<'_>,
+) -> io::Result<()> {
     let data = msg.encode();
     let fds = [fd];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
@@ -214,7 +218,7 @@ pub(super) fn hung_up(fd: impl AsFd) -> bool {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    matches!(poll(&mut p, Some(&zero)), Ok(_) if p[0].revents().intersects(PollFlags::HUP | PollFlags::ERR))
+    poll(&mut p, Some(&zero)).is_ok() && p[0].revents().intersects(PollFlags::HUP | PollFlags::ERR)
 }
 
 #[cfg(test)]
@@ -251,7 +255,10 @@ mod tests {
         let (app, engine) = pair(SocketType::STREAM).unwrap();
         let n = fill(app.as_fd()).unwrap();
         assert!(n > 0);
-        let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
+        let zero = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         let writable = |fd: &OwnedFd| {
             let mut p = [PollFd::new(fd, PollFlags::OUT)];
             poll(&mut p, Some(&zero)).unwrap();
@@ -271,7 +278,10 @@ mod tests {
     fn accepted_fds_travel() {
         let (app, engine) = pair(SocketType::SEQPACKET).unwrap();
         let (conn_app, conn_engine) = pair(SocketType::STREAM).unwrap();
-        let m = AcceptMsg { id: 3, peer: "10.0.0.2:4000".parse().unwrap() };
+        let m = AcceptMsg {
+            id: 3,
+            peer: "10.0.0.2:4000".parse().unwrap(),
+        };
         send_accepted(engine.as_fd(), &m, conn_app.as_fd()).unwrap();
         drop(conn_app);
         let Accepted::Conn(got, fd) = recv_accepted(app.as_fd()).unwrap() else {
@@ -282,6 +292,9 @@ mod tests {
         let mut b = [0u8; 1];
         assert_eq!(rustix::io::read(&conn_engine, &mut b).unwrap(), 1);
         drop(engine);
-        assert!(matches!(recv_accepted(app.as_fd()).unwrap(), Accepted::Closed));
+        assert!(matches!(
+            recv_accepted(app.as_fd()).unwrap(),
+            Accepted::Closed
+        ));
     }
 }

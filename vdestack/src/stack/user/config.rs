@@ -39,8 +39,14 @@ pub(super) fn of_link(mem: &MemStack, link: u32) -> LinkConf {
     let mut routes: Vec<(IpCidr, IpAddress)> = if link == LO {
         // Everything sent on lo is for the stack itself.
         vec![
-            (cidr(Ipv4Addr::UNSPECIFIED.into(), 0), IpAddr::from(Ipv4Addr::LOCALHOST).into()),
-            (cidr(Ipv6Addr::UNSPECIFIED.into(), 0), IpAddr::from(Ipv6Addr::LOCALHOST).into()),
+            (
+                cidr(Ipv4Addr::UNSPECIFIED.into(), 0),
+                IpAddr::from(Ipv4Addr::LOCALHOST).into(),
+            ),
+            (
+                cidr(Ipv6Addr::UNSPECIFIED.into(), 0),
+                IpAddr::from(Ipv6Addr::LOCALHOST).into(),
+            ),
         ]
     } else {
         mem.routes()
@@ -92,9 +98,15 @@ mod tests {
     #[test]
     fn many_addresses_turn_any_ip_on() {
         let (nl, server) = super::super::netlink::test_client();
-        let idx = server.lock().unwrap().stack_mut().add_device("vde0", [2, 0, 0, 0, 0, 1]).unwrap();
+        let idx = server
+            .lock()
+            .unwrap()
+            .stack_mut()
+            .add_device("vde0", [2, 0, 0, 0, 0, 1])
+            .unwrap();
         for i in 1..=64u8 {
-            nl.addr_add(&AddrSpec::new(idx, IpAddr::from([10, 1, 0, i]), 16)).unwrap();
+            nl.addr_add(&AddrSpec::new(idx, IpAddr::from([10, 1, 0, i]), 16))
+                .unwrap();
         }
         let m = server.lock().unwrap().stack().clone();
         assert_eq!(m.addrs().len(), 64);

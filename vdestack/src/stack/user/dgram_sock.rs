@@ -137,7 +137,12 @@ impl DgramSock {
         }
     }
 
-    pub(super) fn service(&mut self, engine: &mut Engine, busy: &mut bool, scratch: &mut Scratch) -> bool {
+    pub(super) fn service(
+        &mut self,
+        engine: &mut Engine,
+        busy: &mut bool,
+        scratch: &mut Scratch,
+    ) -> bool {
         if self.gone {
             return false;
         }
@@ -145,7 +150,9 @@ impl DgramSock {
         // net → app
         for i in 0..self.at.len() {
             let at = self.at[i];
-            let Some(set) = engine.sockets(at.iface) else { continue };
+            let Some(set) = engine.sockets(at.iface) else {
+                continue;
+            };
             loop {
                 let got = match self.kind {
                     DgramKind::Udp => {
@@ -170,9 +177,13 @@ impl DgramSock {
                 };
                 let Some((n, from)) = got else { break };
                 let wanted = match self.peer {
-                    Some(p) => p.ip() == from.ip() && (self.kind == DgramKind::Icmp || p.port() == from.port()),
+                    Some(p) => {
+                        p.ip() == from.ip()
+                            && (self.kind == DgramKind::Icmp || p.port() == from.port())
+                    }
                     None => true,
-                } && (self.kind == DgramKind::Udp || is_echo_reply(&scratch.dgram[..n], self.v6));
+                } && (self.kind == DgramKind::Udp
+                    || is_echo_reply(&scratch.dgram[..n], self.v6));
                 let delivered = !wanted || self.deliver(&scratch.dgram[..n], from);
                 if self.kind == DgramKind::Udp {
                     if !delivered {
@@ -262,7 +273,12 @@ fn icmp_buffer() -> icmp::PacketBuffer<'static> {
 /// `ENETUNREACH` (no route), `EMSGSIZE` (larger than the buffer), `ENOBUFS`
 /// (the buffer is full: the caller may wait and retry), `EAFNOSUPPORT` (the
 /// other family), `EACCES` (broadcast without `SO_BROADCAST`).
-pub(super) fn send_to(s: &mut DgramSock, engine: &mut Engine, payload: &[u8], dst: SocketAddr) -> Result<usize, Errno> {
+pub(super) fn send_to(
+    s: &mut DgramSock,
+    engine: &mut Engine,
+    payload: &[u8],
+    dst: SocketAddr,
+) -> Result<usize, Errno> {
     if dst.is_ipv6() != s.v6 {
         return Err(Errno::AFNOSUPPORT);
     }
@@ -280,7 +296,9 @@ pub(super) fn send_to(s: &mut DgramSock, engine: &mut Engine, payload: &[u8], ds
         let a = mem
             .addrs()
             .iter()
-            .find(|a| a.local.is_ipv4() && mem.links().iter().any(|l| l.index == a.index && l.is_up()))
+            .find(|a| {
+                a.local.is_ipv4() && mem.links().iter().any(|l| l.index == a.index && l.is_up())
+            })
             .ok_or(Errno::NETUNREACH)?;
         route::Choice {
             link: a.index,
@@ -291,7 +309,11 @@ pub(super) fn send_to(s: &mut DgramSock, engine: &mut Engine, payload: &[u8], ds
     };
     let pos = engine.iface_of(choice.link).ok_or(Errno::NETUNREACH)?;
     s.refresh(engine);
-    let at = *s.at.iter().find(|a| a.iface == pos).ok_or(Errno::NETUNREACH)?;
+    let at = *s
+        .at
+        .iter()
+        .find(|a| a.iface == pos)
+        .ok_or(Errno::NETUNREACH)?;
     let src = if local.ip().is_unspecified() {
         choice.src
     } else {
@@ -320,10 +342,11 @@ pub(super) fn send_to(s: &mut DgramSock, engine: &mut Engine, payload: &[u8], ds
             // computes.
             msg[4..6].copy_from_slice(&local.port().to_be_bytes());
             let sock = set.get_mut::<icmp::Socket>(at.handle);
-            sock.send_slice(&msg, smol_ip(dst.ip())).map_err(|e| match e {
-                icmp::SendError::BufferFull => Errno::NOBUFS,
-                icmp::SendError::Unaddressable => Errno::INVAL,
-            })?;
+            sock.send_slice(&msg, smol_ip(dst.ip()))
+                .map_err(|e| match e {
+                    icmp::SendError::BufferFull => Errno::NOBUFS,
+                    icmp::SendError::Unaddressable => Errno::INVAL,
+                })?;
         }
     }
     Ok(payload.len())

@@ -235,7 +235,8 @@ impl Engine {
             };
             let loopback = link.kind == MemLinkKind::Loopback;
             ifc.up = link.is_up();
-            let mtu = (link.mtu as usize).clamp(68, if loopback { 65536 } else { MAX_FRAME - 14 });
+            // An IP packet's length is 16 bits: lo's 65536 would wrap it.
+            let mtu = (link.mtu as usize).clamp(68, if loopback { 65535 } else { MAX_FRAME - 14 });
             let mac = link.mac;
             let remake = ifc.net.is_some() && (ifc.mtu != mtu || (!loopback && ifc.mac != mac));
             ifc.mtu = mtu;
@@ -357,7 +358,9 @@ impl Engine {
         let mut busy = false;
         let orphans = std::mem::take(&mut self.orphans);
         for at in orphans {
-            let Some(set) = self.sockets(at.iface) else { continue };
+            let Some(set) = self.sockets(at.iface) else {
+                continue;
+            };
             let s = set.get::<smoltcp::socket::tcp::Socket>(at.handle);
             if s.state() == smoltcp::socket::tcp::State::Closed {
                 set.remove(at.handle);
@@ -400,7 +403,11 @@ impl Engine {
         let link = self.ifaces[pos].link;
         link == LO
             || ip.is_unspecified()
-            || self.mem().addrs().iter().any(|a| a.index == link && a.local == ip)
+            || self
+                .mem()
+                .addrs()
+                .iter()
+                .any(|a| a.index == link && a.local == ip)
     }
 }
 
@@ -426,7 +433,11 @@ fn new_interface(port: &mut Port, mac: [u8; 6], mtu: usize, seed: u64, now: Inst
     config.random_seed = seed;
     let mut caps_dev = CapsOnly(super::device::caps(
         medium,
-        if medium == Medium::Ethernet { mtu + 14 } else { mtu },
+        if medium == Medium::Ethernet {
+            mtu + 14
+        } else {
+            mtu
+        },
     ));
     Interface::new(config, &mut caps_dev, now)
 }

@@ -139,7 +139,11 @@ impl UserStack {
 
     /// A connection to `addr`, waiting at most `timeout` (`None`: as long as TCP
     /// tries).
-    pub(crate) fn tcp_connect(&self, addr: SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
+    pub(crate) fn tcp_connect(
+        &self,
+        addr: SocketAddr,
+        timeout: Option<Duration>,
+    ) -> io::Result<TcpStream> {
         let sh = self.shared();
         let (id, fd) = socket_api::socket(sh, addr.is_ipv6(), SockKind::Stream)?;
         let done = socket_api::connect(sh, id, addr).and_then(|_| {
@@ -208,7 +212,12 @@ fn wait_writable(fd: &OwnedFd, timeout: Option<Duration>) -> io::Result<()> {
         if left.is_some_and(|l| l.is_zero()) {
             return Err(io::Error::from_raw_os_error(libc::ETIMEDOUT));
         }
-        let ts = left.map(|l| Timespec::try_from(l).unwrap_or(Timespec { tv_sec: i64::MAX, tv_nsec: 0 }));
+        let ts = left.map(|l| {
+            Timespec::try_from(l).unwrap_or(Timespec {
+                tv_sec: i64::MAX,
+                tv_nsec: 0,
+            })
+        });
         let mut p = [PollFd::new(fd, PollFlags::OUT)];
         match poll(&mut p, ts.as_ref()) {
             Ok(0) | Err(Errno::INTR) => continue,
@@ -228,7 +237,10 @@ pub(crate) struct UserSock {
 
 impl UserSock {
     /// Runs a control call on the socket; `EBADF` once the stack is gone.
-    pub(crate) fn call<R>(&self, f: impl FnOnce(&Shared, SockId) -> io::Result<R>) -> io::Result<R> {
+    pub(crate) fn call<R>(
+        &self,
+        f: impl FnOnce(&Shared, SockId) -> io::Result<R>,
+    ) -> io::Result<R> {
         match self.stack.upgrade() {
             Some(sh) => f(&sh, self.id),
             None => Err(io::Error::from_raw_os_error(libc::EBADF)),
@@ -297,7 +309,12 @@ impl UserSock {
 
     /// Sends a datagram to `addr`; a blocking socket (`blocking`) waits while
     /// the send buffer is full.
-    pub(crate) fn send_to(&self, buf: &[u8], addr: SocketAddr, blocking: bool) -> io::Result<usize> {
+    pub(crate) fn send_to(
+        &self,
+        buf: &[u8],
+        addr: SocketAddr,
+        blocking: bool,
+    ) -> io::Result<usize> {
         loop {
             match self.call(|sh, id| socket_api::send_to(sh, id, buf, addr)) {
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
@@ -315,11 +332,4 @@ impl UserSock {
 /// Whether `fd` is in non-blocking mode.
 pub(crate) fn is_nonblocking(fd: impl AsFd) -> bool {
     rustix::fs::fcntl_getfl(fd).is_ok_and(|f| f.contains(rustix::fs::OFlags::NONBLOCK))
-}
-
-/// The number of pool threads running (tests: back to 0 once every user-space
-/// stack is gone, after [`pool::LINGER`]).
-#[cfg(feature = "diagnostics")]
-pub fn pool_threads() -> usize {
-    pool::threads()
 }

@@ -55,7 +55,6 @@ impl Shared {
     pub(super) fn kick(&self) {
         self.worker.kick(self.slot);
     }
-
 }
 
 impl Drop for Shared {
@@ -139,7 +138,7 @@ fn pick_worker() -> io::Result<Arc<Worker>> {
 }
 
 /// The number of pool threads running now (for tests and diagnostics).
-#[cfg_attr(not(feature = "diagnostics"), allow(dead_code))]
+#[cfg(feature = "diagnostics")]
 pub(crate) fn threads() -> usize {
     let pool = lock(&POOL);
     pool.iter().filter(|w| !lock(&w.state).ended).count()

@@ -121,6 +121,9 @@ mod tests {
         for _ in 0..n {
             p.take(Proto::Icmp, sa("0.0.0.0:0")).unwrap();
         }
-        assert_eq!(p.take(Proto::Icmp, sa("0.0.0.0:0")), Err(Errno::ADDRNOTAVAIL));
+        assert_eq!(
+            p.take(Proto::Icmp, sa("0.0.0.0:0")),
+            Err(Errno::ADDRNOTAVAIL)
+        );
     }
 }

@@ -91,7 +91,12 @@ pub(super) fn choose(mem: &MemStack, dst: IpAddr) -> Result<Choice, Errno> {
 /// An address of `link` for talking to `dst` (through `gateway`, if any): one
 /// whose prefix holds the next hop first, then any of the family that is not
 /// link-local.
-fn source_for(addrs: &[MemAddr], link: u32, dst: IpAddr, gateway: Option<IpAddr>) -> Option<IpAddr> {
+fn source_for(
+    addrs: &[MemAddr],
+    link: u32,
+    dst: IpAddr,
+    gateway: Option<IpAddr>,
+) -> Option<IpAddr> {
     let hop = gateway.unwrap_or(dst);
     let mine = || {
         addrs
@@ -121,7 +126,7 @@ pub(super) fn unspecified_like(ip: IpAddr) -> IpAddr {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::nl::{AddrSpec, RouteSpec};
 
@@ -129,13 +134,26 @@ mod tests {
     /// default route via 10.0.0.254, and `lo` up.
     pub(in crate::stack::user) fn stack() -> MemStack {
         let (nl, server) = super::super::netlink::test_client();
-        let idx = server.lock().unwrap().stack_mut().add_device("vde0", [2, 0, 0, 0, 0, 1]).unwrap();
-        server.lock().unwrap().stack_mut().set_carrier(idx, true).unwrap();
+        let idx = server
+            .lock()
+            .unwrap()
+            .stack_mut()
+            .add_device("vde0", [2, 0, 0, 0, 0, 1])
+            .unwrap();
+        server
+            .lock()
+            .unwrap()
+            .stack_mut()
+            .set_carrier(idx, true)
+            .unwrap();
         nl.link_set_up(1, true).unwrap();
         nl.link_set_up(idx, true).unwrap();
-        nl.addr_add(&AddrSpec::new(idx, "10.0.0.1".parse().unwrap(), 24)).unwrap();
-        nl.addr_add(&AddrSpec::new(idx, "fc00::1".parse().unwrap(), 64).no_dad()).unwrap();
-        nl.route_add(&RouteSpec::default_v4().via("10.0.0.254".parse().unwrap())).unwrap();
+        nl.addr_add(&AddrSpec::new(idx, "10.0.0.1".parse().unwrap(), 24))
+            .unwrap();
+        nl.addr_add(&AddrSpec::new(idx, "fc00::1".parse().unwrap(), 64).no_dad())
+            .unwrap();
+        nl.route_add(&RouteSpec::default_v4().via("10.0.0.254".parse().unwrap()))
+            .unwrap();
         let m = server.lock().unwrap().stack().clone();
         m
     }
@@ -144,7 +162,13 @@ mod tests {
     fn own_addresses_go_through_lo() {
         let m = stack();
         let c = choose(&m, "10.0.0.1".parse().unwrap()).unwrap();
-        assert_eq!(c, Choice { link: LO, src: "10.0.0.1".parse().unwrap() });
+        assert_eq!(
+            c,
+            Choice {
+                link: LO,
+                src: "10.0.0.1".parse().unwrap()
+            }
+        );
         assert_eq!(choose(&m, "127.0.0.1".parse().unwrap()).unwrap().link, LO);
         assert_eq!(choose(&m, "::1".parse().unwrap()).unwrap().link, LO);
     }
@@ -153,9 +177,21 @@ mod tests {
     fn on_link_and_default_routes() {
         let m = stack();
         let c = choose(&m, "10.0.0.7".parse().unwrap()).unwrap();
-        assert_eq!(c, Choice { link: 2, src: "10.0.0.1".parse().unwrap() });
+        assert_eq!(
+            c,
+            Choice {
+                link: 2,
+                src: "10.0.0.1".parse().unwrap()
+            }
+        );
         let c = choose(&m, "192.0.2.1".parse().unwrap()).unwrap();
-        assert_eq!(c, Choice { link: 2, src: "10.0.0.1".parse().unwrap() });
+        assert_eq!(
+            c,
+            Choice {
+                link: 2,
+                src: "10.0.0.1".parse().unwrap()
+            }
+        );
         let c = choose(&m, "fc00::9".parse().unwrap()).unwrap();
         assert_eq!(c.src, "fc00::1".parse::<IpAddr>().unwrap());
     }
@@ -164,20 +200,52 @@ mod tests {
     fn no_route_is_enetunreach() {
         let m = stack();
         // No IPv6 default route.
-        assert_eq!(choose(&m, "2001:db8::1".parse().unwrap()), Err(Errno::NETUNREACH));
-        assert_eq!(choose(&m, "0.0.0.0".parse().unwrap()), Err(Errno::NETUNREACH));
+        assert_eq!(
+            choose(&m, "2001:db8::1".parse().unwrap()),
+            Err(Errno::NETUNREACH)
+        );
+        assert_eq!(
+            choose(&m, "0.0.0.0".parse().unwrap()),
+            Err(Errno::NETUNREACH)
+        );
         // A fresh stack: nothing is up.
         let fresh = MemStack::new();
-        assert_eq!(choose(&fresh, "127.0.0.1".parse().unwrap()), Err(Errno::NETUNREACH));
-        assert_eq!(choose(&fresh, "10.0.0.1".parse().unwrap()), Err(Errno::NETUNREACH));
+        assert_eq!(
+            choose(&fresh, "127.0.0.1".parse().unwrap()),
+            Err(Errno::NETUNREACH)
+        );
+        assert_eq!(
+            choose(&fresh, "10.0.0.1".parse().unwrap()),
+            Err(Errno::NETUNREACH)
+        );
     }
 
     #[test]
     fn prefixes() {
-        assert!(in_prefix("10.1.2.3".parse().unwrap(), "10.1.0.0".parse().unwrap(), 16));
-        assert!(!in_prefix("10.2.2.3".parse().unwrap(), "10.1.0.0".parse().unwrap(), 16));
-        assert!(in_prefix("1.2.3.4".parse().unwrap(), "0.0.0.0".parse().unwrap(), 0));
-        assert!(in_prefix("fc00::5".parse().unwrap(), "fc00::".parse().unwrap(), 64));
-        assert!(!in_prefix("fc00::5".parse().unwrap(), "10.0.0.0".parse().unwrap(), 0));
+        assert!(in_prefix(
+            "10.1.2.3".parse().unwrap(),
+            "10.1.0.0".parse().unwrap(),
+            16
+        ));
+        assert!(!in_prefix(
+            "10.2.2.3".parse().unwrap(),
+            "10.1.0.0".parse().unwrap(),
+            16
+        ));
+        assert!(in_prefix(
+            "1.2.3.4".parse().unwrap(),
+            "0.0.0.0".parse().unwrap(),
+            0
+        ));
+        assert!(in_prefix(
+            "fc00::5".parse().unwrap(),
+            "fc00::".parse().unwrap(),
+            64
+        ));
+        assert!(!in_prefix(
+            "fc00::5".parse().unwrap(),
+            "10.0.0.0".parse().unwrap(),
+            0
+        ));
     }
 }

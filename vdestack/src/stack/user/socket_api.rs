@@ -92,7 +92,11 @@ fn err(e: Errno) -> io::Error {
 }
 
 /// Runs `f` on socket `id` of the stack, then wakes the pool thread.
-fn with<R>(sh: &Shared, id: SockId, f: impl FnOnce(&mut Sock, &mut Engine) -> Result<R, Errno>) -> io::Result<R> {
+fn with<R>(
+    sh: &Shared,
+    id: SockId,
+    f: impl FnOnce(&mut Sock, &mut Engine) -> Result<R, Errno>,
+) -> io::Result<R> {
     let r = {
         let mut engine = sh.lock();
         let mut s = engine.socks.remove(&id).ok_or_else(|| err(Errno::BADF))?;
@@ -110,11 +114,20 @@ pub(crate) fn socket(sh: &Shared, v6: bool, kind: SockKind) -> io::Result<(SockI
     new_socket_with(sh, v6, kind, true)
 }
 
-fn new_socket_with(sh: &Shared, v6: bool, kind: SockKind, filler: bool) -> io::Result<(SockId, OwnedFd)> {
+fn new_socket_with(
+    sh: &Shared,
+    v6: bool,
+    kind: SockKind,
+    filler: bool,
+) -> io::Result<(SockId, OwnedFd)> {
     let (sock, app) = match kind {
         SockKind::Stream => {
             let (app, eng) = bridge::pair(SocketType::STREAM)?;
-            let f = if filler { bridge::fill(app.as_fd())? } else { 0 };
+            let f = if filler {
+                bridge::fill(app.as_fd())?
+            } else {
+                0
+            };
             let s = TcpSock::new(eng, v6, TcpState::Fresh(Filler::new(f)));
             (Sock::Tcp(s), app)
         }
@@ -252,7 +265,9 @@ fn connect_tcp(t: &mut TcpSock, engine: &mut Engine, addr: SocketAddr) -> Result
         Some(b) if !b.ip().is_unspecified() => b,
         Some(b) => SocketAddr::new(choice.src, b.port()),
         None => {
-            let l = engine.ports.take(Proto::Tcp, SocketAddr::new(choice.src, 0))?;
+            let l = engine
+                .ports
+                .take(Proto::Tcp, SocketAddr::new(choice.src, 0))?;
             t.bound = Some(l);
             l
         }
@@ -268,7 +283,12 @@ fn connect_tcp(t: &mut TcpSock, engine: &mut Engine, addr: SocketAddr) -> Result
             tcp::ConnectError::Unaddressable => Errno::INVAL,
         })?;
     let handle = set_cx.sockets.add(sock);
-    let filler = match std::mem::replace(&mut t.state, TcpState::Failed { until: StdInstant::now() }) {
+    let filler = match std::mem::replace(
+        &mut t.state,
+        TcpState::Failed {
+            until: StdInstant::now(),
+        },
+    ) {
         TcpState::Fresh(f) => f,
         _ => Filler::default(),
     };
@@ -429,7 +449,12 @@ pub(crate) fn take_error(sh: &Shared, id: SockId) -> io::Result<Option<io::Error
 /// Sends a datagram from socket `id` (UDP or ICMP echo) to `addr`; returns its
 /// length. `ENOBUFS` when the socket's send buffer is full (the caller may wait
 /// and retry), `EOPNOTSUPP` on TCP (write to the fd).
-pub(crate) fn send_to(sh: &Shared, id: SockId, payload: &[u8], addr: SocketAddr) -> io::Result<usize> {
+pub(crate) fn send_to(
+    sh: &Shared,
+    id: SockId,
+    payload: &[u8],
+    addr: SocketAddr,
+) -> io::Result<usize> {
     with(sh, id, |s, engine| match s {
         Sock::Dgram(d) => dgram_sock::send_to(d, engine, payload, addr),
         Sock::Tcp(_) => Err(Errno::OPNOTSUPP),
@@ -455,7 +480,11 @@ pub(crate) fn close(sh: &Shared, id: SockId) {
 }
 
 /// A new TCP listener on `addr` with `backlog`: its id and application end.
-pub(super) fn tcp_listener(sh: &Shared, addr: SocketAddr, backlog: usize) -> io::Result<(SockId, OwnedFd)> {
+pub(super) fn tcp_listener(
+    sh: &Shared,
+    addr: SocketAddr,
+    backlog: usize,
+) -> io::Result<(SockId, OwnedFd)> {
     let (id, first) = new_socket_with(sh, addr.is_ipv6(), SockKind::Stream, false)?;
     let done = bind(sh, id, addr).and_then(|_| listen(sh, id, backlog));
     drop(first);

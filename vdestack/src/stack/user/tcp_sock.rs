@@ -164,7 +164,13 @@ impl TcpSock {
         };
     }
 
-    pub(super) fn service(&mut self, id: SockId, engine: &mut Engine, t: Instant, busy: &mut bool) -> bool {
+    pub(super) fn service(
+        &mut self,
+        id: SockId,
+        engine: &mut Engine,
+        t: Instant,
+        busy: &mut bool,
+    ) -> bool {
         let _ = t;
         match &mut self.state {
             TcpState::Fresh(_) => !self.gone,
@@ -176,7 +182,11 @@ impl TcpSock {
                 self.service_listener(engine, busy);
                 true
             }
-            TcpState::Connecting { at, filler, started } => {
+            TcpState::Connecting {
+                at,
+                filler,
+                started,
+            } => {
                 let (at, started) = (*at, *started);
                 let Some(set) = engine.sockets(at.iface) else {
                     self.fail(engine, Some(Errno::NETUNREACH));
