@@ -342,6 +342,20 @@ impl InProc {
     }
 }
 
+/// A plug that leaves its segment: the switch forgets its port (frames stop
+/// being copied for it) and its queue, with any tap it writes into, is let go of
+/// here, not when the segment's last plug closes.
+impl Drop for InProc {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.segment.inner);
+        inner.fwd.remove_port(self.id);
+        inner.ports.remove(&self.id);
+        drop(inner);
+        // A sender may still hold the port for a copy in flight; the tap goes now.
+        lock(&self.port.queue).tap = None;
+    }
+}
+
 impl Plug for InProc {
     fn send(&mut self, frame: &[u8]) -> io::Result<usize> {
         self.deliver(&VnetHdr::PLAIN, frame)
@@ -416,5 +430,42 @@ impl TapDelivery for InProc {
         let _ = rustix::io::read(&self.port.ready, &mut counter);
         q.tap = Some(direct);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ports_of(plug: &InProc) -> usize {
+        lock(&plug.segment.inner).ports.len()
+    }
+
+    /// A dropped plug leaves its segment: no queue is kept (and filled) for it.
+    #[test]
+    fn a_dropped_plug_leaves_its_segment() {
+        let a = InProc::open("unit-leave").unwrap();
+        let b = InProc::open("unit-leave").unwrap();
+        assert_eq!(ports_of(&a), 2);
+        drop(b);
+        assert_eq!(ports_of(&a), 1);
+    }
+
+    /// The tap a dropped plug wrote into is closed with it: once the tap's own
+    /// fd is gone too, its reader sees the end.
+    #[test]
+    fn a_dropped_plug_lets_its_tap_go() {
+        let _keep = InProc::open("unit-tap").unwrap();
+        let mut plug = InProc::open("unit-tap").unwrap();
+        let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK).unwrap();
+        plug.attach_tap(writer.as_fd(), false).unwrap();
+        drop(writer);
+        drop(plug);
+        let mut buf = [0u8; 1];
+        // Still open, the read would be EAGAIN (non-blocking: no hang).
+        assert_eq!(
+            rustix::io::read(&reader, &mut buf).map_err(|e| e.kind()),
+            Ok(0)
+        );
     }
 }
