@@ -13,6 +13,8 @@
 #[cfg(feature = "tokio")]
 pub mod async_fd;
 mod fdutil;
+mod heap;
+pub use heap::trim_heap;
 mod mmsg;
 mod tun;
 mod user;

@@ -56,6 +56,10 @@ fn std_at(t: Instant, now_smol: Instant, now: StdInstant) -> StdInstant {
     now + std::time::Duration::from_micros(d)
 }
 
+/// An interface's plug, and whether its fd is to be watched (`inproc://` wakes
+/// the pool thread itself).
+pub(super) type OpenPlug = (Box<dyn Plug>, bool);
+
 /// Where an interface's frames go.
 pub(super) enum Port {
     Plug(Box<dyn Plug>),
@@ -80,6 +84,9 @@ pub(super) struct Iface {
     pub(super) mac: [u8; 6],
     /// The plug's network is gone.
     pub(super) closed: bool,
+    /// Its plug's fd is watched (not an `inproc://` plug, which wakes the pool
+    /// thread itself).
+    pub(super) watched: bool,
 }
 
 impl std::fmt::Debug for Iface {
@@ -141,7 +148,7 @@ fn random_mac(r: u64) -> [u8; 6] {
 
 impl Engine {
     /// A stack with `lo` and one interface per (name, plug).
-    pub(super) fn new(plugs: Vec<(String, Box<dyn Plug>)>) -> io::Result<Self> {
+    pub(super) fn new(plugs: Vec<(String, OpenPlug)>) -> io::Result<Self> {
         let seed = random_u64();
         let mut mem = MemStack::new();
         let mut ifaces = vec![Iface {
@@ -152,8 +159,9 @@ impl Engine {
             mtu: 65536,
             mac: [0; 6],
             closed: false,
+            watched: false,
         }];
-        for (i, (name, plug)) in plugs.into_iter().enumerate() {
+        for (i, (name, (plug, watched))) in plugs.into_iter().enumerate() {
             let mac = random_mac(seed.rotate_left(8 * i as u32) ^ i as u64);
             let link = mem.add_device(&name, mac).map_err(|e| {
                 crate::error::context(io::Error::from(e), format!("interface {name}"))
@@ -167,6 +175,7 @@ impl Engine {
                 mtu: 1500,
                 mac,
                 closed: false,
+                watched,
             });
         }
         Ok(Engine {
@@ -192,8 +201,8 @@ impl Engine {
         self.ifaces
             .iter()
             .filter_map(|i| match &i.port {
-                Port::Plug(p) => Some(p.data_fd()),
-                Port::Loop(_) => None,
+                Port::Plug(p) if i.watched => Some(p.data_fd()),
+                _ => None,
             })
             .collect()
     }

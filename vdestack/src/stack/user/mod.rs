@@ -59,7 +59,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -101,13 +101,19 @@ const BACKLOG: usize = 128;
 impl UserStack {
     /// A stack with one interface per spec (their plugs opened here) and `lo`.
     pub(crate) fn new(specs: &[IfSpec]) -> io::Result<Self> {
+        // An `inproc://` plug wakes the stack's pool thread directly (no fd of
+        // its own); the thread is known once the stack is registered.
+        let target: Arc<OnceLock<(Arc<pool::Worker>, u64)>> = Arc::new(OnceLock::new());
         let mut plugs = Vec::with_capacity(specs.len());
         for s in specs {
-            let plug = super::kernel::open_plug(&s.url)
+            let plug = open_plug(&s.url, &target)
                 .map_err(|e| context(e, format!("interface {}", s.name)))?;
             plugs.push((s.name.clone(), plug));
         }
         let shared = pool::register(|| engine::Engine::new(plugs))?;
+        let _ = target.set((shared.worker.clone(), shared.slot));
+        // Frames that came before the waker knew whom to wake.
+        shared.kick();
         Ok(UserStack {
             shared: Some(shared),
         })
@@ -201,6 +207,26 @@ impl Drop for UserStack {
     fn drop(&mut self) {
         let _ = self.close();
     }
+}
+
+/// Opens an interface's plug: `inproc://` with a waker that kicks the stack's
+/// pool thread (`watched` false: no fd to watch), any other as the kernel
+/// backend does (its fd watched).
+fn open_plug(
+    url: &str,
+    target: &Arc<OnceLock<(Arc<pool::Worker>, u64)>>,
+) -> io::Result<engine::OpenPlug> {
+    if let Some(arg) = url.strip_prefix("inproc://") {
+        let t = target.clone();
+        let waker: crate::vde::inproc::Waker = Arc::new(move || {
+            if let Some((w, slot)) = t.get() {
+                w.kick(*slot);
+            }
+        });
+        let plug = crate::vde::inproc::InProc::open_with_waker(arg, waker)?;
+        return Ok((Box::new(plug), false));
+    }
+    Ok((super::kernel::open_plug(url)?, true))
 }
 
 /// Waits until `fd` is writable (a connection made or failed), at most

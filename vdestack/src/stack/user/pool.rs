@@ -91,21 +91,33 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// How many workers the pool may run on this machine.
 fn workers_wanted() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, MAX_WORKERS)
+    // Asked once: the answer reads the cgroup's files.
+    static WANTED: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *WANTED.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_WORKERS)
+    })
 }
 
 /// Registers a new stack, made by `make` (given its worker and slot), with a
 /// worker of the pool (started if need be).
 pub(super) fn register(make: impl FnOnce() -> io::Result<Engine>) -> io::Result<Arc<Shared>> {
     let engine = make()?;
-    let worker = pick_worker()?;
-    let slot = {
+    // A worker about to end (no stack left for its linger) is skipped; a slot
+    // taken (a placeholder) keeps the chosen one from ending meanwhile.
+    let (worker, slot) = loop {
+        let worker = pick_worker()?;
         let mut st = lock(&worker.state);
+        if st.ended {
+            continue;
+        }
         // Slot 0 is the wake eventfd's; a slot fits in 32 bits of an event.
         st.next_slot = (st.next_slot % u64::from(u32::MAX)) + 1;
-        st.next_slot
+        let slot = st.next_slot;
+        st.stacks.insert(slot, Weak::new());
+        drop(st);
+        break (worker, slot);
     };
     let shared = Arc::new(Shared {
         engine: Mutex::new(engine),
@@ -169,7 +181,8 @@ impl Worker {
         Ok(w)
     }
 
-    fn kick(&self, slot: u64) {
+    /// Has the thread poll stack `slot` soon.
+    pub(super) fn kick(&self, slot: u64) {
         lock(&self.state).kicked.push(slot);
         let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
     }
@@ -265,6 +278,18 @@ impl Worker {
                     match empty_since {
                         Some(t) if t.elapsed() >= LINGER => {
                             st.ended = true;
+                            drop(st);
+                            // Leave the pool, so the worker's fds close with it.
+                            let last = {
+                                let mut pool = lock(&POOL);
+                                pool.retain(|w| !Arc::ptr_eq(w, &self));
+                                pool.is_empty()
+                            };
+                            // The process's last user-space stack is gone: give
+                            // the memory of its stacks back to the system.
+                            if last {
+                                crate::sys::trim_heap();
+                            }
                             return;
                         }
                         Some(_) => {}
