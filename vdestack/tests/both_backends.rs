@@ -488,3 +488,31 @@ fn tokio_sockets(backend: Backend) {
     });
 }
 both_backends!(tokio_sockets, tokio_sockets_kernel, tokio_sockets_user);
+
+/// A stack that was a client serves next, and the other way round, on one
+/// network: each side's sockets come and go between the echoes.
+fn roles_swap(backend: Backend) {
+    let (a, b) = pair(backend, "swap", 18);
+    for (round, (server, client, at)) in [
+        (&a, &b, "10.18.0.1:7700"),
+        (&b, &a, "10.18.0.2:7701"),
+        (&a, &b, "[fc00:18::1]:7702"),
+        (&b, &a, "[fc00:18::2]:7703"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let l = server
+            .tcp_listener(sa(at))
+            .unwrap_or_else(|e| panic!("round {round}: listen {at}: {e}"));
+        let srv = std::thread::spawn(move || {
+            let (c, _) = l
+                .accept()
+                .unwrap_or_else(|e| panic!("round {round}: accept on {at}: {e}"));
+            echo(c)
+        });
+        drop(echo_through(client, sa(at), &pattern(10_000, round as u32)));
+        srv.join().unwrap();
+    }
+}
+both_backends!(roles_swap, roles_swap_kernel, roles_swap_user);

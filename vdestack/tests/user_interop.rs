@@ -117,3 +117,45 @@ fn two_user_stacks_through_a_debian_vde_switch() {
         exchange(&a, &b, 22, "user <-> user through vde_switch");
     });
 }
+
+/// Stacks made and dropped in turn on one switch: each round's pair (the same
+/// addresses again, new MACs) connects, is accepted and echoes, within a time
+/// limit. (Seen failing: a round's connection established, then closed by the
+/// server at once and never accepted; or refused outright.)
+#[test]
+fn user_stacks_made_and_dropped_in_turn_on_a_vde_switch() {
+    const T: &str = "user_stacks_made_and_dropped_in_turn_on_a_vde_switch";
+    if !have_tool(T, "vde_switch") {
+        return;
+    }
+    within(T, Duration::from_secs(150), || {
+        let dir = TempDir::new("user-turns");
+        let sw = dir.path("sw");
+        let _switch = debian_vde_switch(&sw);
+        let url = format!("vde://{}", sw.display());
+        for round in 0..60 {
+            let a = stack_on(Backend::User, &url);
+            let b = stack_on(Backend::User, &url);
+            configure(&a, "eth0", &[("10.23.0.1", 24), ("fc00:23::1", 64)]);
+            configure(&b, "eth0", &[("10.23.0.2", 24), ("fc00:23::2", 64)]);
+            let l = a.tcp_listener(sa("10.23.0.1:7000")).unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(l.accept().map(|(c, _)| c));
+            });
+            let c = b
+                .tcp_connect(sa("10.23.0.1:7000"))
+                .unwrap_or_else(|e| panic!("round {round}: connect: {e}"));
+            let s = rx
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("round {round}: connected, never accepted"))
+                .unwrap_or_else(|e| panic!("round {round}: accept: {e}"));
+            use std::io::{Read, Write};
+            (&c).write_all(b"x").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut one = [0u8; 1];
+            (&s).read_exact(&mut one).unwrap();
+            assert_eq!(&one, b"x", "round {round}");
+        }
+    });
+}
