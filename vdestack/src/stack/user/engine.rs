@@ -119,6 +119,10 @@ pub(crate) struct Engine {
     pub(super) worker: Option<(Arc<Worker>, u64)>,
     /// smoltcp TCP sockets no entry owns, removed once closed (a reset to send).
     pub(super) orphans: Vec<At>,
+    /// The DHCP clients, one per link at most.
+    pub(super) dhcp: Vec<super::dhcp::Dhcp>,
+    /// DHCP clients stopped, gone once their release is out.
+    pub(super) dhcp_done: Vec<super::dhcp::Stopping>,
     /// Sockets whose application end hung up since the last poll.
     pub(super) hung_up: Vec<SockId>,
     /// A seed for smoltcp's and our own random choices.
@@ -187,6 +191,8 @@ impl Engine {
             worker: None,
             hung_up: Vec::new(),
             orphans: Vec::new(),
+            dhcp: Vec::new(),
+            dhcp_done: Vec::new(),
             seed,
         })
     }
@@ -323,7 +329,13 @@ impl Engine {
                 }
             }
         }
-        let extra = self.socks.values().filter_map(|s| s.deadline()).min();
+        let extra = self
+            .socks
+            .values()
+            .filter_map(|s| s.deadline())
+            .chain(self.dhcp.iter().filter_map(|d| d.deadline()))
+            .chain(self.dhcp_done.iter().map(|d| d.until))
+            .min();
         let mut at = next.map(|d| std_at(t + d, t, now));
         if let Some(e) = extra {
             at = Some(at.map_or(e, |a| a.min(e)));
@@ -365,6 +377,12 @@ impl Engine {
     /// closes. Returns whether anything moved (smoltcp then has more to send).
     fn service(&mut self, t: Instant, scratch: &mut Scratch) -> bool {
         let mut busy = false;
+        if !self.dhcp_done.is_empty() && super::dhcp::finish_stopped(self) {
+            busy = true;
+        }
+        if !self.dhcp.is_empty() && super::dhcp::service(self) {
+            busy = true;
+        }
         let orphans = std::mem::take(&mut self.orphans);
         for at in orphans {
             let Some(set) = self.sockets(at.iface) else {

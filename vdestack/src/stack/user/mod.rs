@@ -25,6 +25,7 @@
 //! | `sock.rs`, `tcp_sock.rs`, `dgram_sock.rs` | the socket table's entries: how bytes move for TCP, UDP and ICMP echo |
 //! | `socket_api.rs` | the control calls (bind, listen, connect, accept, names, options, errors, `send_to`), for `net` and `vdestack vu` |
 //! | `netlink.rs` | `Stack::netlink`: a dialog with the stack's netlink server |
+//! | `dhcp.rs` | DHCPv4 (`dhcp` in configuration strings): the crate's client run by the engine |
 //!
 //! ## Limits (what is not done, and what asking for it gives)
 //!
@@ -75,6 +76,7 @@ mod bridge;
 mod config;
 mod device;
 mod dgram_sock;
+mod dhcp;
 mod engine;
 mod netlink;
 pub(crate) mod pool;

@@ -40,6 +40,9 @@ pub(super) fn client(shared: &Arc<Shared>) -> NlClient {
     NlClient::from_dialog(UserDialog {
         shared: Arc::downgrade(shared),
     })
+    .with_dhcp(Arc::new(super::dhcp::UserDhcp {
+        shared: Arc::downgrade(shared),
+    }))
 }
 
 /// For unit tests: a client over a bare netlink server of a [`MemStack`], and the
