@@ -308,6 +308,11 @@ pub(super) fn send_to(
         route::choose(engine.mem(), dst.ip())?
     };
     let pos = engine.iface_of(choice.link).ok_or(Errno::NETUNREACH)?;
+    // No fragments: a datagram must fit the link (lo takes any).
+    let headers = if s.v6 { 48 } else { 28 };
+    if choice.link != route::LO && payload.len() + headers > engine.ifaces[pos].mtu {
+        return Err(Errno::MSGSIZE);
+    }
     s.refresh(engine);
     let at = *s
         .at

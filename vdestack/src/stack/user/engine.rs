@@ -21,6 +21,7 @@ use super::route::LO;
 use super::sock::Sock;
 use crate::nl::server::memstack::MemLinkKind;
 use crate::nl::server::{MemStack, Server};
+use crate::vde::gso::MAX_GSO_FRAME;
 use crate::vde::{Plug, MAX_FRAME};
 
 /// A socket's id in its stack's table.
@@ -37,8 +38,8 @@ pub(crate) struct Scratch {
 impl Scratch {
     pub(super) fn new() -> Self {
         Scratch {
-            rx: vec![0; MAX_FRAME],
-            tx: vec![0; MAX_FRAME],
+            rx: vec![0; MAX_GSO_FRAME],
+            tx: vec![0; MAX_GSO_FRAME],
             dgram: vec![0; 65536],
         }
     }
@@ -87,6 +88,8 @@ pub(super) struct Iface {
     /// Its plug's fd is watched (not an `inproc://` plug, which wakes the pool
     /// thread itself).
     pub(super) watched: bool,
+    /// Its plug carries large TCP segments whole (see `device.rs`).
+    pub(super) large: bool,
 }
 
 impl std::fmt::Debug for Iface {
@@ -152,7 +155,7 @@ fn random_mac(r: u64) -> [u8; 6] {
 
 impl Engine {
     /// A stack with `lo` and one interface per (name, plug).
-    pub(super) fn new(plugs: Vec<(String, OpenPlug)>) -> io::Result<Self> {
+    pub(super) fn new(plugs: Vec<(String, OpenPlug)>, offload: bool) -> io::Result<Self> {
         let seed = random_u64();
         let mut mem = MemStack::new();
         let mut ifaces = vec![Iface {
@@ -164,8 +167,18 @@ impl Engine {
             mac: [0; 6],
             closed: false,
             watched: false,
+            large: false,
         }];
-        for (i, (name, (plug, watched))) in plugs.into_iter().enumerate() {
+        for (i, (name, (mut plug, watched))) in plugs.into_iter().enumerate() {
+            // Large segments go whole where the plug carries them.
+            let large = offload
+                && match plug.offload() {
+                    Some(o) => {
+                        o.enable();
+                        true
+                    }
+                    None => false,
+                };
             let mac = random_mac(seed.rotate_left(8 * i as u32) ^ i as u64);
             let link = mem.add_device(&name, mac).map_err(|e| {
                 crate::error::context(io::Error::from(e), format!("interface {name}"))
@@ -180,6 +193,7 @@ impl Engine {
                 mac,
                 closed: false,
                 watched,
+                large,
             });
         }
         Ok(Engine {
@@ -263,7 +277,8 @@ impl Engine {
                 continue;
             }
             if ifc.net.is_none() || remake {
-                let iface = new_interface(&mut ifc.port, mac, mtu, seed ^ pos as u64, now);
+                let iface =
+                    new_interface(&mut ifc.port, mac, mtu, ifc.large, seed ^ pos as u64, now);
                 match &mut ifc.net {
                     Some(n) => n.iface = iface,
                     None => {
@@ -352,6 +367,7 @@ impl Engine {
                         rx: &mut scratch.rx,
                         tx: &mut scratch.tx,
                         mtu: ifc.mtu,
+                        large: ifc.large,
                         closed: false,
                     };
                     net.iface.poll(t, &mut dev, &mut net.sockets);
@@ -448,7 +464,14 @@ impl Drop for Engine {
 }
 
 /// A smoltcp interface for `port`.
-fn new_interface(port: &mut Port, mac: [u8; 6], mtu: usize, seed: u64, now: Instant) -> Interface {
+fn new_interface(
+    port: &mut Port,
+    mac: [u8; 6],
+    mtu: usize,
+    large: bool,
+    seed: u64,
+    now: Instant,
+) -> Interface {
     let (hw, medium) = match port {
         Port::Plug(_) => (
             HardwareAddress::Ethernet(EthernetAddress(mac)),
@@ -461,7 +484,7 @@ fn new_interface(port: &mut Port, mac: [u8; 6], mtu: usize, seed: u64, now: Inst
     let mut caps_dev = CapsOnly(super::device::caps(
         medium,
         if medium == Medium::Ethernet {
-            mtu + 14
+            super::device::link_max(mtu, large)
         } else {
             mtu
         },

@@ -102,7 +102,7 @@ const BACKLOG: usize = 128;
 
 impl UserStack {
     /// A stack with one interface per spec (their plugs opened here) and `lo`.
-    pub(crate) fn new(specs: &[IfSpec]) -> io::Result<Self> {
+    pub(crate) fn new(specs: &[IfSpec], offload: bool) -> io::Result<Self> {
         // An `inproc://` plug wakes the stack's pool thread directly (no fd of
         // its own); the thread is known once the stack is registered.
         let target: Arc<OnceLock<(Arc<pool::Worker>, u64)>> = Arc::new(OnceLock::new());
@@ -112,7 +112,7 @@ impl UserStack {
                 .map_err(|e| context(e, format!("interface {}", s.name)))?;
             plugs.push((s.name.clone(), plug));
         }
-        let shared = pool::register(|| engine::Engine::new(plugs))?;
+        let shared = pool::register(|| engine::Engine::new(plugs, offload))?;
         let _ = target.set((shared.worker.clone(), shared.slot));
         // Frames that came before the waker knew whom to wake.
         shared.kick();
