@@ -313,3 +313,50 @@ sandbox_test! {
         tcp_echo(&k, &u, "[fc00:91::1]:7101", "user to kernel, v6");
     }
 }
+
+/// The `tokio` types on user stacks: the same code as on kernel stacks.
+#[test]
+fn tokio_on_user_stacks() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (a, b) = user_pair("user-tokio");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for listen in ["10.9.0.1:7300", "[fc00:9::1]:7301"] {
+            let l = vdestack::tokio::TcpListener::bind(&a, sa(listen)).unwrap();
+            let server = tokio::spawn(async move {
+                let (mut c, _) = l.accept().await.unwrap();
+                let mut buf = vec![0u8; 100_000];
+                c.read_exact(&mut buf).await.unwrap();
+                c.write_all(&buf).await.unwrap();
+                c.shutdown().await.unwrap();
+            });
+            let mut c = vdestack::tokio::TcpStream::connect(&b, sa(listen))
+                .await
+                .unwrap();
+            assert_eq!(c.peer_addr().unwrap(), sa(listen));
+            let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+            c.write_all(&data).await.unwrap();
+            let mut back = Vec::new();
+            c.read_to_end(&mut back).await.unwrap();
+            assert!(back == data, "{listen}: the echo differs");
+            server.await.unwrap();
+        }
+        let e = vdestack::tokio::TcpStream::connect(&b, sa("10.9.0.1:7309"))
+            .await
+            .unwrap_err();
+        assert_eq!(errno_of(&e), libc::ECONNREFUSED, "{e}");
+        let ua = vdestack::tokio::UdpSocket::bind(&a, sa("10.9.0.1:7302")).unwrap();
+        let ub = vdestack::tokio::UdpSocket::bind(&b, sa("10.9.0.2:0")).unwrap();
+        ub.send_to(b"async hello", sa("10.9.0.1:7302"))
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = ua.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"async hello");
+        assert_eq!(from, ub.local_addr().unwrap());
+    });
+}

@@ -168,6 +168,19 @@ impl UserStack {
         Ok(TcpStream::from_user(fd, self.handle(id)))
     }
 
+    /// A connection to `addr` started, not waited for: its fd becomes writable
+    /// once made or failed (then [`TcpStream::take_error`] says which).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn tcp_connect_start(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        let sh = self.shared();
+        let (id, fd) = socket_api::socket(sh, addr.is_ipv6(), SockKind::Stream)?;
+        if let Err(e) = socket_api::connect(sh, id, addr) {
+            socket_api::close(sh, id);
+            return Err(e);
+        }
+        Ok(TcpStream::from_user(fd, self.handle(id)))
+    }
+
     /// A UDP socket bound to `addr`.
     pub(crate) fn udp_bind(&self, addr: SocketAddr) -> io::Result<UdpSocket> {
         let sh = self.shared();
