@@ -360,3 +360,23 @@ fn tokio_on_user_stacks() {
         assert_eq!(from, ub.local_addr().unwrap());
     });
 }
+
+/// `[::]` is dual-stack, as on Linux: it takes IPv4 (peers shown IPv4-mapped)
+/// and holds the IPv4 port.
+#[test]
+fn dual_stack_wildcards() {
+    let (a, b) = user_pair("user-dual");
+    let l6 = a.tcp_listener(sa("[::]:7400")).unwrap();
+    assert_eq!(
+        errno_of(&a.tcp_listener(sa("0.0.0.0:7400")).unwrap_err()),
+        libc::EADDRINUSE
+    );
+    let c = b.tcp_connect(sa("10.9.0.1:7400")).unwrap();
+    let (s, peer) = l6.accept().unwrap();
+    let port = c.local_addr().unwrap().port();
+    assert_eq!(
+        peer,
+        SocketAddr::new("::ffff:10.9.0.2".parse().unwrap(), port)
+    );
+    assert_eq!(s.local_addr().unwrap(), sa("[::ffff:10.9.0.1]:7400"));
+}

@@ -50,7 +50,10 @@
 //!   a reset gives EOF (not `ECONNRESET`; `take_error` has it). The backlog is
 //!   kept: at most `backlog` connections wait, made but not accepted, and up
 //!   to 8 more handshakes per interface; beyond, a SYN is answered with a reset
-//!   (the kernel drops it).
+//!   (the kernel drops it). `[::]` is dual-stack (IPv4 peers shown
+//!   IPv4-mapped, as with Linux's default `IPV6_V6ONLY` 0); a listener on
+//!   `0.0.0.0` completes an IPv6 handshake and then resets it (the kernel
+//!   refuses the SYN).
 //! - UDP and ICMP: a datagram of 0 bytes is not delivered (it would read as the
 //!   end of the pair); at most 64 KiB per datagram (`EMSGSIZE`); a full send
 //!   buffer is `ENOBUFS` for a non-blocking socket (a blocking one waits).

@@ -150,6 +150,17 @@ fn new_socket_with(
     Ok((id, app))
 }
 
+/// An IPv4-mapped IPv6 address as the IPv4 one it stands for.
+pub(super) fn unmapped(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => a,
+        },
+        a => a,
+    }
+}
+
 fn check_family(v6: bool, addr: &SocketAddr) -> Result<(), Errno> {
     match (v6, addr) {
         (false, SocketAddr::V4(_)) | (true, SocketAddr::V6(_)) => Ok(()),
@@ -238,6 +249,7 @@ pub(crate) fn connect(sh: &Shared, id: SockId, addr: SocketAddr) -> io::Result<(
         Sock::Tcp(t) => connect_tcp(t, engine, addr),
         Sock::Dgram(d) => {
             check_family(d.v6, &addr)?;
+            let addr = unmapped(addr);
             route::choose(engine.mem(), addr.ip())?;
             if d.bound.is_none() {
                 d.bind(engine, SocketAddr::new(any_of(d.v6), 0))?;
@@ -250,6 +262,7 @@ pub(crate) fn connect(sh: &Shared, id: SockId, addr: SocketAddr) -> io::Result<(
 
 fn connect_tcp(t: &mut TcpSock, engine: &mut Engine, addr: SocketAddr) -> Result<(), Errno> {
     check_family(t.v6, &addr)?;
+    let addr = unmapped(addr);
     match t.state {
         TcpState::Fresh(_) => {}
         TcpState::Connecting { .. } => return Err(Errno::ALREADY),
@@ -317,7 +330,7 @@ pub(crate) fn local_addr(sh: &Shared, id: SockId) -> io::Result<SocketAddr> {
     with(sh, id, |s, engine| {
         Ok(match s {
             Sock::Tcp(t) => match t.at().and_then(|at| endpoint(engine, at, true)) {
-                Some(a) => a,
+                Some(a) => super::tcp_sock::family_of(a, t.v6),
                 None => t.bound.unwrap_or(SocketAddr::new(any_of(t.v6), 0)),
             },
             Sock::Dgram(d) => d.bound.unwrap_or(SocketAddr::new(any_of(d.v6), 0)),
@@ -340,10 +353,16 @@ fn endpoint(engine: &mut Engine, at: At, local: bool) -> Option<SocketAddr> {
 pub(crate) fn peer_addr(sh: &Shared, id: SockId) -> io::Result<SocketAddr> {
     with(sh, id, |s, _| match s {
         Sock::Tcp(t) => match t.state {
-            TcpState::Open { .. } => t.peer.ok_or(Errno::NOTCONN),
+            TcpState::Open { .. } => t
+                .peer
+                .map(|p| super::tcp_sock::family_of(p, t.v6))
+                .ok_or(Errno::NOTCONN),
             _ => Err(Errno::NOTCONN),
         },
-        Sock::Dgram(d) => d.peer.ok_or(Errno::NOTCONN),
+        Sock::Dgram(d) => d
+            .peer
+            .map(|p| super::tcp_sock::family_of(p, d.v6 && d.kind == DgramKind::Udp))
+            .ok_or(Errno::NOTCONN),
     })
 }
 
