@@ -226,6 +226,9 @@ pub(crate) fn listen(sh: &Shared, id: SockId, backlog: usize) -> io::Result<Opti
             pool: Vec::new(),
             ready: Default::default(),
         };
+        // Listening now, not at the next poll: a SYN that comes first must
+        // find a socket.
+        t.service_listener(engine, &mut false);
         Ok(true)
     })?;
     Ok(replaced.then_some(app))

@@ -325,7 +325,7 @@ impl TcpSock {
 
     /// Keeps the listening pool full, and hands made connections to the
     /// application.
-    fn service_listener(&mut self, engine: &mut Engine, busy: &mut bool) {
+    pub(super) fn service_listener(&mut self, engine: &mut Engine, busy: &mut bool) {
         let TcpState::Listening {
             backlog,
             pool,
