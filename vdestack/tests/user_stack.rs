@@ -380,3 +380,28 @@ fn dual_stack_wildcards() {
     );
     assert_eq!(s.local_addr().unwrap(), sa("[::ffff:10.9.0.1]:7400"));
 }
+
+/// 64 addresses on one interface: each answers; an address nobody has does
+/// not (the interface claims only its own).
+#[test]
+fn sixty_four_addresses() {
+    let url = "inproc://user-many-addrs";
+    let (a, b) = (user(url), user(url));
+    let addrs: Vec<(String, u8)> = (1..=64).map(|i| (format!("10.9.3.{i}"), 24)).collect();
+    let refs: Vec<(&str, u8)> = addrs.iter().map(|(s, p)| (s.as_str(), *p)).collect();
+    configure(&a, "eth0", &refs);
+    configure(&b, "eth0", &[("10.9.3.200", 24)]);
+    assert_eq!(ping(&b, "10.9.3.40".parse().unwrap(), 40), 40);
+    assert_eq!(ping(&b, "10.9.3.64".parse().unwrap(), 64), 64);
+    // TCP to the 50th.
+    tcp_echo(&a, &b, "10.9.3.50:7500", "to the 50th address");
+    let s = b.icmp_socket(IpVersion::V4).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let req = [8u8, 0, 0, 0, 0, 0, 0, 1, b'x'];
+    for _ in 0..3 {
+        s.send_to(&req, "10.9.3.100".parse().unwrap()).unwrap();
+    }
+    let mut buf = [0u8; 64];
+    assert!(s.recv_from(&mut buf).is_err(), "10.9.3.100 is nobody's");
+}

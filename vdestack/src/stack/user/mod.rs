@@ -19,6 +19,7 @@
 //! | `engine.rs` | one stack's state (interfaces, netlink state, socket table) and its poll |
 //! | `device.rs` | smoltcp devices: a plug, `lo` |
 //! | `config.rs` | the netlink state turned into smoltcp's addresses and routes per link (no I/O) |
+//! | `filter.rs` | frames not for the stack dropped in front of an interface with more addresses than smoltcp holds (no I/O) |
 //! | `route.rs` | routing in front of smoltcp: interface and source address per destination (no I/O) |
 //! | `ports.rs` | local ports: in use, ephemeral picks (no I/O) |
 //! | `bridge.rs` | socket pairs, the connect filler, the accept message |
@@ -37,9 +38,10 @@
 //!   the interface (a `dev`-only route to a prefix without such an address
 //!   picks the interface, but the packets find no neighbour: the connection
 //!   times out). No route: `ENETUNREACH`. Only the main table is used.
-//! - Addresses: up to 8 per interface go to smoltcp (source selection, on-link
-//!   prefixes); more are accepted (any number: netlink's table) and then the
-//!   interface takes packets for any address.
+//! - Addresses: any number per interface (netlink's table); up to 8 go to
+//!   smoltcp (source selection, on-link prefixes: the 9th address's prefix is
+//!   not on-link unless an earlier one covers it); with more, smoltcp takes any
+//!   address and `filter.rs` drops what is not the stack's.
 //! - IPv4 fragments are neither sent nor reassembled; no IPv6 fragments. No
 //!   IPv6 link-local addresses, SLAAC or router discovery; no multicast
 //!   sockets; no `SO_REUSEPORT`; no raw sockets ([`crate::stack::Stack::socket`]
@@ -81,6 +83,7 @@ mod device;
 mod dgram_sock;
 mod dhcp;
 mod engine;
+mod filter;
 mod netlink;
 pub(crate) mod pool;
 mod ports;
