@@ -51,7 +51,7 @@
 //!   application closing a connection with unread data resets it. A read after
 //!   a reset gives EOF (not `ECONNRESET`; `take_error` has it). The backlog is
 //!   kept: at most `backlog` connections wait, made but not accepted, and up
-//!   to 8 more handshakes per interface; beyond, a SYN is answered with a reset
+//!   to 4 more handshakes per interface; beyond, a SYN is answered with a reset
 //!   (the kernel drops it). `[::]` is dual-stack (IPv4 peers shown
 //!   IPv4-mapped, as with Linux's default `IPV6_V6ONLY` 0); a listener on
 //!   `0.0.0.0` completes an IPv6 handshake and then resets it (the kernel

@@ -40,7 +40,7 @@ pub(super) const TCP_TIMEOUT: Duration = Duration::from_secs(120);
 const ERROR_KEPT: Duration = Duration::from_secs(60);
 
 /// The most smoltcp sockets a listener keeps listening per interface.
-pub(super) const MAX_LISTENING: usize = 8;
+pub(super) const MAX_LISTENING: usize = 4;
 
 /// Where a TCP socket is in its life.
 #[derive(Debug)]
