@@ -405,3 +405,40 @@ fn sixty_four_addresses() {
     let mut buf = [0u8; 64];
     assert!(s.recv_from(&mut buf).is_err(), "10.9.3.100 is nobody's");
 }
+
+/// A connection closed with data unread in the stack is reset, as the kernel
+/// does: the peer's writes fail, its reads give EOF, and `take_error` says
+/// `ECONNRESET` (documented: not the read).
+#[test]
+fn a_reset_is_kept_for_take_error() {
+    let (a, b) = user_pair("user-reset");
+    let l = a.tcp_listener(sa("10.9.0.1:7600")).unwrap();
+    let c = b.tcp_connect(sa("10.9.0.1:7600")).unwrap();
+    let (s, _) = l.accept().unwrap();
+    // More than the server's pair and window hold: the writer blocks.
+    let writer = {
+        let mut c = c.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let chunk = vec![1u8; 1 << 20];
+            for _ in 0..8 {
+                if c.write_all(&chunk).is_err() {
+                    return true;
+                }
+            }
+            false
+        })
+    };
+    // The server's window fills (its application never reads), then it closes
+    // (data still arriving after it is reset too).
+    std::thread::sleep(Duration::from_millis(500));
+    drop(s);
+    assert!(
+        writer.join().unwrap(),
+        "the writer's writes fail after the reset"
+    );
+    let e = c.take_error().unwrap().expect("the reset is kept");
+    assert_eq!(e.raw_os_error(), Some(libc::ECONNRESET));
+    assert!(c.take_error().unwrap().is_none(), "taken once");
+    let mut buf = [0u8; 16];
+    assert_eq!((&c).read(&mut buf).unwrap(), 0);
+}

@@ -48,7 +48,8 @@
 //!   is `EOPNOTSUPP`), no namespace (`Stack::netns` is `None`), no commands
 //!   (`Stack::command`'s child gets `EOPNOTSUPP`).
 //! - TCP: no SACK (smoltcp ignores it), no urgent data, no `SO_LINGER`; an
-//!   application closing a connection with unread data resets it. A read after
+//!   application closing a connection with data unread in the stack resets it
+//!   (data already in its socket pair does not count: it closes with a FIN). A read after
 //!   a reset gives EOF (not `ECONNRESET`; `take_error` has it). The backlog is
 //!   kept: at most `backlog` connections wait, made but not accepted, and up
 //!   to 4 more handshakes per interface; beyond, a SYN is answered with a reset
