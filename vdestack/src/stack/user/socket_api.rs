@@ -519,3 +519,39 @@ pub(super) fn tcp_listener(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    /// The kernel's answers to an address of the other family: an IPv6
+    /// address on an IPv4 socket is EAFNOSUPPORT, an IPv4 one (a `sockaddr_in`
+    /// too short) on an IPv6 socket EINVAL.
+    #[test]
+    fn family_errors() {
+        assert_eq!(check_family(false, &sa("10.0.0.1:1")), Ok(()));
+        assert_eq!(check_family(true, &sa("[fc00::1]:1")), Ok(()));
+        assert_eq!(
+            check_family(false, &sa("[fc00::1]:1")),
+            Err(Errno::AFNOSUPPORT)
+        );
+        assert_eq!(check_family(true, &sa("10.0.0.1:1")), Err(Errno::INVAL));
+    }
+
+    #[test]
+    fn mapped_addresses() {
+        assert_eq!(unmapped(sa("[::ffff:10.0.0.1]:80")), sa("10.0.0.1:80"));
+        assert_eq!(unmapped(sa("[fc00::1]:80")), sa("[fc00::1]:80"));
+        assert_eq!(unmapped(sa("10.0.0.1:80")), sa("10.0.0.1:80"));
+        use super::super::tcp_sock::family_of;
+        assert_eq!(
+            family_of(sa("10.0.0.1:80"), true),
+            sa("[::ffff:10.0.0.1]:80")
+        );
+        assert_eq!(family_of(sa("10.0.0.1:80"), false), sa("10.0.0.1:80"));
+    }
+}
