@@ -80,7 +80,8 @@ impl StackBuilder {
     /// `hub://`, `switch://`: cut once, sent in one `sendmmsg`). The wire still
     /// carries ordinary frames; peers see no difference. On by default, unless
     /// `VDESTACK_OFFLOAD=0` (a benchmark switch) is in the environment. Kernel
-    /// backend: the taps get `IFF_VNET_HDR` and TSO.
+    /// backend: the taps get `IFF_VNET_HDR` and TSO; user backend: smoltcp sends
+    /// TCP segments of up to 64 KiB on `inproc://`.
     pub fn offload(mut self, on: bool) -> Self {
         self.offload = Some(on);
         self
@@ -97,8 +98,8 @@ impl StackBuilder {
     /// Makes the stack: its plugs are opened (in the caller's network, before
     /// the stack exists), then the stack and its interfaces. `EINVAL` for a bad
     /// or duplicate interface name or URL; an interface that cannot be opened
-    /// gives its error with the interface named. On [`Backend::User`],
-    /// `veth://` (a kernel link) is `EOPNOTSUPP` and `offload` has no effect yet.
+    /// gives its error with the interface named. On [`Backend::User`], `veth://`
+    /// (a kernel link) is refused.
     pub fn build(self) -> io::Result<Stack> {
         if let Some(e) = self.error {
             return Err(e);
@@ -109,7 +110,7 @@ impl StackBuilder {
             Backend::Kernel => {
                 Inner::Kernel(super::kernel::KernelStack::new(&self.specs, offload)?)
             }
-            Backend::User => Inner::User(super::user::UserStack::new(&self.specs)?),
+            Backend::User => Inner::User(super::user::UserStack::new(&self.specs, offload)?),
         };
         Ok(Stack {
             ifnames: self.specs.into_iter().map(|s| s.name).collect(),

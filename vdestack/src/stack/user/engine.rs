@@ -21,6 +21,7 @@ use super::route::LO;
 use super::sock::Sock;
 use crate::nl::server::memstack::MemLinkKind;
 use crate::nl::server::{MemStack, Server};
+use crate::vde::gso::MAX_GSO_FRAME;
 use crate::vde::{Plug, MAX_FRAME};
 
 /// A socket's id in its stack's table.
@@ -37,8 +38,8 @@ pub(crate) struct Scratch {
 impl Scratch {
     pub(super) fn new() -> Self {
         Scratch {
-            rx: vec![0; MAX_FRAME],
-            tx: vec![0; MAX_FRAME],
+            rx: vec![0; MAX_GSO_FRAME],
+            tx: vec![0; MAX_GSO_FRAME],
             dgram: vec![0; 65536],
         }
     }
@@ -87,6 +88,11 @@ pub(super) struct Iface {
     /// Its plug's fd is watched (not an `inproc://` plug, which wakes the pool
     /// thread itself).
     pub(super) watched: bool,
+    /// Its plug carries large TCP segments whole (see `device.rs`).
+    pub(super) large: bool,
+    /// Its addresses, when there are more than smoltcp holds (smoltcp then
+    /// takes any address; `filter.rs` drops what is not ours).
+    pub(super) only: Option<Vec<(IpAddr, u8)>>,
 }
 
 impl std::fmt::Debug for Iface {
@@ -119,6 +125,10 @@ pub(crate) struct Engine {
     pub(super) worker: Option<(Arc<Worker>, u64)>,
     /// smoltcp TCP sockets no entry owns, removed once closed (a reset to send).
     pub(super) orphans: Vec<At>,
+    /// The DHCP clients, one per link at most.
+    pub(super) dhcp: Vec<super::dhcp::Dhcp>,
+    /// DHCP clients stopped, gone once their release is out.
+    pub(super) dhcp_done: Vec<super::dhcp::Stopping>,
     /// Sockets whose application end hung up since the last poll.
     pub(super) hung_up: Vec<SockId>,
     /// A seed for smoltcp's and our own random choices.
@@ -148,7 +158,7 @@ fn random_mac(r: u64) -> [u8; 6] {
 
 impl Engine {
     /// A stack with `lo` and one interface per (name, plug).
-    pub(super) fn new(plugs: Vec<(String, OpenPlug)>) -> io::Result<Self> {
+    pub(super) fn new(plugs: Vec<(String, OpenPlug)>, offload: bool) -> io::Result<Self> {
         let seed = random_u64();
         let mut mem = MemStack::new();
         let mut ifaces = vec![Iface {
@@ -160,8 +170,19 @@ impl Engine {
             mac: [0; 6],
             closed: false,
             watched: false,
+            large: false,
+            only: None,
         }];
-        for (i, (name, (plug, watched))) in plugs.into_iter().enumerate() {
+        for (i, (name, (mut plug, watched))) in plugs.into_iter().enumerate() {
+            // Large segments go whole where the plug carries them.
+            let large = offload
+                && match plug.offload() {
+                    Some(o) => {
+                        o.enable();
+                        true
+                    }
+                    None => false,
+                };
             let mac = random_mac(seed.rotate_left(8 * i as u32) ^ i as u64);
             let link = mem.add_device(&name, mac).map_err(|e| {
                 crate::error::context(io::Error::from(e), format!("interface {name}"))
@@ -176,6 +197,8 @@ impl Engine {
                 mac,
                 closed: false,
                 watched,
+                large,
+                only: None,
             });
         }
         Ok(Engine {
@@ -187,6 +210,8 @@ impl Engine {
             worker: None,
             hung_up: Vec::new(),
             orphans: Vec::new(),
+            dhcp: Vec::new(),
+            dhcp_done: Vec::new(),
             seed,
         })
     }
@@ -257,7 +282,8 @@ impl Engine {
                 continue;
             }
             if ifc.net.is_none() || remake {
-                let iface = new_interface(&mut ifc.port, mac, mtu, seed ^ pos as u64, now);
+                let iface =
+                    new_interface(&mut ifc.port, mac, mtu, ifc.large, seed ^ pos as u64, now);
                 match &mut ifc.net {
                     Some(n) => n.iface = iface,
                     None => {
@@ -277,6 +303,13 @@ impl Engine {
                 }
             });
             net.iface.set_any_ip(loopback || conf.any_ip);
+            ifc.only = (conf.any_ip && !loopback).then(|| {
+                mem.addrs()
+                    .iter()
+                    .filter(|a| a.index == ifc.link)
+                    .map(|a| (a.local, a.prefix))
+                    .collect()
+            });
             net.iface.routes_mut().update(|r| {
                 r.clear();
                 for (cidr, via) in &conf.routes {
@@ -323,7 +356,13 @@ impl Engine {
                 }
             }
         }
-        let extra = self.socks.values().filter_map(|s| s.deadline()).min();
+        let extra = self
+            .socks
+            .values()
+            .filter_map(|s| s.deadline())
+            .chain(self.dhcp.iter().filter_map(|d| d.deadline()))
+            .chain(self.dhcp_done.iter().map(|d| d.until))
+            .min();
         let mut at = next.map(|d| std_at(t + d, t, now));
         if let Some(e) = extra {
             at = Some(at.map_or(e, |a| a.min(e)));
@@ -340,6 +379,8 @@ impl Engine {
                         rx: &mut scratch.rx,
                         tx: &mut scratch.tx,
                         mtu: ifc.mtu,
+                        large: ifc.large,
+                        only: ifc.only.as_deref(),
                         closed: false,
                     };
                     net.iface.poll(t, &mut dev, &mut net.sockets);
@@ -365,6 +406,12 @@ impl Engine {
     /// closes. Returns whether anything moved (smoltcp then has more to send).
     fn service(&mut self, t: Instant, scratch: &mut Scratch) -> bool {
         let mut busy = false;
+        if !self.dhcp_done.is_empty() && super::dhcp::finish_stopped(self) {
+            busy = true;
+        }
+        if !self.dhcp.is_empty() && super::dhcp::service(self) {
+            busy = true;
+        }
         let orphans = std::mem::take(&mut self.orphans);
         for at in orphans {
             let Some(set) = self.sockets(at.iface) else {
@@ -430,7 +477,14 @@ impl Drop for Engine {
 }
 
 /// A smoltcp interface for `port`.
-fn new_interface(port: &mut Port, mac: [u8; 6], mtu: usize, seed: u64, now: Instant) -> Interface {
+fn new_interface(
+    port: &mut Port,
+    mac: [u8; 6],
+    mtu: usize,
+    large: bool,
+    seed: u64,
+    now: Instant,
+) -> Interface {
     let (hw, medium) = match port {
         Port::Plug(_) => (
             HardwareAddress::Ethernet(EthernetAddress(mac)),
@@ -443,7 +497,7 @@ fn new_interface(port: &mut Port, mac: [u8; 6], mtu: usize, seed: u64, now: Inst
     let mut caps_dev = CapsOnly(super::device::caps(
         medium,
         if medium == Medium::Ethernet {
-            mtu + 14
+            super::device::link_max(mtu, large)
         } else {
             mtu
         },

@@ -1,6 +1,6 @@
 //! `Stack::netlink` on a user-space stack: an [`NlClient`] over a [`Dialog`] that
-//! locks the stack, has its netlink server ([`Server`] over the stack's
-//! [`MemStack`]) answer, and applies the new state to the engine (addresses,
+//! locks the stack, has its netlink server ([`Server`](crate::nl::server::Server) over the stack's
+//! [`MemStack`](crate::nl::server::MemStack)) answer, and applies the new state to the engine (addresses,
 //! routes, links up or down, MTU). So nlinline's calls, configuration strings and
 //! `vdestack ip` work on it unchanged.
 
@@ -40,6 +40,9 @@ pub(super) fn client(shared: &Arc<Shared>) -> NlClient {
     NlClient::from_dialog(UserDialog {
         shared: Arc::downgrade(shared),
     })
+    .with_dhcp(Arc::new(super::dhcp::UserDhcp {
+        shared: Arc::downgrade(shared),
+    }))
 }
 
 /// For unit tests: a client over a bare netlink server of a [`MemStack`], and the
