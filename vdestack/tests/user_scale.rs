@@ -89,10 +89,14 @@ fn a_hundred_thousand_user_stacks() {
 
 fn body() {
     let (fds0, threads0, rss0) = (fds(), threads(), rss_kib());
-    // What one stack holds, to know the fd limit needed.
-    let probe = stack_on(Backend::User, &url(0));
-    let per_stack = fds().saturating_sub(fds0) as u64;
-    drop(probe);
+    // What one stack holds, to know the fd limit needed: the growth from 8 to
+    // 16 stacks (the first ones also start what all share: the pool threads'
+    // epoll and eventfd, at most 4 threads).
+    let mut probes: Vec<Stack> = (0..8).map(|i| stack_on(Backend::User, &url(i))).collect();
+    let shared = fds();
+    probes.extend((8..16).map(|i| stack_on(Backend::User, &url(i))));
+    let per_stack = (fds().saturating_sub(shared) as u64).div_ceil(8);
+    drop(probes);
     if let Err(why) = fd_room(fds0 as u64 + 256 + per_stack * N as u64) {
         return skip(T, &why);
     }
