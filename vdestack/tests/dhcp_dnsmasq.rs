@@ -247,6 +247,18 @@ fn configure_stack(stack: &Stack, line: &str) -> std::io::Result<vdestack::nl::c
     configure_with(&nl, line, &make)
 }
 
+/// Waits up to 10 s for `what` in dnsmasq's log.
+fn logged(log: &std::path::Path, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains(what)
+    {
+        assert!(Instant::now() < deadline, "dnsmasq never logged {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The addresses of `ifname` and whether a default route via `router` is there.
 fn addressing(stack: &Stack, ifname: &str, router: Ipv4Addr) -> (Vec<std::net::IpAddr>, bool) {
     let nl = stack.netlink().unwrap();
@@ -294,7 +306,11 @@ sandbox_test! {
         assert_eq!(k.leases.len(), 1, "{k:?}");
         let kl = k.leases[0].clone();
         assert!(in_range(kl.addr), "{kl:?}");
-        configure_stack(&kernel, "iface=eth0,-dhcp").unwrap();
+        let c = configure_stack(&kernel, "iface=eth0,-dhcp").unwrap();
+        assert_eq!(c.done.0, 4);
+        // The stack lives until its DHCPRELEASE is out (a stack dropped at once
+        // may take what it still had to send with it).
+        logged(&dir.path("log"), &format!("DHCPRELEASE(vde0) {} ", kl.addr));
         drop(kernel);
 
         let user = common::backends::stack_on(vdestack::stack::Backend::User, &url);
@@ -320,6 +336,12 @@ sandbox_test! {
         let (addrs, default) = addressing(&user, "eth0", router);
         assert!(!addrs.contains(&ul.addr.into()) && !default, "{addrs:?} {default}");
         let user_addr = ul.addr;
+        let releases = format!("DHCPRELEASE(vde0) {user_addr} ");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(dir.path("log")).unwrap_or_default().matches(&releases).count() < 2 {
+            assert!(Instant::now() < deadline, "the user stack's DHCPRELEASE never came");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         drop(user);
 
         std::fs::write(dir.path("stop"), "").unwrap();
