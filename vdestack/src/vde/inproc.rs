@@ -228,7 +228,23 @@ pub fn stats(name: &str) -> Option<Stats> {
 /// A named segment.
 #[derive(Debug)]
 struct Segment {
+    /// Its name in [`SEGMENTS`].
+    name: String,
     inner: Mutex<Inner>,
+}
+
+impl Drop for Segment {
+    /// Takes its name out of [`SEGMENTS`] (unless a new segment has it already),
+    /// so a process that made many segments keeps nothing of them once they are
+    /// gone: the table's weak reference held the segment's memory.
+    fn drop(&mut self) {
+        let mut all = lock(&SEGMENTS);
+        if let Some(all) = all.as_mut() {
+            if all.get(&self.name).is_some_and(|w| w.strong_count() == 0) {
+                all.remove(&self.name);
+            }
+        }
+    }
 }
 
 /// A plug on an in-process segment.
@@ -291,6 +307,7 @@ impl InProc {
                     let mut fwd = Forwarder::new(kind, DEFAULT_EXPIRE, TABLE_SIZE);
                     fwd.remove_port(HOST); // nobody stands behind the host port here
                     let s = Arc::new(Segment {
+                        name: name.clone(),
                         inner: Mutex::new(Inner {
                             fwd,
                             ports: HashMap::new(),
