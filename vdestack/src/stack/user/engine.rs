@@ -296,12 +296,17 @@ impl Engine {
             }
             let net = ifc.net.as_mut().expect("made above");
             let conf = super::config::of_link(mem, ifc.link);
-            net.iface.update_ip_addrs(|a| {
-                a.clear();
-                for c in conf.addrs.iter().take(a.capacity()) {
-                    let _ = a.push(*c);
-                }
-            });
+            // smoltcp flushes the neighbour cache on every address update: only
+            // a real change may cost the neighbours (every netlink request, a dump
+            // included, comes here; a flush left a DHCPRELEASE waiting on ARP).
+            if net.iface.ip_addrs() != conf.addrs.as_slice() {
+                net.iface.update_ip_addrs(|a| {
+                    a.clear();
+                    for c in conf.addrs.iter().take(a.capacity()) {
+                        let _ = a.push(*c);
+                    }
+                });
+            }
             net.iface.set_any_ip(loopback || conf.any_ip);
             ifc.only = (conf.any_ip && !loopback).then(|| {
                 mem.addrs()
