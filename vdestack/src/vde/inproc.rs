@@ -29,7 +29,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
@@ -55,12 +55,6 @@ const TABLE_SIZE: usize = 1024;
 
 /// The segments of this process, by name.
 static SEGMENTS: Mutex<Option<HashMap<String, Weak<Segment>>>> = Mutex::new(None);
-
-/// The size of [`SEGMENTS`] at which the names of segments gone are pruned: twice
-/// what was left by the last pruning, so opening a plug costs O(1) amortized
-/// (pruning at every open made it O(segments): 100,000 user-space stacks on 50,000
-/// segments took minutes to make).
-static PRUNE_AT: AtomicUsize = AtomicUsize::new(64);
 
 /// Locks a mutex, going on if a panicking thread poisoned it: the data under these
 /// locks (queues, tables) stays consistent at every step.
@@ -228,18 +222,18 @@ pub fn stats(name: &str) -> Option<Stats> {
 /// A named segment.
 #[derive(Debug)]
 struct Segment {
+    inner: Mutex<Inner>,
     /// Its name in [`SEGMENTS`].
     name: String,
-    inner: Mutex<Inner>,
 }
 
+/// A segment whose last plug is gone leaves the table (a dead entry would keep
+/// the segment's memory, and looking through many would make each open slow).
 impl Drop for Segment {
-    /// Takes its name out of [`SEGMENTS`] (unless a new segment has it already),
-    /// so a process that made many segments keeps nothing of them once they are
-    /// gone: the table's weak reference held the segment's memory.
     fn drop(&mut self) {
         let mut all = lock(&SEGMENTS);
         if let Some(all) = all.as_mut() {
+            // A new segment of the same name may already stand there.
             if all.get(&self.name).is_some_and(|w| w.strong_count() == 0) {
                 all.remove(&self.name);
             }
@@ -297,17 +291,12 @@ impl InProc {
         let segment = {
             let mut all = lock(&SEGMENTS);
             let all = all.get_or_insert_with(HashMap::new);
-            if all.len() >= PRUNE_AT.load(Ordering::Relaxed) {
-                all.retain(|_, w| w.strong_count() > 0);
-                PRUNE_AT.store((2 * all.len()).max(64), Ordering::Relaxed);
-            }
             match all.get(&name).and_then(Weak::upgrade) {
                 Some(s) => s,
                 None => {
                     let mut fwd = Forwarder::new(kind, DEFAULT_EXPIRE, TABLE_SIZE);
                     fwd.remove_port(HOST); // nobody stands behind the host port here
                     let s = Arc::new(Segment {
-                        name: name.clone(),
                         inner: Mutex::new(Inner {
                             fwd,
                             ports: HashMap::new(),
@@ -315,6 +304,7 @@ impl InProc {
                             dests: Vec::new(),
                             stats: Stats::default(),
                         }),
+                        name: name.clone(),
                     });
                     all.insert(name.clone(), Arc::downgrade(&s));
                     s
