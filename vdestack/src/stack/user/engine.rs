@@ -444,6 +444,15 @@ impl Engine {
         busy
     }
 
+    /// The TCP window for a connection on interface `pos` (see
+    /// [`super::tcp_sock::TCP_BUFFER_WIRE`]).
+    pub(super) fn tcp_window(&self, pos: usize) -> usize {
+        match self.ifaces.get(pos) {
+            Some(i) if i.large || matches!(i.port, Port::Loop(_)) => super::tcp_sock::TCP_BUFFER,
+            _ => super::tcp_sock::TCP_BUFFER_WIRE,
+        }
+    }
+
     /// The smoltcp socket set of interface `pos`, made if need be.
     pub(super) fn sockets(&mut self, pos: usize) -> Option<&mut SocketSet<'static>> {
         self.ifaces

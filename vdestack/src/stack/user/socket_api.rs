@@ -288,7 +288,7 @@ fn connect_tcp(t: &mut TcpSock, engine: &mut Engine, addr: SocketAddr) -> Result
             l
         }
     };
-    let mut sock = new_socket(t.nodelay, t.hop_limit);
+    let mut sock = new_socket(t.nodelay, t.hop_limit, engine.tcp_window(pos));
     let set_cx = {
         let ifc = engine.ifaces.get_mut(pos).ok_or(Errno::NETUNREACH)?;
         ifc.net.as_mut().ok_or(Errno::NETUNREACH)?
