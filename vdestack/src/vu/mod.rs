@@ -105,6 +105,7 @@ mod filter;
 pub mod fuzz;
 mod inet;
 mod ioctl;
+mod msghdr;
 mod netlink;
 mod procnet;
 mod served;
@@ -120,7 +121,10 @@ use std::process::{Command, ExitStatus};
 /// served stack's answers are converted where they reach a trapped call.)
 pub type Errno = i32;
 
-pub use inet::{check_socket, no_route, CallId, InetCall, InetReply, InetSocket};
+pub use inet::{
+    check_socket, keep_option, kept_option, no_route, Accepted, CallId, InetCall, InetReply,
+    InetSocket, Received,
+};
 pub use served::{MemNet, NetDialog, ServedNet, MEM_VDE0_MAC};
 
 /// Runs commands with their network system calls served by a stack of ours.
@@ -130,12 +134,24 @@ pub use served::{MemNet, NetDialog, ServedNet, MEM_VDE0_MAC};
 #[derive(Debug)]
 pub struct Vu<N> {
     net: N,
+    options: supervisor::RunOptions,
 }
 
 impl<N: ServedNet> Vu<N> {
     /// Serves `net`.
     pub fn new(net: N) -> Self {
-        Vu { net }
+        Vu {
+            net,
+            options: supervisor::RunOptions::default(),
+        }
+    }
+
+    /// Serves `/etc/resolv.conf` to the commands with this content (what
+    /// `vdestack vu -R` gives): their resolver then asks the name servers it
+    /// names, through the served stack. The file itself is not touched.
+    pub fn resolv_conf(&mut self, content: impl Into<Vec<u8>>) -> &mut Self {
+        self.options.resolv_conf = Some(content.into());
+        self
     }
 
     /// Runs `cmd` (and everything it starts) on the stack, on this thread, until
@@ -144,7 +160,7 @@ impl<N: ServedNet> Vu<N> {
     /// `NotFound`, `PermissionDenied`), or this kernel cannot supervise (the
     /// message names the requirement).
     pub fn run(&mut self, cmd: Command) -> io::Result<ExitStatus> {
-        supervisor::supervise(&mut self.net, cmd)
+        supervisor::supervise(&mut self.net, cmd, &self.options)
     }
 
     /// The stack.

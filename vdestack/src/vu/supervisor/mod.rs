@@ -33,6 +33,8 @@
 //! valid afterwards; fds are injected and answered in one step
 //! (`SECCOMP_ADDFD_FLAG_SEND`).
 
+mod data;
+mod fds;
 mod ioctl;
 mod nlio;
 mod open;
@@ -43,12 +45,14 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
 
 use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use super::filter;
-use super::inet::{InetReply, InetSocket};
+use super::inet::CallId;
+use super::inet::{InetCall, InetReply, InetSocket};
 use super::netlink::{NlSock, Ports};
 use super::served::ServedNet;
 use crate::error::context;
@@ -101,6 +105,50 @@ pub(crate) struct State<'n, N: ServedNet + ?Sized> {
     /// Calls whose answer the stack deferred (`InetReply::Later`), by id: the
     /// notification, and whether it is a getsockopt (its value is written back).
     pending: HashMap<u64, (Notification, bool)>,
+    /// Calls waiting in the supervisor for a program's socket end, by number.
+    waits: HashMap<u64, Wait>,
+    next_wait: u64,
+    /// When the waits were last checked for callers gone.
+    swept: Instant,
+    /// Served IP sockets beyond which the table is next checked for closed ones.
+    sweep_at: usize,
+    /// pidfds of supervised processes, by process id; process ids by thread id.
+    pidfds: HashMap<i32, OwnedFd>,
+    tgids: HashMap<i32, i32>,
+    /// What the served `/etc/resolv.conf` holds, if one is served.
+    resolv_conf: Option<Vec<u8>>,
+}
+
+/// A call waiting (in the supervisor, never in the stack) until the program's
+/// end of a served socket is ready.
+struct Wait {
+    n: Notification,
+    /// Our copy of the program's end, in the epoll set.
+    app: OwnedFd,
+    then: Then,
+}
+
+/// What is done when a waiting call's socket is ready.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Then {
+    /// The call is served again from the start (it may wait again).
+    Redo,
+    /// A blocking `connect` on served socket `ino` has ended, one way or the
+    /// other: it returns what `SO_ERROR` says.
+    ConnectResult(u64),
+}
+
+/// Epoll tokens of waits have this bit (those of served sockets are inodes).
+const WAIT_TOKEN: u64 = 1 << 63;
+
+/// How often calls waiting in the supervisor are checked for callers gone.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Options of a supervised run beside the stack.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunOptions {
+    /// Serve `/etc/resolv.conf` with this content.
+    pub resolv_conf: Option<Vec<u8>>,
 }
 
 /// Runs `cmd` with its network calls served by `net`; returns its exit status
@@ -108,6 +156,7 @@ pub(crate) struct State<'n, N: ServedNet + ?Sized> {
 pub(crate) fn supervise<N: ServedNet + ?Sized>(
     net: &mut N,
     cmd: Command,
+    options: &RunOptions,
 ) -> io::Result<ExitStatus> {
     seccomp::check_support()?;
     let prog = filter::filter()?;
@@ -118,7 +167,10 @@ pub(crate) fn supervise<N: ServedNet + ?Sized>(
     // Lower latency where the kernel has it (6.6); nothing is lost without.
     listener.set_sync_wakeup();
     let root = child.id() as i32;
-    let result = State::new(net, root).and_then(|mut st| st.run(&listener));
+    let result = State::new(net, root).and_then(|mut st| {
+        st.resolv_conf = options.resolv_conf.clone();
+        st.run(&listener)
+    });
     // On an error the listener closes here: the program's trapped calls fail
     // with ENOSYS from now on, and its netlink sockets see end of file.
     drop(listener);
@@ -160,6 +212,13 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
             root,
             buf: vec![0u8; 1 << 20],
             pending: HashMap::new(),
+            waits: HashMap::new(),
+            next_wait: 0,
+            swept: Instant::now(),
+            sweep_at: 256,
+            pidfds: HashMap::new(),
+            tgids: HashMap::new(),
+            resolv_conf: None,
         })
     }
 
@@ -194,7 +253,12 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
                     }
                     None => 2,
                 };
-                match poll(&mut fds[..n], None) {
+                let second = Timespec {
+                    tv_sec: 1,
+                    tv_nsec: 0,
+                };
+                let timeout = (!self.waits.is_empty()).then_some(&second);
+                match poll(&mut fds[..n], timeout) {
                     Ok(_) => {}
                     Err(rustix::io::Errno::INTR) => continue,
                     Err(e) => return Err(context(e, "poll")),
@@ -223,10 +287,110 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
                 };
                 for ev in &events[..n] {
                     let (token, flags) = (ev.data.u64(), ev.flags);
-                    self.socket_event(token, flags);
+                    if token & WAIT_TOKEN != 0 {
+                        self.wait_ready(listener, token & !WAIT_TOKEN);
+                    } else {
+                        self.socket_event(token, flags);
+                    }
                 }
             }
+            if !self.waits.is_empty() && self.swept.elapsed() >= SWEEP_EVERY {
+                self.sweep_waits(listener);
+            }
         }
+    }
+
+    /// Makes call `t` wait until `app` (our copy of the program's end of a
+    /// served socket) is ready for `events`.
+    fn wait(&mut self, t: &Target<'_>, app: OwnedFd, events: EventFlags, then: Then) -> Answer {
+        self.next_wait += 1;
+        let token = WAIT_TOKEN | self.next_wait;
+        if let Err(e) = epoll::add(&self.epoll, &app, EventData::new_u64(token), events) {
+            return Answer::errno(e.raw_os_error());
+        }
+        if self.swept.elapsed() >= SWEEP_EVERY {
+            self.swept = Instant::now();
+        }
+        self.waits
+            .insert(self.next_wait, Wait { n: *t.n, app, then });
+        Answer::Done
+    }
+
+    /// Takes a wait out of the epoll set (explicitly: the program holds the
+    /// same open file, which closing our copy would leave in the set).
+    fn unwait(&mut self, id: u64) -> Option<Wait> {
+        let w = self.waits.remove(&id)?;
+        let _ = epoll::delete(&self.epoll, &w.app);
+        Some(w)
+    }
+
+    /// A waiting call's socket is ready: serve the call again, or end it.
+    fn wait_ready(&mut self, listener: &Listener, id: u64) {
+        let Some(w) = self.unwait(id) else { return };
+        let t = Target::new(&w.n, listener);
+        if !t.valid() {
+            return;
+        }
+        let answer = match w.then {
+            Then::Redo => self.handle(&t),
+            Then::ConnectResult(ino) => self.connect_result(&t, ino),
+        };
+        if let Answer::Reply(r) = answer {
+            let _ = listener.respond(w.n.id, r);
+        }
+    }
+
+    /// What a blocking connect that has ended returns: `SO_ERROR`'s verdict.
+    fn connect_result(&mut self, t: &Target<'_>, ino: u64) -> Answer {
+        let Some(Served::Inet(s)) = self.socks.get_mut(&ino) else {
+            return Answer::errno(libc::EBADF);
+        };
+        let call = InetCall::GetSockOpt {
+            level: libc::SOL_SOCKET,
+            name: libc::SO_ERROR,
+        };
+        let e = match self.net.inet_call(s, call, CallId(t.n.id)) {
+            Ok(InetReply::Value(v)) => v as i32,
+            Ok(InetReply::Bytes(b)) if b.len() >= 4 => i32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+            Ok(_) => 0,
+            Err(e) => e,
+        };
+        if e == 0 {
+            Answer::value(0)
+        } else {
+            Answer::errno(e)
+        }
+    }
+
+    /// Drops the waits of callers gone (killed, or interrupted: they make the
+    /// call again under a new id), so that our copies do not keep their
+    /// sockets open.
+    fn sweep_waits(&mut self, listener: &Listener) {
+        self.swept = Instant::now();
+        let gone: Vec<u64> = self
+            .waits
+            .iter()
+            .filter(|(_, w)| !listener.is_valid(w.n.id))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            self.unwait(id);
+        }
+    }
+
+    /// Forgets the served IP sockets the stack no longer has (those it holds
+    /// the other end of: it learns of their close, we do not), when the table
+    /// has grown enough since the last look.
+    fn sweep_closed(&mut self) {
+        if self.socks.len() < self.sweep_at {
+            return;
+        }
+        let net = &mut *self.net;
+        self.socks.retain(|_, s| match s {
+            Served::Inet(i) if i.ours.is_none() => net.inet_alive(i),
+            _ => true,
+        });
+        self.sweep_at = (self.socks.len() * 2).max(256);
     }
 
     /// Answers the calls whose deferred answers the stack has ready.
@@ -284,7 +448,12 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
             | libc::SYS_getsockopt
             | libc::SYS_setsockopt
             | libc::SYS_shutdown
+            | libc::SYS_listen
             | libc::SYS_sendto => self.sockcall(t),
+            libc::SYS_accept | libc::SYS_accept4 => self.accept(t),
+            libc::SYS_recvfrom => self.recvfrom(t),
+            libc::SYS_recvmsg => self.recvmsg(t),
+            libc::SYS_sendmsg => self.sendmsg(t),
             libc::SYS_openat | libc::SYS_openat2 => self.open(t),
             #[cfg(target_arch = "x86_64")]
             libc::SYS_open => self.open(t),
