@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::net::sockopt;
 
 use super::filter;
 use super::inet::CallId;
@@ -126,6 +127,8 @@ struct Wait {
     /// Our copy of the program's end, in the epoll set.
     app: OwnedFd,
     then: Then,
+    /// When it gives up (the socket's `SO_RCVTIMEO`/`SO_SNDTIMEO`).
+    deadline: Option<Instant>,
 }
 
 /// What is done when a waiting call's socket is ready.
@@ -257,7 +260,18 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
                     tv_sec: 1,
                     tv_nsec: 0,
                 };
-                let timeout = (!self.waits.is_empty()).then_some(&second);
+                let soonest = self.waits.values().filter_map(|w| w.deadline).min();
+                let until = soonest.map(|d| {
+                    let left = d.saturating_duration_since(Instant::now()).min(SWEEP_EVERY);
+                    Timespec {
+                        tv_sec: left.as_secs() as i64,
+                        tv_nsec: left.subsec_nanos() as i64,
+                    }
+                });
+                let timeout = match &until {
+                    Some(t) => Some(t),
+                    None => (!self.waits.is_empty()).then_some(&second),
+                };
                 match poll(&mut fds[..n], timeout) {
                     Ok(_) => {}
                     Err(rustix::io::Errno::INTR) => continue,
@@ -294,15 +308,29 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
                     }
                 }
             }
-            if !self.waits.is_empty() && self.swept.elapsed() >= SWEEP_EVERY {
-                self.sweep_waits(listener);
+            if !self.waits.is_empty() {
+                self.expire_waits(listener);
+                if self.swept.elapsed() >= SWEEP_EVERY {
+                    self.sweep_waits(listener);
+                }
             }
         }
     }
 
     /// Makes call `t` wait until `app` (our copy of the program's end of a
     /// served socket) is ready for `events`.
+    /// The wait ends at the socket's timeout for the direction (`SO_RCVTIMEO`
+    /// when waiting to read, `SO_SNDTIMEO` to write), as the kernel's calls do.
     fn wait(&mut self, t: &Target<'_>, app: OwnedFd, events: EventFlags, then: Then) -> Answer {
+        let which = if events.contains(EventFlags::OUT) {
+            sockopt::Timeout::Send
+        } else {
+            sockopt::Timeout::Recv
+        };
+        let deadline = sockopt::socket_timeout(&app, which)
+            .ok()
+            .flatten()
+            .map(|d| Instant::now() + d);
         self.next_wait += 1;
         let token = WAIT_TOKEN | self.next_wait;
         if let Err(e) = epoll::add(&self.epoll, &app, EventData::new_u64(token), events) {
@@ -311,8 +339,15 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
         if self.swept.elapsed() >= SWEEP_EVERY {
             self.swept = Instant::now();
         }
-        self.waits
-            .insert(self.next_wait, Wait { n: *t.n, app, then });
+        self.waits.insert(
+            self.next_wait,
+            Wait {
+                n: *t.n,
+                app,
+                then,
+                deadline,
+            },
+        );
         Answer::Done
     }
 
@@ -359,6 +394,27 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
             Answer::value(0)
         } else {
             Answer::errno(e)
+        }
+    }
+
+    /// Ends the waits whose timeout has passed: `EAGAIN`, or `EINPROGRESS` for a
+    /// connect (its connection goes on).
+    fn expire_waits(&mut self, listener: &Listener) {
+        let now = Instant::now();
+        let due: Vec<u64> = self
+            .waits
+            .iter()
+            .filter(|(_, w)| w.deadline.is_some_and(|d| d <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(w) = self.unwait(id) {
+                let e = match w.then {
+                    Then::Redo => libc::EAGAIN,
+                    Then::ConnectResult(_) => libc::EINPROGRESS,
+                };
+                let _ = listener.respond(w.n.id, Response::Errno(e));
+            }
         }
     }
 
