@@ -64,3 +64,10 @@ pub fn allow_all_filter_on_exec(cmd: &mut std::process::Command) -> std::io::Res
     seccomp::filter_on_exec(cmd, prog);
     Ok(())
 }
+
+/// The number of threads of the user-space stacks' pool running now: 0 once
+/// every user-space stack of the process is gone and the pool's linger (300 ms)
+/// has passed.
+pub fn user_pool_threads() -> usize {
+    crate::stack::user::pool::threads()
+}

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use rustix::net::{self as rnet, RecvFlags, SendFlags, SocketAddrAny};
 
+use super::udp::UserDgram;
 use super::IpVersion;
+use crate::stack::user::{SockOpt, Sources, UserSock};
 
 /// An ICMP echo socket of a stack (`Stack::icmp_socket`).
 ///
@@ -23,7 +25,15 @@ pub struct IcmpSocket {
 
 #[derive(Debug)]
 enum Repr {
-    Kernel { fd: OwnedFd, version: IpVersion },
+    Kernel {
+        fd: OwnedFd,
+        version: IpVersion,
+    },
+    /// A user-space stack's (see [`UdpSocket`](super::UdpSocket)'s).
+    User {
+        u: UserDgram,
+        version: IpVersion,
+    },
 }
 
 /// A socket address for an ICMP peer (the port is unused).
@@ -39,16 +49,39 @@ impl IcmpSocket {
         }
     }
 
-    fn fd(&self) -> &OwnedFd {
+    /// Wraps a user-space stack's echo socket.
+    pub(crate) fn from_user(
+        fd: OwnedFd,
+        h: UserSock,
+        sources: Sources,
+        version: IpVersion,
+    ) -> Self {
+        IcmpSocket {
+            inner: Repr::User {
+                u: UserDgram::new(fd, h, sources),
+                version,
+            },
+        }
+    }
+
+    fn fd(&self) -> BorrowedFd<'_> {
         match &self.inner {
-            Repr::Kernel { fd, .. } => fd,
+            Repr::Kernel { fd, .. } => fd.as_fd(),
+            Repr::User { u, .. } => u.s.as_fd(),
+        }
+    }
+
+    fn user(&self) -> Option<&UserDgram> {
+        match &self.inner {
+            Repr::User { u, .. } => Some(u),
+            Repr::Kernel { .. } => None,
         }
     }
 
     /// Which ICMP it speaks.
     pub fn version(&self) -> IpVersion {
         match &self.inner {
-            Repr::Kernel { version, .. } => *version,
+            Repr::Kernel { version, .. } | Repr::User { version, .. } => *version,
         }
     }
 
@@ -72,6 +105,9 @@ impl IcmpSocket {
     /// Sends an ICMP message (an echo request) to `addr`.
     pub fn send_to(&self, msg: &[u8], addr: IpAddr) -> io::Result<usize> {
         self.check(&addr)?;
+        if let Some(u) = self.user() {
+            return u.send_to(msg, peer(addr));
+        }
         Ok(rnet::sendto(
             self.fd(),
             msg,
@@ -82,6 +118,9 @@ impl IcmpSocket {
 
     /// Receives an ICMP message (an echo reply): its length and its sender.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, IpAddr)> {
+        if let Some(u) = self.user() {
+            return u.recv_from(buf).map(|(n, a)| (n, a.ip()));
+        }
         let (n, _, from) = rnet::recvfrom(self.fd(), buf, RecvFlags::empty())?;
         Ok((n, ip_of(from)?))
     }
@@ -89,16 +128,25 @@ impl IcmpSocket {
     /// Sets the default destination, and takes replies only from it.
     pub fn connect(&self, addr: IpAddr) -> io::Result<()> {
         self.check(&addr)?;
+        if let Some(u) = self.user() {
+            return u.h.connect(peer(addr));
+        }
         Ok(rnet::connect(self.fd(), &peer(addr))?)
     }
 
     /// Sends an ICMP message to the connected peer.
     pub fn send(&self, msg: &[u8]) -> io::Result<usize> {
+        if let Some(u) = self.user() {
+            return u.send(msg);
+        }
         Ok(rnet::send(self.fd(), msg, SendFlags::empty())?)
     }
 
     /// Receives an ICMP message from the connected peer.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(u) = self.user() {
+            return u.recv_from(buf).map(|(n, _)| n);
+        }
         Ok(rnet::recv(self.fd(), buf, RecvFlags::empty())?.0)
     }
 
@@ -129,6 +177,9 @@ impl IcmpSocket {
 
     /// The IP time-to-live (IPv6: hop limit) of what it sends.
     pub fn ttl(&self) -> io::Result<u32> {
+        if let Some(u) = self.user() {
+            return u.h.ttl();
+        }
         Ok(match self.version() {
             IpVersion::V4 => rnet::sockopt::ip_ttl(self.fd())?,
             IpVersion::V6 => rnet::sockopt::ipv6_unicast_hops(self.fd())?.into(),
@@ -137,6 +188,10 @@ impl IcmpSocket {
 
     /// Sets the IP time-to-live (IPv6: hop limit).
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        if let Some(u) = self.user() {
+            let t = u8::try_from(ttl).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+            return u.h.set(SockOpt::Ttl((t > 0).then_some(t)));
+        }
         match self.version() {
             IpVersion::V4 => rnet::sockopt::set_ip_ttl(self.fd(), ttl)?,
             IpVersion::V6 => {
@@ -150,6 +205,9 @@ impl IcmpSocket {
 
     /// The pending socket error (`SO_ERROR`), cleared.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        if let Some(u) = self.user() {
+            return u.h.take_error();
+        }
         Ok(rnet::sockopt::socket_error(self.fd())?
             .err()
             .map(io::Error::from))
@@ -157,6 +215,14 @@ impl IcmpSocket {
 
     /// Another handle on the same socket.
     pub fn try_clone(&self) -> io::Result<Self> {
+        if let Repr::User { u, version } = &self.inner {
+            return Ok(IcmpSocket {
+                inner: Repr::User {
+                    u: u.try_clone()?,
+                    version: *version,
+                },
+            });
+        }
         let fd = rustix::io::fcntl_dupfd_cloexec(self.fd(), 0)?;
         Ok(Self::from_kernel(fd, self.version()))
     }
@@ -181,7 +247,7 @@ fn ip_of(from: Option<SocketAddrAny>) -> io::Result<IpAddr> {
 
 impl AsFd for IcmpSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd().as_fd()
+        self.fd()
     }
 }
 
@@ -195,6 +261,7 @@ impl From<IcmpSocket> for std::os::fd::OwnedFd {
     fn from(s: IcmpSocket) -> Self {
         match s.inner {
             Repr::Kernel { fd, .. } => fd,
+            Repr::User { u, .. } => u.s.into(),
         }
     }
 }

@@ -5,8 +5,12 @@ use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use std::os::unix::net::UnixStream;
+
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
+
+use crate::stack::user::{self, SockOpt, SockOptName, UserSock};
 
 /// A TCP socket listening in a stack (`Stack::tcp_listener`).
 #[derive(Debug)]
@@ -17,6 +21,12 @@ pub struct TcpListener {
 #[derive(Debug)]
 enum ListenerRepr {
     Kernel(std::net::TcpListener),
+    /// A user-space stack's: the application's end of a seqpacket pair that
+    /// carries each accepted connection.
+    User {
+        fd: std::os::fd::OwnedFd,
+        h: UserSock,
+    },
 }
 
 /// A TCP connection of a stack (`Stack::tcp_connect`, [`TcpListener::accept`]).
@@ -28,6 +38,11 @@ pub struct TcpStream {
 #[derive(Debug)]
 enum StreamRepr {
     Kernel(std::net::TcpStream),
+    /// A user-space stack's: the application's end of a stream pair.
+    User {
+        s: UnixStream,
+        h: UserSock,
+    },
 }
 
 /// The connections a [`TcpListener`] accepts, for ever ([`TcpListener::incoming`]).
@@ -44,12 +59,23 @@ impl TcpListener {
         }
     }
 
+    /// Wraps a user-space stack's listener.
+    pub(crate) fn from_user(fd: std::os::fd::OwnedFd, h: UserSock) -> Self {
+        TcpListener {
+            inner: ListenerRepr::User { fd, h },
+        }
+    }
+
     /// Accepts a connection: the stream and its peer's address.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         match &self.inner {
             ListenerRepr::Kernel(l) => {
                 let (s, a) = l.accept()?;
                 Ok((TcpStream::from_kernel(s), a))
+            }
+            ListenerRepr::User { fd, h } => {
+                let (conn, id, peer) = user::socket_api::accept(fd.as_fd())?;
+                Ok((TcpStream::from_user(conn, h.sibling(id)), peer))
             }
         }
     }
@@ -64,6 +90,7 @@ impl TcpListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         match &self.inner {
             ListenerRepr::Kernel(l) => l.local_addr(),
+            ListenerRepr::User { h, .. } => h.local_addr(),
         }
     }
 
@@ -71,6 +98,7 @@ impl TcpListener {
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         match &self.inner {
             ListenerRepr::Kernel(l) => l.set_nonblocking(nonblocking),
+            ListenerRepr::User { fd, .. } => Ok(rustix::io::ioctl_fionbio(fd, nonblocking)?),
         }
     }
 
@@ -78,6 +106,10 @@ impl TcpListener {
     pub fn try_clone(&self) -> io::Result<Self> {
         match &self.inner {
             ListenerRepr::Kernel(l) => l.try_clone().map(Self::from_kernel),
+            ListenerRepr::User { fd, h } => Ok(Self::from_user(
+                rustix::io::fcntl_dupfd_cloexec(fd, 0)?,
+                h.clone(),
+            )),
         }
     }
 
@@ -85,6 +117,7 @@ impl TcpListener {
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         match &self.inner {
             ListenerRepr::Kernel(l) => l.take_error(),
+            ListenerRepr::User { h, .. } => h.take_error(),
         }
     }
 
@@ -92,6 +125,7 @@ impl TcpListener {
     pub fn ttl(&self) -> io::Result<u32> {
         match &self.inner {
             ListenerRepr::Kernel(l) => l.ttl(),
+            ListenerRepr::User { h, .. } => h.ttl(),
         }
     }
 
@@ -99,6 +133,7 @@ impl TcpListener {
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         match &self.inner {
             ListenerRepr::Kernel(l) => l.set_ttl(ttl),
+            ListenerRepr::User { h, .. } => h.set_ttl(ttl),
         }
     }
 
@@ -106,6 +141,7 @@ impl TcpListener {
     pub fn into_std(self) -> Result<std::net::TcpListener, Self> {
         match self.inner {
             ListenerRepr::Kernel(l) => Ok(l),
+            inner @ ListenerRepr::User { .. } => Err(TcpListener { inner }),
         }
     }
 }
@@ -122,6 +158,7 @@ impl AsFd for TcpListener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match &self.inner {
             ListenerRepr::Kernel(l) => l.as_fd(),
+            ListenerRepr::User { fd, .. } => fd.as_fd(),
         }
     }
 }
@@ -140,91 +177,151 @@ impl TcpStream {
         }
     }
 
-    fn std(&self) -> &std::net::TcpStream {
-        match &self.inner {
-            StreamRepr::Kernel(s) => s,
+    /// Wraps a user-space stack's connection.
+    pub(crate) fn from_user(fd: std::os::fd::OwnedFd, h: UserSock) -> Self {
+        TcpStream {
+            inner: StreamRepr::User {
+                s: UnixStream::from(fd),
+                h,
+            },
         }
     }
 
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.std().peer_addr()
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.peer_addr(),
+            StreamRepr::User { h, .. } => h.peer_addr(),
+        }
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.std().local_addr()
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.local_addr(),
+            StreamRepr::User { h, .. } => h.local_addr(),
+        }
     }
 
     /// Shuts down reading, writing or both (`Write`: the peer reads EOF).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.std().shutdown(how)
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.shutdown(how),
+            StreamRepr::User { s, .. } => s.shutdown(how),
+        }
     }
 
     /// Makes reads and writes return `WouldBlock` rather than wait.
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        self.std().set_nonblocking(nonblocking)
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.set_nonblocking(nonblocking),
+            StreamRepr::User { s, .. } => s.set_nonblocking(nonblocking),
+        }
     }
 
     /// How long a read waits (`None`: for ever); then `WouldBlock` or `TimedOut`.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.std().set_read_timeout(timeout)
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.set_read_timeout(timeout),
+            StreamRepr::User { s, .. } => s.set_read_timeout(timeout),
+        }
     }
 
     /// How long a write waits (`None`: for ever).
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.std().set_write_timeout(timeout)
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.set_write_timeout(timeout),
+            StreamRepr::User { s, .. } => s.set_write_timeout(timeout),
+        }
     }
 
     /// The read timeout.
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        self.std().read_timeout()
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.read_timeout(),
+            StreamRepr::User { s, .. } => s.read_timeout(),
+        }
     }
 
     /// The write timeout.
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        self.std().write_timeout()
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.write_timeout(),
+            StreamRepr::User { s, .. } => s.write_timeout(),
+        }
     }
 
     /// Reads without taking the bytes from the queue.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.std().peek(buf)
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.peek(buf),
+            StreamRepr::User { s, .. } => {
+                Ok(rustix::net::recv(s, buf, rustix::net::RecvFlags::PEEK)?.1)
+            }
+        }
     }
 
     /// Whether Nagle's algorithm is off (`TCP_NODELAY`).
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.std().nodelay()
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.nodelay(),
+            StreamRepr::User { h, .. } => match h.get(SockOptName::NoDelay)? {
+                SockOpt::NoDelay(on) => Ok(on),
+                _ => Ok(false),
+            },
+        }
     }
 
     /// Turns Nagle's algorithm off (`true`) or on.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.std().set_nodelay(nodelay)
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.set_nodelay(nodelay),
+            StreamRepr::User { h, .. } => h.set(SockOpt::NoDelay(nodelay)),
+        }
     }
 
     /// The IP time-to-live of its packets.
     pub fn ttl(&self) -> io::Result<u32> {
-        self.std().ttl()
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.ttl(),
+            StreamRepr::User { h, .. } => h.ttl(),
+        }
     }
 
     /// Sets the IP time-to-live.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.std().set_ttl(ttl)
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.set_ttl(ttl),
+            StreamRepr::User { h, .. } => h.set_ttl(ttl),
+        }
     }
 
     /// The pending socket error (`SO_ERROR`), cleared.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.std().take_error()
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.take_error(),
+            StreamRepr::User { h, .. } => h.take_error(),
+        }
     }
 
     /// Another handle on the same connection.
     pub fn try_clone(&self) -> io::Result<Self> {
-        self.std().try_clone().map(Self::from_kernel)
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.try_clone().map(Self::from_kernel),
+            StreamRepr::User { s, h } => Ok(TcpStream {
+                inner: StreamRepr::User {
+                    s: s.try_clone()?,
+                    h: h.clone(),
+                },
+            }),
+        }
     }
 
     /// The std stream inside, on a kernel stack; the stream back, on another.
     pub fn into_std(self) -> Result<std::net::TcpStream, Self> {
         match self.inner {
             StreamRepr::Kernel(s) => Ok(s),
+            inner @ StreamRepr::User { .. } => Err(TcpStream { inner }),
         }
     }
 }
@@ -241,11 +338,17 @@ impl Read for TcpStream {
 
 impl Read for &TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.std().read(buf)
+        match &self.inner {
+            StreamRepr::Kernel(s) => (&*s).read(buf),
+            StreamRepr::User { s, .. } => (&*s).read(buf),
+        }
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.std().read_vectored(bufs)
+        match &self.inner {
+            StreamRepr::Kernel(s) => (&*s).read_vectored(bufs),
+            StreamRepr::User { s, .. } => (&*s).read_vectored(bufs),
+        }
     }
 }
 
@@ -265,11 +368,17 @@ impl Write for TcpStream {
 
 impl Write for &TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.std().write(buf)
+        match &self.inner {
+            StreamRepr::Kernel(s) => (&*s).write(buf),
+            StreamRepr::User { s, .. } => (&*s).write(buf),
+        }
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.std().write_vectored(bufs)
+        match &self.inner {
+            StreamRepr::Kernel(s) => (&*s).write_vectored(bufs),
+            StreamRepr::User { s, .. } => (&*s).write_vectored(bufs),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -279,7 +388,10 @@ impl Write for &TcpStream {
 
 impl AsFd for TcpStream {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.std().as_fd()
+        match &self.inner {
+            StreamRepr::Kernel(s) => s.as_fd(),
+            StreamRepr::User { s, .. } => s.as_fd(),
+        }
     }
 }
 
@@ -330,6 +442,7 @@ impl From<TcpStream> for std::os::fd::OwnedFd {
     fn from(s: TcpStream) -> Self {
         match s.inner {
             StreamRepr::Kernel(s) => s.into(),
+            StreamRepr::User { s, .. } => s.into(),
         }
     }
 }
@@ -338,6 +451,7 @@ impl From<TcpListener> for std::os::fd::OwnedFd {
     fn from(l: TcpListener) -> Self {
         match l.inner {
             ListenerRepr::Kernel(l) => l.into(),
+            ListenerRepr::User { fd, .. } => fd,
         }
     }
 }

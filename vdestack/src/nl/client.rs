@@ -26,6 +26,8 @@ use crate::error::context;
 /// thread reads another's answer.
 pub struct NlClient {
     dialog: Mutex<Box<dyn Dialog + Send>>,
+    /// DHCP done by the stack itself (a user-space stack's).
+    dhcp: Option<std::sync::Arc<dyn super::dhcp::DhcpDriver>>,
 }
 
 impl std::fmt::Debug for NlClient {
@@ -54,7 +56,20 @@ impl NlClient {
     pub fn from_dialog(dialog: impl Dialog + Send + 'static) -> Self {
         NlClient {
             dialog: Mutex::new(Box::new(dialog)),
+            dhcp: None,
         }
+    }
+
+    /// The client of a stack that does DHCP itself.
+    pub(crate) fn with_dhcp(mut self, d: std::sync::Arc<dyn super::dhcp::DhcpDriver>) -> Self {
+        self.dhcp = Some(d);
+        self
+    }
+
+    /// The stack's own DHCP, if it has one (else DHCP goes over sockets made in
+    /// the stack).
+    pub(crate) fn dhcp_driver(&self) -> Option<&std::sync::Arc<dyn super::dhcp::DhcpDriver>> {
+        self.dhcp.as_ref()
     }
 
     /// Sets how long to wait for each datagram of an answer (`None`: for ever);

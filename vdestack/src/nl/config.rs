@@ -23,7 +23,8 @@
 //! recognised and refused with an error saying they are not supported yet. Any other
 //! tag, or a bad value, is an error naming it; nothing is applied then.
 //!
-//! DHCP needs a UDP socket in the stack: [`configure`] makes it in the caller's own
+//! On a user-space stack, DHCP runs in the stack itself (its netlink client says
+//! so) and `make` is not used. Elsewhere, DHCP needs a UDP socket in the stack: [`configure`] makes it in the caller's own
 //! namespace (right for the host, or a process inside the stack, like `vdestack
 //! ip` in `vdestack ns`); [`configure_with`] takes a socket maker (a stack's
 //! `Stack::socket`).
@@ -380,12 +381,20 @@ pub fn apply_with(nl: &NlClient, plan: &Plan, make: MakeSocket<'_>) -> io::Resul
     let mut leases = Vec::new();
     for step in &plan.steps {
         let r = match step {
-            Step::Dhcp(host) => dhcp::acquire(nl, make, index, host.as_deref()).map(|l| {
+            Step::Dhcp(host) => match nl.dhcp_driver() {
+                Some(d) => d.acquire(index, host.as_deref(), dhcp::TIMEOUT),
+                None => dhcp::acquire(nl, make, index, host.as_deref()),
+            }
+            .map(|l| {
                 leases.push(l);
                 undo.push(Undo::ReleaseDhcp);
                 done.0 |= Done::DHCP;
             }),
-            Step::ReleaseDhcp => dhcp::release(make, index).map(|had| {
+            Step::ReleaseDhcp => match nl.dhcp_driver() {
+                Some(d) => d.release(index),
+                None => dhcp::release(make, index),
+            }
+            .map(|had| {
                 if had {
                     done.0 |= Done::DHCP;
                 }
@@ -395,7 +404,10 @@ pub fn apply_with(nl: &NlClient, plan: &Plan, make: MakeSocket<'_>) -> io::Resul
         if let Err(e) = r {
             for u in undo.into_iter().rev() {
                 let _ = match u {
-                    Undo::ReleaseDhcp => dhcp::release(make, index).map(|_| ()),
+                    Undo::ReleaseDhcp => match nl.dhcp_driver() {
+                        Some(d) => d.release(index).map(|_| ()),
+                        None => dhcp::release(make, index).map(|_| ()),
+                    },
                     u => put_back(nl, index, u),
                 };
             }

@@ -24,8 +24,10 @@
 //!   the stack's own (inside a user namespace of its own, so no root is needed),
 //!   with a tap per interface relayed to its plug (see `kernel/`: the costs, and
 //!   what differs from libvdestack).
-//! * [`Backend::User`]: a TCP/IP stack running in the application, with no
-//!   namespace, tap or helper (issue 15: not built yet).
+//! * [`Backend::User`]: a TCP/IP stack running in the application (smoltcp),
+//!   with no namespace, tap, helper or privilege; a pool of threads serves every
+//!   such stack of the process (see `user/`: what it does not do, and the
+//!   errors it gives then).
 //!
 //! A program switches backend by changing only the builder call: `Stack` is one
 //! type whatever the backend, and the few methods only one backend has say so
@@ -40,6 +42,7 @@
 //! | `builder.rs` | [`StackBuilder`]: interfaces, options, backend |
 //! | [`spec`] | `[IFNAME:]URL` interface specifications |
 //! | `kernel/` | the kernel backend: namespace helper, taps, relay, `veth://` |
+//! | `user/` | the user-space backend: smoltcp engine, pool threads, sockets as socket pairs |
 
 use std::ffi::{CString, OsStr};
 use std::io;
@@ -59,6 +62,7 @@ use crate::vde;
 mod builder;
 pub(crate) mod kernel;
 pub mod spec;
+pub(crate) mod user;
 
 pub use builder::StackBuilder;
 pub use kernel::helper::end_idle_helper;
@@ -72,8 +76,11 @@ pub enum Backend {
     /// The kernel's network stack, in a network namespace of the stack's own.
     #[default]
     Kernel,
-    /// A TCP/IP stack running in the application: no namespace, tap or helper
-    /// process. Not built yet: [`StackBuilder::build`] gives `EOPNOTSUPP`.
+    /// A TCP/IP stack running in the application (on smoltcp): no namespace,
+    /// tap, helper process or privilege. Its sockets are the typed ones
+    /// ([`Stack::tcp_listener`], [`Stack::tcp_connect`], [`Stack::udp_bind`],
+    /// [`Stack::icmp_socket`]); it is configured through [`Stack::netlink`].
+    /// Raw sockets, namespaces and commands are the kernel backend's.
     User,
 }
 
@@ -102,6 +109,7 @@ pub struct Stack {
 #[derive(Debug)]
 enum Inner {
     Kernel(kernel::KernelStack),
+    User(user::UserStack),
 }
 
 const _: () = {
@@ -141,6 +149,7 @@ impl Stack {
     pub fn backend(&self) -> Backend {
         match &self.inner {
             Inner::Kernel(_) => Backend::Kernel,
+            Inner::User(_) => Backend::User,
         }
     }
 
@@ -157,6 +166,7 @@ impl Stack {
     pub fn helper_pid(&self) -> Option<i32> {
         match &self.inner {
             Inner::Kernel(k) => Some(k.helper_pid()),
+            Inner::User(_) => None,
         }
     }
 
@@ -166,6 +176,7 @@ impl Stack {
     pub fn netns(&self) -> Option<BorrowedFd<'_>> {
         match &self.inner {
             Inner::Kernel(k) => Some(k.netns()),
+            Inner::User(_) => None,
         }
     }
 
@@ -174,6 +185,7 @@ impl Stack {
     pub fn userns(&self) -> Option<BorrowedFd<'_>> {
         match &self.inner {
             Inner::Kernel(k) => Some(k.userns()),
+            Inner::User(_) => None,
         }
     }
 
@@ -205,6 +217,10 @@ impl Stack {
             Inner::Kernel(k) => {
                 k.socket(i32::from(domain.as_raw()), raw_ty as i32, raw_proto as i32)
             }
+            Inner::User(_) => Err(context(
+                io::Error::from_raw_os_error(libc::EOPNOTSUPP),
+                "a raw socket of a user-space stack (its sockets are the typed ones)",
+            )),
         }
     }
 
@@ -219,6 +235,9 @@ impl Stack {
     /// A TCP listener bound to `addr` in the stack (`SO_REUSEADDR`, as std does;
     /// a backlog of 128). Port 0: one the stack picks.
     pub fn tcp_listener(&self, addr: SocketAddr) -> io::Result<TcpListener> {
+        if let Inner::User(u) = &self.inner {
+            return u.tcp_listener(addr);
+        }
         let fd = self.inet_socket(&addr, SocketType::STREAM)?;
         rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
         rustix::net::bind(&fd, &addr).map_err(|e| context(e, format!("bind {addr}")))?;
@@ -230,6 +249,9 @@ impl Stack {
     /// TCP tries (about two minutes for a silent peer). A refused connection is
     /// `ECONNREFUSED`, an unreachable network `ENETUNREACH`.
     pub fn tcp_connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        if let Inner::User(u) = &self.inner {
+            return u.tcp_connect(addr, None);
+        }
         let fd = self.inet_socket(&addr, SocketType::STREAM)?;
         loop {
             match rustix::net::connect(&fd, &addr) {
@@ -254,6 +276,9 @@ impl Stack {
                 "cannot connect with a 0 duration timeout",
             ));
         }
+        if let Inner::User(u) = &self.inner {
+            return u.tcp_connect(addr, Some(timeout));
+        }
         let fd = self.inet_socket(&addr, SocketType::STREAM)?;
         crate::net::connect_timeout(&fd, &addr, timeout)
             .map_err(|e| context(e, format!("connect {addr}")))?;
@@ -262,6 +287,9 @@ impl Stack {
 
     /// A UDP socket bound to `addr` in the stack. Port 0: one the stack picks.
     pub fn udp_bind(&self, addr: SocketAddr) -> io::Result<UdpSocket> {
+        if let Inner::User(u) = &self.inner {
+            return u.udp_bind(addr);
+        }
         let fd = self.inet_socket(&addr, SocketType::DGRAM)?;
         rustix::net::bind(&fd, &addr).map_err(|e| context(e, format!("bind {addr}")))?;
         Ok(UdpSocket::from_kernel(fd.into()))
@@ -270,6 +298,9 @@ impl Stack {
     /// An ICMP echo socket ("ping socket", what `ping` uses without privilege)
     /// of the stack, for IPv4 or IPv6.
     pub fn icmp_socket(&self, version: IpVersion) -> io::Result<IcmpSocket> {
+        if let Inner::User(u) = &self.inner {
+            return u.icmp_socket(version);
+        }
         let (domain, proto) = match version {
             IpVersion::V4 => (AddressFamily::INET, rustix::net::ipproto::ICMP),
             IpVersion::V6 => (AddressFamily::INET6, rustix::net::ipproto::ICMPV6),
@@ -285,6 +316,7 @@ impl Stack {
     pub fn netlink(&self) -> io::Result<NlClient> {
         match &self.inner {
             Inner::Kernel(k) => k.netlink(),
+            Inner::User(u) => Ok(u.netlink()),
         }
     }
 
@@ -292,9 +324,16 @@ impl Stack {
     /// user and network namespaces and raises CAP_NET_ADMIN, NET_RAW,
     /// NET_BIND_SERVICE and NET_BROADCAST (ambient, so they survive exec). `program`
     /// is looked up like [`Command::new`] does (in `PATH` if it has no `/`).
+    /// Kernel backend only: on the user backend the command fails to start with
+    /// `EOPNOTSUPP` (it would run in the host's network).
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         match &self.inner {
             Inner::Kernel(k) => k.command(program),
+            Inner::User(_) => {
+                let mut c = Command::new(program);
+                crate::sys::fail_on_exec(&mut c, libc::EOPNOTSUPP);
+                c
+            }
         }
     }
 
@@ -308,6 +347,10 @@ impl Stack {
     ) -> io::Result<Command> {
         match &self.inner {
             Inner::Kernel(k) => k.command_with(program, options),
+            Inner::User(_) => Err(context(
+                io::Error::from_raw_os_error(libc::EOPNOTSUPP),
+                "a command in a user-space stack",
+            )),
         }
     }
 
@@ -344,6 +387,12 @@ impl Stack {
         let cargv = c_argv(argv)?;
         let raw = match &self.inner {
             Inner::Kernel(k) => k.run_argv(&cargv)?,
+            Inner::User(_) => {
+                return Err(context(
+                    io::Error::from_raw_os_error(libc::EOPNOTSUPP),
+                    "a command in a user-space stack",
+                ))
+            }
         };
         Ok(ExitStatus::from_raw(raw))
     }
@@ -359,6 +408,7 @@ impl Stack {
         let Stack { inner, .. } = self;
         match inner {
             Inner::Kernel(mut k) => k.close(),
+            Inner::User(mut u) => u.close(),
         }
     }
 }

@@ -13,6 +13,8 @@
 #[cfg(feature = "tokio")]
 pub mod async_fd;
 mod fdutil;
+mod heap;
+pub use heap::trim_heap;
 mod mmsg;
 mod tun;
 mod user;
@@ -31,7 +33,7 @@ mod cmdspawn;
 mod nsexec;
 mod nshelper;
 pub use cmdspawn::run_in_namespaces;
-pub use nsexec::{enter_namespaces_on_exec, ns_extras_on_exec};
+pub use nsexec::{enter_namespaces_on_exec, fail_on_exec, ns_extras_on_exec};
 pub use nshelper::{helper_new_net, helper_new_net_start, helper_socket, spawn_helper};
 // What `crate::diagnostics` shows of the helper and the kernel's ioctls.
 #[cfg(feature = "diagnostics")]

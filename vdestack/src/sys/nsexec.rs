@@ -158,3 +158,15 @@ pub(super) fn raise_caps(caps: &[u32]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Makes `cmd` fail to start with `errno` (spawning gives that error; nothing
+/// runs): a command for a stack that cannot run one (a user-space stack has no
+/// namespace to run it in, and running it in the host's would be wrong).
+pub fn fail_on_exec(cmd: &mut Command, errno: i32) {
+    let hook = move || -> io::Result<()> { Err(io::Error::from_raw_os_error(errno)) };
+    // SAFETY: the hook runs after fork in the child and only builds an error
+    // value from an integer: no allocation, no lock, no system call.
+    unsafe {
+        cmd.pre_exec(hook);
+    }
+}

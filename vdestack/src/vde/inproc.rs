@@ -16,6 +16,10 @@
 //! gets it cut into ordinary frames with complete checksums ([`gso::to_plain`]),
 //! so plain plugs and cables to C switches see only what a wire would carry.
 //!
+//! A user-space stack's plug needs no fd at all ([`InProc::open_with_waker`]):
+//! rather than an eventfd, the port calls the stack's waker when its queue stops
+//! being empty, so 100,000 such stacks fit in one process's fd limit.
+//!
 //! A stack's plug goes one step further ([`TapDelivery::attach_tap`]): its port writes
 //! frames straight into the stack's tap from the sender's thread, so a frame from
 //! one stack to another is one tap read and one tap write in a single relay
@@ -90,12 +94,66 @@ impl DirectTap {
     }
 }
 
+/// What a plug's owner is woken with when frames arrive for it
+/// ([`InProc::open_with_waker`]): called by the sender's thread, under the
+/// port's queue lock, each time the queue stops being empty.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// How a port says it has frames.
+enum Ready {
+    /// An eventfd readable while the queue is not empty; written and read only
+    /// under the queue's lock.
+    Fd(OwnedFd),
+    /// A waker called when the queue stops being empty.
+    Waker(Waker),
+}
+
+impl std::fmt::Debug for Ready {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ready::Fd(fd) => f.debug_tuple("Fd").field(fd).finish(),
+            Ready::Waker(_) => f.write_str("Waker"),
+        }
+    }
+}
+
+impl Ready {
+    fn signal(&self) {
+        match self {
+            // 1 is never near the eventfd's limit, so this cannot block or fail.
+            Ready::Fd(fd) => {
+                let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+            }
+            Ready::Waker(w) => w(),
+        }
+    }
+
+    fn clear(&self) {
+        if let Ready::Fd(fd) = self {
+            let mut counter = [0u8; 8];
+            let _ = rustix::io::read(fd, &mut counter);
+        }
+    }
+}
+
+/// The fd a waker's plug shows as its [`Plug::data_fd`]: an eventfd never
+/// signalled (its owner is woken by the waker), one for the process.
+fn never_ready() -> BorrowedFd<'static> {
+    static NEVER: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+    NEVER
+        .get_or_init(|| {
+            eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+                .expect("an eventfd for inproc's waker plugs")
+        })
+        .as_fd()
+}
+
 /// One plug's receive side.
 #[derive(Debug)]
 struct Port {
     queue: Mutex<Queue>,
-    /// Readable while `queue` is not empty; written and read only under its lock.
-    ready: OwnedFd,
+    /// Says when `queue` has frames.
+    ready: Ready,
     /// Takes large segments whole (set once by [`Offload::enable`], read under
     /// the segment's lock).
     offload: AtomicBool,
@@ -119,8 +177,7 @@ impl Port {
         q.bytes += buf.len();
         q.frames.push_back((*hdr, buf));
         if q.frames.len() == 1 {
-            // 1 is never near the eventfd's limit, so this cannot block or fail.
-            let _ = rustix::io::write(&self.ready, &1u64.to_ne_bytes());
+            self.ready.signal();
         }
         true
     }
@@ -184,6 +241,19 @@ impl InProc {
     /// Opens `inproc://NAME` (a learning switch) or `inproc://NAME/hub`. The first
     /// plug of a NAME decides which; the segment lives while any plug is open.
     pub fn open(arg: &str) -> io::Result<Self> {
+        let ready = Ready::Fd(eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?);
+        Self::open_ready(arg, ready)
+    }
+
+    /// Opens `inproc://NAME` as [`InProc::open`] does, with no fd of its own:
+    /// `waker` is called (by the sender's thread) each time frames arrive in an
+    /// empty queue; the owner then calls [`Plug::recv`] until `WouldBlock`. Its
+    /// [`Plug::data_fd`] is never readable.
+    pub fn open_with_waker(arg: &str, waker: Waker) -> io::Result<Self> {
+        Self::open_ready(arg, Ready::Waker(waker))
+    }
+
+    fn open_ready(arg: &str, ready: Ready) -> io::Result<Self> {
         let (name, opts) = parse_url_style("inproc", arg, &["hub", "switch"])?;
         if name.is_empty() {
             return Err(bad_value("inproc", "name", arg, "inproc://NAME needs a name").into());
@@ -232,7 +302,7 @@ impl InProc {
                 spare: Vec::new(),
                 tap: None,
             }),
-            ready: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
+            ready,
             offload: AtomicBool::new(false),
         });
         let id = {
@@ -329,8 +399,7 @@ impl InProc {
         };
         q.bytes -= frame.len();
         if q.frames.is_empty() {
-            let mut counter = [0u8; 8];
-            let _ = rustix::io::read(&self.port.ready, &mut counter);
+            self.port.ready.clear();
         }
         let n = frame.len().min(buf.len());
         buf[..n].copy_from_slice(&frame[..n]);
@@ -339,6 +408,20 @@ impl InProc {
             q.spare.push(frame);
         }
         Ok((hdr, n, full))
+    }
+}
+
+/// A plug that leaves its segment: the switch forgets its port (frames stop
+/// being copied for it) and its queue, with any tap it writes into, is let go of
+/// here, not when the segment's last plug closes.
+impl Drop for InProc {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.segment.inner);
+        inner.fwd.remove_port(self.id);
+        inner.ports.remove(&self.id);
+        drop(inner);
+        // A sender may still hold the port for a copy in flight; the tap goes now.
+        lock(&self.port.queue).tap = None;
     }
 }
 
@@ -365,7 +448,10 @@ impl Plug for InProc {
     }
 
     fn data_fd(&self) -> BorrowedFd<'_> {
-        self.port.ready.as_fd()
+        match &self.port.ready {
+            Ready::Fd(fd) => fd.as_fd(),
+            Ready::Waker(_) => never_ready(),
+        }
     }
 
     fn offload(&mut self) -> Option<&mut dyn Offload> {
@@ -412,9 +498,45 @@ impl TapDelivery for InProc {
             }
         }
         q.bytes = 0;
-        let mut counter = [0u8; 8];
-        let _ = rustix::io::read(&self.port.ready, &mut counter);
+        self.port.ready.clear();
         q.tap = Some(direct);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ports_of(plug: &InProc) -> usize {
+        lock(&plug.segment.inner).ports.len()
+    }
+
+    /// A dropped plug leaves its segment: no queue is kept (and filled) for it.
+    #[test]
+    fn a_dropped_plug_leaves_its_segment() {
+        let a = InProc::open("unit-leave").unwrap();
+        let b = InProc::open("unit-leave").unwrap();
+        assert_eq!(ports_of(&a), 2);
+        drop(b);
+        assert_eq!(ports_of(&a), 1);
+    }
+
+    /// The tap a dropped plug wrote into is closed with it: once the tap's own
+    /// fd is gone too, its reader sees the end.
+    #[test]
+    fn a_dropped_plug_lets_its_tap_go() {
+        let _keep = InProc::open("unit-tap").unwrap();
+        let mut plug = InProc::open("unit-tap").unwrap();
+        let (reader, writer) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::NONBLOCK).unwrap();
+        plug.attach_tap(writer.as_fd(), false).unwrap();
+        drop(writer);
+        drop(plug);
+        let mut buf = [0u8; 1];
+        // Still open, the read would be EAGAIN (non-blocking: no hang).
+        assert_eq!(
+            rustix::io::read(&reader, &mut buf).map_err(|e| e.kind()),
+            Ok(0)
+        );
     }
 }

@@ -34,6 +34,22 @@ pub use kernel::{MakeSocket, Renewer};
 
 use super::NlClient;
 
+/// DHCP done by a stack itself rather than over sockets made in it (a
+/// user-space stack runs the client in its engine): what the configuration
+/// strings call when the stack's netlink client has one.
+pub(crate) trait DhcpDriver: Send + Sync + std::fmt::Debug {
+    /// Gets a lease for link `index` (or the one held), puts it on the link and
+    /// keeps it renewed; waits at most `timeout`.
+    fn acquire(&self, index: u32, hostname: Option<&str>, timeout: Duration) -> io::Result<Lease>;
+
+    /// Gives back the lease of link `index`; whether there was one.
+    fn release(&self, index: u32) -> io::Result<bool>;
+
+    /// The lease held for link `index`.
+    #[allow(dead_code)] // for `vdestack vu` and diagnostics
+    fn lease(&self, index: u32) -> Option<Lease>;
+}
+
 /// How long [`acquire`] waits for a server.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -343,7 +343,7 @@ impl KernelStack {
 }
 
 /// Opens the plug for one interface: a VNL, or `=COMMAND` (a stream coprocess).
-fn open_plug(url: &str) -> io::Result<Box<dyn Plug>> {
+pub(crate) fn open_plug(url: &str) -> io::Result<Box<dyn Plug>> {
     if let Some(cmdline) = url.strip_prefix('=') {
         let words = vde::url::split_command(cmdline)?;
         let Some((prog, args)) = words.split_first() else {

@@ -1,0 +1,341 @@
+//! The pool of threads that runs every user-space stack of the process.
+//!
+//! At most [`MAX_WORKERS`] threads (fewer on a machine with fewer CPUs). Each has
+//! an epoll set over the fds of the stacks it serves (their plugs' and their
+//! sockets' engine ends, all registered edge-triggered with the stack's slot as
+//! data), an eventfd that control calls write to after changing a stack
+//! ([`Worker::kick`]), and a timer queue (smoltcp's `poll_delay` of each stack).
+//! A ready stack is polled whole ([`Engine::poll`]): its plugs drained, its
+//! sockets' bytes moved, its timers run.
+//!
+//! A stack costs no thread and no fd of its own. A worker left with no stack ends
+//! after [`LINGER`], so a process whose stacks are all gone is back to its own
+//! threads.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use rustix::event::epoll::{self, Event, EventData, EventFlags};
+use rustix::event::{eventfd, EventfdFlags, Timespec};
+
+use super::engine::{Engine, Scratch, SockId};
+use crate::error::context;
+
+/// The most threads the pool runs.
+pub(super) const MAX_WORKERS: usize = 4;
+
+/// How long a worker with no stack waits for a new one before it ends.
+pub(super) const LINGER: Duration = Duration::from_millis(300);
+
+/// What the pool thread and the control calls share about one stack.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The stack's state: taken by its pool thread to poll it, by control calls to
+    /// act on it.
+    pub(super) engine: Mutex<Engine>,
+    /// The worker that polls it.
+    pub(super) worker: Arc<Worker>,
+    /// Its key in the worker's table and epoll set.
+    pub(super) slot: u64,
+}
+
+impl Shared {
+    /// Locks the stack's state (a panic while it was held left it usable: every
+    /// step keeps it consistent).
+    pub(super) fn lock(&self) -> MutexGuard<'_, Engine> {
+        self.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Has the worker poll the stack soon (after a control call changed it).
+    pub(super) fn kick(&self) {
+        self.worker.kick(self.slot);
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.worker.forget(self.slot);
+    }
+}
+
+/// One pool thread's side that others reach.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    epoll: OwnedFd,
+    wake: OwnedFd,
+    state: Mutex<WorkerState>,
+}
+
+#[derive(Debug, Default)]
+struct WorkerState {
+    stacks: HashMap<u64, Weak<Shared>>,
+    next_slot: u64,
+    /// Stacks a control call changed since the thread last looked.
+    kicked: Vec<u64>,
+    /// The thread has ended (or is ending): no new stack goes to it.
+    ended: bool,
+}
+
+/// The pool: its workers, and which one the next stack goes to.
+static POOL: Mutex<Vec<Arc<Worker>>> = Mutex::new(Vec::new());
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How many workers the pool may run on this machine.
+fn workers_wanted() -> usize {
+    // Asked once: the answer reads the cgroup's files.
+    static WANTED: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *WANTED.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_WORKERS)
+    })
+}
+
+/// Registers a new stack, made by `make` (given its worker and slot), with a
+/// worker of the pool (started if need be).
+pub(super) fn register(make: impl FnOnce() -> io::Result<Engine>) -> io::Result<Arc<Shared>> {
+    let engine = make()?;
+    // A worker about to end (no stack left for its linger) is skipped; a slot
+    // taken (a placeholder) keeps the chosen one from ending meanwhile.
+    let (worker, slot) = loop {
+        let worker = pick_worker()?;
+        let mut st = lock(&worker.state);
+        if st.ended {
+            continue;
+        }
+        // Slot 0 is the wake eventfd's; a slot fits in 32 bits of an event.
+        st.next_slot = (st.next_slot % u64::from(u32::MAX)) + 1;
+        let slot = st.next_slot;
+        st.stacks.insert(slot, Weak::new());
+        drop(st);
+        break (worker, slot);
+    };
+    let shared = Arc::new(Shared {
+        engine: Mutex::new(engine),
+        worker: worker.clone(),
+        slot,
+    });
+    lock(&worker.state)
+        .stacks
+        .insert(slot, Arc::downgrade(&shared));
+    {
+        let mut engine = shared.lock();
+        engine.worker = Some((worker.clone(), slot));
+        for fd in engine.plug_fds() {
+            worker.watch(fd, slot, 0)?;
+        }
+    }
+    Ok(shared)
+}
+
+fn pick_worker() -> io::Result<Arc<Worker>> {
+    let mut pool = lock(&POOL);
+    pool.retain(|w| !lock(&w.state).ended);
+    if pool.len() < workers_wanted() {
+        let w = Worker::start()?;
+        pool.push(w.clone());
+        return Ok(w);
+    }
+    let i = NEXT.fetch_add(1, Ordering::Relaxed) % pool.len();
+    Ok(pool[i].clone())
+}
+
+/// The number of pool threads running now (for tests and diagnostics).
+#[cfg(feature = "diagnostics")]
+pub(crate) fn threads() -> usize {
+    let pool = lock(&POOL);
+    pool.iter().filter(|w| !lock(&w.state).ended).count()
+}
+
+impl Worker {
+    fn start() -> io::Result<Arc<Worker>> {
+        let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)
+            .map_err(|e| context(e, "user stack pool: epoll"))?;
+        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+            .map_err(|e| context(e, "user stack pool: eventfd"))?;
+        epoll::add(
+            &epoll,
+            &wake,
+            EventData::new_u64(0),
+            EventFlags::IN | EventFlags::ET,
+        )?;
+        let w = Arc::new(Worker {
+            epoll,
+            wake,
+            state: Mutex::new(WorkerState::default()),
+        });
+        let run = w.clone();
+        std::thread::Builder::new()
+            .name("vdestack-user".into())
+            .spawn(move || run.run())
+            .map_err(|e| context(e, "user stack pool: thread"))?;
+        Ok(w)
+    }
+
+    /// Has the thread poll stack `slot` soon.
+    pub(super) fn kick(&self, slot: u64) {
+        lock(&self.state).kicked.push(slot);
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    }
+
+    /// Watches `fd` for stack `slot`: the event's data is the slot (high 32
+    /// bits) and the socket id (low 32 bits, 0 for a plug).
+    pub(super) fn watch(&self, fd: BorrowedFd<'_>, slot: u64, id: SockId) -> io::Result<()> {
+        let flags = EventFlags::IN | EventFlags::OUT | EventFlags::RDHUP | EventFlags::ET;
+        let data = (slot << 32) | u64::from(id);
+        epoll::add(&self.epoll, fd, EventData::new_u64(data), flags)
+            .map_err(|e| context(e, "user stack: epoll_ctl"))
+    }
+
+    fn forget(&self, slot: u64) {
+        lock(&self.state).stacks.remove(&slot);
+        // Wake the thread so that an empty worker starts its linger.
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    }
+
+    fn run(self: Arc<Self>) {
+        let mut events = vec![
+            Event {
+                flags: EventFlags::empty(),
+                data: EventData::new_u64(0),
+            };
+            256
+        ];
+        let mut timers: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
+        let mut due: HashMap<u64, Instant> = HashMap::new();
+        let mut scratch = Scratch::new();
+        let mut ready: Vec<u64> = Vec::new();
+        let mut hups: Vec<(u64, SockId)> = Vec::new();
+        let mut empty_since: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            let wait = timers
+                .peek()
+                .map(|Reverse((t, _))| t.saturating_duration_since(now));
+            let wait = match (wait, empty_since) {
+                (_, Some(_)) => Some(LINGER),
+                (w, None) => w,
+            };
+            let ts = wait.map(|d| Timespec {
+                tv_sec: d.as_secs() as i64,
+                // Rounded up to a millisecond's worth so a timer is never early.
+                tv_nsec: i64::from(d.subsec_nanos()),
+            });
+            let n = match epoll::wait(&self.epoll, &mut events[..], ts.as_ref()) {
+                Ok(n) => n,
+                Err(rustix::io::Errno::INTR) => 0,
+                Err(_) => 0,
+            };
+            ready.clear();
+            hups.clear();
+            let mut woken = false;
+            for ev in &events[..n] {
+                let (slot, id) = (ev.data.u64() >> 32, ev.data.u64() as SockId);
+                if slot == 0 {
+                    woken = true;
+                    continue;
+                }
+                ready.push(slot);
+                let flags = ev.flags;
+                if id != 0 && flags.intersects(EventFlags::HUP | EventFlags::ERR) {
+                    hups.push((slot, id));
+                }
+            }
+            if woken {
+                let mut b = [0u8; 8];
+                let _ = rustix::io::read(&self.wake, &mut b);
+            }
+            let now = Instant::now();
+            while let Some(Reverse((t, slot))) = timers.peek().copied() {
+                if t > now {
+                    break;
+                }
+                timers.pop();
+                if due.get(&slot) == Some(&t) {
+                    due.remove(&slot);
+                    ready.push(slot);
+                }
+            }
+            let stacks: Vec<(u64, Arc<Shared>)> = {
+                let mut st = lock(&self.state);
+                ready.append(&mut st.kicked);
+                ready.sort_unstable();
+                ready.dedup();
+                let found = ready
+                    .iter()
+                    .filter_map(|s| st.stacks.get(s).and_then(Weak::upgrade).map(|a| (*s, a)))
+                    .collect();
+                if st.stacks.is_empty() {
+                    match empty_since {
+                        Some(t) if t.elapsed() >= LINGER => {
+                            st.ended = true;
+                            drop(st);
+                            // Leave the pool, so the worker's fds close with it.
+                            let last = {
+                                let mut pool = lock(&POOL);
+                                pool.retain(|w| !Arc::ptr_eq(w, &self));
+                                pool.is_empty()
+                            };
+                            // The process's last user-space stack is gone: give
+                            // the memory of its stacks back to the system.
+                            if last {
+                                crate::sys::trim_heap();
+                            }
+                            return;
+                        }
+                        Some(_) => {}
+                        None => empty_since = Some(Instant::now()),
+                    }
+                } else {
+                    empty_since = None;
+                }
+                found
+            };
+            for (slot, shared) in stacks {
+                let next = {
+                    let mut engine = shared.lock();
+                    engine
+                        .hung_up
+                        .extend(hups.iter().filter(|(s, _)| *s == slot).map(|(_, id)| *id));
+                    // A bug in one stack must not stop the pool: that stack
+                    // is polled again later.
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        engine.poll(Instant::now(), &mut scratch)
+                    }))
+                    .unwrap_or_else(|_| Some(Instant::now() + Duration::from_millis(100)))
+                };
+                match next {
+                    Some(t) => {
+                        if due.get(&slot).is_none_or(|&d| d != t) {
+                            due.insert(slot, t);
+                            timers.push(Reverse((t, slot)));
+                        }
+                    }
+                    None => {
+                        due.remove(&slot);
+                    }
+                }
+            }
+            // Timers of stacks gone are dropped when they come due; keep the heap
+            // from growing without bound when stacks come and go quickly.
+            if timers.len() > 4 * due.len() + 1024 {
+                timers.retain(|Reverse((t, s))| due.get(s) == Some(t));
+            }
+        }
+    }
+}
+
+impl AsFd for Worker {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.epoll.as_fd()
+    }
+}
