@@ -1,0 +1,137 @@
+//! The `vu` library API on a user-space stack: a test makes two user-space
+//! stacks joined by `inproc://` (no kernel network at all: frames go between
+//! them inside this process), serves one to unmodified programs
+//! (`Vu::new(UserNet::new(stack))`) and talks to them from the other with
+//! the Rust sockets. No namespace, no privilege: this runs anywhere seccomp
+//! user notification does, as any user.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::stacks::configure;
+use common::*;
+use vdestack::stack::{Backend, Stack};
+use vdestack::vu::{UserNet, Vu};
+
+fn sh(script: &str) -> Command {
+    let mut c = Command::new("/bin/sh");
+    c.args(["-c", script]).stdin(Stdio::null());
+    c
+}
+
+fn user_stack(url: &str) -> Stack {
+    Stack::builder()
+        .interface("vde0", url)
+        .backend(Backend::User)
+        .build()
+        .expect("a user-space stack")
+}
+
+/// Echoes one connection on `addr` of `stack`, in a thread.
+fn echo_once(stack: &Stack, addr: &str) -> std::thread::JoinHandle<usize> {
+    let l = stack.tcp_listener(addr.parse().unwrap()).unwrap();
+    std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut total = 0;
+        loop {
+            let n = c.read(&mut buf).unwrap();
+            if n == 0 {
+                return total;
+            }
+            c.write_all(&buf[..n]).unwrap();
+            total += n;
+        }
+    })
+}
+
+#[test]
+fn programs_on_a_user_stack_talk_to_a_rust_peer_in_process() {
+    const T: &str = "programs_on_a_user_stack_talk_to_a_rust_peer_in_process";
+    if let Err(e) = vdestack::vu::check_support() {
+        return skip(T, &format!("{e}"));
+    }
+    for tool in ["ip", "nc", "ping", "python3"] {
+        if !have_tool(T, tool) {
+            return;
+        }
+    }
+    let lan = format!("inproc://vu-user-api-{}", std::process::id());
+    let peer = user_stack(&lan);
+    configure(&peer, "vde0", &[("10.0.0.2", 24), ("fd00::2", 64)]);
+    let mut vu = Vu::new(UserNet::new(user_stack(&lan)).unwrap());
+
+    let dir = TempDir::new("vu-user-api");
+    let input = dir.path("in");
+    let mut r = Rng::new(21);
+    let data: Vec<u8> = (0..1 << 20).map(|_| r.next() as u8).collect();
+    std::fs::write(&input, &data).unwrap();
+    let e4 = echo_once(&peer, "10.0.0.2:7");
+    let e6 = echo_once(&peer, "[fd00::2]:7");
+    let script = format!(
+        "ip link set lo up && ip addr add 10.0.0.1/24 dev vde0 && \
+         ip -6 addr add fd00::1/64 dev vde0 && ip link set vde0 up && \
+         ping -c 2 -i 0.2 -w 20 10.0.0.2 && ping -6 -c 2 -i 0.2 -w 20 fd00::2 && \
+         nc -N 10.0.0.2 7 < {i} > {o}4 && nc -N fd00::2 7 < {i} > {o}6",
+        i = input.display(),
+        o = dir.join_str("out"),
+    );
+    let st = vu.run(sh(&script)).unwrap();
+    assert!(st.success(), "{st}");
+    assert_eq!(e4.join().unwrap(), data.len());
+    assert_eq!(e6.join().unwrap(), data.len());
+    assert!(
+        std::fs::read(dir.path("out4")).unwrap() == data,
+        "IPv4 echo differs"
+    );
+    assert!(
+        std::fs::read(dir.path("out6")).unwrap() == data,
+        "IPv6 echo differs"
+    );
+    // What the program configured, the caller sees.
+    let nl = vu.net().stack().netlink().unwrap();
+    let vde0 = nl.link_index("vde0").unwrap();
+    let addrs = format!("{:?}", nl.addrs().unwrap());
+    assert!(addrs.contains("10.0.0.1"), "{addrs} (vde0 is {vde0})");
+
+    // A server under vu (python's http.server), a Rust client on the peer.
+    let www = dir.path("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(www.join("file"), &data[..200_000]).unwrap();
+    let done = dir.join_str("done");
+    let done_flag = done.clone();
+    let server = std::thread::spawn(move || {
+        let st = vu.run(sh(&format!(
+            "python3 -m http.server --bind 10.0.0.1 8000 --directory {} 2>/dev/null & p=$!; \
+             until [ -e {done} ]; do sleep 0.1; done; kill $p",
+            www.display()
+        )));
+        (vu, st)
+    });
+    let to: SocketAddr = "10.0.0.1:8000".parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let body = loop {
+        assert!(Instant::now() < deadline, "python's server never answered");
+        let Ok(mut c) = peer.tcp_connect(to) else {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        };
+        c.write_all(b"GET /file HTTP/1.0\r\n\r\n").unwrap();
+        let mut answer = Vec::new();
+        c.read_to_end(&mut answer).unwrap();
+        break answer;
+    };
+    std::fs::write(&done_flag, b"").unwrap();
+    let (_vu, st) = server.join().unwrap();
+    assert!(st.unwrap().success());
+    assert!(
+        body.starts_with(b"HTTP/1.0 200"),
+        "{:?}",
+        &body[..body.len().min(80)]
+    );
+    assert!(body.ends_with(&data[..200_000]), "the file differs");
+}
