@@ -99,8 +99,28 @@ fn random_file(path: &Path, n: usize, seed: u64) {
 
 fn same_files(a: &Path, b: &Path) -> bool {
     match (std::fs::read(a), std::fs::read(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
+        (Ok(x), Ok(y)) if x == y => true,
+        (Ok(x), Ok(y)) => {
+            let first = x.iter().zip(&y).position(|(p, q)| p != q);
+            eprintln!(
+                "{} has {} bytes, {} has {} (first difference at {first:?})",
+                a.display(),
+                x.len(),
+                b.display(),
+                y.len()
+            );
+            false
+        }
+        (x, y) => {
+            eprintln!(
+                "reading {}: {:?}, {}: {:?}",
+                a.display(),
+                x.err(),
+                b.display(),
+                y.err()
+            );
+            false
+        }
     }
 }
 
@@ -202,11 +222,14 @@ sandbox_test! {
             url,
             &format!("{OUR_CONFIG} && nc -l 10.0.0.1 5001 > {}", dir.join_str("out")),
         );
-        // Refused until nc listens: the peer tries again.
+        // Once our side answers pings, refused until nc listens: the peer
+        // tries again.
         let peer = vdens_run(
             url,
             &format!(
-                "{PEER_CONFIG} && n=0; until nc -N -w 30 10.0.0.1 5001 < {}; do \
+                "{PEER_CONFIG} && n=0; until ping -c 1 -W 1 10.0.0.1 >/dev/null; do \
+                 n=$((n+1)); [ $n -gt 60 ] && exit 1; done; \
+                 n=0; until nc -N -w 30 10.0.0.1 5001 < {}; do \
                  n=$((n+1)); [ $n -gt 100 ] && exit 1; sleep 0.2; done",
                 input.display()
             ),
