@@ -135,3 +135,88 @@ fn programs_on_a_user_stack_talk_to_a_rust_peer_in_process() {
     );
     assert!(body.ends_with(&data[..200_000]), "the file differs");
 }
+
+/// Echoes every TCP connection on `addr` of `stack` (a thread each) and every
+/// UDP datagram on `udp`, for the rest of the test.
+fn echo_servers(stack: &Stack, tcp: &[&str], udp: &str) {
+    for a in tcp {
+        let l = stack.tcp_listener(a.parse().unwrap()).unwrap();
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut c) = c else { return };
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 65536];
+                    while let Ok(n) = c.read(&mut buf) {
+                        if n == 0 || c.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    }
+    let u = stack.udp_bind(udp.parse().unwrap()).unwrap();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, from)) = u.recv_from(&mut buf) {
+            let _ = u.send_to(&buf[..n], from);
+        }
+    });
+}
+
+#[test]
+fn the_socket_calls_of_a_program_on_a_user_stack() {
+    const T: &str = "the_socket_calls_of_a_program_on_a_user_stack";
+    if let Err(e) = vdestack::vu::check_support() {
+        return skip(T, &format!("{e}"));
+    }
+    for tool in ["ip", "python3", "cat"] {
+        if !have_tool(T, tool) {
+            return;
+        }
+    }
+    let lan = format!("inproc://vu-user-calls-{}", std::process::id());
+    let peer = user_stack(&lan);
+    configure(&peer, "vde0", &[("10.0.0.2", 24), ("fd00::2", 64)]);
+    echo_servers(&peer, &["10.0.0.2:7", "[fd00::2]:7"], "10.0.0.2:9");
+    let mut vu = Vu::new(UserNet::new(user_stack(&lan)).unwrap());
+    let dir = TempDir::new("vu-user-calls");
+    let out = dir.path("out");
+    let script = format!(
+        "ip link set lo up && ip addr add 10.0.0.1/24 dev vde0 && \
+         ip -6 addr add fd00::1/64 dev vde0 && ip link set vde0 up && \
+         python3 {} > {} 2>&1",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vu_sockets.py"),
+        out.display()
+    );
+    let run = std::thread::spawn(move || vu.run(sh(&script)));
+    // The inetd-style server: two connections from the peer, each echoed by
+    // its own `cat`.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let port = loop {
+        let said = std::fs::read_to_string(&out).unwrap_or_default();
+        if let Some(p) = said.lines().find_map(|l| l.strip_prefix("LISTEN ")) {
+            break p.trim().parse::<u16>().unwrap();
+        }
+        assert!(
+            Instant::now() < deadline && !run.is_finished(),
+            "the program never listened:\n{said}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for i in 0..2 {
+        let mut c = peer
+            .tcp_connect(SocketAddr::from(([10, 0, 0, 1], port)))
+            .unwrap();
+        let msg = format!("connection {i}");
+        c.write_all(msg.as_bytes()).unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut back = String::new();
+        c.read_to_string(&mut back).unwrap();
+        assert_eq!(back, msg);
+    }
+    let st = run.join().unwrap().unwrap();
+    let said = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(st.success(), "{st}\n{said}");
+    assert!(said.ends_with("OK\n"), "{said}");
+}

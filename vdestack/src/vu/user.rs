@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Shutdown};
+use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
@@ -273,20 +273,15 @@ impl ServedNet for UserNet {
                 .map(|n| InetReply::Value(n as i64))
                 .map_err(errno),
             InetCall::Shutdown(how) => {
-                let h = match how {
-                    libc::SHUT_RD => Shutdown::Read,
-                    libc::SHUT_WR => Shutdown::Write,
-                    libc::SHUT_RDWR => Shutdown::Both,
-                    _ => return Err(libc::EINVAL),
-                };
-                socket_api::shutdown(sh, id, h).map_err(errno)?;
-                // Shut for writing, the program's end gives EPIPE as the
-                // kernel's socket would, and the stack reads its end to the end.
-                Ok(if how == libc::SHUT_WR {
-                    InetReply::Continue
-                } else {
-                    InetReply::Value(0)
-                })
+                if !(0..=2).contains(&how) {
+                    return Err(libc::EINVAL);
+                }
+                // Only a connected socket shuts down (ENOTCONN otherwise); then
+                // its end of the pair does it: what the program wrote before
+                // still goes, then the FIN (the stack reads its end to the
+                // end), and what it would read after is refused.
+                socket_api::peer_addr(sh, id).map_err(errno)?;
+                Ok(InetReply::Continue)
             }
             InetCall::LocalAddr => socket_api::local_addr(sh, id)
                 .map(InetReply::Address)
