@@ -46,7 +46,14 @@ use crate::vde::{Plug, Recv};
 /// An async TCP listener of a stack.
 #[derive(Debug)]
 pub struct TcpListener {
-    inner: ::tokio::net::TcpListener,
+    inner: ListenerInner,
+}
+
+#[derive(Debug)]
+enum ListenerInner {
+    Kernel(::tokio::net::TcpListener),
+    /// A user-space stack's: its fd (a socket pair end) in tokio's reactor.
+    User(AsyncFd<net::TcpListener>),
 }
 
 impl TcpListener {
@@ -57,43 +64,104 @@ impl TcpListener {
 
     /// Hands a listener of a stack to tokio.
     pub fn from_net(listener: net::TcpListener) -> io::Result<Self> {
-        let std = listener
-            .into_std()
-            .map_err(|_| io::Error::from_raw_os_error(libc::EOPNOTSUPP))?;
-        std.set_nonblocking(true)?;
-        Ok(TcpListener {
-            inner: ::tokio::net::TcpListener::from_std(std)?,
-        })
+        let inner = match listener.into_std() {
+            Ok(std) => {
+                std.set_nonblocking(true)?;
+                ListenerInner::Kernel(::tokio::net::TcpListener::from_std(std)?)
+            }
+            Err(user) => {
+                user.set_nonblocking(true)?;
+                ListenerInner::User(crate::sys::async_fd::register_socket(
+                    user,
+                    Interest::READABLE,
+                )?)
+            }
+        };
+        Ok(TcpListener { inner })
     }
 
     /// Accepts a connection: the stream and its peer's address.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, a) = self.inner.accept().await?;
-        Ok((TcpStream { inner: s }, a))
+        match &self.inner {
+            ListenerInner::Kernel(l) => {
+                let (s, a) = l.accept().await?;
+                Ok((
+                    TcpStream {
+                        inner: StreamInner::Kernel(s),
+                    },
+                    a,
+                ))
+            }
+            ListenerInner::User(fd) => loop {
+                let mut ready = fd.readable().await?;
+                match ready.try_io(|l| l.get_ref().accept()) {
+                    Ok(r) => {
+                        let (s, a) = r?;
+                        return Ok((TcpStream::user(s)?, a));
+                    }
+                    Err(_would_block) => continue,
+                }
+            },
+        }
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
+        match &self.inner {
+            ListenerInner::Kernel(l) => l.local_addr(),
+            ListenerInner::User(fd) => fd.get_ref().local_addr(),
+        }
     }
 }
 
 impl AsFd for TcpListener {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
+        match &self.inner {
+            ListenerInner::Kernel(l) => l.as_fd(),
+            ListenerInner::User(fd) => fd.get_ref().as_fd(),
+        }
     }
 }
 
 /// An async TCP connection of a stack: `AsyncRead + AsyncWrite`.
 #[derive(Debug)]
 pub struct TcpStream {
-    inner: ::tokio::net::TcpStream,
+    inner: StreamInner,
+}
+
+#[derive(Debug)]
+enum StreamInner {
+    Kernel(::tokio::net::TcpStream),
+    /// A user-space stack's: its fd (a socket pair end) in tokio's reactor.
+    User(AsyncFd<net::TcpStream>),
 }
 
 impl TcpStream {
+    fn user(s: net::TcpStream) -> io::Result<Self> {
+        s.set_nonblocking(true)?;
+        Ok(TcpStream {
+            inner: StreamInner::User(crate::sys::async_fd::register_socket(
+                s,
+                Interest::READABLE | Interest::WRITABLE,
+            )?),
+        })
+    }
+
     /// Connects from `stack` to `addr` (the socket is made in the stack, the
     /// connect awaited).
     pub async fn connect(stack: &Stack, addr: SocketAddr) -> io::Result<Self> {
+        if let Some(start) = stack.user_connect_start(addr) {
+            // A user-space stack's connection is writable once made or failed.
+            let s = start.map_err(|e| crate::error::context(e, format!("connect {addr}")))?;
+            s.set_nonblocking(true)?;
+            let fd = crate::sys::async_fd::register_socket(s, Interest::WRITABLE)?;
+            let _ = fd.writable().await?;
+            let s = fd.into_inner();
+            if let Some(e) = s.take_error()? {
+                return Err(crate::error::context(e, format!("connect {addr}")));
+            }
+            return Self::user(s);
+        }
         let domain = match addr {
             SocketAddr::V4(_) => net::AddressFamily::INET,
             SocketAddr::V6(_) => net::AddressFamily::INET6,
@@ -109,38 +177,54 @@ impl TcpStream {
             .connect(addr)
             .await
             .map_err(|e| crate::error::context(e, format!("connect {addr}")))?;
-        Ok(TcpStream { inner })
+        Ok(TcpStream {
+            inner: StreamInner::Kernel(inner),
+        })
     }
 
     /// Hands a connection of a stack to tokio.
     pub fn from_net(stream: net::TcpStream) -> io::Result<Self> {
-        let std = stream
-            .into_std()
-            .map_err(|_| io::Error::from_raw_os_error(libc::EOPNOTSUPP))?;
-        std.set_nonblocking(true)?;
-        Ok(TcpStream {
-            inner: ::tokio::net::TcpStream::from_std(std)?,
-        })
+        match stream.into_std() {
+            Ok(std) => {
+                std.set_nonblocking(true)?;
+                Ok(TcpStream {
+                    inner: StreamInner::Kernel(::tokio::net::TcpStream::from_std(std)?),
+                })
+            }
+            Err(user) => Self::user(user),
+        }
     }
 
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.peer_addr()
+        match &self.inner {
+            StreamInner::Kernel(s) => s.peer_addr(),
+            StreamInner::User(fd) => fd.get_ref().peer_addr(),
+        }
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
+        match &self.inner {
+            StreamInner::Kernel(s) => s.local_addr(),
+            StreamInner::User(fd) => fd.get_ref().local_addr(),
+        }
     }
 
     /// Whether Nagle's algorithm is off (`TCP_NODELAY`).
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.inner.nodelay()
+        match &self.inner {
+            StreamInner::Kernel(s) => s.nodelay(),
+            StreamInner::User(fd) => fd.get_ref().nodelay(),
+        }
     }
 
     /// Turns Nagle's algorithm off (`true`) or on.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.inner.set_nodelay(nodelay)
+        match &self.inner {
+            StreamInner::Kernel(s) => s.set_nodelay(nodelay),
+            StreamInner::User(fd) => fd.get_ref().set_nodelay(nodelay),
+        }
     }
 }
 
@@ -150,7 +234,28 @@ impl AsyncRead for TcpStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        use std::io::Read;
+        match &mut self.inner {
+            StreamInner::Kernel(s) => Pin::new(s).poll_read(cx, buf),
+            StreamInner::User(fd) => loop {
+                let mut ready = match fd.poll_read_ready(cx) {
+                    Poll::Ready(r) => r?,
+                    Poll::Pending => return Poll::Pending,
+                };
+                let unfilled = buf.initialize_unfilled();
+                match ready.try_io(|s| {
+                    let mut r = s.get_ref();
+                    r.read(unfilled)
+                }) {
+                    Ok(Ok(n)) => {
+                        buf.advance(n);
+                        return Poll::Ready(Ok(()));
+                    }
+                    Ok(Err(e)) => return Poll::Ready(Err(e)),
+                    Err(_would_block) => continue,
+                }
+            },
+        }
     }
 }
 
@@ -160,29 +265,75 @@ impl AsyncWrite for TcpStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        use std::io::Write;
+        match &mut self.inner {
+            StreamInner::Kernel(s) => Pin::new(s).poll_write(cx, buf),
+            StreamInner::User(fd) => loop {
+                let mut ready = match fd.poll_write_ready(cx) {
+                    Poll::Ready(r) => r?,
+                    Poll::Pending => return Poll::Pending,
+                };
+                match ready.try_io(|s| {
+                    let mut w = s.get_ref();
+                    w.write(buf)
+                }) {
+                    Ok(r) => return Poll::Ready(r),
+                    Err(_would_block) => continue,
+                }
+            },
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        match &mut self.inner {
+            StreamInner::Kernel(s) => Pin::new(s).poll_flush(cx),
+            StreamInner::User(_) => Poll::Ready(Ok(())),
+        }
     }
 
     /// Shuts the writing side down: the peer reads EOF.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        match &mut self.inner {
+            StreamInner::Kernel(s) => Pin::new(s).poll_shutdown(cx),
+            StreamInner::User(fd) => Poll::Ready(fd.get_ref().shutdown(std::net::Shutdown::Write)),
+        }
     }
 }
 
 impl AsFd for TcpStream {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
+        match &self.inner {
+            StreamInner::Kernel(s) => s.as_fd(),
+            StreamInner::User(fd) => fd.get_ref().as_fd(),
+        }
     }
 }
 
 /// An async UDP socket of a stack.
 #[derive(Debug)]
 pub struct UdpSocket {
-    inner: ::tokio::net::UdpSocket,
+    inner: UdpInner,
+}
+
+#[derive(Debug)]
+enum UdpInner {
+    Kernel(::tokio::net::UdpSocket),
+    /// A user-space stack's: its fd (a socket pair end) in tokio's reactor.
+    /// Sends are calls to the stack that never wait for the network (a full
+    /// send buffer is retried after a millisecond).
+    User(AsyncFd<net::UdpSocket>),
+}
+
+/// Retries `send` while the user-space stack's send buffer is full.
+fn user_send(send: impl Fn() -> io::Result<usize>) -> io::Result<usize> {
+    loop {
+        match send() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(1))
+            }
+            r => return r,
+        }
+    }
 }
 
 impl UdpSocket {
@@ -193,54 +344,97 @@ impl UdpSocket {
 
     /// Hands a UDP socket of a stack to tokio.
     pub fn from_net(socket: net::UdpSocket) -> io::Result<Self> {
-        let std = socket
-            .into_std()
-            .map_err(|_| io::Error::from_raw_os_error(libc::EOPNOTSUPP))?;
-        std.set_nonblocking(true)?;
-        Ok(UdpSocket {
-            inner: ::tokio::net::UdpSocket::from_std(std)?,
-        })
+        let inner = match socket.into_std() {
+            Ok(std) => {
+                std.set_nonblocking(true)?;
+                UdpInner::Kernel(::tokio::net::UdpSocket::from_std(std)?)
+            }
+            Err(user) => {
+                user.set_nonblocking(true)?;
+                UdpInner::User(crate::sys::async_fd::register_socket(
+                    user,
+                    Interest::READABLE,
+                )?)
+            }
+        };
+        Ok(UdpSocket { inner })
     }
 
     /// Sends a datagram to `addr`.
     pub async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
-        self.inner.send_to(buf, addr).await
+        match &self.inner {
+            UdpInner::Kernel(s) => s.send_to(buf, addr).await,
+            UdpInner::User(fd) => user_send(|| fd.get_ref().send_to(buf, addr)),
+        }
     }
 
     /// Receives a datagram: its length and its sender.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.inner.recv_from(buf).await
+        match &self.inner {
+            UdpInner::Kernel(s) => s.recv_from(buf).await,
+            UdpInner::User(fd) => loop {
+                let mut ready = fd.readable().await?;
+                match ready.try_io(|s| s.get_ref().recv_from(buf)) {
+                    Ok(r) => return r,
+                    Err(_would_block) => continue,
+                }
+            },
+        }
     }
 
     /// Sets the default destination, and takes datagrams only from it.
     pub async fn connect(&self, addr: SocketAddr) -> io::Result<()> {
-        self.inner.connect(addr).await
+        match &self.inner {
+            UdpInner::Kernel(s) => s.connect(addr).await,
+            UdpInner::User(fd) => fd.get_ref().connect(addr),
+        }
     }
 
     /// Sends a datagram to the connected peer.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.send(buf).await
+        match &self.inner {
+            UdpInner::Kernel(s) => s.send(buf).await,
+            UdpInner::User(fd) => user_send(|| fd.get_ref().send(buf)),
+        }
     }
 
     /// Receives a datagram from the connected peer.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.recv(buf).await
+        match &self.inner {
+            UdpInner::Kernel(s) => s.recv(buf).await,
+            UdpInner::User(fd) => loop {
+                let mut ready = fd.readable().await?;
+                match ready.try_io(|s| s.get_ref().recv(buf)) {
+                    Ok(r) => return r,
+                    Err(_would_block) => continue,
+                }
+            },
+        }
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
+        match &self.inner {
+            UdpInner::Kernel(s) => s.local_addr(),
+            UdpInner::User(fd) => fd.get_ref().local_addr(),
+        }
     }
 
     /// The connected peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.peer_addr()
+        match &self.inner {
+            UdpInner::Kernel(s) => s.peer_addr(),
+            UdpInner::User(fd) => fd.get_ref().peer_addr(),
+        }
     }
 }
 
 impl AsFd for UdpSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.as_fd()
+        match &self.inner {
+            UdpInner::Kernel(s) => s.as_fd(),
+            UdpInner::User(fd) => fd.get_ref().as_fd(),
+        }
     }
 }
 

@@ -18,8 +18,21 @@ sandbox_test! {
         let _switch = debian_vde_switch(&sw);
         let mut ours = vde::open(&format!("cmd://vde_plug vde://{}", sw.display())).unwrap();
         let mut theirs = StreamPeer::vde_plug(&format!("vde://{}", sw.display()));
-        std::thread::sleep(Duration::from_millis(200));
         let mut buf = vec![0u8; MAX_FRAME];
+        // Both plugs are processes that join the switch in their own time (a loaded
+        // machine took more than 200 ms): the switch drops what comes before the
+        // receiver joins. Send probes until one arrives (their source MAC is not
+        // the flow's, so a late probe is skipped by check_flow).
+        let probe = &test_frames(1, mac(9), mac(2), 9)[0];
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            ours.send(probe).unwrap();
+            let _ = ours.recv(&mut buf);
+            if theirs.recv(Duration::from_millis(100)).is_some_and(|f| f == *probe) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "cmd:// never reached vde_plug through the switch");
+        }
 
         let there = test_frames(300, mac(1), mac(2), 1);
         {

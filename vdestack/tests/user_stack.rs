@@ -313,3 +313,132 @@ sandbox_test! {
         tcp_echo(&k, &u, "[fc00:91::1]:7101", "user to kernel, v6");
     }
 }
+
+/// The `tokio` types on user stacks: the same code as on kernel stacks.
+#[test]
+fn tokio_on_user_stacks() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (a, b) = user_pair("user-tokio");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for listen in ["10.9.0.1:7300", "[fc00:9::1]:7301"] {
+            let l = vdestack::tokio::TcpListener::bind(&a, sa(listen)).unwrap();
+            let server = tokio::spawn(async move {
+                let (mut c, _) = l.accept().await.unwrap();
+                let mut buf = vec![0u8; 100_000];
+                c.read_exact(&mut buf).await.unwrap();
+                c.write_all(&buf).await.unwrap();
+                c.shutdown().await.unwrap();
+            });
+            let mut c = vdestack::tokio::TcpStream::connect(&b, sa(listen))
+                .await
+                .unwrap();
+            assert_eq!(c.peer_addr().unwrap(), sa(listen));
+            let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+            c.write_all(&data).await.unwrap();
+            let mut back = Vec::new();
+            c.read_to_end(&mut back).await.unwrap();
+            assert!(back == data, "{listen}: the echo differs");
+            server.await.unwrap();
+        }
+        let e = vdestack::tokio::TcpStream::connect(&b, sa("10.9.0.1:7309"))
+            .await
+            .unwrap_err();
+        assert_eq!(errno_of(&e), libc::ECONNREFUSED, "{e}");
+        let ua = vdestack::tokio::UdpSocket::bind(&a, sa("10.9.0.1:7302")).unwrap();
+        let ub = vdestack::tokio::UdpSocket::bind(&b, sa("10.9.0.2:0")).unwrap();
+        ub.send_to(b"async hello", sa("10.9.0.1:7302"))
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = ua.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"async hello");
+        assert_eq!(from, ub.local_addr().unwrap());
+    });
+}
+
+/// `[::]` is dual-stack, as on Linux: it takes IPv4 (peers shown IPv4-mapped)
+/// and holds the IPv4 port.
+#[test]
+fn dual_stack_wildcards() {
+    let (a, b) = user_pair("user-dual");
+    let l6 = a.tcp_listener(sa("[::]:7400")).unwrap();
+    assert_eq!(
+        errno_of(&a.tcp_listener(sa("0.0.0.0:7400")).unwrap_err()),
+        libc::EADDRINUSE
+    );
+    let c = b.tcp_connect(sa("10.9.0.1:7400")).unwrap();
+    let (s, peer) = l6.accept().unwrap();
+    let port = c.local_addr().unwrap().port();
+    assert_eq!(
+        peer,
+        SocketAddr::new("::ffff:10.9.0.2".parse().unwrap(), port)
+    );
+    assert_eq!(s.local_addr().unwrap(), sa("[::ffff:10.9.0.1]:7400"));
+}
+
+/// 64 addresses on one interface: each answers; an address nobody has does
+/// not (the interface claims only its own).
+#[test]
+fn sixty_four_addresses() {
+    let url = "inproc://user-many-addrs";
+    let (a, b) = (user(url), user(url));
+    let addrs: Vec<(String, u8)> = (1..=64).map(|i| (format!("10.9.3.{i}"), 24)).collect();
+    let refs: Vec<(&str, u8)> = addrs.iter().map(|(s, p)| (s.as_str(), *p)).collect();
+    configure(&a, "eth0", &refs);
+    configure(&b, "eth0", &[("10.9.3.200", 24)]);
+    assert_eq!(ping(&b, "10.9.3.40".parse().unwrap(), 40), 40);
+    assert_eq!(ping(&b, "10.9.3.64".parse().unwrap(), 64), 64);
+    // TCP to the 50th.
+    tcp_echo(&a, &b, "10.9.3.50:7500", "to the 50th address");
+    let s = b.icmp_socket(IpVersion::V4).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let req = [8u8, 0, 0, 0, 0, 0, 0, 1, b'x'];
+    for _ in 0..3 {
+        s.send_to(&req, "10.9.3.100".parse().unwrap()).unwrap();
+    }
+    let mut buf = [0u8; 64];
+    assert!(s.recv_from(&mut buf).is_err(), "10.9.3.100 is nobody's");
+}
+
+/// A connection closed with data unread in the stack is reset, as the kernel
+/// does: the peer's writes fail, its reads give EOF, and `take_error` says
+/// `ECONNRESET` (documented: not the read).
+#[test]
+fn a_reset_is_kept_for_take_error() {
+    let (a, b) = user_pair("user-reset");
+    let l = a.tcp_listener(sa("10.9.0.1:7600")).unwrap();
+    let c = b.tcp_connect(sa("10.9.0.1:7600")).unwrap();
+    let (s, _) = l.accept().unwrap();
+    // More than the server's pair and window hold: the writer blocks.
+    let writer = {
+        let mut c = c.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let chunk = vec![1u8; 1 << 20];
+            for _ in 0..8 {
+                if c.write_all(&chunk).is_err() {
+                    return true;
+                }
+            }
+            false
+        })
+    };
+    // The server's window fills (its application never reads), then it closes
+    // (data still arriving after it is reset too).
+    std::thread::sleep(Duration::from_millis(500));
+    drop(s);
+    assert!(
+        writer.join().unwrap(),
+        "the writer's writes fail after the reset"
+    );
+    let e = c.take_error().unwrap().expect("the reset is kept");
+    assert_eq!(e.raw_os_error(), Some(libc::ECONNRESET));
+    assert!(c.take_error().unwrap().is_none(), "taken once");
+    let mut buf = [0u8; 16];
+    assert_eq!((&c).read(&mut buf).unwrap(), 0);
+}

@@ -422,6 +422,29 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// On a user-space stack, starts a TCP connection to `addr` without
+    /// waiting: the stream's fd becomes writable once the connection is made
+    /// or failed (then `take_error` says which). `None` on a kernel stack.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn user_connect_start(&self, addr: SocketAddr) -> Option<io::Result<TcpStream>> {
+        match &self.inner {
+            Inner::User(u) => Some(u.tcp_connect_start(addr)),
+            Inner::Kernel(_) => None,
+        }
+    }
+
+    /// The user-space stack inside, for `vdestack vu` (its control calls,
+    /// `user::socket_api`, take [`user::UserStack::shared`]).
+    #[allow(dead_code)]
+    pub(crate) fn user_stack(&self) -> Option<&user::UserStack> {
+        match &self.inner {
+            Inner::User(u) => Some(u),
+            Inner::Kernel(_) => None,
+        }
+    }
+}
+
 /// `argv` as C strings: `EINVAL` if it is empty or has a NUL byte.
 fn c_argv<S: AsRef<OsStr>>(argv: &[S]) -> io::Result<Vec<CString>> {
     use std::os::unix::ffi::OsStrExt;

@@ -20,3 +20,21 @@ pub fn register(fd: OwnedFd, interest: Interest) -> io::Result<AsyncFd<OwnedFd>>
     // `get_mut`.
     unsafe { AsyncFd::register_with_interest(fd, interest) }.map_err(|e| e.into_parts().1)
 }
+
+/// The sockets of [`crate::net`]: each owns one fd for its whole life, and its
+/// `as_raw_fd` always returns that fd.
+pub trait OwnsItsFd: std::os::fd::AsRawFd {}
+
+impl OwnsItsFd for crate::net::TcpListener {}
+impl OwnsItsFd for crate::net::TcpStream {}
+impl OwnsItsFd for crate::net::UdpSocket {}
+
+/// Registers a socket of [`crate::net`] with the current tokio runtime's reactor
+/// for `interest`. Panics, as tokio does, outside a runtime with I/O enabled.
+pub fn register_socket<T: OwnsItsFd>(s: T, interest: Interest) -> io::Result<AsyncFd<T>> {
+    // SAFETY: the socket owns its fd (`OwnsItsFd`), now owned by the `AsyncFd`:
+    // it stays open and the same file until the `AsyncFd` is dropped or gives it
+    // back (`into_inner`); the crate's callers keep the `AsyncFd` private and
+    // never swap the socket through `get_mut`.
+    unsafe { AsyncFd::register_with_interest(s, interest) }.map_err(|e| e.into_parts().1)
+}

@@ -34,6 +34,9 @@ pub(super) struct PlugDevice<'a> {
     pub(super) mtu: usize,
     /// The plug carries large segments whole (its offload is on).
     pub(super) large: bool,
+    /// The link's addresses, when smoltcp takes any and frames for others are
+    /// dropped here (see `filter.rs`).
+    pub(super) only: Option<&'a super::filter::Addrs>,
     /// Set when the plug says its network is gone.
     pub(super) closed: bool,
 }
@@ -77,10 +80,16 @@ impl Device for PlugDevice<'_> {
         Self: 'b;
 
     fn receive(&mut self, _now: Instant) -> Option<(PlugRx<'_>, PlugTx<'_>)> {
-        let n = if self.large {
-            recv_large(self.plug, self.rx, &mut self.closed)?
-        } else {
-            recv_frame(self.plug, self.rx, &mut self.closed)?
+        let n = loop {
+            let n = if self.large {
+                recv_large(self.plug, self.rx, &mut self.closed)?
+            } else {
+                recv_frame(self.plug, self.rx, &mut self.closed)?
+            };
+            match self.only {
+                Some(addrs) if !super::filter::wanted(&self.rx[..n], addrs) => continue,
+                _ => break n,
+            }
         };
         let large_mtu = self.large.then_some(self.mtu);
         Some((

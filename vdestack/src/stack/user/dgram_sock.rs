@@ -176,9 +176,19 @@ impl DgramSock {
                     }
                 };
                 let Some((n, from)) = got else { break };
+                // A wildcard IPv4 socket takes no IPv6; an IPv6 one sees IPv4
+                // senders mapped.
+                if from.is_ipv6() && !self.v6 {
+                    if self.kind == DgramKind::Udp {
+                        let _ = set.get_mut::<udp::Socket>(at.handle).recv();
+                    }
+                    continue;
+                }
+                let from = super::tcp_sock::family_of(from, self.v6 && self.kind == DgramKind::Udp);
                 let wanted = match self.peer {
                     Some(p) => {
-                        p.ip() == from.ip()
+                        super::tcp_sock::family_of(p, self.v6 && self.kind == DgramKind::Udp).ip()
+                            == from.ip()
                             && (self.kind == DgramKind::Icmp || p.port() == from.port())
                     }
                     None => true,
@@ -282,6 +292,8 @@ pub(super) fn send_to(
     if dst.is_ipv6() != s.v6 {
         return Err(Errno::AFNOSUPPORT);
     }
+    // An IPv6 socket reaches IPv4 through mapped addresses (dual-stack).
+    let dst = super::socket_api::unmapped(dst);
     if payload.len() > DGRAM_BYTES / 4 {
         return Err(Errno::MSGSIZE);
     }

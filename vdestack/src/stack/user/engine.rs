@@ -90,6 +90,9 @@ pub(super) struct Iface {
     pub(super) watched: bool,
     /// Its plug carries large TCP segments whole (see `device.rs`).
     pub(super) large: bool,
+    /// Its addresses, when there are more than smoltcp holds (smoltcp then
+    /// takes any address; `filter.rs` drops what is not ours).
+    pub(super) only: Option<Vec<(IpAddr, u8)>>,
 }
 
 impl std::fmt::Debug for Iface {
@@ -168,6 +171,7 @@ impl Engine {
             closed: false,
             watched: false,
             large: false,
+            only: None,
         }];
         for (i, (name, (mut plug, watched))) in plugs.into_iter().enumerate() {
             // Large segments go whole where the plug carries them.
@@ -194,6 +198,7 @@ impl Engine {
                 closed: false,
                 watched,
                 large,
+                only: None,
             });
         }
         Ok(Engine {
@@ -298,6 +303,13 @@ impl Engine {
                 }
             });
             net.iface.set_any_ip(loopback || conf.any_ip);
+            ifc.only = (conf.any_ip && !loopback).then(|| {
+                mem.addrs()
+                    .iter()
+                    .filter(|a| a.index == ifc.link)
+                    .map(|a| (a.local, a.prefix))
+                    .collect()
+            });
             net.iface.routes_mut().update(|r| {
                 r.clear();
                 for (cidr, via) in &conf.routes {
@@ -368,6 +380,7 @@ impl Engine {
                         tx: &mut scratch.tx,
                         mtu: ifc.mtu,
                         large: ifc.large,
+                        only: ifc.only.as_deref(),
                         closed: false,
                     };
                     net.iface.poll(t, &mut dev, &mut net.sockets);

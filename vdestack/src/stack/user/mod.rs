@@ -19,6 +19,7 @@
 //! | `engine.rs` | one stack's state (interfaces, netlink state, socket table) and its poll |
 //! | `device.rs` | smoltcp devices: a plug, `lo` |
 //! | `config.rs` | the netlink state turned into smoltcp's addresses and routes per link (no I/O) |
+//! | `filter.rs` | frames not for the stack dropped in front of an interface with more addresses than smoltcp holds (no I/O) |
 //! | `route.rs` | routing in front of smoltcp: interface and source address per destination (no I/O) |
 //! | `ports.rs` | local ports: in use, ephemeral picks (no I/O) |
 //! | `bridge.rs` | socket pairs, the connect filler, the accept message |
@@ -37,20 +38,25 @@
 //!   the interface (a `dev`-only route to a prefix without such an address
 //!   picks the interface, but the packets find no neighbour: the connection
 //!   times out). No route: `ENETUNREACH`. Only the main table is used.
-//! - Addresses: up to 8 per interface go to smoltcp (source selection, on-link
-//!   prefixes); more are accepted (any number: netlink's table) and then the
-//!   interface takes packets for any address.
+//! - Addresses: any number per interface (netlink's table); up to 8 go to
+//!   smoltcp (source selection, on-link prefixes: the 9th address's prefix is
+//!   not on-link unless an earlier one covers it); with more, smoltcp takes any
+//!   address and `filter.rs` drops what is not the stack's.
 //! - IPv4 fragments are neither sent nor reassembled; no IPv6 fragments. No
 //!   IPv6 link-local addresses, SLAAC or router discovery; no multicast
 //!   sockets; no `SO_REUSEPORT`; no raw sockets ([`crate::stack::Stack::socket`]
 //!   is `EOPNOTSUPP`), no namespace (`Stack::netns` is `None`), no commands
 //!   (`Stack::command`'s child gets `EOPNOTSUPP`).
 //! - TCP: no SACK (smoltcp ignores it), no urgent data, no `SO_LINGER`; an
-//!   application closing a connection with unread data resets it. A read after
+//!   application closing a connection with data unread in the stack resets it
+//!   (data already in its socket pair does not count: it closes with a FIN). A read after
 //!   a reset gives EOF (not `ECONNRESET`; `take_error` has it). The backlog is
 //!   kept: at most `backlog` connections wait, made but not accepted, and up
-//!   to 8 more handshakes per interface; beyond, a SYN is answered with a reset
-//!   (the kernel drops it).
+//!   to 4 more handshakes per interface; beyond, a SYN is answered with a reset
+//!   (the kernel drops it). `[::]` is dual-stack (IPv4 peers shown
+//!   IPv4-mapped, as with Linux's default `IPV6_V6ONLY` 0); a listener on
+//!   `0.0.0.0` completes an IPv6 handshake and then resets it (the kernel
+//!   refuses the SYN).
 //! - UDP and ICMP: a datagram of 0 bytes is not delivered (it would read as the
 //!   end of the pair); at most 64 KiB per datagram (`EMSGSIZE`); a full send
 //!   buffer is `ENOBUFS` for a non-blocking socket (a blocking one waits).
@@ -78,6 +84,7 @@ mod device;
 mod dgram_sock;
 mod dhcp;
 mod engine;
+mod filter;
 mod netlink;
 pub(crate) mod pool;
 mod ports;
@@ -164,6 +171,19 @@ impl UserStack {
         if let Err(e) = done {
             socket_api::close(sh, id);
             return Err(context(e, format!("connect {addr}")));
+        }
+        Ok(TcpStream::from_user(fd, self.handle(id)))
+    }
+
+    /// A connection to `addr` started, not waited for: its fd becomes writable
+    /// once made or failed (then [`TcpStream::take_error`] says which).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn tcp_connect_start(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        let sh = self.shared();
+        let (id, fd) = socket_api::socket(sh, addr.is_ipv6(), SockKind::Stream)?;
+        if let Err(e) = socket_api::connect(sh, id, addr) {
+            socket_api::close(sh, id);
+            return Err(e);
         }
         Ok(TcpStream::from_user(fd, self.handle(id)))
     }

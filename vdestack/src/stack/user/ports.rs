@@ -17,6 +17,17 @@ pub(super) enum Proto {
 /// The first and last ephemeral port (`ip_local_port_range`).
 pub(super) const EPHEMERAL: (u16, u16) = (32768, 60999);
 
+/// Whether two local addresses of one port take the same packets: the same
+/// address, or a wildcard of the family; `[::]` is dual-stack (as Linux's
+/// default `IPV6_V6ONLY` 0), so it takes IPv4's too.
+fn overlap(a: IpAddr, b: IpAddr) -> bool {
+    let dual = |x: IpAddr, y: IpAddr| x.is_ipv6() && x.is_unspecified() && y.is_ipv4();
+    if a.is_ipv4() != b.is_ipv4() {
+        return dual(a, b) || dual(b, a);
+    }
+    a == b || a.is_unspecified() || b.is_unspecified()
+}
+
 /// The ports in use: for each (protocol, port), the local addresses bound.
 #[derive(Debug, Default)]
 pub(super) struct Ports {
@@ -35,12 +46,9 @@ impl Ports {
     }
 
     fn conflicts(&self, proto: Proto, addr: IpAddr, port: u16) -> bool {
-        self.used.get(&(proto, port)).is_some_and(|v| {
-            v.iter().any(|a| {
-                a.is_ipv4() == addr.is_ipv4()
-                    && (*a == addr || a.is_unspecified() || addr.is_unspecified())
-            })
-        })
+        self.used
+            .get(&(proto, port))
+            .is_some_and(|v| v.iter().any(|a| overlap(*a, addr)))
     }
 
     /// Takes `addr` (port 0: an ephemeral port of the range): the address
@@ -98,7 +106,12 @@ mod tests {
         // Another address, another protocol, another family: free.
         p.take(Proto::Tcp, sa("10.0.0.2:80")).unwrap();
         p.take(Proto::Udp, sa("10.0.0.1:80")).unwrap();
-        p.take(Proto::Tcp, sa("[::]:80")).unwrap();
+        p.take(Proto::Tcp, sa("[fc00::1]:80")).unwrap();
+        // [::] is dual-stack: it takes IPv4's port too.
+        assert_eq!(p.take(Proto::Tcp, sa("[::]:80")), Err(Errno::ADDRINUSE));
+        p.take(Proto::Tcp, sa("[::]:81")).unwrap();
+        assert_eq!(p.take(Proto::Tcp, sa("0.0.0.0:81")), Err(Errno::ADDRINUSE));
+        assert_eq!(p.take(Proto::Tcp, sa("10.0.0.1:81")), Err(Errno::ADDRINUSE));
         p.give_back(Proto::Tcp, sa("10.0.0.1:80"));
         p.take(Proto::Tcp, sa("10.0.0.1:80")).unwrap();
     }

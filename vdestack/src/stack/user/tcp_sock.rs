@@ -11,7 +11,7 @@
 //!   end (the application reads EOF, its writes fail with `EPIPE`).
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant as StdInstant};
 
@@ -40,7 +40,7 @@ pub(super) const TCP_TIMEOUT: Duration = Duration::from_secs(120);
 const ERROR_KEPT: Duration = Duration::from_secs(60);
 
 /// The most smoltcp sockets a listener keeps listening per interface.
-pub(super) const MAX_LISTENING: usize = 8;
+pub(super) const MAX_LISTENING: usize = 4;
 
 /// Where a TCP socket is in its life.
 #[derive(Debug)]
@@ -330,7 +330,7 @@ impl TcpSock {
 
     /// Keeps the listening pool full, and hands made connections to the
     /// application.
-    fn service_listener(&mut self, engine: &mut Engine, busy: &mut bool) {
+    pub(super) fn service_listener(&mut self, engine: &mut Engine, busy: &mut bool) {
         let TcpState::Listening {
             backlog,
             pool,
@@ -350,7 +350,17 @@ impl TcpSock {
             };
             let s = tcp_of(set, at);
             if is_made(s) {
-                ready.push_back(at);
+                // A wildcard endpoint takes both families: an IPv4 listener
+                // refuses IPv6 (an IPv6 one takes IPv4, dual-stack).
+                let v6_peer = s
+                    .remote_endpoint()
+                    .is_some_and(|e| SocketAddr::from(e).is_ipv6());
+                if v6_peer && !self.v6 {
+                    s.abort();
+                    engine.orphans.push(at);
+                } else {
+                    ready.push_back(at);
+                }
                 pool.swap_remove(i);
                 continue;
             }
@@ -406,7 +416,7 @@ impl TcpSock {
             let id = engine.new_id();
             let msg = AcceptMsg {
                 id,
-                peer: SocketAddr::from(peer),
+                peer: family_of(SocketAddr::from(peer), self.v6),
             };
             match bridge::send_accepted(lfd.as_fd(), &msg, app.as_fd()) {
                 Ok(()) => {}
@@ -465,6 +475,17 @@ impl TcpSock {
         if let Some(b) = self.bound {
             engine.ports.give_back(Proto::Tcp, b);
         }
+    }
+}
+
+/// An address as a socket of the family (`v6`) shows it: IPv4 as IPv4-mapped
+/// IPv6 on an IPv6 socket (dual-stack, as Linux).
+pub(super) fn family_of(a: SocketAddr, v6: bool) -> SocketAddr {
+    match a {
+        SocketAddr::V4(v4) if v6 => {
+            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+        }
+        a => a,
     }
 }
 
