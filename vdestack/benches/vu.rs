@@ -32,6 +32,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -207,6 +208,25 @@ mod roles {
                 }
                 Ok(per(n, t))
             }
+            // A bulk sender: n MiB to the sink; prints Mbit/s (not ns).
+            "bulk" => {
+                let to = std::env::var("VDESTACK_VU_BENCH_PEER").map_err(io::Error::other)?;
+                let mut c = std::net::TcpStream::connect(to.as_str())?;
+                Ok(super::bulk(&mut c, n, |c| c.shutdown(std::net::Shutdown::Write))? * 1e3)
+            }
+            // The sink: reads each connection to its end, then says `k`.
+            "sink_server" => {
+                use std::io::{Read, Write};
+                let l = std::net::TcpListener::bind("0.0.0.0:7001")?;
+                println!("ready");
+                let mut buf = vec![0u8; 1 << 20];
+                for c in l.incoming() {
+                    let mut c = c?;
+                    while c.read(&mut buf)? > 0 {}
+                    c.write_all(b"k")?;
+                }
+                Ok(0.0)
+            }
             // The rr server: echoes each connection's bytes until it ends.
             "rr_server" => {
                 use std::io::{Read, Write};
@@ -247,6 +267,24 @@ mod roles {
         r[..name.len()].copy_from_slice(name.as_bytes());
         r
     }
+}
+
+/// Sends `mib` MiB on `c`, shuts it for writing (`shut`) and waits for the
+/// sink's `k`: Gbit/s.
+fn bulk<S: std::io::Read + std::io::Write>(
+    c: &mut S,
+    mib: u64,
+    shut: impl FnOnce(&S) -> std::io::Result<()>,
+) -> std::io::Result<f64> {
+    let buf = vec![0x5au8; 1 << 16];
+    let t = Instant::now();
+    for _ in 0..mib * 16 {
+        c.write_all(&buf)?;
+    }
+    shut(c)?;
+    let mut k = [0u8; 1];
+    c.read_exact(&mut k)?;
+    Ok(mib as f64 * 8.0 * 1_048_576.0 / t.elapsed().as_secs_f64() / 1e9)
 }
 
 /// How a role runs.
@@ -527,6 +565,12 @@ mod user {
             .stdout
             .take()
             .map(|mut r| r.read_exact(&mut ready));
+        let mut sink = peer.command(&me);
+        sink.env(ROLE_ENV, "sink_server")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut sink = sink.spawn().map_err(|e| e.to_string())?;
+        let _ = sink.stdout.take().map(|mut r| r.read_exact(&mut ready));
         // The clients: a kernel stack (as `vdestack ns` runs them), and a
         // user-space stack under vu.
         let kernel = stack(&url, Backend::Kernel, "10.9.0.2")?;
@@ -569,6 +613,48 @@ mod user {
                     v / k
                 );
             }
+            // One stream of bulk data: the same program on the kernel stack and
+            // under vu, and the user stack's own Rust socket (no vu).
+            let mib: u64 = if o.quick { 256 } else { 1024 };
+            let sink: SocketAddr = "10.9.0.1:7001".parse().map_err(|_| "address")?;
+            let run_bulk = |user: bool, vu: &mut Vu<UserNet>| -> Result<f64, String> {
+                let mut c = if user {
+                    Command::new(&me)
+                } else {
+                    kernel.command(&me)
+                };
+                c.arg(mib.to_string())
+                    .env(ROLE_ENV, "bulk")
+                    .env("VDESTACK_VU_BENCH_PEER", "10.9.0.1:7001");
+                let out = output(c, user.then_some(vu))?;
+                let mbits: f64 = out
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bulk printed {out:?}"))?;
+                Ok(mbits / 1e3)
+            };
+            let k = measure(o.rounds, || run_bulk(false, &mut vu))?;
+            let v = measure(o.rounds, || run_bulk(true, &mut vu))?;
+            let native = measure(o.rounds, || {
+                let s = vu.net().stack();
+                let mut c = s.tcp_connect(sink).map_err(|e| e.to_string())?;
+                bulk(&mut c, mib, |c| c.shutdown(std::net::Shutdown::Write))
+                    .map_err(|e| e.to_string())
+            })?;
+            println!(
+                "{:<44} {:>6.2}Gb/s {:>6.2}Gb/s {:>7.2}x",
+                format!("bulk TCP, {mib} MiB, 1 stream"),
+                k,
+                v,
+                v / k
+            );
+            println!(
+                "{:<44} {:>10} {:>6.2}Gb/s {:>7.2}x",
+                "  the same from Rust on the user stack (no vu)",
+                "",
+                native,
+                native / k
+            );
             let n: u64 = if o.quick { 2000 } else { 10000 };
             let rr = |user: bool, vu: &mut Vu<UserNet>| -> Result<f64, String> {
                 let mut c = if user {
@@ -616,6 +702,8 @@ mod user {
         let _ = iperf_server.wait();
         let _ = rr_server.kill();
         let _ = rr_server.wait();
+        let _ = sink.kill();
+        let _ = sink.wait();
         result
     }
 }
