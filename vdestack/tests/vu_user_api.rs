@@ -220,3 +220,46 @@ fn the_socket_calls_of_a_program_on_a_user_stack() {
     assert!(st.success(), "{st}\n{said}");
     assert!(said.ends_with("OK\n"), "{said}");
 }
+
+#[test]
+fn a_user_stack_where_no_namespace_can_be_made() {
+    const T: &str = "a_user_stack_where_no_namespace_can_be_made";
+    if let Err(e) = vdestack::vu::check_support() {
+        return skip(T, &format!("{e}"));
+    }
+    for tool in ["ip", "nc", "unshare"] {
+        if !have_tool(T, tool) {
+            return;
+        }
+    }
+    // `vdestack vu -` (only lo) as Docker's default profile runs it: no
+    // unshare, setns, or clone with CLONE_NEW*. The program talks to itself
+    // over the stack's lo.
+    let dir = TempDir::new("vu-user-nons");
+    let out = dir.join_str("out");
+    let mut c = Command::new(vdestack_bin());
+    vdestack::diagnostics::deny_namespaces_on_exec(&mut c).unwrap();
+    c.args([
+        "vu",
+        "-",
+        "--",
+        "/bin/sh",
+        "-c",
+        &format!(
+            "unshare -Urn true 2>/dev/null; echo unshare $?; ip link set lo up && \
+             {{ nc -l 127.0.0.1 5000 > {out} & }} && n=0; \
+             until echo over-lo | nc -N 127.0.0.1 5000; do \
+             n=$((n+1)); [ $n -gt 100 ] && exit 1; sleep 0.1; done; wait; cat {out}"
+        ),
+    ])
+    .stdin(Stdio::null());
+    let o = output_within(c, Duration::from_secs(60)).expect("vdestack vu hung");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let mut lines = stdout.lines();
+    assert_ne!(lines.next(), Some("unshare 0"), "a namespace could be made");
+    assert_eq!(lines.next(), Some("over-lo"), "{stdout}\n{stderr}");
+}
