@@ -263,3 +263,114 @@ fn a_user_stack_where_no_namespace_can_be_made() {
     assert_ne!(lines.next(), Some("unshare 0"), "a namespace could be made");
     assert_eq!(lines.next(), Some("over-lo"), "{stdout}\n{stderr}");
 }
+
+/// A DNS server on `addr` of `stack` that answers every A question with
+/// `answer` (and others with no record), for the rest of the test.
+fn dns_server(stack: &Stack, addr: &str, answer: [u8; 4]) {
+    let u = stack.udp_bind(addr.parse().unwrap()).unwrap();
+    std::thread::spawn(move || {
+        let mut q = vec![0u8; 1500];
+        while let Ok((n, from)) = u.recv_from(&mut q) {
+            let q = &q[..n];
+            // The name ends at its 0 label; then type and class.
+            let Some(end) = q.get(12..).and_then(|r| r.iter().position(|&b| b == 0)) else {
+                continue;
+            };
+            let qend = 12 + end + 1 + 4;
+            if qend > q.len() {
+                continue;
+            }
+            let a = q[qend - 4..qend - 2] == [0, 1];
+            let mut r = Vec::new();
+            r.extend_from_slice(&q[..2]);
+            r.extend_from_slice(&[0x81, 0x80, 0, 1, 0, a as u8, 0, 0, 0, 0]);
+            r.extend_from_slice(&q[12..qend]);
+            if a {
+                r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+                r.extend_from_slice(&answer);
+            }
+            let _ = u.send_to(&r, from);
+        }
+    });
+}
+
+#[test]
+fn the_resolver_asks_the_served_resolv_confs_name_server_through_the_stack() {
+    const T: &str = "the_resolver_asks_the_served_resolv_confs_name_server_through_the_stack";
+    if let Err(e) = vdestack::vu::check_support() {
+        return skip(T, &format!("{e}"));
+    }
+    for tool in ["ip", "getent"] {
+        if !have_tool(T, tool) {
+            return;
+        }
+    }
+    let lan = format!("inproc://vu-user-dns-{}", std::process::id());
+    let peer = user_stack(&lan);
+    configure(&peer, "vde0", &[("10.0.0.2", 24)]);
+    dns_server(&peer, "10.0.0.2:53", [10, 0, 0, 99]);
+    let mut vu = Vu::new(UserNet::new(user_stack(&lan)).unwrap());
+    vu.resolv_conf("nameserver 10.0.0.2\n");
+    let dir = TempDir::new("vu-user-dns");
+    let out = dir.path("out");
+    let st = vu
+        .run(sh(&format!(
+            "ip link set lo up && ip addr add 10.0.0.1/24 dev vde0 && ip link set vde0 up && \
+             cat /etc/resolv.conf > {o} && getent ahostsv4 vu-test.example >> {o}",
+            o = out.display()
+        )))
+        .unwrap();
+    let said = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(st.success(), "{st}\n{said}");
+    assert!(said.starts_with("nameserver 10.0.0.2\n"), "{said}");
+    assert!(
+        said.contains("10.0.0.99") && said.contains("vu-test.example"),
+        "{said}"
+    );
+}
+
+#[test]
+fn vdestack_vu_r_serves_a_resolv_conf() {
+    const T: &str = "vdestack_vu_r_serves_a_resolv_conf";
+    if let Err(e) = vdestack::vu::check_support() {
+        return skip(T, &format!("{e}"));
+    }
+    let run = |args: &[&str]| {
+        let mut c = Command::new(vdestack_bin());
+        c.arg("vu").args(args).stdin(Stdio::null());
+        output_within(c, Duration::from_secs(60)).expect("vdestack vu hung")
+    };
+    let o = run(&[
+        "-R",
+        "192.0.2.53, 2001:db8::53",
+        "-",
+        "--",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "nameserver 192.0.2.53\nnameserver 2001:db8::53\n"
+    );
+    // Relative to /etc, and through `..`: the same file.
+    let o = run(&[
+        "-R",
+        "192.0.2.53",
+        "-",
+        "--",
+        "sh",
+        "-c",
+        "cd /etc && cat ./resolv.conf ../etc/resolv.conf",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "nameserver 192.0.2.53\nnameserver 192.0.2.53\n"
+    );
+    let o = run(&["-R", "not-an-address", "-", "--", "true"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not-an-address"));
+    // --stack mem takes no URL.
+    let o = run(&["--stack", "mem", "vxvde://239.0.0.1", "--", "true"]);
+    assert!(!o.status.success());
+}
