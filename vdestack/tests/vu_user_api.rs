@@ -370,6 +370,23 @@ fn vdestack_vu_r_serves_a_resolv_conf() {
     let o = run(&["-R", "not-an-address", "-", "--", "true"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("not-an-address"));
+    // -i names the interfaces.
+    let o = run(&[
+        "-i",
+        "net",
+        "inproc://vu-cli-prefix",
+        "--",
+        "ip",
+        "-o",
+        "link",
+        "show",
+        "net0",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("2: net0:"),
+        "{o:?}"
+    );
     // --stack mem takes no URL.
     let o = run(&["--stack", "mem", "vxvde://239.0.0.1", "--", "true"]);
     assert!(!o.status.success());

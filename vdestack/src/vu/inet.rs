@@ -4,18 +4,20 @@
 //! what `--stack mem` is.
 //!
 //! The program's fd is one end of an `AF_UNIX` socket pair (`SOCK_STREAM` for
-//! stream sockets, `SOCK_SEQPACKET` for the others) whose other end we hold,
-//! shut for reading. So it is a real socket fd, never a kernel IP socket, and
-//! what is not trapped fails on it: `write` and `send` fail with `EPIPE`, a
-//! read waits (as on an unconnected UDP socket), `listen`/`accept` fail with
-//! `EINVAL`. We learn that the program closed it when our end hangs up.
+//! stream sockets, `SOCK_SEQPACKET` for the others), never a kernel IP
+//! socket; the stack makes it ([`super::ServedNet::inet_open`]). A stack with
+//! a data path ([`super::UserNet`]) holds the other end and moves the bytes.
 //!
-//! Under `--stack mem` every destination is unreachable: `connect` and `sendto`
-//! with an address fail with `ENETUNREACH` (`EPIPE` for `sendto` on a stream
-//! socket, which ignores the address as TCP does), `shutdown` with `ENOTCONN`. `bind` takes the
-//! unspecified address or one of the stack's own (`EADDRNOTAVAIL` otherwise).
-//! Options of levels other than `SOL_SOCKET` are kept and read back (`SOL_SOCKET`
-//! ones go to the pair's socket, which keeps them).
+//! A stack with no data path (`--stack mem`, [`no_route`]) keeps the other end
+//! itself, shut for reading: `write` and `send` fail with `EPIPE`, a read waits
+//! (as on an unconnected UDP socket), `accept` waits for ever. We learn that
+//! the program closed it when our end hangs up. Every destination is
+//! unreachable: `connect` and `sendto` with an address fail with
+//! `ENETUNREACH` (`EPIPE` for `sendto` on a stream socket), `shutdown` with
+//! `ENOTCONN`. `bind` takes the unspecified address or one of the stack's own
+//! (`EADDRNOTAVAIL` otherwise). Options of levels other than `SOL_SOCKET` are
+//! kept and read back (`SOL_SOCKET` ones go to the pair's socket, which keeps
+//! them).
 
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;

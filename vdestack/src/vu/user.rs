@@ -9,7 +9,11 @@
 //! What the kernel's sockets have and these do not (the documented limits):
 //! no raw sockets (`EPERM`, as for a program without `CAP_NET_RAW`), no
 //! UDP-Lite; no control messages on received datagrams (TTL, timestamps);
-//! `connect(AF_UNSPEC)` on a datagram socket succeeds but keeps the peer;
+//! `connect(AF_UNSPEC)` on a datagram socket succeeds but keeps the peer; a
+//! datagram's sender is known only to a receive that asks for it
+//! (`recvfrom` with an address, `recvmsg`): one read with plain `read`/`recv`
+//! on an unconnected socket that also receives with addresses puts the
+//! following senders one datagram off;
 //! `SO_RCVBUF`/`SO_SNDBUF`, `SO_LINGER` and the timeouts are the pair's
 //! socket's (timeouts work on reads and writes, not on `accept`/`connect`).
 
