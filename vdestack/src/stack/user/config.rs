@@ -36,6 +36,17 @@ pub(super) fn of_link(mem: &MemStack, link: u32) -> LinkConf {
         .collect();
     let any_ip = addrs.len() > SMOL_ADDRS;
     addrs.truncate(SMOL_ADDRS);
+    // An Ethernet link answers its IPv6 link-local address too (from its MAC,
+    // as the kernel makes it), so neighbours that speak from theirs get answers.
+    if let Some(l) = mem
+        .links()
+        .iter()
+        .find(|l| l.index == link && l.index != LO)
+    {
+        if addrs.len() < SMOL_ADDRS {
+            addrs.push(cidr(IpAddr::V6(link_local(l.mac)), 64));
+        }
+    }
     let mut routes: Vec<(IpCidr, IpAddress)> = if link == LO {
         // Everything sent on lo is for the stack itself.
         vec![
@@ -66,6 +77,29 @@ pub(super) fn of_link(mem: &MemStack, link: u32) -> LinkConf {
     }
 }
 
+/// The IPv6 link-local address of a MAC (modified EUI-64).
+pub(super) fn link_local(mac: [u8; 6]) -> Ipv6Addr {
+    let m = mac;
+    Ipv6Addr::from([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        m[0] ^ 2,
+        m[1],
+        m[2],
+        0xff,
+        0xfe,
+        m[3],
+        m[4],
+        m[5],
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,7 +113,8 @@ mod tests {
             c.addrs,
             vec![
                 cidr("10.0.0.1".parse().unwrap(), 24),
-                cidr("fc00::1".parse().unwrap(), 64)
+                cidr("fc00::1".parse().unwrap(), 64),
+                cidr("fe80::ff:fe00:1".parse().unwrap(), 64),
             ]
         );
         assert!(!c.any_ip);

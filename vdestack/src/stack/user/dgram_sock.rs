@@ -317,7 +317,7 @@ pub(super) fn send_to(
             src: a.local,
         }
     } else {
-        route::choose(engine.mem(), dst.ip())?
+        route::choose_addr(engine.mem(), &dst)?
     };
     let pos = engine.iface_of(choice.link).ok_or(Errno::NETUNREACH)?;
     // No fragments: a datagram must fit the link (lo takes any).

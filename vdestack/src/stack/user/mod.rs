@@ -42,8 +42,10 @@
 //!   smoltcp (source selection, on-link prefixes: the 9th address's prefix is
 //!   not on-link unless an earlier one covers it); with more, smoltcp takes any
 //!   address and `filter.rs` drops what is not the stack's.
-//! - IPv4 fragments are neither sent nor reassembled; no IPv6 fragments. No
-//!   IPv6 link-local addresses, SLAAC or router discovery; no multicast
+//! - IPv4 fragments are neither sent nor reassembled; no IPv6 fragments. Each
+//!   Ethernet interface answers its IPv6 link-local address (from its MAC,
+//!   not listed by netlink, as `MemStack` lists none); no SLAAC or router
+//!   discovery; no multicast
 //!   sockets; no `SO_REUSEPORT`; no raw sockets ([`crate::stack::Stack::socket`]
 //!   is `EOPNOTSUPP`), no namespace (`Stack::netns` is `None`), no commands
 //!   (`Stack::command`'s child gets `EOPNOTSUPP`).

@@ -1,6 +1,6 @@
 //! `Stack::netlink` on a user-space stack: an [`NlClient`] over a [`Dialog`] that
-//! locks the stack, has its netlink server ([`Server`] over the stack's
-//! [`MemStack`]) answer, and applies the new state to the engine (addresses,
+//! locks the stack, has its netlink server ([`Server`](crate::nl::server::Server) over the stack's
+//! [`MemStack`](crate::nl::server::MemStack)) answer, and applies the new state to the engine (addresses,
 //! routes, links up or down, MTU). So nlinline's calls, configuration strings and
 //! `vdestack ip` work on it unchanged.
 

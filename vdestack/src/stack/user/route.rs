@@ -3,7 +3,7 @@
 //! stack's netlink state (the [`MemStack`]'s links, addresses and main-table
 //! routes), as the kernel would. No I/O.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use rustix::io::Errno;
 
@@ -86,6 +86,30 @@ pub(super) fn choose(mem: &MemStack, dst: IpAddr) -> Result<Choice, Errno> {
         None => source_for(mem.addrs(), link, dst, route.gateway).ok_or(Errno::NETUNREACH)?,
     };
     Ok(Choice { link, src })
+}
+
+/// [`choose`] for a socket address: an IPv6 link-local destination goes out the
+/// link its scope id names, from the link's own link-local address; without a
+/// scope id it is `EINVAL` (as the kernel says), with the scope of no up link
+/// `ENODEV`.
+pub(super) fn choose_addr(mem: &MemStack, dst: &SocketAddr) -> Result<Choice, Errno> {
+    match dst {
+        SocketAddr::V6(a) if is_link_local(IpAddr::V6(*a.ip())) => {
+            if a.scope_id() == 0 {
+                return Err(Errno::INVAL);
+            }
+            let link = mem
+                .links()
+                .iter()
+                .find(|l| l.index == a.scope_id() && l.index != LO && l.is_up())
+                .ok_or(Errno::NODEV)?;
+            Ok(Choice {
+                link: link.index,
+                src: IpAddr::V6(super::config::link_local(link.mac)),
+            })
+        }
+        _ => choose(mem, dst.ip()),
+    }
 }
 
 /// An address of `link` for talking to `dst` (through `gateway`, if any): one
@@ -218,6 +242,19 @@ pub(super) mod tests {
             choose(&fresh, "10.0.0.1".parse().unwrap()),
             Err(Errno::NETUNREACH)
         );
+    }
+
+    #[test]
+    fn link_local_needs_a_scope() {
+        let m = stack();
+        let no_scope: SocketAddr = "[fe80::1]:80".parse().unwrap();
+        assert_eq!(choose_addr(&m, &no_scope), Err(Errno::INVAL));
+        let on_vde0: SocketAddr = "[fe80::1%2]:80".parse().unwrap();
+        let c = choose_addr(&m, &on_vde0).unwrap();
+        assert_eq!(c.link, 2);
+        assert_eq!(c.src, "fe80::ff:fe00:1".parse::<IpAddr>().unwrap());
+        let nowhere: SocketAddr = "[fe80::1%9]:80".parse().unwrap();
+        assert_eq!(choose_addr(&m, &nowhere), Err(Errno::NODEV));
     }
 
     #[test]

@@ -253,7 +253,7 @@ pub(crate) fn connect(sh: &Shared, id: SockId, addr: SocketAddr) -> io::Result<(
         Sock::Dgram(d) => {
             check_family(d.v6, &addr)?;
             let addr = unmapped(addr);
-            route::choose(engine.mem(), addr.ip())?;
+            route::choose_addr(engine.mem(), &addr)?;
             if d.bound.is_none() {
                 d.bind(engine, SocketAddr::new(any_of(d.v6), 0))?;
             }
@@ -275,7 +275,7 @@ fn connect_tcp(t: &mut TcpSock, engine: &mut Engine, addr: SocketAddr) -> Result
     if addr.port() == 0 {
         return Err(Errno::CONNREFUSED);
     }
-    let choice = route::choose(engine.mem(), addr.ip())?;
+    let choice = route::choose_addr(engine.mem(), &addr)?;
     let pos = engine.iface_of(choice.link).ok_or(Errno::NETUNREACH)?;
     let local = match t.bound {
         Some(b) if !b.ip().is_unspecified() => b,
