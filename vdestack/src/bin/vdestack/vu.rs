@@ -18,7 +18,7 @@ use vdestack::error::context;
 use vdestack::stack::{Backend, IfSpec, Stack};
 use vdestack::vu::{MemNet, ServedNet, UserNet, Vu};
 
-use crate::{say_what, signals};
+use crate::signals;
 
 /// Arguments of `vdestack vu`.
 #[derive(Debug, clap::Args)]
@@ -100,7 +100,13 @@ pub fn run(a: VuArgs) -> io::Result<i32> {
                 .specs(specs)
                 .backend(Backend::User)
                 .build()
-                .map_err(|e| say_what(e, "making the user-space stack"))?;
+                .map_err(|e| {
+                    context(
+                        e,
+                        "vu: making the user-space stack (URLs come before `--`, the command \
+                         after it)",
+                    )
+                })?;
             serve(UserNet::new(stack)?, a.cmd, resolv)
         }
         other => Err(invalid(format!(
