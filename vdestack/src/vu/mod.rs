@@ -106,7 +106,11 @@
 //! with every other foreign-ABI call; fds that come from outside (inherited at
 //! start, or passed over an `AF_UNIX` socket by an unsupervised process) are
 //! the kernel's and stay so; `AF_PACKET` sockets go to the kernel (they need
-//! `CAP_NET_RAW`, which only a root program has).
+//! `CAP_NET_RAW`, which only a root program has). On a [`UserNet`], what a
+//! kernel stack with no route answers, the program gets (`ENETUNREACH`,
+//! `ECONNREFUSED` from the stack's own `lo`): `tests/vu_user.rs` checks that a
+//! TCP listener and a UDP socket on the test namespace's loopback get nothing
+//! from a program that `nc` reaches them with unsupervised.
 //!
 //! | file | what |
 //! |---|---|
