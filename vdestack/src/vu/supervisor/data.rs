@@ -8,7 +8,7 @@
 //! A call that must wait (a blocking `accept`, `recvfrom`, or a blocking
 //! `connect` in progress) waits in the supervisor, not in the stack: a copy of
 //! the program's end goes into our epoll set, and the call is made again when
-//! it is ready (`mod.rs`, `Then`). A non-blocking socket (or `MSG_DONTWAIT`)
+//! it is ready (`waits.rs`). A non-blocking socket (or `MSG_DONTWAIT`)
 //! gets `EAGAIN` instead.
 
 use std::os::fd::{AsFd, OwnedFd};
