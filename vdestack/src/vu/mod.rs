@@ -90,9 +90,9 @@
 //!   are in memory, out of the filter's reach), and `CONTINUE`d unless the fd is
 //!   a served datagram socket: about one trapped call's time each (netlink
 //!   requests, `AF_UNIX` messages).
-//! - A `listen` makes the program's fd the listener's end in the calling
-//!   process only: a process that forked between `socket` and `listen` keeps
-//!   the socket's first end in the child.
+//! - A `listen` puts the listener's end at the fd number it was called on, in
+//!   the calling process only: copies made before (`dup`, or a child forked
+//!   between `socket` and `listen`) keep the socket's first end.
 //! - The files of `/proc/net` other than the four above, and `/sys/class/net`,
 //!   are the machine's.
 //! - `ip monitor` and other multicast listeners wait forever: the served stack
