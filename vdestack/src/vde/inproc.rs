@@ -223,6 +223,22 @@ pub fn stats(name: &str) -> Option<Stats> {
 #[derive(Debug)]
 struct Segment {
     inner: Mutex<Inner>,
+    /// Its name in [`SEGMENTS`].
+    name: String,
+}
+
+/// A segment whose last plug is gone leaves the table (a dead entry would keep
+/// the segment's memory, and looking through many would make each open slow).
+impl Drop for Segment {
+    fn drop(&mut self) {
+        let mut all = lock(&SEGMENTS);
+        if let Some(all) = all.as_mut() {
+            // A new segment of the same name may already stand there.
+            if all.get(&self.name).is_some_and(|w| w.strong_count() == 0) {
+                all.remove(&self.name);
+            }
+        }
+    }
 }
 
 /// A plug on an in-process segment.
@@ -275,7 +291,6 @@ impl InProc {
         let segment = {
             let mut all = lock(&SEGMENTS);
             let all = all.get_or_insert_with(HashMap::new);
-            all.retain(|_, w| w.strong_count() > 0);
             match all.get(&name).and_then(Weak::upgrade) {
                 Some(s) => s,
                 None => {
@@ -289,6 +304,7 @@ impl InProc {
                             dests: Vec::new(),
                             stats: Stats::default(),
                         }),
+                        name: name.clone(),
                     });
                     all.insert(name.clone(), Arc::downgrade(&s));
                     s
