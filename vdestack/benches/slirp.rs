@@ -1,7 +1,8 @@
 //! `slirp://` TCP throughput to the host: ours (`vdestack ns slirp://`), Debian's
 //! C plugin (`vdens slirp://`, libvdeplug_slirp over libvdeslirp) and
 //! `slirp4netns` (libslirp behind a tap, in a process of its own), all on the
-//! same libslirp.
+//! same libslirp; and the same guest program on a user-space stack under
+//! `vdestack vu slirp://` (issue 16: no namespace, no tap).
 //!
 //! ```sh
 //! cargo bench -p vdestack --bench slirp -- [--secs S] [--rounds R] [--mtu M] [--quick]
@@ -117,6 +118,7 @@ enum Row {
     Ours,
     C,
     Slirp4netns,
+    Vu,
 }
 
 impl Row {
@@ -125,6 +127,7 @@ impl Row {
             Row::Ours => "ours: vdestack ns slirp://",
             Row::C => "C: vdens slirp:// (libvdeplug_slirp)",
             Row::Slirp4netns => "slirp4netns (tap)",
+            Row::Vu => "vdestack vu slirp:// (user-space stack)",
         }
     }
 }
@@ -155,6 +158,11 @@ fn measure(row: Row, o: &Opts, port: u16, sink: &Receiver<(u64, f64)>) -> Result
         Row::Ours => {
             let mut c = Command::new(&vdestack);
             c.args(["ns", &url, "/bin/sh", "-c", &setup]);
+            c
+        }
+        Row::Vu => {
+            let mut c = Command::new(&vdestack);
+            c.args(["vu", &url, "--", "/bin/sh", "-c", &setup]);
             c
         }
         Row::C => {
@@ -244,6 +252,11 @@ fn run(o: &Opts) -> Result<(), String> {
         notes.push("slirp4netns row skipped: it needs root here");
     } else {
         rows.push(Row::Slirp4netns);
+    }
+    if vdestack::vu::check_support().is_ok() {
+        rows.push(Row::Vu);
+    } else {
+        notes.push("vu row skipped: no seccomp user notification here");
     }
     let mut figures: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
     let mut errors: Vec<Option<String>> = vec![None; rows.len()];

@@ -19,16 +19,26 @@
 //!   seccomp filter costs a system call (the kernel takes its slower entry
 //!   path), apart from what vu's filter adds.
 //!
+//! * **A user-space stack** (`vdestack vu URL`): `iperf3` (1 and 4 streams) and
+//!   a TCP request/response loop (1 byte each way) of a program under `vu` on a
+//!   user-space stack, against the same program on a kernel stack (what
+//!   `vdestack ns` runs) on the same transport (`inproc://`, to a kernel-stack
+//!   peer); and the time of one call served by the user-space stack
+//!   (`getsockname` on a bound UDP socket) against the kernel's.
+//!
 //! Each figure is the median of `--rounds` runs (default 5). Everything runs in a
 //! network namespace of its own (re-executed under `unshare -n` as root, `-Urn`
 //! otherwise); nothing is sent anywhere (`--stack mem` has no data path).
 
 use std::fs::File;
 use std::io::{Read, Seek};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use vdestack::vu::{MemNet, Vu};
+use vdestack::nl::AddrSpec;
+use vdestack::stack::{Backend, Stack};
+use vdestack::vu::{MemNet, UserNet, Vu};
 
 const ROLE_ENV: &str = "VDESTACK_VU_BENCH_ROLE";
 const SANDBOX_ENV: &str = "VDESTACK_VU_BENCH_SANDBOX";
@@ -175,6 +185,63 @@ mod roles {
                 }
                 Ok(per(n, t))
             }
+            "getsockname" => {
+                let s = net::socket(AddressFamily::INET, SocketType::DGRAM, None)?;
+                net::bind(&s, &std::net::SocketAddr::from(([0, 0, 0, 0], 0)))?;
+                let t = Instant::now();
+                for _ in 0..n {
+                    net::getsockname(&s)?;
+                }
+                Ok(per(n, t))
+            }
+            // A TCP client: 1 byte to the rr server and 1 back, n times.
+            "rr" => {
+                use std::io::{Read, Write};
+                let to = std::env::var("VDESTACK_VU_BENCH_PEER").map_err(io::Error::other)?;
+                let mut c = std::net::TcpStream::connect(to.as_str())?;
+                c.set_nodelay(true)?;
+                let mut b = [0u8; 1];
+                let t = Instant::now();
+                for _ in 0..n {
+                    c.write_all(&b)?;
+                    c.read_exact(&mut b)?;
+                }
+                Ok(per(n, t))
+            }
+            // A bulk sender: n MiB to the sink; prints Mbit/s (not ns).
+            "bulk" => {
+                let to = std::env::var("VDESTACK_VU_BENCH_PEER").map_err(io::Error::other)?;
+                let mut c = std::net::TcpStream::connect(to.as_str())?;
+                Ok(super::bulk(&mut c, n, |c| c.shutdown(std::net::Shutdown::Write))? * 1e3)
+            }
+            // The sink: reads each connection to its end, then says `k`.
+            "sink_server" => {
+                use std::io::{Read, Write};
+                let l = std::net::TcpListener::bind("0.0.0.0:7001")?;
+                println!("ready");
+                let mut buf = vec![0u8; 1 << 20];
+                for c in l.incoming() {
+                    let mut c = c?;
+                    while c.read(&mut buf)? > 0 {}
+                    c.write_all(b"k")?;
+                }
+                Ok(0.0)
+            }
+            // The rr server: echoes each connection's bytes until it ends.
+            "rr_server" => {
+                use std::io::{Read, Write};
+                let l = std::net::TcpListener::bind("0.0.0.0:7000")?;
+                println!("ready");
+                for c in l.incoming() {
+                    let mut c = c?;
+                    c.set_nodelay(true)?;
+                    let mut b = [0u8; 1];
+                    while c.read_exact(&mut b).is_ok() {
+                        c.write_all(&b)?;
+                    }
+                }
+                Ok(0.0)
+            }
             "unix" => {
                 let (a, b) = net::socketpair(
                     AddressFamily::UNIX,
@@ -200,6 +267,24 @@ mod roles {
         r[..name.len()].copy_from_slice(name.as_bytes());
         r
     }
+}
+
+/// Sends `mib` MiB on `c`, shuts it for writing (`shut`) and waits for the
+/// sink's `k`: Gbit/s.
+fn bulk<S: std::io::Read + std::io::Write>(
+    c: &mut S,
+    mib: u64,
+    shut: impl FnOnce(&S) -> std::io::Result<()>,
+) -> std::io::Result<f64> {
+    let buf = vec![0x5au8; 1 << 16];
+    let t = Instant::now();
+    for _ in 0..mib * 16 {
+        c.write_all(&buf)?;
+    }
+    shut(c)?;
+    let mut k = [0u8; 1];
+    c.read_exact(&mut k)?;
+    Ok(mib as f64 * 8.0 * 1_048_576.0 / t.elapsed().as_secs_f64() / 1e9)
 }
 
 /// How a role runs.
@@ -388,5 +473,237 @@ fn run(o: &Opts) -> Result<(), String> {
     println!(
         " one-instruction allow-all seccomp filter / time under vu: what vu adds to any filter)"
     );
+    println!();
+    match user::run(o) {
+        Ok(()) => {}
+        Err(e) => println!("user-space stack rows: skipped: {e}"),
+    }
     Ok(())
+}
+
+/// The rows of `vdestack vu` on a user-space stack.
+mod user {
+    use super::*;
+
+    /// Brings `lo` and `vde0` of `s` up, `vde0` with `addr`/24.
+    fn configure(s: &Stack, addr: &str) -> Result<(), String> {
+        let e = |e: std::io::Error| e.to_string();
+        let nl = s.netlink().map_err(e)?;
+        let lo = nl.link_index("lo").map_err(e)?;
+        nl.link_set_up(lo, true).map_err(e)?;
+        let i = nl.link_index("vde0").map_err(e)?;
+        nl.link_set_up(i, true).map_err(e)?;
+        nl.addr_add(&AddrSpec::new(i, addr.parse().map_err(|_| "address")?, 24).no_dad())
+            .map_err(e)
+    }
+
+    fn stack(url: &str, backend: Backend, addr: &str) -> Result<Stack, String> {
+        let s = Stack::builder()
+            .interface("vde0", url)
+            .backend(backend)
+            .build()
+            .map_err(|e| format!("a {backend:?} stack on {url}: {e}"))?;
+        configure(&s, addr)?;
+        Ok(s)
+    }
+
+    /// Runs `c` on the user-space stack (under vu) or as is (a kernel stack's
+    /// command); its stdout.
+    fn output(c: Command, vu: Option<&mut Vu<UserNet>>) -> Result<String, String> {
+        let mut c = c;
+        let mut out = tempfile()?;
+        c.stdin(Stdio::null())
+            .stdout(out.try_clone().map_err(|e| e.to_string())?);
+        let st = match vu {
+            Some(vu) => vu.run(c),
+            None => c.status(),
+        }
+        .map_err(|e| e.to_string())?;
+        let mut s = String::new();
+        out.rewind().map_err(|e| e.to_string())?;
+        out.read_to_string(&mut s).map_err(|e| e.to_string())?;
+        if !st.success() {
+            return Err(format!("{st}: {s}"));
+        }
+        Ok(s)
+    }
+
+    /// Gbit/s of an `iperf3 -J` run's received bytes.
+    fn gbits(json: &str) -> Result<f64, String> {
+        let v: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        v["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .map(|b| b / 1e9)
+            .ok_or_else(|| "no sum_received in iperf3's report".into())
+    }
+
+    pub(super) fn run(o: &Opts) -> Result<(), String> {
+        if !["iperf3", "ip"].iter().all(|t| {
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .any(|d| d.join(t).is_file())
+        }) {
+            return Err("iperf3 is not installed".into());
+        }
+        let url = format!("inproc://vu-bench-{}", std::process::id());
+        // The peer: a kernel stack running the servers.
+        let peer = stack(&url, Backend::Kernel, "10.9.0.1")?;
+        let mut iperf_server = peer.command("iperf3");
+        iperf_server
+            .args(["-s", "-B", "10.9.0.1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut iperf_server = iperf_server.spawn().map_err(|e| e.to_string())?;
+        let me = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut rr_server = peer.command(&me);
+        rr_server
+            .env(ROLE_ENV, "rr_server")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut rr_server = rr_server.spawn().map_err(|e| e.to_string())?;
+        let mut ready = [0u8; 6];
+        let _ = rr_server
+            .stdout
+            .take()
+            .map(|mut r| r.read_exact(&mut ready));
+        let mut sink = peer.command(&me);
+        sink.env(ROLE_ENV, "sink_server")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut sink = sink.spawn().map_err(|e| e.to_string())?;
+        let _ = sink.stdout.take().map(|mut r| r.read_exact(&mut ready));
+        // The clients: a kernel stack (as `vdestack ns` runs them), and a
+        // user-space stack under vu.
+        let kernel = stack(&url, Backend::Kernel, "10.9.0.2")?;
+        let mut vu = Vu::new(
+            UserNet::new(stack(&url, Backend::User, "10.9.0.3")?).map_err(|e| e.to_string())?,
+        );
+        let secs = if o.quick { "2" } else { "4" };
+        println!(
+            "vdestack vu on a user-space stack against the same program on a kernel stack \
+             (inproc:// to a kernel-stack peer), median of {} rounds",
+            o.rounds
+        );
+        println!();
+        println!(
+            "{:<44} {:>10} {:>10} {:>8}",
+            "", "kernel", "vu user", "vu/kernel"
+        );
+        let result = (|| -> Result<(), String> {
+            for streams in ["1", "4"] {
+                let iperf = |user: bool, vu: &mut Vu<UserNet>| -> Result<f64, String> {
+                    let args = ["-c", "10.9.0.1", "-J", "-t", secs, "-P", streams];
+                    let out = if user {
+                        let mut c = Command::new("iperf3");
+                        c.args(args);
+                        output(c, Some(vu))?
+                    } else {
+                        let mut c = kernel.command("iperf3");
+                        c.args(args);
+                        output(c, None)?
+                    };
+                    gbits(&out)
+                };
+                let k = measure(o.rounds, || iperf(false, &mut vu))?;
+                let v = measure(o.rounds, || iperf(true, &mut vu))?;
+                println!(
+                    "{:<44} {:>6.2}Gb/s {:>6.2}Gb/s {:>7.2}x",
+                    format!("iperf3, {streams} stream(s), client to peer"),
+                    k,
+                    v,
+                    v / k
+                );
+            }
+            // One stream of bulk data: the same program on the kernel stack and
+            // under vu, and the user stack's own Rust socket (no vu).
+            let mib: u64 = if o.quick { 256 } else { 1024 };
+            let sink: SocketAddr = "10.9.0.1:7001".parse().map_err(|_| "address")?;
+            let run_bulk = |user: bool, vu: &mut Vu<UserNet>| -> Result<f64, String> {
+                let mut c = if user {
+                    Command::new(&me)
+                } else {
+                    kernel.command(&me)
+                };
+                c.arg(mib.to_string())
+                    .env(ROLE_ENV, "bulk")
+                    .env("VDESTACK_VU_BENCH_PEER", "10.9.0.1:7001");
+                let out = output(c, user.then_some(vu))?;
+                let mbits: f64 = out
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("bulk printed {out:?}"))?;
+                Ok(mbits / 1e3)
+            };
+            let k = measure(o.rounds, || run_bulk(false, &mut vu))?;
+            let v = measure(o.rounds, || run_bulk(true, &mut vu))?;
+            let native = measure(o.rounds, || {
+                let s = vu.net().stack();
+                let mut c = s.tcp_connect(sink).map_err(|e| e.to_string())?;
+                bulk(&mut c, mib, |c| c.shutdown(std::net::Shutdown::Write))
+                    .map_err(|e| e.to_string())
+            })?;
+            println!(
+                "{:<44} {:>6.2}Gb/s {:>6.2}Gb/s {:>7.2}x",
+                format!("bulk TCP, {mib} MiB, 1 stream"),
+                k,
+                v,
+                v / k
+            );
+            println!(
+                "{:<44} {:>10} {:>6.2}Gb/s {:>7.2}x",
+                "  the same from Rust on the user stack (no vu)",
+                "",
+                native,
+                native / k
+            );
+            let n: u64 = if o.quick { 2000 } else { 10000 };
+            let rr = |user: bool, vu: &mut Vu<UserNet>| -> Result<f64, String> {
+                let mut c = if user {
+                    Command::new(&me)
+                } else {
+                    kernel.command(&me)
+                };
+                c.arg(n.to_string())
+                    .env(ROLE_ENV, "rr")
+                    .env("VDESTACK_VU_BENCH_PEER", "10.9.0.1:7000");
+                let out = output(c, user.then_some(vu))?;
+                out.trim()
+                    .parse()
+                    .map_err(|_| format!("rr printed {out:?}"))
+            };
+            let k = measure(o.rounds, || rr(false, &mut vu))?;
+            let v = measure(o.rounds, || rr(true, &mut vu))?;
+            println!(
+                "{:<44} {:>8.1}µs {:>8.1}µs {:>7.2}x",
+                "TCP request/response, 1 B each way (per rt)",
+                k / 1e3,
+                v / 1e3,
+                v / k
+            );
+            let n = 20000;
+            let k = measure(o.rounds, || role("getsockname", n, Under::Nothing))?;
+            let v = measure(o.rounds, || {
+                let mut c = Command::new(&me);
+                c.arg(n.to_string()).env(ROLE_ENV, "getsockname");
+                let out = output(c, Some(&mut vu))?;
+                out.trim()
+                    .parse()
+                    .map_err(|_| format!("getsockname printed {out:?}"))
+            })?;
+            println!(
+                "{:<44} {:>8.2}µs {:>8.2}µs {:>7.1}x",
+                "a trapped call: getsockname (UDP, user stack)",
+                k / 1e3,
+                v / 1e3,
+                v / k
+            );
+            Ok(())
+        })();
+        let _ = iperf_server.kill();
+        let _ = iperf_server.wait();
+        let _ = rr_server.kill();
+        let _ = rr_server.wait();
+        let _ = sink.kill();
+        let _ = sink.wait();
+        result
+    }
 }

@@ -113,6 +113,12 @@ impl NlClient {
         answer::dump(&mut **self.turn(), kind, fixed, reply).map_err(|e| context(e, what))
     }
 
+    /// One request (one whole message) and every reply message, as the dialog
+    /// gives them: for a server that passes a program's requests on (`vu`).
+    pub(crate) fn raw_dialog(&self, request: &[u8]) -> io::Result<Vec<Vec<u8>>> {
+        self.turn().dialog(request)
+    }
+
     fn turn(&self) -> std::sync::MutexGuard<'_, Box<dyn Dialog + Send>> {
         // A poisoned lock only means another request panicked; a kernel dialog
         // skips the stale replies it may have left by sequence number.

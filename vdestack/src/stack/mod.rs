@@ -119,6 +119,15 @@ const _: () = {
 };
 
 impl Stack {
+    /// The shared state of a user-space stack, for `vu`'s control calls
+    /// (`None` on the kernel backend).
+    pub(crate) fn user_shared(&self) -> Option<&std::sync::Arc<user::Shared>> {
+        match &self.inner {
+            Inner::User(u) => Some(u.shared()),
+            Inner::Kernel(_) => None,
+        }
+    }
+
     /// A builder: interfaces, options, backend.
     pub fn builder() -> StackBuilder {
         StackBuilder::new()

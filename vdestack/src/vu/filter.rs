@@ -8,18 +8,24 @@
 //! | `ioctl` | request in `0x8900..=0x89ff` (the `SIOC*` socket and netdevice range) | netdevice ioctls are answered from the served stack |
 //! | `bind`, `connect`, `getsockname`, `getpeername`, `getsockopt`, `setsockopt` | always (the fd's kind is not in a register) | answered for served sockets, `CONTINUE`d for others |
 //! | `sendto` | with a destination address | an address on a served socket; `send` (no address) is never trapped |
+//! | `recvfrom` | with a place for the source address | a served datagram socket's source addresses travel beside its payloads; `recv` (no address) is never trapped |
+//! | `sendmsg`, `recvmsg` | always, but the one `sendmsg` that passes us the listener fd | their addresses are in memory; `CONTINUE`d unless the fd is a served datagram socket |
+//! | `listen`, `accept`, `accept4` | always | a served listener is another socket pair, its connections come as messages |
 //! | `shutdown` | always | a netlink socket refuses it (`EOPNOTSUPP`), an unconnected IP socket too (`ENOTCONN`) |
 //! | `open`, `openat` | opened read-only | `/proc/net/...` files are made from the served stack |
 //! | `openat2` | always (its flags are in memory) | as `openat` |
 //! | `io_uring_setup` | always: fails with `ENOSYS` | io_uring's `IORING_OP_SOCKET`, `_CONNECT`, `_SEND`... make and use sockets without a system call the filter could see |
 //! | calls of another ABI (i386, x32) | always: fail with `ENOSYS` | their numbers differ; a 32-bit `socketcall` would pass unseen |
 //!
-//! `sendmsg` is never trapped: the filtered child passes the listener fd to us
-//! with it (`sys::seccomp`), and netlink requests use it on every call.
+//! The filtered child passes the listener fd to us with a `sendmsg` whose flags
+//! no program uses (`sys::seccomp::UNTRAPPED_SENDMSG_FLAGS`): that one call is
+//! let through. `sendmmsg` and `recvmmsg` are not trapped: on a served datagram
+//! socket they carry payloads without addresses (a connected socket's, which is
+//! what glibc's resolver does).
 
 use std::io;
 
-use crate::sys::seccomp::{program, Rule, Verdict, When};
+use crate::sys::seccomp::{program, Rule, Verdict, When, UNTRAPPED_SENDMSG_FLAGS};
 
 /// `O_ACCMODE`.
 const O_ACCMODE: u32 = 3;
@@ -55,6 +61,14 @@ pub(crate) fn rules() -> Vec<Rule> {
             },
         ),
         notify(libc::SYS_sendto, When::ArgNonZero { arg: 4 }),
+        notify(libc::SYS_recvfrom, When::ArgNonZero { arg: 4 }),
+        notify(
+            libc::SYS_sendmsg,
+            When::ArgNotEq {
+                arg: 2,
+                value: UNTRAPPED_SENDMSG_FLAGS,
+            },
+        ),
         notify(
             libc::SYS_openat,
             When::ArgMasked {
@@ -87,6 +101,10 @@ pub(crate) fn rules() -> Vec<Rule> {
         libc::SYS_getsockopt,
         libc::SYS_setsockopt,
         libc::SYS_shutdown,
+        libc::SYS_listen,
+        libc::SYS_accept,
+        libc::SYS_accept4,
+        libc::SYS_recvmsg,
     ] {
         r.push(notify(nr, When::Always));
     }
@@ -125,12 +143,36 @@ mod tests {
             verdict(libc::SYS_sendto, [3, 0, 0, 0, 0x7fff0000, 0]),
             notify
         );
+        assert_eq!(verdict(libc::SYS_recvfrom, [3, 0, 0, 0, 0, 0]), allow);
+        assert_eq!(
+            verdict(libc::SYS_recvfrom, [3, 0, 0, 0, 0x7fff0000, 0]),
+            notify
+        );
+        assert_eq!(
+            verdict(libc::SYS_sendmsg, [3, 0x7fff0000, 0, 0, 0, 0]),
+            notify
+        );
+        assert_eq!(
+            verdict(
+                libc::SYS_sendmsg,
+                [3, 0x7fff0000, UNTRAPPED_SENDMSG_FLAGS as u64, 0, 0, 0]
+            ),
+            allow
+        );
+        for nr in [
+            libc::SYS_recvmsg,
+            libc::SYS_accept,
+            libc::SYS_accept4,
+            libc::SYS_listen,
+        ] {
+            assert_eq!(verdict(nr, [0; 6]), notify, "nr {nr}");
+        }
         assert_eq!(verdict(libc::SYS_io_uring_setup, [0; 6]), enosys);
         for nr in [
             libc::SYS_read,
             libc::SYS_write,
-            libc::SYS_sendmsg,
-            libc::SYS_recvmsg,
+            libc::SYS_sendmmsg,
+            libc::SYS_recvmmsg,
             libc::SYS_close,
             libc::SYS_clone,
             libc::SYS_execve,

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use super::inet::{no_route, InetCall, InetSocket};
 use super::ioctl::{classify, device_name_only};
+use super::msghdr;
 use super::netlink::{pack, NlSock, Ports};
 use super::procnet::{match_path, may_match};
 use super::served::{MemNet, NetDialog};
@@ -77,21 +78,26 @@ pub fn program_input(data: &[u8]) {
         rustix::net::SocketFlags::CLOEXEC,
         None,
     ) {
-        let mut sock = InetSocket {
-            ours,
-            family: libc::AF_INET,
-            kind: libc::SOCK_DGRAM,
-            protocol: libc::IPPROTO_UDP,
-            local: None,
-            peer: None,
-            options: Vec::new(),
-        };
+        let mut sock = InetSocket::new(
+            Some(ours),
+            0,
+            libc::AF_INET,
+            libc::SOCK_DGRAM,
+            libc::IPPROTO_UDP,
+        );
         let addrs: Vec<SocketAddr> = [v4, v6].into_iter().flatten().collect();
         let d = &mut NetDialog::new(&mut net);
         for addr in addrs {
             let _ = no_route(d, &mut sock, InetCall::Bind(addr));
             let _ = no_route(d, &mut sock, InetCall::Connect(Some(addr)));
-            let _ = no_route(d, &mut sock, InetCall::SendTo(addr));
+            let _ = no_route(
+                d,
+                &mut sock,
+                InetCall::SendTo {
+                    to: addr,
+                    data: mem,
+                },
+            );
         }
         let _ = no_route(
             d,
@@ -104,5 +110,12 @@ pub fn program_input(data: &[u8]) {
         );
         let _ = no_route(d, &mut sock, InetCall::GetSockOpt { level: a, name: b });
         let _ = no_route(d, &mut sock, InetCall::Shutdown(c));
+        let _ = no_route(d, &mut sock, InetCall::Listen(c));
+        let _ = no_route(d, &mut sock, InetCall::LocalAddr);
+        let _ = no_route(d, &mut sock, InetCall::PeerAddr);
+    }
+    let m = msghdr::parse_msghdr(mem);
+    if let Ok(iov) = msghdr::parse_iovecs(mem) {
+        let _ = msghdr::scatter(&iov, m.iovlen as usize);
     }
 }

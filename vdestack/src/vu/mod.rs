@@ -25,8 +25,8 @@
 //!
 //! The command is started under a seccomp filter that traps a few calls
 //! (`filter.rs`: `socket` for `AF_INET`/`AF_INET6`/`AF_NETLINK`, the `SIOC*`
-//! ioctl range, the socket-naming, option and `shutdown` calls, read-only
-//! opens) and sends
+//! ioctl range, the socket-naming, option, `listen`, `accept` and `shutdown`
+//! calls, addressed sends and receives, read-only opens) and sends
 //! them to a listener fd in the supervisor (`sys::seccomp`), which
 //! answers them (`supervisor/`):
 //!
@@ -44,10 +44,20 @@
 //!   sealed memfd holding the stack's file, in the kernel's format
 //!   (`procnet.rs`);
 //! - `AF_INET`/`AF_INET6` sockets are socket-pair ends, never kernel IP
-//!   sockets; their calls go to [`ServedNet::inet_call`] (`inet.rs`: under
-//!   `--stack mem`, every destination is unreachable), which may answer later
-//!   ([`InetReply::Later`], [`ServedNet::completions`]) while the supervisor
-//!   serves the other calls;
+//!   sockets ([`ServedNet::inet_open`]); their calls go to
+//!   [`ServedNet::inet_call`] (`inet.rs`: under `--stack mem`, every
+//!   destination is unreachable; [`UserNet`]: a user-space TCP/IP stack whose
+//!   sockets they are). Reads, writes and readiness (`poll`, `select`, `epoll`)
+//!   stay native on the pair. A listener's connections come as messages on its
+//!   pair, taken by the trapped `accept` ([`ServedNet::inet_accept`]) and
+//!   injected; a datagram's source travels beside it, given by the trapped
+//!   `recvfrom`/`recvmsg` ([`ServedNet::inet_recv`]). A call that must wait
+//!   (a blocking `connect`, `accept`, `recvfrom`) waits in the supervisor, on a
+//!   copy of the program's end (`pidfd_getfd`), while it serves the others; a
+//!   stack may also answer later itself ([`InetReply::Later`],
+//!   [`ServedNet::completions`]);
+//! - `/etc/resolv.conf` is served when the run has one ([`Vu::resolv_conf`],
+//!   `vdestack vu -R`);
 //! - every other family (`AF_UNIX`, ...) and every other call go to the kernel
 //!   untouched; `io_uring_setup` fails with `ENOSYS` (io_uring could make and
 //!   use sockets without a system call the filter sees).
@@ -71,8 +81,18 @@
 //!   orphan re-parented to init cannot either (it is no longer a descendant).
 //! - x86_64 (and little-endian aarch64/riscv64) programs only: 32-bit (i386)
 //!   and x32 system calls fail with `ENOSYS`.
-//! - `sendmsg` is never trapped: on a served `AF_INET` socket under
-//!   `--stack mem` it fails as a write does (`EPIPE`), not with `ENETUNREACH`.
+//! - `sendmmsg` and `recvmmsg` are not trapped: on a served datagram socket
+//!   they carry payloads without addresses (a connected socket's: what glibc's
+//!   resolver does). `sendmsg` with an address on a stream socket fails with
+//!   `EISCONN` (TCP would ignore the address); `recvmsg` on a datagram socket
+//!   gives no control messages (TTL, timestamps).
+//! - Every `sendmsg` and `recvmsg` of the program is trapped (their addresses
+//!   are in memory, out of the filter's reach), and `CONTINUE`d unless the fd is
+//!   a served datagram socket: about one trapped call's time each (netlink
+//!   requests, `AF_UNIX` messages).
+//! - A `listen` puts the listener's end at the fd number it was called on, in
+//!   the calling process only: copies made before (`dup`, or a child forked
+//!   between `socket` and `listen`) keep the socket's first end.
 //! - The files of `/proc/net` other than the four above, and `/sys/class/net`,
 //!   are the machine's.
 //! - `ip monitor` and other multicast listeners wait forever: the served stack
@@ -86,7 +106,11 @@
 //! with every other foreign-ABI call; fds that come from outside (inherited at
 //! start, or passed over an `AF_UNIX` socket by an unsupervised process) are
 //! the kernel's and stay so; `AF_PACKET` sockets go to the kernel (they need
-//! `CAP_NET_RAW`, which only a root program has).
+//! `CAP_NET_RAW`, which only a root program has). On a [`UserNet`], what a
+//! kernel stack with no route answers, the program gets (`ENETUNREACH`,
+//! `ECONNREFUSED` from the stack's own `lo`): `tests/vu_user.rs` checks that a
+//! TCP listener and a UDP socket on the test namespace's loopback get nothing
+//! from a program that `nc` reaches them with unsupervised.
 //!
 //! | file | what |
 //! |---|---|
@@ -94,6 +118,8 @@
 //! | `filter.rs` | the trapped calls |
 //! | `netlink.rs` | served netlink sockets: ports, bind, names, options, datagrams |
 //! | `inet.rs` | served IP sockets: [`InetSocket`], [`InetCall`], the no-route answers |
+//! | `user.rs` | [`UserNet`]: a user-space TCP/IP stack served |
+//! | `msghdr.rs` | `struct msghdr` and `struct iovec` as bytes |
 //! | `ioctl.rs` | which `SIOC*` requests are served, with which semantics |
 //! | `procnet.rs` | which paths are the served `/proc/net` files |
 //! | `sockaddr.rs` | socket addresses, checked as the kernel checks them |
@@ -105,11 +131,13 @@ mod filter;
 pub mod fuzz;
 mod inet;
 mod ioctl;
+mod msghdr;
 mod netlink;
 mod procnet;
 mod served;
 mod sockaddr;
 mod supervisor;
+mod user;
 
 use std::io;
 use std::process::{Command, ExitStatus};
@@ -120,8 +148,12 @@ use std::process::{Command, ExitStatus};
 /// served stack's answers are converted where they reach a trapped call.)
 pub type Errno = i32;
 
-pub use inet::{check_socket, no_route, CallId, InetCall, InetReply, InetSocket};
+pub use inet::{
+    check_socket, keep_option, kept_option, no_route, Accepted, CallId, InetCall, InetReply,
+    InetSocket, Received,
+};
 pub use served::{MemNet, NetDialog, ServedNet, MEM_VDE0_MAC};
+pub use user::UserNet;
 
 /// Runs commands with their network system calls served by a stack of ours.
 ///
@@ -130,12 +162,24 @@ pub use served::{MemNet, NetDialog, ServedNet, MEM_VDE0_MAC};
 #[derive(Debug)]
 pub struct Vu<N> {
     net: N,
+    options: supervisor::RunOptions,
 }
 
 impl<N: ServedNet> Vu<N> {
     /// Serves `net`.
     pub fn new(net: N) -> Self {
-        Vu { net }
+        Vu {
+            net,
+            options: supervisor::RunOptions::default(),
+        }
+    }
+
+    /// Serves `/etc/resolv.conf` to the commands with this content (what
+    /// `vdestack vu -R` gives): their resolver then asks the name servers it
+    /// names, through the served stack. The file itself is not touched.
+    pub fn resolv_conf(&mut self, content: impl Into<Vec<u8>>) -> &mut Self {
+        self.options.resolv_conf = Some(content.into());
+        self
     }
 
     /// Runs `cmd` (and everything it starts) on the stack, on this thread, until
@@ -144,7 +188,7 @@ impl<N: ServedNet> Vu<N> {
     /// `NotFound`, `PermissionDenied`), or this kernel cannot supervise (the
     /// message names the requirement).
     pub fn run(&mut self, cmd: Command) -> io::Result<ExitStatus> {
-        supervisor::supervise(&mut self.net, cmd)
+        supervisor::supervise(&mut self.net, cmd, &self.options)
     }
 
     /// The stack.

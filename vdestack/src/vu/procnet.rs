@@ -114,6 +114,12 @@ pub(crate) fn match_path(path: &[u8]) -> Option<(Whose, ProcNetFile)> {
     }
 }
 
+/// Whether an absolute path names `/etc/resolv.conf` (lexically: a link to it
+/// elsewhere is not seen).
+pub(crate) fn is_resolv_conf(path: &[u8]) -> bool {
+    path.first() == Some(&b'/') && normalise(path) == [b"etc".as_slice(), b"resolv.conf"]
+}
+
 /// Joins a directory (absolute) and a relative path.
 pub(crate) fn join(dir: &[u8], rel: &[u8]) -> Vec<u8> {
     let mut p = dir.to_vec();
@@ -125,6 +131,15 @@ pub(crate) fn join(dir: &[u8], rel: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolv_conf_paths() {
+        assert!(is_resolv_conf(b"/etc/resolv.conf"));
+        assert!(is_resolv_conf(b"//etc/./resolv.conf"));
+        assert!(is_resolv_conf(b"/tmp/../etc/resolv.conf"));
+        assert!(!is_resolv_conf(b"etc/resolv.conf"));
+        assert!(!is_resolv_conf(b"/etc/resolv.conf.bak"));
+    }
 
     #[test]
     fn paths() {

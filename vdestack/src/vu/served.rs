@@ -8,10 +8,11 @@
 //! with no data path ([`super::no_route`]): a user-space TCP/IP stack overrides it.
 
 use std::net::IpAddr;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
-use std::os::fd::BorrowedFd;
+use rustix::net::{self as rnet, AddressFamily, RecvFlags, Shutdown, SocketFlags, SocketType};
 
-use super::inet::{self, CallId, InetCall, InetReply, InetSocket};
+use super::inet::{self, Accepted, CallId, InetCall, InetReply, InetSocket, Received};
 use crate::nl::dialog::Dialog;
 use crate::nl::server::{MemStack, Server};
 use crate::vu::Errno;
@@ -33,6 +34,76 @@ pub trait ServedNet: Send {
     /// the kernel's checks for TCP, UDP, ICMP echo and raw sockets.
     fn inet_socket(&mut self, family: i32, kind: i32, protocol: i32) -> Result<i32, Errno> {
         inet::check_socket(family, kind, protocol)
+    }
+
+    /// Makes a socket `socket()` asked for (`protocol` as
+    /// [`ServedNet::inet_socket`] returned it): what the supervisor keeps, and
+    /// the program's fd (an `AF_UNIX` socket-pair end: `SOCK_STREAM` for stream
+    /// sockets, `SOCK_SEQPACKET` for the others). Default: a pair whose other
+    /// end we keep, shut for reading, so the program's writes fail (`EPIPE`)
+    /// and its reads wait: a stack with no data path.
+    fn inet_open(
+        &mut self,
+        family: i32,
+        kind: i32,
+        protocol: i32,
+    ) -> Result<(InetSocket, OwnedFd), Errno> {
+        let ty = if kind == libc::SOCK_STREAM {
+            SocketType::STREAM
+        } else {
+            SocketType::SEQPACKET
+        };
+        let (ours, theirs) = rnet::socketpair(AddressFamily::UNIX, ty, SocketFlags::CLOEXEC, None)
+            .map_err(|e| e.raw_os_error())?;
+        rnet::shutdown(&ours, Shutdown::Read).map_err(|e| e.raw_os_error())?;
+        Ok((
+            InetSocket::new(Some(ours), 0, family, kind, protocol),
+            theirs,
+        ))
+    }
+
+    /// Takes one waiting connection of listener `sock`, whose program end is
+    /// `app`; `EAGAIN` when none waits (the supervisor then waits for `app` to
+    /// be readable, or fails a non-blocking call). Default: none ever comes.
+    fn inet_accept(
+        &mut self,
+        sock: &mut InetSocket,
+        app: BorrowedFd<'_>,
+    ) -> Result<Accepted, Errno> {
+        let _ = (sock, app);
+        Err(libc::EAGAIN)
+    }
+
+    /// Receives one datagram (with `peek`, leaves it there) with its source
+    /// from datagram socket `sock`, whose program end is `app`, into `buf`;
+    /// `EAGAIN` when none waits. Default: the pair's next message, with no
+    /// source.
+    fn inet_recv(
+        &mut self,
+        sock: &mut InetSocket,
+        app: BorrowedFd<'_>,
+        buf: &mut [u8],
+        peek: bool,
+    ) -> Result<Received, Errno> {
+        let _ = sock;
+        let mut flags = RecvFlags::DONTWAIT | RecvFlags::TRUNC;
+        if peek {
+            flags |= RecvFlags::PEEK;
+        }
+        let (len, full) = rnet::recv(app, buf, flags).map_err(|e| e.raw_os_error())?;
+        Ok(Received {
+            len,
+            full,
+            from: None,
+        })
+    }
+
+    /// Whether socket `sock` (one without [`InetSocket::ours`]) is still open
+    /// in the stack: the supervisor forgets the sockets the program closed.
+    /// Default: yes.
+    fn inet_alive(&mut self, sock: &InetSocket) -> bool {
+        let _ = sock;
+        true
     }
 
     /// Serves a call on one of the stack's sockets; `id` names the call if the

@@ -320,6 +320,11 @@ impl TcpSock {
             }
         }
         if s.state() == State::Closed || (s.state() == State::TimeWait && *app_eof) {
+            if *app_eof && !*eof_sent && !*read_shut && s.can_recv() {
+                // The peer's data before its FIN is still going to the
+                // application (its end was full): the EOF comes after it.
+                return true;
+            }
             if *app_eof && *eof_sent {
                 // Closed both ways: the application reads EOF, its writes
                 // fail with EPIPE, as after a kernel's close; the entry stays a

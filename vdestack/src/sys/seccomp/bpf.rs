@@ -113,6 +113,13 @@ pub enum When {
         /// Argument index (0-5).
         arg: u8,
     },
+    /// The low half of argument `arg` is not `value`.
+    ArgNotEq {
+        /// Argument index (0-5).
+        arg: u8,
+        /// The one value that does not match.
+        value: u32,
+    },
 }
 
 /// One system call's rule.
@@ -203,6 +210,12 @@ fn handler(rule: &Rule) -> io::Result<Vec<sock_filter>> {
         When::ArgAnyBit { arg, mask } => vec![
             stmt(BPF_LD_W_ABS, arg_lo(*arg)?),
             jump(BPF_JMP_JSET_K, *mask, 1, 0)?,
+            allow,
+            act,
+        ],
+        When::ArgNotEq { arg, value } => vec![
+            stmt(BPF_LD_W_ABS, arg_lo(*arg)?),
+            jump(BPF_JMP_JEQ_K, *value, 0, 1)?,
             allow,
             act,
         ],
@@ -374,6 +387,14 @@ mod tests {
                 when: When::Always,
                 verdict: Verdict::Errno(38),
             },
+            Rule {
+                nr: libc::SYS_sendmsg,
+                when: When::ArgNotEq {
+                    arg: 2,
+                    value: 0x48c0,
+                },
+                verdict: Verdict::Notify,
+            },
         ];
         for nr in [libc::SYS_bind, libc::SYS_connect, libc::SYS_getsockname] {
             r.push(Rule {
@@ -430,6 +451,9 @@ mod tests {
         for nr in [libc::SYS_bind, libc::SYS_connect, libc::SYS_getsockname] {
             assert_eq!(eval(nr, [0; 6]), NOTIFY);
         }
+        assert_eq!(eval(libc::SYS_sendmsg, [3, 0, 0, 0, 0, 0]), NOTIFY);
+        assert_eq!(eval(libc::SYS_sendmsg, [3, 0, 0x48c0, 0, 0, 0]), ALLOW);
+        assert_eq!(eval(libc::SYS_sendmsg, [3, 0, 0x48c1, 0, 0, 0]), NOTIFY);
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! before the fork (the parent may be multithreaded): no allocation, no locks.
 //!
 //! The child passes the fd with `sendmsg` *after* the filter is in place, so a
-//! filter must never trap `sendmsg` (nobody would answer yet).
+//! filter must not trap that call (nobody would answer yet): it is made with
+//! the flags [`UNTRAPPED_SENDMSG_FLAGS`], which a filter that traps `sendmsg`
+//! lets through.
 
 #![allow(unsafe_code)]
 
@@ -40,6 +42,12 @@ pub enum SpawnError {
     #[error("{0}")]
     Command(io::Error),
 }
+
+/// The `sendmsg` flags of the call that passes the listener fd: a combination
+/// no program uses (`MSG_DONTWAIT | MSG_EOR | MSG_CONFIRM | MSG_NOSIGNAL`, all
+/// harmless on the `AF_UNIX` socket it goes over), so a filter trapping
+/// `sendmsg` can let exactly this call through.
+pub const UNTRAPPED_SENDMSG_FLAGS: u32 = 0x48c0;
 
 /// The child's message: a tag byte, then an errno for `E`.
 const TAG_LISTENER: u8 = b'L';
@@ -185,7 +193,7 @@ unsafe fn send_fd(sock: i32, fd: i32) -> isize {
     (*cmsg).cmsg_type = libc::SCM_RIGHTS;
     (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as _;
     std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<i32>(), fd);
-    libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL)
+    libc::sendmsg(sock, &msg, UNTRAPPED_SENDMSG_FLAGS as i32)
 }
 
 /// `seccomp(2)` with an operation and a pointer argument.

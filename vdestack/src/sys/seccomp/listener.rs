@@ -150,6 +150,35 @@ impl Listener {
         })
     }
 
+    /// Puts a copy of `fd` at number `target` in the caller's fd table, in place
+    /// of what was there (`SECCOMP_ADDFD_FLAG_SETFD`, as `dup2` does), without
+    /// answering the call. `ENOENT`: the caller is gone.
+    pub fn replace_fd(
+        &self,
+        id: u64,
+        fd: BorrowedFd<'_>,
+        target: i32,
+        cloexec: bool,
+    ) -> io::Result<()> {
+        let mut add = libc::seccomp_notif_addfd {
+            id,
+            flags: libc::SECCOMP_ADDFD_FLAG_SETFD as u32,
+            srcfd: fd.as_raw_fd() as u32,
+            newfd: target as u32,
+            newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+        };
+        // SAFETY: NOTIF_ADDFD reads one struct seccomp_notif_addfd; `srcfd` is an
+        // fd of ours, borrowed for the call.
+        cvt(unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_ADDFD as _,
+                &mut add as *mut libc::seccomp_notif_addfd,
+            )
+        })
+        .map(|_| ())
+    }
+
     /// Asks for wake-ups on the trapped task's CPU (Linux 6.6); `false` where the
     /// kernel does not know the flag.
     pub fn set_sync_wakeup(&self) -> bool {

@@ -27,6 +27,6 @@ mod tests;
 
 pub use bpf::{program, run as run_program, Rule, Verdict, When, NATIVE_ARCH};
 pub use deny::{deny_namespaces_on_exec, filter_on_exec};
-pub use install::{check_support, spawn_with_filter, SpawnError};
+pub use install::{check_support, spawn_with_filter, SpawnError, UNTRAPPED_SENDMSG_FLAGS};
 pub use listener::{Listener, Notification, Response};
 pub use memory::{read_cstring, read_memory, write_memory};

@@ -5,10 +5,13 @@
 //! |---|---|
 //! | `mod.rs` | [`supervise`]: start the command under the filter, the loop, the table of served sockets |
 //! | `target.rs` | the calling thread: memory, fds (by `/proc/PID/fd` inode), paths, who is supervised |
-//! | `sockets.rs` | `socket()`, and `bind`/`connect`/names/options/`sendto` on served sockets |
+//! | `sockets.rs` | `socket()`, and `bind`/`connect`/names/options/`sendto`/`shutdown` on served sockets |
 //! | `nlio.rs` | serving netlink requests: datagrams in, replies out (queued when the program's socket is full) |
 //! | `ioctl.rs` | the netdevice ioctls over [`crate::nl::emul`] |
-//! | `open.rs` | `open`/`openat`/`openat2` of the served `/proc/net` files |
+//! | `open.rs` | `open`/`openat`/`openat2` of the served `/proc/net` files and `/etc/resolv.conf` |
+//! | `data.rs` | `listen`, `accept`, addressed datagrams (`recvfrom`, `recvmsg`, `sendmsg`) on served IP sockets |
+//! | `waits.rs` | calls that wait in the supervisor for a program's socket end (timeouts, callers gone) |
+//! | `fds.rs` | copies of a program's fds (`pidfd_getfd`) |
 //!
 //! Why one thread: the served stack's state is shared by every supervised
 //! process, and each answer is short (no call blocks the loop: netlink replies
@@ -33,16 +36,20 @@
 //! valid afterwards; fds are injected and answered in one step
 //! (`SECCOMP_ADDFD_FLAG_SEND`).
 
+mod data;
+mod fds;
 mod ioctl;
 mod nlio;
 mod open;
 mod sockets;
 pub(crate) mod target;
+mod waits;
 
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::process::{Command, ExitStatus};
+use std::time::Instant;
 
 use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -101,6 +108,28 @@ pub(crate) struct State<'n, N: ServedNet + ?Sized> {
     /// Calls whose answer the stack deferred (`InetReply::Later`), by id: the
     /// notification, and whether it is a getsockopt (its value is written back).
     pending: HashMap<u64, (Notification, bool)>,
+    /// Calls waiting in the supervisor for a program's socket end, by number.
+    waits: HashMap<u64, Wait>,
+    next_wait: u64,
+    /// When the waits were last checked for callers gone.
+    swept: Instant,
+    /// Served IP sockets beyond which the table is next checked for closed ones.
+    sweep_at: usize,
+    /// pidfds of supervised processes, by process id; process ids by thread id.
+    pidfds: HashMap<i32, OwnedFd>,
+    tgids: HashMap<i32, i32>,
+    /// What the served `/etc/resolv.conf` holds, if one is served.
+    resolv_conf: Option<Vec<u8>>,
+}
+
+pub(crate) use waits::Then;
+use waits::{Wait, SWEEP_EVERY, WAIT_TOKEN};
+
+/// Options of a supervised run beside the stack.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunOptions {
+    /// Serve `/etc/resolv.conf` with this content.
+    pub resolv_conf: Option<Vec<u8>>,
 }
 
 /// Runs `cmd` with its network calls served by `net`; returns its exit status
@@ -108,6 +137,7 @@ pub(crate) struct State<'n, N: ServedNet + ?Sized> {
 pub(crate) fn supervise<N: ServedNet + ?Sized>(
     net: &mut N,
     cmd: Command,
+    options: &RunOptions,
 ) -> io::Result<ExitStatus> {
     seccomp::check_support()?;
     let prog = filter::filter()?;
@@ -118,7 +148,10 @@ pub(crate) fn supervise<N: ServedNet + ?Sized>(
     // Lower latency where the kernel has it (6.6); nothing is lost without.
     listener.set_sync_wakeup();
     let root = child.id() as i32;
-    let result = State::new(net, root).and_then(|mut st| st.run(&listener));
+    let result = State::new(net, root).and_then(|mut st| {
+        st.resolv_conf = options.resolv_conf.clone();
+        st.run(&listener)
+    });
     // On an error the listener closes here: the program's trapped calls fail
     // with ENOSYS from now on, and its netlink sockets see end of file.
     drop(listener);
@@ -160,6 +193,13 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
             root,
             buf: vec![0u8; 1 << 20],
             pending: HashMap::new(),
+            waits: HashMap::new(),
+            next_wait: 0,
+            swept: Instant::now(),
+            sweep_at: 256,
+            pidfds: HashMap::new(),
+            tgids: HashMap::new(),
+            resolv_conf: None,
         })
     }
 
@@ -194,7 +234,23 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
                     }
                     None => 2,
                 };
-                match poll(&mut fds[..n], None) {
+                let second = Timespec {
+                    tv_sec: 1,
+                    tv_nsec: 0,
+                };
+                let soonest = self.waits.values().filter_map(|w| w.deadline).min();
+                let until = soonest.map(|d| {
+                    let left = d.saturating_duration_since(Instant::now()).min(SWEEP_EVERY);
+                    Timespec {
+                        tv_sec: left.as_secs() as i64,
+                        tv_nsec: left.subsec_nanos() as i64,
+                    }
+                });
+                let timeout = match &until {
+                    Some(t) => Some(t),
+                    None => (!self.waits.is_empty()).then_some(&second),
+                };
+                match poll(&mut fds[..n], timeout) {
                     Ok(_) => {}
                     Err(rustix::io::Errno::INTR) => continue,
                     Err(e) => return Err(context(e, "poll")),
@@ -223,10 +279,35 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
                 };
                 for ev in &events[..n] {
                     let (token, flags) = (ev.data.u64(), ev.flags);
-                    self.socket_event(token, flags);
+                    if token & WAIT_TOKEN != 0 {
+                        self.wait_ready(listener, token & !WAIT_TOKEN);
+                    } else {
+                        self.socket_event(token, flags);
+                    }
+                }
+            }
+            if !self.waits.is_empty() {
+                self.expire_waits(listener);
+                if self.swept.elapsed() >= SWEEP_EVERY {
+                    self.sweep_waits(listener);
                 }
             }
         }
+    }
+
+    /// Forgets the served IP sockets the stack no longer has (those it holds
+    /// the other end of: it learns of their close, we do not), when the table
+    /// has grown enough since the last look.
+    fn sweep_closed(&mut self) {
+        if self.socks.len() < self.sweep_at {
+            return;
+        }
+        let net = &mut *self.net;
+        self.socks.retain(|_, s| match s {
+            Served::Inet(i) if i.ours.is_none() => net.inet_alive(i),
+            _ => true,
+        });
+        self.sweep_at = (self.socks.len() * 2).max(256);
     }
 
     /// Answers the calls whose deferred answers the stack has ready.
@@ -284,7 +365,12 @@ impl<'n, N: ServedNet + ?Sized> State<'n, N> {
             | libc::SYS_getsockopt
             | libc::SYS_setsockopt
             | libc::SYS_shutdown
+            | libc::SYS_listen
             | libc::SYS_sendto => self.sockcall(t),
+            libc::SYS_accept | libc::SYS_accept4 => self.accept(t),
+            libc::SYS_recvfrom => self.recvfrom(t),
+            libc::SYS_recvmsg => self.recvmsg(t),
+            libc::SYS_sendmsg => self.sendmsg(t),
             libc::SYS_openat | libc::SYS_openat2 => self.open(t),
             #[cfg(target_arch = "x86_64")]
             libc::SYS_open => self.open(t),

@@ -1,6 +1,7 @@
-//! `open`, `openat` and `openat2` of the served `/proc/net` files: the caller
-//! gets a sealed memfd holding the file made from the served stack. Every
-//! other path is `CONTINUE`d.
+//! `open`, `openat` and `openat2` of the served `/proc/net` files, and of
+//! `/etc/resolv.conf` when the run serves one: the caller gets a sealed memfd
+//! holding the file (made from the served stack). Every other path is
+//! `CONTINUE`d.
 //!
 //! Cost: every read-only open of a supervised program makes a round trip to
 //! the supervisor (the path is in memory, out of the filter's reach): about
@@ -26,7 +27,7 @@ use rustix::fs::{MemfdFlags, SealFlags};
 
 use super::target::{supervised, Target};
 use super::{Answer, State};
-use crate::vu::procnet::{join, match_path, may_match, Whose};
+use crate::vu::procnet::{is_resolv_conf, join, match_path, may_match, Whose};
 use crate::vu::served::ServedNet;
 use crate::vu::Errno;
 
@@ -71,7 +72,8 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
         let absolute = if path.first() == Some(&b'/') {
             path
         } else {
-            if !may_match(&path) {
+            let resolv = self.resolv_conf.is_some() && path.ends_with(b"resolv.conf");
+            if !may_match(&path) && !resolv {
                 return Ok(Answer::CONTINUE);
             }
             let dir = if dirfd == AT_FDCWD {
@@ -84,6 +86,13 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
                 _ => return Ok(Answer::CONTINUE),
             }
         };
+        if is_resolv_conf(&absolute) {
+            return match self.resolv_conf.clone() {
+                Some(content) if t.valid() => self.serve_file(t, "resolv.conf", &content, flags),
+                Some(_) => Ok(Answer::Done),
+                None => Ok(Answer::CONTINUE),
+            };
+        }
         let Some((whose, file)) = match_path(&absolute) else {
             return Ok(Answer::CONTINUE);
         };
@@ -98,11 +107,19 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
         let content = file
             .content(self.net)
             .map_err(|e| crate::error::errno_of(&e))?;
-        let memfd = rustix::fs::memfd_create(
-            file.memfd_name(),
-            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
-        )
-        .map_err(|e| e.raw_os_error())?;
+        self.serve_file(t, file.memfd_name(), &content, flags)
+    }
+
+    /// Answers an open with a sealed memfd holding `content`.
+    fn serve_file(
+        &mut self,
+        t: &Target<'_>,
+        name: &str,
+        content: &[u8],
+        flags: i32,
+    ) -> Result<Answer, Errno> {
+        let memfd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+            .map_err(|e| e.raw_os_error())?;
         let mut done = 0;
         while done < content.len() {
             done += rustix::io::pwrite(&memfd, &content[done..], done as u64)

@@ -2,17 +2,16 @@
 //! answered for served sockets (`CONTINUE`d for every other fd: the decision
 //! reads no memory, only which socket the fd is).
 
-use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use rustix::event::epoll::EventFlags;
-use rustix::net::{self, AddressFamily, Shutdown, SocketAddrUnix, SocketFlags, SocketType};
+use rustix::net::{self, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use super::target::{FdKind, Target};
-use super::{Answer, Served, State};
+use super::{Answer, Served, State, Then};
+use crate::sys::seccomp::Response;
 use crate::sys::set_nonblocking;
-use crate::vu::inet::{CallId, InetCall, InetReply, InetSocket};
+use crate::vu::inet::{CallId, InetCall, InetReply};
 use crate::vu::netlink::{abstract_name, NlSock, SOL_NETLINK};
 use crate::vu::served::ServedNet;
 use crate::vu::sockaddr::{self, SOCKADDR_MAX};
@@ -27,13 +26,6 @@ const NETLINK_ROUTE: i32 = 0;
 /// `MAX_LINKS`: netlink protocols are below it.
 const NETLINK_MAX_LINKS: i32 = 32;
 
-/// A free ephemeral port for a `bind` to port 0 (the kernel's range is
-/// 32768-60999).
-fn ephemeral_port() -> u16 {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    32768 + (NEXT.fetch_add(1, Ordering::Relaxed) % 28232) as u16
-}
-
 impl<N: ServedNet + ?Sized> State<'_, N> {
     /// `socket(family, type, protocol)` for `AF_NETLINK`, `AF_INET`, `AF_INET6`.
     pub(super) fn socket(&mut self, t: &Target<'_>) -> Answer {
@@ -47,41 +39,21 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
             return Answer::errno(libc::EINVAL);
         }
         let made = match family {
-            libc::AF_NETLINK => self.netlink_socket(kind, protocol),
+            libc::AF_NETLINK => self.netlink_socket(kind, protocol, t.tgid()),
             libc::AF_INET | libc::AF_INET6 => self.inet_socket(family, kind, protocol),
             _ => return Answer::CONTINUE,
         };
-        let (ours, theirs, served, events) = match made {
+        let (theirs, served) = match made {
             Ok(m) => m,
             Err(e) => return Answer::errno(e),
         };
         if flags & libc::SOCK_NONBLOCK != 0 && set_nonblocking(&theirs).is_err() {
             return Answer::errno(libc::ENOMEM);
         }
-        let ino = match rustix::fs::fstat(&theirs) {
-            Ok(st) => st.st_ino,
-            Err(e) => return Answer::errno(e.raw_os_error()),
+        let ino = match self.register(&theirs, served) {
+            Ok(ino) => ino,
+            Err(e) => return Answer::errno(e),
         };
-        if let Err(e) = self.watch(ino, &ours, events) {
-            return Answer::errno(e.raw_os_error().unwrap_or(libc::ENOMEM));
-        }
-        let served = match served {
-            Pending::Netlink(kind) => Served::Netlink(NlSock::new(ours, kind, t.tgid())),
-            Pending::Inet {
-                family,
-                kind,
-                protocol,
-            } => Served::Inet(InetSocket {
-                ours,
-                family,
-                kind,
-                protocol,
-                local: None,
-                peer: None,
-                options: Vec::new(),
-            }),
-        };
-        self.socks.insert(ino, served);
         match t.send_fd(theirs.as_fd(), flags & libc::SOCK_CLOEXEC != 0) {
             Ok(_) => Answer::Done,
             Err(e) => {
@@ -91,7 +63,27 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
         }
     }
 
-    fn netlink_socket(&mut self, kind: i32, protocol: i32) -> Result<Made, Errno> {
+    /// Enters a served socket, known by the inode of the program's end
+    /// `theirs`, in the table (our end, if we keep one, in the epoll set).
+    pub(super) fn register(&mut self, theirs: &OwnedFd, served: Served) -> Result<u64, Errno> {
+        let ino = rustix::fs::fstat(theirs)
+            .map_err(|e| e.raw_os_error())?
+            .st_ino;
+        let (ours, events) = match &served {
+            Served::Netlink(s) => (Some(&s.ours), EventFlags::IN | EventFlags::RDHUP),
+            Served::Inet(s) => (s.ours.as_ref(), EventFlags::empty()),
+        };
+        if let Some(ours) = ours {
+            self.watch(ino, ours, events)
+                .map_err(|e| e.raw_os_error().unwrap_or(libc::ENOMEM))?;
+        } else {
+            self.sweep_closed();
+        }
+        self.socks.insert(ino, served);
+        Ok(ino)
+    }
+
+    fn netlink_socket(&mut self, kind: i32, protocol: i32, tgid: i32) -> Result<Made, Errno> {
         if kind != libc::SOCK_RAW && kind != libc::SOCK_DGRAM {
             return Err(libc::ESOCKTNOSUPPORT);
         }
@@ -119,31 +111,13 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
         if !bound {
             return Err(libc::EADDRINUSE);
         }
-        Ok((
-            ours,
-            theirs,
-            Pending::Netlink(kind),
-            EventFlags::IN | EventFlags::RDHUP,
-        ))
+        Ok((theirs, Served::Netlink(NlSock::new(ours, kind, tgid))))
     }
 
     fn inet_socket(&mut self, family: i32, kind: i32, protocol: i32) -> Result<Made, Errno> {
         let protocol = self.net.inet_socket(family, kind, protocol)?;
-        let pair_type = if kind == libc::SOCK_STREAM {
-            SocketType::STREAM
-        } else {
-            SocketType::SEQPACKET
-        };
-        let (ours, theirs) = pair(pair_type)?;
-        // The program's writes fail (EPIPE) and its reads wait; our end sees
-        // only the hang-up when the program closes its own.
-        net::shutdown(&ours, Shutdown::Read).map_err(|e| e.raw_os_error())?;
-        let pending = Pending::Inet {
-            family,
-            kind,
-            protocol,
-        };
-        Ok((ours, theirs, pending, EventFlags::empty()))
+        let (sock, theirs) = self.net.inet_open(family, kind, protocol)?;
+        Ok((theirs, Served::Inet(sock)))
     }
 
     /// bind, connect, getsockname, getpeername, getsockopt, setsockopt, sendto,
@@ -199,7 +173,7 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
                 }
                 libc::SOL_SOCKET => {
                     let (kind, protocol) = (s.kind, 0);
-                    return socket_identity(t, libc::AF_NETLINK, kind, protocol);
+                    return socket_identity(t, libc::AF_NETLINK, kind, protocol, false);
                 }
                 _ => return Err(libc::ENOPROTOOPT),
             },
@@ -214,61 +188,50 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
 
     fn inet_call(&mut self, t: &Target<'_>, ino: u64) -> Result<Answer, Errno> {
         let nr = t.n.nr as i64;
-        let (family, kind, protocol) = match self.socks.get(&ino) {
-            Some(Served::Inet(s)) => (s.family, s.kind, s.protocol),
+        let (family, kind, protocol, listening) = match self.socks.get(&ino) {
+            Some(Served::Inet(s)) => (s.family, s.kind, s.protocol, s.listening),
             _ => return Ok(Answer::CONTINUE),
         };
+        let payload;
+        let value;
         let call = match nr {
             libc::SYS_bind => {
                 let a = read_addr(t, t.ptr(1), t.int(2))?;
-                let mut a = sockaddr::parse_inet(&a, family)?;
-                if a.port() == 0 {
-                    a.set_port(ephemeral_port());
-                }
-                Some(InetCall::Bind(a))
+                InetCall::Bind(sockaddr::parse_inet(&a, family)?)
             }
             libc::SYS_connect => {
                 let a = read_addr(t, t.ptr(1), t.int(2))?;
                 if sockaddr::family(&a)? == libc::AF_UNSPEC {
-                    Some(InetCall::Connect(None))
+                    InetCall::Connect(None)
                 } else {
-                    Some(InetCall::Connect(Some(sockaddr::parse_inet(&a, family)?)))
+                    InetCall::Connect(Some(sockaddr::parse_inet(&a, family)?))
                 }
             }
+            // TCP ignores the address: what is sent goes down the stream.
+            libc::SYS_sendto if kind == libc::SOCK_STREAM => return self.stream_send(t, ino),
             libc::SYS_sendto => {
                 let a = read_addr(t, t.ptr(4), t.int(5))?;
-                Some(InetCall::SendTo(sockaddr::parse_inet(&a, family)?))
+                let to = sockaddr::parse_inet(&a, family)?;
+                payload = read_payload(t, t.ptr(1), t.n.args[2])?;
+                InetCall::SendTo { to, data: &payload }
             }
-            libc::SYS_shutdown => Some(InetCall::Shutdown(t.int(1))),
-            _ => None,
-        };
-        let value;
-        let call = match (call, nr) {
-            (Some(c), _) => c,
-            (None, libc::SYS_getsockname | libc::SYS_getpeername) => {
-                let Some(Served::Inet(s)) = self.socks.get(&ino) else {
-                    return Ok(Answer::CONTINUE);
-                };
-                let a: Option<SocketAddr> = if nr == libc::SYS_getsockname {
-                    Some(s.local.unwrap_or_else(|| sockaddr::unspecified(family)))
-                } else {
-                    s.peer
-                };
-                let a = a.ok_or(libc::ENOTCONN)?;
-                write_addr(t, t.ptr(1), t.ptr(2), &sockaddr::encode_inet(&a))?;
-                return Ok(Answer::value(0));
+            libc::SYS_shutdown => InetCall::Shutdown(t.int(1)),
+            libc::SYS_listen => InetCall::Listen(t.int(1)),
+            libc::SYS_getsockname => InetCall::LocalAddr,
+            libc::SYS_getpeername => InetCall::PeerAddr,
+            libc::SYS_getsockopt => {
+                if t.int(1) == libc::SOL_SOCKET {
+                    let id = socket_identity(t, family, kind, protocol, listening)?;
+                    if !matches!(id, Answer::Reply(Response::Continue)) {
+                        return Ok(id);
+                    }
+                }
+                InetCall::GetSockOpt {
+                    level: t.int(1),
+                    name: t.int(2),
+                }
             }
-            (None, libc::SYS_getsockopt) if t.int(1) == libc::SOL_SOCKET => {
-                return socket_identity(t, family, kind, protocol);
-            }
-            (None, libc::SYS_setsockopt) if t.int(1) == libc::SOL_SOCKET => {
-                return Ok(Answer::CONTINUE);
-            }
-            (None, libc::SYS_getsockopt) => InetCall::GetSockOpt {
-                level: t.int(1),
-                name: t.int(2),
-            },
-            (None, _) => {
+            _ => {
                 let len = t.int(4);
                 if len < 0 {
                     return Err(libc::EINVAL);
@@ -289,40 +252,75 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
         };
         let getsockopt = matches!(call, InetCall::GetSockOpt { .. });
         let reply = self.net.inet_call(s, call, CallId(t.n.id))?;
-        if reply == InetReply::Later {
-            self.pending.insert(t.n.id, (*t.n, getsockopt));
-            return Ok(Answer::Done);
+        self.reply(t, ino, reply, getsockopt)
+    }
+
+    /// Ends a served call as the stack's reply says.
+    pub(super) fn reply(
+        &mut self,
+        t: &Target<'_>,
+        ino: u64,
+        reply: InetReply,
+        getsockopt: bool,
+    ) -> Result<Answer, Errno> {
+        match reply {
+            InetReply::Later => {
+                self.pending.insert(t.n.id, (*t.n, getsockopt));
+                Ok(Answer::Done)
+            }
+            InetReply::Continue => Ok(Answer::CONTINUE),
+            InetReply::InProgress => {
+                let fd = t.int(0);
+                let nonblocking = t.fd_flags(fd).unwrap_or(0) & libc::O_NONBLOCK != 0;
+                if nonblocking {
+                    return Err(libc::EINPROGRESS);
+                }
+                let app = self.program_fd(t, fd, ino)?;
+                Ok(self.wait(t, app, EventFlags::OUT, Then::ConnectResult(ino)))
+            }
+            InetReply::Listening(fd) => self.install_listener(t, ino, fd),
+            InetReply::Address(a) => {
+                write_addr(t, t.ptr(1), t.ptr(2), &sockaddr::encode_inet(&a))?;
+                Ok(Answer::value(0))
+            }
+            other => finish(t, other, getsockopt),
         }
-        finish(t, reply, getsockopt)
     }
 }
 
-/// The answer to a served socket call (now or later): a getsockopt's value is
-/// written to the caller's memory.
+/// The answer to a served socket call (now or later) that ends in a value: a
+/// getsockopt's value is written to the caller's memory.
 pub(super) fn finish(t: &Target<'_>, reply: InetReply, getsockopt: bool) -> Result<Answer, Errno> {
     match reply {
         InetReply::Value(v) if !getsockopt => Ok(Answer::value(v)),
         InetReply::Value(v) => write_opt(t, &(v as i32).to_ne_bytes()),
         InetReply::Bytes(b) => write_opt(t, &b),
-        // A stack that defers the answer again: the call keeps waiting.
-        InetReply::Later => Ok(Answer::Done),
+        InetReply::Continue => Ok(Answer::CONTINUE),
+        InetReply::Address(a) => {
+            write_addr(t, t.ptr(1), t.ptr(2), &sockaddr::encode_inet(&a))?;
+            Ok(Answer::value(0))
+        }
+        // A deferred answer that defers again (or a stack answering later with
+        // what only an immediate answer can be): the call keeps waiting.
+        InetReply::Later | InetReply::InProgress | InetReply::Listening(_) => Ok(Answer::Done),
     }
 }
 
-/// What `socket()` made, before it is registered.
-type Made = (OwnedFd, OwnedFd, Pending, EventFlags);
-
-/// The served socket, before our end goes into it.
-enum Pending {
-    /// A netlink socket of this type.
-    Netlink(i32),
-    /// An IP socket.
-    Inet {
-        family: i32,
-        kind: i32,
-        protocol: i32,
-    },
+/// The bytes a `sendto` sends (at most a datagram's 64 KiB: more is
+/// `EMSGSIZE`, as for UDP).
+pub(super) fn read_payload(t: &Target<'_>, ptr: u64, len: u64) -> Result<Vec<u8>, Errno> {
+    if len > MAX_DATAGRAM as u64 {
+        return Err(libc::EMSGSIZE);
+    }
+    t.read(ptr, len as usize)
 }
+
+/// The largest datagram sent or received through the supervisor.
+pub(super) const MAX_DATAGRAM: usize = 65_535;
+
+/// What `socket()` made, before it is registered: the program's end and what
+/// we keep.
+type Made = (OwnedFd, Served);
 
 fn pair(ty: SocketType) -> Result<(OwnedFd, OwnedFd), Errno> {
     net::socketpair(AddressFamily::UNIX, ty, SocketFlags::CLOEXEC, None)
@@ -331,7 +329,7 @@ fn pair(ty: SocketType) -> Result<(OwnedFd, OwnedFd), Errno> {
 
 /// An address argument (`move_addr_to_kernel`: a length outside 0..=128 is
 /// `EINVAL`).
-fn read_addr(t: &Target<'_>, ptr: u64, len: i32) -> Result<Vec<u8>, Errno> {
+pub(super) fn read_addr(t: &Target<'_>, ptr: u64, len: i32) -> Result<Vec<u8>, Errno> {
     if !(0..=SOCKADDR_MAX as i32).contains(&len) {
         return Err(libc::EINVAL);
     }
@@ -357,7 +355,7 @@ fn read_opt(t: &Target<'_>, max: usize) -> Result<Vec<u8>, Errno> {
 
 /// Fills in an address result (`getsockname`, `getpeername`): as many bytes
 /// as the caller's length allows, and the full length.
-fn write_addr(t: &Target<'_>, ptr: u64, len_ptr: u64, name: &[u8]) -> Result<(), Errno> {
+pub(super) fn write_addr(t: &Target<'_>, ptr: u64, len_ptr: u64, name: &[u8]) -> Result<(), Errno> {
     let len = t.read_i32(len_ptr)?;
     if len < 0 {
         return Err(libc::EINVAL);
@@ -384,14 +382,22 @@ fn write_opt(t: &Target<'_>, value: &[u8]) -> Result<Answer, Errno> {
     Ok(Answer::value(0))
 }
 
-/// `SO_TYPE`, `SO_DOMAIN`, `SO_PROTOCOL` say what the program asked for (the
-/// pair's socket would say `AF_UNIX`); the other `SOL_SOCKET` options are the
-/// pair socket's (buffer sizes, `SO_ERROR`, ...).
-fn socket_identity(t: &Target<'_>, family: i32, kind: i32, protocol: i32) -> Result<Answer, Errno> {
+/// `SO_TYPE`, `SO_DOMAIN`, `SO_PROTOCOL`, `SO_ACCEPTCONN` say what the
+/// program asked for (the pair's socket would say `AF_UNIX`); the other
+/// `SOL_SOCKET` options are `CONTINUE`d (a netlink socket's are the pair
+/// socket's: buffer sizes, `SO_ERROR`, ...).
+fn socket_identity(
+    t: &Target<'_>,
+    family: i32,
+    kind: i32,
+    protocol: i32,
+    listening: bool,
+) -> Result<Answer, Errno> {
     let v = match t.int(2) {
         libc::SO_TYPE => kind,
         libc::SO_DOMAIN => family,
         libc::SO_PROTOCOL => protocol,
+        libc::SO_ACCEPTCONN => listening as i32,
         _ => return Ok(Answer::CONTINUE),
     };
     write_opt(t, &v.to_ne_bytes())

@@ -112,12 +112,32 @@ impl<'a> Target<'a> {
             .map_err(errno_of)
     }
 
+    /// Puts a copy of `fd` at number `target` of the caller's fd table, in
+    /// place of what was there (the call is answered separately).
+    pub(crate) fn replace_fd(
+        &self,
+        fd: BorrowedFd<'_>,
+        target: i32,
+        cloexec: bool,
+    ) -> Result<(), Errno> {
+        self.listener
+            .replace_fd(self.n.id, fd, target, cloexec)
+            .map_err(errno_of)
+    }
+
     /// Where `/proc/PID/fd/FD` (or `cwd`) of the caller points.
     pub(crate) fn link(&self, what: &str) -> Option<Vec<u8>> {
         let p = format!("/proc/{}/{what}", self.n.pid);
         rustix::fs::readlinkat(CWD, p, Vec::new())
             .ok()
             .map(|c| c.into_bytes())
+    }
+
+    /// The file status flags and `O_CLOEXEC` of fd `fd` of the caller (the
+    /// `flags:` line of `/proc/TID/fdinfo/FD`, octal).
+    pub(crate) fn fd_flags(&self, fd: i32) -> Option<i32> {
+        let s = std::fs::read_to_string(format!("/proc/{}/fdinfo/{fd}", self.n.pid)).ok()?;
+        parse_fdinfo_flags(&s)
     }
 
     /// What fd `fd` of the caller is.
@@ -134,6 +154,12 @@ impl<'a> Target<'a> {
             None => FdKind::NotSocket,
         }
     }
+}
+
+/// The `flags:` of an fdinfo file.
+fn parse_fdinfo_flags(s: &str) -> Option<i32> {
+    let v = s.lines().find_map(|l| l.strip_prefix("flags:"))?;
+    i32::from_str_radix(v.trim(), 8).ok()
 }
 
 /// The inode of a `socket:[INODE]` link.
@@ -185,6 +211,15 @@ mod tests {
         assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
         assert_eq!(socket_inode(b"pipe:[12345]"), None);
         assert_eq!(socket_inode(b"/dev/null"), None);
+    }
+
+    #[test]
+    fn fdinfo_flags() {
+        let s = "pos:\t0\nflags:\t02004002\nmnt_id:\t15\nino:\t1234\n";
+        let f = parse_fdinfo_flags(s).unwrap();
+        assert_eq!(f & libc::O_NONBLOCK, libc::O_NONBLOCK);
+        assert_eq!(f & libc::O_CLOEXEC, libc::O_CLOEXEC);
+        assert_eq!(parse_fdinfo_flags("pos: 0\n"), None);
     }
 
     #[test]
