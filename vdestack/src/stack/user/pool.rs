@@ -25,6 +25,7 @@ use rustix::event::{eventfd, EventfdFlags, Timespec};
 
 use super::engine::{Engine, Scratch, SockId};
 use crate::error::context;
+use crate::vde::poll_window::PollWindow;
 
 /// The most threads the pool runs.
 pub(super) const MAX_WORKERS: usize = 4;
@@ -216,6 +217,7 @@ impl Worker {
         let mut ready: Vec<u64> = Vec::new();
         let mut hups: Vec<(u64, SockId)> = Vec::new();
         let mut empty_since: Option<Instant> = None;
+        let mut window = PollWindow::new(crate::Config::current().relay_poll);
         loop {
             let now = Instant::now();
             let wait = timers
@@ -230,11 +232,22 @@ impl Worker {
                 // Rounded up to a millisecond's worth so a timer is never early.
                 tv_nsec: i64::from(d.subsec_nanos()),
             });
-            let n = match epoll::wait(&self.epoll, &mut events[..], ts.as_ref()) {
-                Ok(n) => n,
-                Err(rustix::io::Errno::INTR) => 0,
-                Err(_) => 0,
-            };
+            // Look again for a while before sleeping, as the kernel backend's
+            // relay threads do (`vde::poll_window`): on a request/response
+            // exchange every hop would otherwise pay a thread's wake-up.
+            let mut n = poll_briefly(&self.epoll, &mut events, &mut window, wait);
+            if n == 0 {
+                let asleep = Instant::now();
+                n = match epoll::wait(&self.epoll, &mut events[..], ts.as_ref()) {
+                    Ok(n) => n,
+                    Err(rustix::io::Errno::INTR) => 0,
+                    Err(_) => 0,
+                };
+                window.slept(asleep.elapsed());
+            }
+            // What the wake-up brought, as the window weighs traffic: a frame's
+            // worth per event (bulk is many events per millisecond).
+            window.moved(n * 1514, Instant::now());
             ready.clear();
             hups.clear();
             let mut woken = false;
@@ -331,6 +344,35 @@ impl Worker {
                 timers.retain(|Reverse((t, s))| due.get(s) == Some(t));
             }
         }
+    }
+}
+
+/// Looks for events without sleeping for as long as `window` says (never past
+/// `wait`, the next timer), yielding the CPU between looks; how many it found.
+fn poll_briefly(
+    ep: &OwnedFd,
+    events: &mut [Event],
+    window: &mut PollWindow,
+    wait: Option<Duration>,
+) -> usize {
+    let span = wait.map_or(window.window(), |w| w.min(window.window()));
+    if span.is_zero() {
+        return 0;
+    }
+    let start = Instant::now();
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    loop {
+        if let Ok(n @ 1..) = epoll::wait(ep, &mut events[..], Some(&zero)) {
+            window.found();
+            return n;
+        }
+        if start.elapsed() >= span {
+            return 0;
+        }
+        std::thread::yield_now();
     }
 }
 

@@ -40,6 +40,15 @@ pub(super) const TCP_BUFFER: usize = 1 << 20;
 /// move 145 MB/s (128 KiB: 150-160 MB/s, 256 KiB: a collapse now and then).
 pub(super) const TCP_BUFFER_WIRE: usize = 64 << 10;
 
+/// How long an ACK may wait for data to ride on. An answer written within it
+/// carries the ACK of its request, so a request/response exchange moves two
+/// segments, not four (and wakes each pool thread once per direction, not
+/// twice): 13,000 round trips/s between two user stacks on `inproc://` instead of
+/// 5,000-7,000 with no delay. Bulk is not slowed: smoltcp, like Linux, acknowledges
+/// at once whenever more than a segment's worth is unacknowledged. Short, where
+/// Linux waits up to 40 ms, so a Nagle sender waiting for it loses at most 1 ms.
+const ACK_DELAY: SmolDuration = SmolDuration::from_millis(1);
+
 /// How long an unanswered connection attempt (or unacknowledged data) is
 /// retried before the connection fails with `ETIMEDOUT` (Linux gives up after
 /// about two minutes).
@@ -113,7 +122,7 @@ pub(super) fn new_socket(
     let rx = tcp::SocketBuffer::new(vec![0u8; window]);
     let tx = tcp::SocketBuffer::new(vec![0u8; window]);
     let mut s = tcp::Socket::new(rx, tx);
-    s.set_ack_delay(None);
+    s.set_ack_delay(Some(ACK_DELAY));
     s.set_nagle_enabled(!nodelay);
     s.set_congestion_control(tcp::CongestionControl::Cubic);
     s.set_timeout(Some(SmolDuration::from_secs(TCP_TIMEOUT.as_secs())));
