@@ -82,7 +82,9 @@ impl Device for PlugDevice<'_> {
     fn receive(&mut self, _now: Instant) -> Option<(PlugRx<'_>, PlugTx<'_>)> {
         let n = loop {
             let n = if self.large {
-                recv_large(self.plug, self.rx, &mut self.closed)?
+                let n = recv_large(self.plug, self.rx, &mut self.closed)?;
+                super::mss::widen_syn_mss(&mut self.rx[..n], self.mtu);
+                n
             } else {
                 recv_frame(self.plug, self.rx, &mut self.closed)?
             };

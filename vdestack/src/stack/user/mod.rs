@@ -19,6 +19,7 @@
 //! | `engine.rs` | one stack's state (interfaces, netlink state, socket table) and its poll |
 //! | `device.rs` | smoltcp devices: a plug, `lo` |
 //! | `config.rs` | the netlink state turned into smoltcp's addresses and routes per link (no I/O) |
+//! | `mss.rs` | a SYN's ordinary MSS raised on a large-segment link, so smoltcp sends large segments to kernel stacks too (no I/O) |
 //! | `filter.rs` | frames not for the stack dropped in front of an interface with more addresses than smoltcp holds (no I/O) |
 //! | `route.rs` | routing in front of smoltcp: interface and source address per destination (no I/O) |
 //! | `ports.rs` | local ports: in use, ephemeral picks (no I/O) |
@@ -92,6 +93,7 @@ mod dgram_sock;
 mod dhcp;
 mod engine;
 mod filter;
+mod mss;
 mod netlink;
 pub(crate) mod pool;
 mod ports;
