@@ -36,9 +36,13 @@ pub(super) const TCP_BUFFER: usize = 1 << 20;
 /// holds about 90 full frames), and smoltcp recovers from a loss slowly (a
 /// retransmission timeout of at least a second, one segment per fast
 /// retransmit): with 1 MiB windows two user stacks on `vxvde://` lost a few
-/// frames per window and moved 3-33 MB/s; with 64 KiB nothing is lost and they
-/// move 145 MB/s (128 KiB: 150-160 MB/s, 256 KiB: a collapse now and then).
-pub(super) const TCP_BUFFER_WIRE: usize = 64 << 10;
+/// frames per window and moved 3-33 MB/s. With 64 KiB one stream moved 236-264
+/// MB/s but four collapsed (3-18 MB/s: four windows overrun the queue); with 32
+/// KiB, 212 and 181 MB/s (C libvdestack: 98 and 97). The cliff is moved, not
+/// removed: many connections on one link at once can still overrun a receiver,
+/// until loss recovery (SACK, a shorter RTO) or a pacer shared by the link's
+/// connections replaces this.
+pub(super) const TCP_BUFFER_WIRE: usize = 32 << 10;
 
 /// How long an ACK may wait for data to ride on. An answer written within it
 /// carries the ACK of its request, so a request/response exchange moves two
