@@ -39,8 +39,9 @@ pub struct Config {
     /// stacks that talk to each other have a CPU each while a thousand still share
     /// a few threads. 1 to 64. Applies to stacks made afterwards.
     pub relay_threads: Option<usize>,
-    /// How long a thread that just moved frames (a relay thread, a cable such as
-    /// `vdestack switch`) looks for more before it sleeps, yielding its CPU: a
+    /// How long a thread that just moved frames (a relay thread, a user-space
+    /// stacks' pool thread, a cable such as `vdestack switch`) looks for more
+    /// before it sleeps, yielding its CPU: a
     /// request/response exchange then wakes no sleeping thread per hop. The window
     /// adapts below this (see `vde::poll_window`); zero turns polling off. At most
     /// [`Config::MAX_RELAY_POLL`]. Applies to threads started afterwards.
