@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::vdens::{vdens_run, PeerOutput};
-use super::{debian_vde_switch, have_tool, wait_for_path, Proc, TempDir};
+use super::{debian_vde_switch, have_tool, have_tun, wait_for_path, Proc, TempDir};
 
 /// The router dnsmasq announces (its own address on the switch).
 pub const ROUTER: Ipv4Addr = Ipv4Addr::new(10, 79, 0, 1);
@@ -22,11 +22,13 @@ pub fn in_range(a: Ipv4Addr) -> bool {
     o[..3] == [10, 79, 0] && (100..=150).contains(&o[3])
 }
 
-/// Whether the Debian tools this needs are installed (if not, says so).
-pub fn have_tools(test: &str) -> bool {
+/// Whether dnsmasq can be run here: the Debian tools installed, and
+/// `/dev/net/tun` open to us (`vdens` makes a tap). If not, says why.
+pub fn can_run(test: &str) -> bool {
     ["dnsmasq", "vdens", "vde_switch"]
         .iter()
         .all(|t| have_tool(test, t))
+        && have_tun(test)
 }
 
 /// A running dnsmasq and its switch. Dropped without [`Dnsmasq::stop`] (a test
