@@ -4,9 +4,13 @@
 //! test's private namespace, skipped with a reason where namespaces or
 //! `/dev/net/tun` are refused) and on the user-space backend (anywhere: its
 //! frames stay in the process). Two stacks on one `inproc://` network:
-//! TCP echo (v4, v6, `lo`), UDP, ICMP echo sockets, non-blocking sockets and
-//! poll readiness, shutdown, the errnos a kernel gives for bad requests, and the
+//! TCP echo (v4, v6, `lo`, a stack's own address), a backlog of connections and
+//! socket names and options, `[::]` listeners taking IPv4, UDP, ICMP echo
+//! sockets (to the other stack and to itself), non-blocking sockets and poll
+//! readiness, shutdown, the errnos a kernel gives for bad requests, and the
 //! `tokio` feature's async sockets.
+//!
+//! What only the user-space backend has: `user_stack.rs`.
 
 mod common;
 
@@ -124,13 +128,78 @@ fn tcp_echo(backend: Backend) {
             "the server saw the client's address"
         );
     }
-    // Within one stack, over `lo`.
-    let l = a.tcp_listener(sa("127.0.0.1:7002")).unwrap();
-    let srv = std::thread::spawn(move || echo(l.accept().unwrap().0));
-    drop(echo_through(&a, sa("127.0.0.1:7002"), &pattern(50_000, 2)));
-    srv.join().unwrap();
+    // Within one stack: over `lo`, and to its own address on `eth0`.
+    for at in ["127.0.0.1:7002", "10.11.0.1:7003"] {
+        let l = a.tcp_listener(sa(at)).unwrap();
+        let srv = std::thread::spawn(move || echo(l.accept().unwrap().0));
+        drop(echo_through(&a, sa(at), &pattern(50_000, 2)));
+        srv.join().unwrap();
+    }
 }
 both_backends!(tcp_echo, tcp_echo_kernel, tcp_echo_user);
+
+/// Connections made before any is accepted wait in the backlog; names and
+/// options of the sockets.
+fn backlog_names_and_options(backend: Backend) {
+    let (a, b) = pair(backend, "names", 19);
+    let l = a.tcp_listener(sa("0.0.0.0:7010")).unwrap();
+    assert_eq!(l.local_addr().unwrap(), sa("0.0.0.0:7010"));
+    let clients: Vec<TcpStream> = (0..5)
+        .map(|_| b.tcp_connect(sa("10.19.0.1:7010")).unwrap())
+        .collect();
+    for c in &clients {
+        assert_eq!(c.peer_addr().unwrap(), sa("10.19.0.1:7010"));
+        assert_eq!(c.local_addr().unwrap().ip(), sa("10.19.0.2:0").ip());
+    }
+    let mut ports: Vec<u16> = (0..5)
+        .map(|_| {
+            let (s, peer) = l.accept().unwrap();
+            assert_eq!(peer.ip(), sa("10.19.0.2:0").ip(), "{backend:?}");
+            assert_eq!(s.peer_addr().unwrap(), peer);
+            assert_eq!(s.local_addr().unwrap(), sa("10.19.0.1:7010"));
+            peer.port()
+        })
+        .collect();
+    let mut client_ports: Vec<u16> = clients
+        .iter()
+        .map(|c| c.local_addr().unwrap().port())
+        .collect();
+    ports.sort_unstable();
+    client_ports.sort_unstable();
+    assert_eq!(ports, client_ports, "each connection accepted once");
+    let c = &clients[0];
+    c.set_nodelay(true).unwrap();
+    assert!(c.nodelay().unwrap());
+    c.set_ttl(9).unwrap();
+    assert_eq!(c.ttl().unwrap(), 9);
+}
+both_backends!(
+    backlog_names_and_options,
+    backlog_names_and_options_kernel,
+    backlog_names_and_options_user
+);
+
+/// `[::]` is dual-stack, as on Linux: it takes IPv4 (peers shown IPv4-mapped)
+/// and holds the IPv4 port.
+fn dual_stack_wildcards(backend: Backend) {
+    let (a, b) = pair(backend, "dual", 20);
+    let l6 = a.tcp_listener(sa("[::]:7400")).unwrap();
+    let e = a.tcp_listener(sa("0.0.0.0:7400")).unwrap_err();
+    assert_eq!(errno_of(&e), libc::EADDRINUSE, "{backend:?}: {e}");
+    let c = b.tcp_connect(sa("10.20.0.1:7400")).unwrap();
+    let (s, peer) = l6.accept().unwrap();
+    let port = c.local_addr().unwrap().port();
+    assert_eq!(
+        peer,
+        SocketAddr::new("::ffff:10.20.0.2".parse().unwrap(), port)
+    );
+    assert_eq!(s.local_addr().unwrap(), sa("[::ffff:10.20.0.1]:7400"));
+}
+both_backends!(
+    dual_stack_wildcards,
+    dual_stack_wildcards_kernel,
+    dual_stack_wildcards_user
+);
 
 fn udp_send_to_recv_from(backend: Backend) {
     let (a, b) = pair(backend, "udp", 12);
@@ -188,13 +257,20 @@ fn echo_request(kind: u8, seq: u16) -> Vec<u8> {
 }
 
 fn icmp_echo(backend: Backend) {
-    let (_a, b) = pair(backend, "icmp", 13);
-    for (version, to, request, reply) in [
-        (IpVersion::V4, "10.13.0.1", 8u8, 0u8),
-        (IpVersion::V6, "fc00:13::1", 128, 129),
+    let (a, b) = pair(backend, "icmp", 13);
+    // To the other stack, and from a stack to its own addresses.
+    for (pinger, version, to) in [
+        (&b, IpVersion::V4, "10.13.0.1"),
+        (&b, IpVersion::V6, "fc00:13::1"),
+        (&a, IpVersion::V4, "10.13.0.1"),
+        (&a, IpVersion::V4, "127.0.0.1"),
     ] {
+        let (request, reply) = match version {
+            IpVersion::V4 => (8u8, 0u8),
+            IpVersion::V6 => (128, 129),
+        };
         let to: IpAddr = to.parse().unwrap();
-        let ping = b.icmp_socket(version).unwrap();
+        let ping = pinger.icmp_socket(version).unwrap();
         assert_eq!(ping.version(), version);
         ping.set_read_timeout(T).unwrap();
         for seq in 1..=3u16 {
@@ -202,7 +278,7 @@ fn icmp_echo(backend: Backend) {
             let mut buf = [0u8; 256];
             let (n, from) = ping.recv_from(&mut buf).unwrap();
             assert_eq!(from, to, "{backend:?}");
-            assert_eq!(buf[0], reply, "{backend:?} {version:?}: an echo reply");
+            assert_eq!(buf[0], reply, "{backend:?} {to}: an echo reply");
             assert_eq!(
                 &buf[6..n],
                 &echo_request(request, seq)[6..],
@@ -228,7 +304,7 @@ fn nonblocking_and_poll(backend: Backend) {
     l.set_nonblocking(true).unwrap();
     assert_eq!(l.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
     assert!(!ready_now(&l, PollFlags::IN), "no connection yet");
-    let c = b.tcp_connect(at).unwrap();
+    let c = b.tcp_connect_timeout(at, Duration::from_secs(20)).unwrap();
     let rev = wait_for(&l, PollFlags::IN);
     assert!(rev.contains(PollFlags::IN), "{rev:?}");
     let (s, _) = l.accept().unwrap();
@@ -287,6 +363,20 @@ fn nonblocking_and_poll(backend: Backend) {
         }
     }
     assert!(wait_for(&c, PollFlags::OUT).contains(PollFlags::OUT));
+
+    // Blocking again: a read waits for the data, an accept for a connection.
+    c.set_nonblocking(false).unwrap();
+    c.set_read_timeout(T).unwrap();
+    l.set_nonblocking(false).unwrap();
+    std::thread::scope(|scope| {
+        scope.spawn(|| (&s).write_all(b"pong").unwrap());
+        let mut four = [0u8; 4];
+        (&c).read_exact(&mut four).unwrap();
+        assert_eq!(&four, b"pong");
+        let connector = scope.spawn(|| b.tcp_connect(at).unwrap());
+        let (_, peer) = l.accept().unwrap();
+        assert_eq!(peer, connector.join().unwrap().local_addr().unwrap());
+    });
 
     // UDP: nothing to receive is WouldBlock; a datagram makes it readable.
     let ua = a.udp_bind(sa("10.14.0.1:7201")).unwrap();
@@ -365,6 +455,14 @@ fn errors(backend: Backend) {
     let _u = a.udp_bind(sa("[fc00:16::1]:7401")).unwrap();
     let e = a.udp_bind(sa("[fc00:16::1]:7401")).unwrap_err();
     assert_eq!(errno_of(&e), libc::EADDRINUSE, "{backend:?} udp: {e}");
+    // A wildcard holds the port on every address.
+    let _w = a.udp_bind(sa("0.0.0.0:7405")).unwrap();
+    let e = a.udp_bind(sa("10.16.0.1:7405")).unwrap_err();
+    assert_eq!(
+        errno_of(&e),
+        libc::EADDRINUSE,
+        "{backend:?} udp wildcard: {e}"
+    );
     // No listener: the peer answers the SYN with a RST.
     for to in ["10.16.0.1:7402", "[fc00:16::1]:7402"] {
         let e = b.tcp_connect(sa(to)).unwrap_err();
@@ -446,26 +544,31 @@ fn tokio_sockets(backend: Backend) {
         .build()
         .unwrap();
     rt.block_on(async {
-        let at = sa("[fc00:17::1]:7600");
-        let l = vdestack::tokio::TcpListener::bind(&a, at).unwrap();
-        let server = tokio::spawn(async move {
-            let (mut c, _) = l.accept().await.unwrap();
-            let mut buf = vec![0u8; 200_000];
-            c.read_exact(&mut buf).await.unwrap();
-            c.write_all(&buf).await.unwrap();
-            c.shutdown().await.unwrap();
-        });
-        let mut c = vdestack::tokio::TcpStream::connect(&b, at).await.unwrap();
-        assert_eq!(c.peer_addr().unwrap(), at);
-        let data = pattern(200_000, 17);
-        c.write_all(&data).await.unwrap();
-        let mut back = Vec::new();
-        tokio::time::timeout(Duration::from_secs(20), c.read_to_end(&mut back))
-            .await
-            .expect("the echo within 20 s")
-            .unwrap();
-        assert!(back == data, "{backend:?}: the async echo differs");
-        server.await.unwrap();
+        for (i, at) in ["[fc00:17::1]:7600", "10.17.0.1:7601"]
+            .into_iter()
+            .enumerate()
+        {
+            let at = sa(at);
+            let l = vdestack::tokio::TcpListener::bind(&a, at).unwrap();
+            let server = tokio::spawn(async move {
+                let (mut c, _) = l.accept().await.unwrap();
+                let mut buf = vec![0u8; 200_000];
+                c.read_exact(&mut buf).await.unwrap();
+                c.write_all(&buf).await.unwrap();
+                c.shutdown().await.unwrap();
+            });
+            let mut c = vdestack::tokio::TcpStream::connect(&b, at).await.unwrap();
+            assert_eq!(c.peer_addr().unwrap(), at);
+            let data = pattern(200_000, 17 + i as u32);
+            c.write_all(&data).await.unwrap();
+            let mut back = Vec::new();
+            tokio::time::timeout(Duration::from_secs(20), c.read_to_end(&mut back))
+                .await
+                .expect("the echo within 20 s")
+                .unwrap();
+            assert!(back == data, "{backend:?} {at}: the async echo differs");
+            server.await.unwrap();
+        }
         let e = vdestack::tokio::TcpStream::connect(&b, sa("10.17.0.1:7609"))
             .await
             .unwrap_err();

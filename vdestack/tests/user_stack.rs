@@ -1,7 +1,12 @@
-//! The user-space backend (issue 15) on `inproc://`: two user stacks ping, echo
-//! over TCP and UDP (v4 and v6), and give the kernel's errors; a kernel stack of
-//! ours pings a user stack and talks TCP to it (in a namespace sandbox, where
-//! kernel stacks can be made).
+//! What only the user-space backend (issue 15) has, on `inproc://`: calls that
+//! are the kernel backend's fail with `EOPNOTSUPP` or give the socket back, its
+//! netlink emulation configures it (64 addresses, 256 routes), one interface
+//! holds 64 addresses and claims only those, a reset is kept for `take_error`;
+//! and a kernel stack of ours pings a user stack and talks TCP to it (in a
+//! namespace sandbox, where kernel stacks can be made).
+//!
+//! What both backends do alike (TCP, UDP, ICMP, non-blocking sockets, shutdown,
+//! errors, `tokio`) is in `both_backends.rs`.
 
 mod common;
 
@@ -65,184 +70,11 @@ fn ping(from: &Stack, to: IpAddr, seq: u16) -> u16 {
     panic!("no reply from {to}");
 }
 
+/// Raw sockets, commands and std sockets are the kernel backend's: a user
+/// stack says `EOPNOTSUPP`, and `into_std` gives the socket back.
 #[test]
-fn two_user_stacks_ping() {
-    let (a, b) = user_pair("user-ping");
-    assert_eq!(a.backend(), Backend::User);
-    assert_eq!(ping(&b, "10.9.0.1".parse().unwrap(), 7), 7);
-    assert_eq!(ping(&b, "fc00:9::1".parse().unwrap(), 8), 8);
-    // Its own addresses, through lo.
-    assert_eq!(ping(&a, "10.9.0.1".parse().unwrap(), 9), 9);
-    assert_eq!(ping(&a, "127.0.0.1".parse().unwrap(), 10), 10);
-}
-
-#[test]
-fn two_user_stacks_tcp_echo() {
-    let (a, b) = user_pair("user-tcp");
-    tcp_echo(&a, &b, "10.9.0.1:7000", "user v4");
-    tcp_echo(&a, &b, "[fc00:9::1]:7001", "user v6");
-    // Within one stack, through lo.
-    tcp_echo(&a, &a, "10.9.0.1:7002", "user to itself");
-    tcp_echo(&a, &a, "127.0.0.1:7003", "user on 127.0.0.1");
-}
-
-#[test]
-fn tcp_names_shutdown_and_backlog() {
-    let (a, b) = user_pair("user-names");
-    let l = a.tcp_listener(sa("0.0.0.0:7010")).unwrap();
-    assert_eq!(l.local_addr().unwrap(), sa("0.0.0.0:7010"));
-    // Several connections made before any is accepted: a real backlog.
-    let mut clients = Vec::new();
-    for _ in 0..5 {
-        clients.push(b.tcp_connect(sa("10.9.0.1:7010")).unwrap());
-    }
-    for c in &clients {
-        assert_eq!(c.peer_addr().unwrap(), sa("10.9.0.1:7010"));
-        assert_eq!(
-            c.local_addr().unwrap().ip(),
-            "10.9.0.2".parse::<IpAddr>().unwrap()
-        );
-    }
-    let mut accepted = Vec::new();
-    for _ in 0..5 {
-        let (s, peer) = l.accept().unwrap();
-        assert_eq!(peer.ip(), "10.9.0.2".parse::<IpAddr>().unwrap());
-        assert_eq!(s.peer_addr().unwrap(), peer);
-        assert_eq!(s.local_addr().unwrap(), sa("10.9.0.1:7010"));
-        accepted.push(s);
-    }
-    // shutdown(Write): the peer reads what was sent, then EOF.
-    let mut c = clients.pop().unwrap();
-    let ports: Vec<u16> = accepted
-        .iter()
-        .map(|s| s.peer_addr().unwrap().port())
-        .collect();
-    let at = ports
-        .iter()
-        .position(|p| *p == c.local_addr().unwrap().port())
-        .unwrap();
-    let mut s = accepted.swap_remove(at);
-    c.write_all(b"bye").unwrap();
-    c.shutdown(std::net::Shutdown::Write).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut got = Vec::new();
-    s.read_to_end(&mut got).unwrap();
-    assert_eq!(got, b"bye");
-    // Still writable the other way.
-    s.write_all(b"ok").unwrap();
-    drop(s);
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut back = Vec::new();
-    c.read_to_end(&mut back).unwrap();
-    assert_eq!(back, b"ok");
-    // Options.
-    c.set_nodelay(true).unwrap();
-    assert!(c.nodelay().unwrap());
-    c.set_ttl(9).unwrap();
-    assert_eq!(c.ttl().unwrap(), 9);
-    // A user socket has no std socket inside.
-    assert!(c.into_std().is_err());
-    assert!(l.into_std().is_err());
-}
-
-#[test]
-fn nonblocking_accept_and_connect() {
-    let (a, b) = user_pair("user-nonblock");
-    let l = a.tcp_listener(sa("10.9.0.1:7020")).unwrap();
-    l.set_nonblocking(true).unwrap();
-    let e = l.accept().unwrap_err();
-    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
-    let c = b
-        .tcp_connect_timeout(sa("10.9.0.1:7020"), Duration::from_secs(10))
-        .unwrap();
-    l.set_nonblocking(false).unwrap();
-    let (s, _) = l.accept().unwrap();
-    c.set_nonblocking(true).unwrap();
-    let mut buf = [0u8; 4];
-    assert_eq!(
-        (&c).read(&mut buf).unwrap_err().kind(),
-        std::io::ErrorKind::WouldBlock
-    );
-    (&s).write_all(b"ping").unwrap();
-    c.set_nonblocking(false).unwrap();
-    (&c).read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"ping");
-}
-
-#[test]
-fn udp_between_user_stacks() {
-    let (a, b) = user_pair("user-udp");
-    for (to, from) in [
-        ("10.9.0.1:7030", "10.9.0.2:0"),
-        ("[fc00:9::1]:7031", "[fc00:9::2]:0"),
-    ] {
-        let srv = a.udp_bind(sa(to)).unwrap();
-        let cli = b.udp_bind(sa(from)).unwrap();
-        let me = cli.local_addr().unwrap();
-        assert_ne!(me.port(), 0);
-        srv.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        cli.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut buf = [0u8; 64];
-        // The first datagrams may wait for ARP/NDP.
-        let (n, peer) = loop {
-            cli.send_to(b"hello udp", sa(to)).unwrap();
-            match srv.recv_from(&mut buf) {
-                Ok(r) => break r,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(e) => panic!("{e}"),
-            }
-        };
-        assert_eq!(&buf[..n], b"hello udp");
-        assert_eq!(peer, me);
-        srv.send_to(b"back", peer).unwrap();
-        // Connected: only the peer's datagrams, send without an address.
-        cli.connect(sa(to)).unwrap();
-        assert_eq!(cli.peer_addr().unwrap(), sa(to));
-        let n = loop {
-            let n = cli.recv(&mut buf).unwrap();
-            if &buf[..n] == b"back" {
-                break n;
-            }
-        };
-        assert_eq!(n, 4);
-        cli.send(b"again").unwrap();
-        srv.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        loop {
-            let (n, p) = srv.recv_from(&mut buf).unwrap();
-            if &buf[..n] == b"again" {
-                assert_eq!(p, me);
-                break;
-            }
-        }
-    }
-}
-
-#[test]
-fn errors_as_the_kernel_gives_them() {
-    let (a, b) = user_pair("user-errors");
-    let _l = a.tcp_listener(sa("10.9.0.1:7040")).unwrap();
-    let e = a.tcp_listener(sa("10.9.0.1:7040")).unwrap_err();
-    assert_eq!(errno_of(&e), libc::EADDRINUSE, "{e}");
-    let _u = a.udp_bind(sa("0.0.0.0:7041")).unwrap();
-    assert_eq!(
-        errno_of(&a.udp_bind(sa("10.9.0.1:7041")).unwrap_err()),
-        libc::EADDRINUSE
-    );
-    // Nobody listens there: the peer's reset.
-    let e = b.tcp_connect(sa("10.9.0.1:7049")).unwrap_err();
-    assert_eq!(errno_of(&e), libc::ECONNREFUSED, "{e}");
-    // No route.
-    let e = b.tcp_connect(sa("192.0.2.1:80")).unwrap_err();
-    assert_eq!(errno_of(&e), libc::ENETUNREACH, "{e}");
-    let u = b.udp_bind(sa("0.0.0.0:0")).unwrap();
-    assert_eq!(
-        errno_of(&u.send_to(b"x", sa("192.0.2.1:9")).unwrap_err()),
-        libc::ENETUNREACH
-    );
-    // Not an address of the stack.
-    let e = a.tcp_listener(sa("10.9.0.7:7042")).unwrap_err();
-    assert_eq!(errno_of(&e), libc::EADDRNOTAVAIL, "{e}");
-    // Raw sockets and commands are the kernel backend's.
+fn what_only_kernel_stacks_have() {
+    let (a, b) = user_pair("user-kernel-only");
     let raw = a.socket(
         vdestack::net::AddressFamily::INET,
         vdestack::net::SocketType::RAW,
@@ -251,6 +83,20 @@ fn errors_as_the_kernel_gives_them() {
     assert_eq!(errno_of(&raw.unwrap_err()), libc::EOPNOTSUPP);
     let cmd = a.command("true").status().unwrap_err();
     assert_eq!(cmd.raw_os_error(), Some(libc::EOPNOTSUPP));
+    let l = a.tcp_listener(sa("10.9.0.1:7010")).unwrap();
+    let c = b.tcp_connect(sa("10.9.0.1:7010")).unwrap();
+    let c = c
+        .into_std()
+        .expect_err("a user socket has no std socket inside");
+    assert_eq!(
+        c.peer_addr().unwrap(),
+        sa("10.9.0.1:7010"),
+        "given back whole"
+    );
+    let l = l.into_std().expect_err("nor has a user listener");
+    assert_eq!(l.local_addr().unwrap(), sa("10.9.0.1:7010"));
+    let u = b.udp_bind(sa("10.9.0.2:0")).unwrap();
+    assert!(u.into_std().is_err());
 }
 
 #[test]
@@ -312,73 +158,6 @@ sandbox_test! {
         tcp_echo(&u, &k, "10.9.1.2:7100", "kernel to user, v4");
         tcp_echo(&k, &u, "[fc00:91::1]:7101", "user to kernel, v6");
     }
-}
-
-/// The `tokio` types on user stacks: the same code as on kernel stacks.
-#[test]
-fn tokio_on_user_stacks() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (a, b) = user_pair("user-tokio");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        for listen in ["10.9.0.1:7300", "[fc00:9::1]:7301"] {
-            let l = vdestack::tokio::TcpListener::bind(&a, sa(listen)).unwrap();
-            let server = tokio::spawn(async move {
-                let (mut c, _) = l.accept().await.unwrap();
-                let mut buf = vec![0u8; 100_000];
-                c.read_exact(&mut buf).await.unwrap();
-                c.write_all(&buf).await.unwrap();
-                c.shutdown().await.unwrap();
-            });
-            let mut c = vdestack::tokio::TcpStream::connect(&b, sa(listen))
-                .await
-                .unwrap();
-            assert_eq!(c.peer_addr().unwrap(), sa(listen));
-            let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-            c.write_all(&data).await.unwrap();
-            let mut back = Vec::new();
-            c.read_to_end(&mut back).await.unwrap();
-            assert!(back == data, "{listen}: the echo differs");
-            server.await.unwrap();
-        }
-        let e = vdestack::tokio::TcpStream::connect(&b, sa("10.9.0.1:7309"))
-            .await
-            .unwrap_err();
-        assert_eq!(errno_of(&e), libc::ECONNREFUSED, "{e}");
-        let ua = vdestack::tokio::UdpSocket::bind(&a, sa("10.9.0.1:7302")).unwrap();
-        let ub = vdestack::tokio::UdpSocket::bind(&b, sa("10.9.0.2:0")).unwrap();
-        ub.send_to(b"async hello", sa("10.9.0.1:7302"))
-            .await
-            .unwrap();
-        let mut buf = [0u8; 64];
-        let (n, from) = ua.recv_from(&mut buf).await.unwrap();
-        assert_eq!(&buf[..n], b"async hello");
-        assert_eq!(from, ub.local_addr().unwrap());
-    });
-}
-
-/// `[::]` is dual-stack, as on Linux: it takes IPv4 (peers shown IPv4-mapped)
-/// and holds the IPv4 port.
-#[test]
-fn dual_stack_wildcards() {
-    let (a, b) = user_pair("user-dual");
-    let l6 = a.tcp_listener(sa("[::]:7400")).unwrap();
-    assert_eq!(
-        errno_of(&a.tcp_listener(sa("0.0.0.0:7400")).unwrap_err()),
-        libc::EADDRINUSE
-    );
-    let c = b.tcp_connect(sa("10.9.0.1:7400")).unwrap();
-    let (s, peer) = l6.accept().unwrap();
-    let port = c.local_addr().unwrap().port();
-    assert_eq!(
-        peer,
-        SocketAddr::new("::ffff:10.9.0.2".parse().unwrap(), port)
-    );
-    assert_eq!(s.local_addr().unwrap(), sa("[::ffff:10.9.0.1]:7400"));
 }
 
 /// 64 addresses on one interface: each answers; an address nobody has does

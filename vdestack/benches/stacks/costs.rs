@@ -108,6 +108,8 @@ pub fn measure(cbin: &Result<std::path::PathBuf, String>, quick: bool) -> Vec<io
     rows
 }
 
+/// One row: `run` runs the measuring process with a command line of
+/// `cstack_create`'s.
 fn row(
     who: &'static str,
     iface: &'static str,
@@ -116,70 +118,70 @@ fn row(
     url: &str,
     cycles: &str,
 ) -> io::Result<Costs> {
-    measure_row(who, iface, max, run, url, cycles)
-        .map_err(|e| io::Error::other(format!("{who}, {iface}: {e}")))
-}
-
-fn measure_row(
-    who: &'static str,
-    iface: &'static str,
-    max: bool,
-    run: impl Fn(&[&str]) -> io::Result<std::collections::HashMap<String, String>>,
-    url: &str,
-    cycles: &str,
-) -> io::Result<Costs> {
-    // "ours" keeps one more stack alive during the cycles, as an application with
-    // stacks does: the shared helper runs throughout. "ours, alone" has no other
-    // stack: between cycles the helper lingers (the default linger). The `first`
-    // figure turns the linger off: each cycle starts and ends the helper.
-    settle();
-    let (c, first) = match who {
-        USER => (run(&["cycles", url, cycles, "warm", "user"])?, None),
-        OURS => {
-            let first = run(&["cycles", url, cycles, "nolinger"])?;
-            settle();
-            let c = run(&["cycles", url, cycles, "warm"])?;
-            (
-                c,
-                Some((num(&first, "ready_us")?, num(&first, "delete_us")?)),
-            )
-        }
-        _ => (run(&["cycles", url, cycles])?, None),
-    };
-    let footprint = if who == OURS_ALONE {
-        None
-    } else {
-        let f = match who {
-            USER => run(&["footprint", url, USER_FOOTPRINT, "user"])?,
-            _ => run(&["footprint", url, "20"])?,
+    let measured = || -> io::Result<Costs> {
+        // "ours" keeps one more stack alive during the cycles, as an application with
+        // stacks does: the shared helper runs throughout. "ours, alone" has no other
+        // stack: between cycles the helper lingers (the default linger). The `first`
+        // figure turns the linger off: each cycle starts and ends the helper.
+        settle();
+        // The user rows run the same measurements on user-space stacks (a last
+        // word `user`), with more of them.
+        let user = who == USER;
+        let args = |a: &[&str]| {
+            let mut a = a.to_vec();
+            if user {
+                a.push("user");
+            }
+            run(&a)
         };
-        Some(Footprint {
-            fds: num(&f, "fds")?,
-            procs: num(&f, "procs")?,
-            threads: num(&f, "threads")?,
-            pss_kib: num(&f, "pss_kib")?,
+        let (c, first) = match who {
+            OURS => {
+                let first = args(&["cycles", url, cycles, "nolinger"])?;
+                settle();
+                let c = args(&["cycles", url, cycles, "warm"])?;
+                (
+                    c,
+                    Some((num(&first, "ready_us")?, num(&first, "delete_us")?)),
+                )
+            }
+            USER => (args(&["cycles", url, cycles, "warm"])?, None),
+            _ => (args(&["cycles", url, cycles])?, None),
+        };
+        let (per_stack, cap) = if user {
+            (USER_FOOTPRINT, USER_MAX)
+        } else {
+            ("20", "1000")
+        };
+        let footprint = if who == OURS_ALONE {
+            None
+        } else {
+            let f = args(&["footprint", url, per_stack])?;
+            Some(Footprint {
+                fds: num(&f, "fds")?,
+                procs: num(&f, "procs")?,
+                threads: num(&f, "threads")?,
+                pss_kib: num(&f, "pss_kib")?,
+            })
+        };
+        let max = if max {
+            let m = args(&["max", cap])?;
+            Some((num(&m, "max")?, m.get("stop").cloned().unwrap_or_default()))
+        } else {
+            None
+        };
+        Ok(Costs {
+            who,
+            iface,
+            create_us: num(&c, "create_us")?,
+            ready_us: num(&c, "ready_us")?,
+            delete_us: num(&c, "delete_us")?,
+            first,
+            leaked_fds: num(&c, "leaked_fds")?,
+            footprint,
+            max,
         })
     };
-    let max = if max {
-        let m = match who {
-            USER => run(&["max", USER_MAX, "user"])?,
-            _ => run(&["max", "1000"])?,
-        };
-        Some((num(&m, "max")?, m.get("stop").cloned().unwrap_or_default()))
-    } else {
-        None
-    };
-    Ok(Costs {
-        who,
-        iface,
-        create_us: num(&c, "create_us")?,
-        ready_us: num(&c, "ready_us")?,
-        delete_us: num(&c, "delete_us")?,
-        first,
-        leaked_fds: num(&c, "leaked_fds")?,
-        footprint,
-        max,
-    })
+    measured().map_err(|e| io::Error::other(format!("{who}, {iface}: {e}")))
 }
 
 /// Whether process `pid` exists and is not a zombie.
@@ -230,241 +232,177 @@ fn usage(helpers: &[i32]) -> (usize, usize, usize, u64) {
     )
 }
 
-/// Our side of `cstack_create`'s command line, in this (fresh) process.
+/// A stack on `backend` with one interface per spec.
+fn stack_on(backend: Backend, specs: &[&str]) -> io::Result<Stack> {
+    specs
+        .iter()
+        .fold(Stack::builder(), |b, s| b.spec_str(s))
+        .backend(backend)
+        .build()
+}
+
+/// Makes a first socket in `s`, as `cstack_create` does (what makes a stack
+/// usable): a UDP socket; on a user-space stack a bound one (its socket exists
+/// once bound). Returns when it existed; it is closed after that.
+fn first_socket(s: &Stack) -> io::Result<Instant> {
+    if s.backend() == Backend::User {
+        let sock = s.udp_bind("0.0.0.0:0".parse().expect("a literal address"))?;
+        let made = Instant::now();
+        drop(sock);
+        return Ok(made);
+    }
+    let fd = s.socket(
+        vdestack::net::AddressFamily::INET,
+        vdestack::net::SocketType::DGRAM,
+        None,
+    )?;
+    let made = Instant::now();
+    drop(fd);
+    Ok(made)
+}
+
+/// Our side of `cstack_create`'s command line, in this (fresh) process; with a
+/// last word `user`, the same with user-space stacks (no helper, so no linger
+/// to choose: their cycles are always `warm`).
 pub fn role_main(args: &[String]) -> io::Result<()> {
     let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
-    // A last word `user`: the same, with user-space stacks.
-    if a.last() == Some(&"user") {
+    let backend = if a.last() == Some(&"user") {
         a.pop();
-        return user_role(&a);
-    }
+        Backend::User
+    } else {
+        Backend::Kernel
+    };
+    let kernel = backend == Backend::Kernel;
+    let number = |n: &str| n.parse::<usize>().map_err(io::Error::other);
     match a.as_slice() {
         ["cycles", url, n, rest @ ..] => {
-            let n: u32 = n.parse().map_err(io::Error::other)?;
             let specs = url_arg(url);
             // "warm": another stack of the same kind lives meanwhile, as in an
             // application that has stacks: the shared helper runs, and so does a
             // relay thread when the stacks have interfaces. "nolinger": the helper
             // ends with each cycle's stack (and starts with the next). Neither:
             // each stack is the only one, and the helper lingers between them.
-            let _anchor = match rest {
-                ["warm"] => Some(Stack::with_interfaces(&specs)?),
-                ["nolinger"] => {
+            let anchor = match rest {
+                ["warm"] => Some(stack_on(backend, &specs)?),
+                ["nolinger"] if kernel => {
                     let mut config = vdestack::Config::current();
                     config.helper_linger = Duration::ZERO;
                     config.apply()?;
                     None
                 }
-                [] => None,
-                _ => return Err(io::Error::other("cycles: warm, nolinger or nothing")),
+                [] if kernel => None,
+                _ if kernel => return Err(io::Error::other("cycles: warm, nolinger or nothing")),
+                _ => return Err(io::Error::other("cycles of user-space stacks: warm only")),
             };
-            for _ in 0..3 {
-                drop(Stack::with_interfaces(&specs)?);
-            }
-            let before = usage(&[]);
-            let (mut create, mut ready, mut delete) =
-                (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-            let mut helpers = Vec::new();
-            for _ in 0..n {
-                let t0 = Instant::now();
-                let s = Stack::with_interfaces(&specs)?;
-                let t1 = Instant::now();
-                // Usable: a first socket in the stack, as cstack_create does.
-                let fd = s.socket(
-                    vdestack::net::AddressFamily::INET,
-                    vdestack::net::SocketType::DGRAM,
-                    None,
-                )?;
-                let t2 = Instant::now();
-                drop(fd);
-                helpers.push(s.helper_pid().unwrap());
-                let t3 = Instant::now();
-                drop(s);
-                create += t1 - t0;
-                ready += t2 - t0;
-                delete += t3.elapsed();
-            }
-            let after = usage(&[]);
-            // What is left once a lingering helper is ended (it is ours only while
-            // it runs: a helper still alive after that is a leak).
-            drop(_anchor);
-            vdestack::stack::end_idle_helper();
-            // Stacks share a helper: each counted once; an exited one may wait a
-            // moment for its reaper (init) as a zombie, which is not running.
-            helpers.sort_unstable();
-            helpers.dedup();
-            let alive = helpers.iter().filter(|&&p| running(p)).count();
-            println!(
-                "create_us={:.0} ready_us={:.0} delete_us={:.0} leaked_fds={} leaked_procs={}",
-                create.as_secs_f64() / n as f64 * 1e6,
-                ready.as_secs_f64() / n as f64 * 1e6,
-                delete.as_secs_f64() / n as f64 * 1e6,
-                after.0 as i64 - before.0 as i64,
-                alive + after.2.saturating_sub(before.2),
-            );
+            cycles(backend, &specs, number(n)?, anchor)
         }
-        ["footprint", url, k] => {
-            let k: usize = k.parse().map_err(io::Error::other)?;
-            let specs = url_arg(url);
-            drop(Stack::with_interfaces(&specs)?);
-            // The helper (which lingers after that stack) counts in the growth.
-            vdestack::stack::end_idle_helper();
-            let before = usage(&[]);
-            let stacks = (0..k)
-                .map(|_| Stack::with_interfaces(&specs))
-                .collect::<io::Result<Vec<_>>>()?;
-            std::thread::sleep(Duration::from_millis(100));
-            let helpers: Vec<i32> = stacks.iter().map(|s| s.helper_pid().unwrap()).collect();
-            let after = usage(&helpers);
-            let per = |a: usize, b: usize| (a as f64 - b as f64) / k as f64;
-            println!(
-                "fds={:.2} procs={:.2} threads={:.2} pss_kib={:.0}",
-                per(after.0, before.0),
-                per(after.2, before.2),
-                per(after.1, before.1),
-                (after.3 as f64 - before.3 as f64) / k as f64,
-            );
-        }
-        ["max", cap] => {
-            let cap: usize = cap.parse().map_err(io::Error::other)?;
-            let l = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-            let _ = rustix::process::setrlimit(
-                rustix::process::Resource::Nofile,
-                rustix::process::Rlimit {
-                    current: l.maximum,
-                    maximum: l.maximum,
-                },
-            );
-            let mut stacks = Vec::new();
-            let mut stop = "cap".to_string();
-            while stacks.len() < cap {
-                match Stack::new() {
-                    Ok(s) => stacks.push(s),
-                    Err(e) => {
-                        stop = e.to_string().replace(' ', "_");
-                        break;
-                    }
-                }
-            }
-            if let Some(s) = stacks.last() {
-                if s.socket(
-                    vdestack::net::AddressFamily::INET,
-                    vdestack::net::SocketType::STREAM,
-                    None,
-                )
-                .is_err()
-                {
-                    stop = "the_last_stack_gave_no_socket".into();
-                }
-            }
-            println!("max={} stop={stop}", stacks.len());
-        }
-        _ => {
-            return Err(io::Error::other(
-                "usage: cycles URL N [warm|nolinger] | footprint URL K | max CAP",
-            ))
-        }
+        ["footprint", url, k] => footprint(backend, &url_arg(url), number(k)?),
+        ["max", cap] => max(backend, number(cap)?),
+        _ => Err(io::Error::other(
+            "usage: cycles URL N [warm|nolinger] | footprint URL K | max CAP, \
+             each with a last word `user` for user-space stacks (cycles: warm only)",
+        )),
     }
+}
+
+/// `n` cycles of create, first socket, delete; prints their mean times and what
+/// they left (fds, processes).
+fn cycles(backend: Backend, specs: &[&str], n: usize, anchor: Option<Stack>) -> io::Result<()> {
+    // User-space stacks are cheap: more warm-up cycles.
+    let warm_up = if backend == Backend::User { 100 } else { 3 };
+    for _ in 0..warm_up {
+        drop(stack_on(backend, specs)?);
+    }
+    let before = usage(&[]);
+    let (mut create, mut ready, mut delete) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut helpers = Vec::new();
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let s = stack_on(backend, specs)?;
+        let t1 = Instant::now();
+        let t2 = first_socket(&s)?;
+        helpers.extend(s.helper_pid());
+        let t3 = Instant::now();
+        drop(s);
+        create += t1 - t0;
+        ready += t2 - t0;
+        delete += t3.elapsed();
+    }
+    let after = usage(&[]);
+    // What is left once a lingering helper is ended (it is ours only while it
+    // runs: a helper still alive after that is a leak).
+    drop(anchor);
+    vdestack::stack::end_idle_helper();
+    // Stacks share a helper: each counted once; an exited one may wait a
+    // moment for its reaper (init) as a zombie, which is not running.
+    helpers.sort_unstable();
+    helpers.dedup();
+    let alive = helpers.iter().filter(|&&p| running(p)).count();
+    println!(
+        "create_us={:.2} ready_us={:.2} delete_us={:.2} leaked_fds={} leaked_procs={}",
+        create.as_secs_f64() / n as f64 * 1e6,
+        ready.as_secs_f64() / n as f64 * 1e6,
+        delete.as_secs_f64() / n as f64 * 1e6,
+        after.0 as i64 - before.0 as i64,
+        alive + after.2.saturating_sub(before.2),
+    );
     Ok(())
 }
 
-/// A user-space stack with one interface per spec.
-fn user_stack(specs: &[&str]) -> io::Result<Stack> {
-    specs
-        .iter()
-        .fold(Stack::builder(), |b, s| b.spec_str(s))
-        .backend(Backend::User)
-        .build()
+/// What `k` stacks alive at once hold, per stack.
+fn footprint(backend: Backend, specs: &[&str], k: usize) -> io::Result<()> {
+    raise_nofile();
+    // What a first stack starts and is not per stack: the user-space stacks'
+    // threads (so that one stays). A kernel stack's helper counts in the growth
+    // (so the one a first stack started, lingering, is ended).
+    let first = stack_on(backend, specs)?;
+    let _first = if backend == Backend::User {
+        std::thread::sleep(Duration::from_millis(100));
+        Some(first)
+    } else {
+        drop(first);
+        vdestack::stack::end_idle_helper();
+        None
+    };
+    let before = usage(&[]);
+    let stacks = (0..k)
+        .map(|_| stack_on(backend, specs))
+        .collect::<io::Result<Vec<_>>>()?;
+    std::thread::sleep(Duration::from_millis(100));
+    let helpers: Vec<i32> = stacks.iter().filter_map(Stack::helper_pid).collect();
+    let after = usage(&helpers);
+    let per = |a: usize, b: usize| (a as f64 - b as f64) / k as f64;
+    println!(
+        "fds={:.2} procs={:.2} threads={:.2} pss_kib={:.1}",
+        per(after.0, before.0),
+        per(after.2, before.2),
+        per(after.1, before.1),
+        (after.3 as f64 - before.3 as f64) / k as f64,
+    );
+    Ok(())
 }
 
-/// [`role_main`] for user-space stacks: the same measurements (no helper, so
-/// no linger to choose), `ready` = a first UDP socket bound in the stack.
-fn user_role(a: &[&str]) -> io::Result<()> {
-    let any: std::net::SocketAddr = "0.0.0.0:0".parse().expect("a literal address");
-    match a {
-        ["cycles", url, n, "warm"] => {
-            let n: u32 = n.parse().map_err(io::Error::other)?;
-            let specs = url_arg(url);
-            let _anchor = user_stack(&specs)?;
-            for _ in 0..100 {
-                drop(user_stack(&specs)?);
+/// How many stacks with no interface one process holds, up to `cap`, and why
+/// it stopped.
+fn max(backend: Backend, cap: usize) -> io::Result<()> {
+    raise_nofile();
+    let mut stacks = Vec::new();
+    let mut stop = "cap".to_string();
+    while stacks.len() < cap {
+        match stack_on(backend, &[]) {
+            Ok(s) => stacks.push(s),
+            Err(e) => {
+                stop = e.to_string().replace(' ', "_");
+                break;
             }
-            let before = usage(&[]);
-            let (mut create, mut ready, mut delete) =
-                (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-            for _ in 0..n {
-                let t0 = Instant::now();
-                let s = user_stack(&specs)?;
-                let t1 = Instant::now();
-                let sock = s.udp_bind(any)?;
-                let t2 = Instant::now();
-                drop(sock);
-                let t3 = Instant::now();
-                drop(s);
-                create += t1 - t0;
-                ready += t2 - t0;
-                delete += t3.elapsed();
-            }
-            let after = usage(&[]);
-            println!(
-                "create_us={:.2} ready_us={:.2} delete_us={:.2} leaked_fds={} leaked_procs={}",
-                create.as_secs_f64() / n as f64 * 1e6,
-                ready.as_secs_f64() / n as f64 * 1e6,
-                delete.as_secs_f64() / n as f64 * 1e6,
-                after.0 as i64 - before.0 as i64,
-                after.2.saturating_sub(before.2),
-            );
-        }
-        ["footprint", url, k] => {
-            let k: usize = k.parse().map_err(io::Error::other)?;
-            let specs = url_arg(url);
-            raise_nofile();
-            // What the first stack starts (the stack threads) is not per stack.
-            let _first = user_stack(&specs)?;
-            std::thread::sleep(Duration::from_millis(100));
-            let before = usage(&[]);
-            let stacks = (0..k)
-                .map(|_| user_stack(&specs))
-                .collect::<io::Result<Vec<_>>>()?;
-            std::thread::sleep(Duration::from_millis(100));
-            let after = usage(&[]);
-            drop(stacks);
-            let per = |a: usize, b: usize| (a as f64 - b as f64) / k as f64;
-            println!(
-                "fds={:.2} procs={:.2} threads={:.2} pss_kib={:.1}",
-                per(after.0, before.0),
-                per(after.2, before.2),
-                per(after.1, before.1),
-                (after.3 as f64 - before.3 as f64) / k as f64,
-            );
-        }
-        ["max", cap] => {
-            let cap: usize = cap.parse().map_err(io::Error::other)?;
-            raise_nofile();
-            let mut stacks = Vec::new();
-            let mut stop = "cap".to_string();
-            while stacks.len() < cap {
-                match user_stack(&[]) {
-                    Ok(s) => stacks.push(s),
-                    Err(e) => {
-                        stop = e.to_string().replace(' ', "_");
-                        break;
-                    }
-                }
-            }
-            if let Some(s) = stacks.last() {
-                if s.udp_bind(any).is_err() {
-                    stop = "the_last_stack_gave_no_socket".into();
-                }
-            }
-            println!("max={} stop={stop}", stacks.len());
-        }
-        _ => {
-            return Err(io::Error::other(
-                "usage: cycles URL N warm user | footprint URL K user | max CAP user",
-            ))
         }
     }
+    if let Some(s) = stacks.last() {
+        if first_socket(s).is_err() {
+            stop = "the_last_stack_gave_no_socket".into();
+        }
+    }
+    println!("max={} stop={stop}", stacks.len());
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod backends;
+pub mod dnsmasq;
 pub mod nl;
 pub mod node;
 pub mod pid1;

@@ -6,7 +6,8 @@
 //! of a socket pair (see `bridge.rs`): a TCP connection's is a `SOCK_STREAM`
 //! end, writable only once connected; a listener's and a datagram socket's a
 //! `SOCK_SEQPACKET` end. Reads, writes, poll and `shutdown` work on the fd
-//! itself; the calls here are the rest:
+//! itself (`shutdown(SHUT_WR)` there: the stack reads what was written to the
+//! end, then sends the FIN, as a kernel does); the calls here are the rest:
 //!
 //! | call | kernel call it stands for |
 //! |---|---|
@@ -16,7 +17,6 @@
 //! | [`connect`] | `connect`: starts (TCP: the fd becomes writable once connected; then [`take_error`]); UDP/ICMP: sets the peer |
 //! | [`accept`] | `accept` on a listener's application end (non-blocking or not, as the fd is) |
 //! | [`local_addr`], [`peer_addr`] | `getsockname`, `getpeername` |
-//! | [`shutdown`] | `shutdown` (also fine on the fd itself) |
 //! | [`set_option`], [`get_option`] | `setsockopt`, `getsockopt` of [`SockOpt`] |
 //! | [`take_error`] | `getsockopt(SO_ERROR)` |
 //! | [`send_to`] | `sendto` with an address (a datagram's; without one, write to the fd) |
@@ -31,7 +31,7 @@
 #![allow(dead_code)] // What vu (issue 16) calls and the typed sockets do not yet.
 
 use std::io;
-use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Instant as StdInstant;
 
@@ -366,35 +366,6 @@ pub(crate) fn peer_addr(sh: &Shared, id: SockId) -> io::Result<SocketAddr> {
             .peer
             .map(|p| super::tcp_sock::family_of(p, d.v6 && d.kind == DgramKind::Udp))
             .ok_or(Errno::NOTCONN),
-    })
-}
-
-/// Shuts down reading, writing or both of a connected TCP socket, as
-/// `shutdown` on its application end does (writing: a FIN after what was
-/// written; reading: what arrives is dropped). `ENOTCONN` if it is not
-/// connected.
-pub(crate) fn shutdown(sh: &Shared, id: SockId, how: Shutdown) -> io::Result<()> {
-    with(sh, id, |s, engine| match s {
-        Sock::Tcp(t) => {
-            let at = t.at();
-            let TcpState::Open {
-                app_eof, read_shut, ..
-            } = &mut t.state
-            else {
-                return Err(Errno::NOTCONN);
-            };
-            if matches!(how, Shutdown::Read | Shutdown::Both) {
-                *read_shut = true;
-            }
-            if matches!(how, Shutdown::Write | Shutdown::Both) && !*app_eof {
-                *app_eof = true;
-                if let Some(set) = at.and_then(|at| engine.sockets(at.iface).map(|s| (s, at))) {
-                    set.0.get_mut::<tcp::Socket>(set.1.handle).close();
-                }
-            }
-            Ok(())
-        }
-        Sock::Dgram(_) => Err(Errno::NOTCONN),
     })
 }
 
