@@ -43,11 +43,10 @@
 //!   smoltcp (source selection, on-link prefixes: the 9th address's prefix is
 //!   not on-link unless an earlier one covers it); with more, smoltcp takes any
 //!   address and `filter.rs` drops what is not the stack's.
-//! - Neighbour discovery (ARP, NDP) is smoltcp's: after a request for one
-//!   neighbour, an interface asks for no other for a second (its cache has one
-//!   rate limit for all), so a first packet to a second new neighbour within
-//!   that second waits for it (seen: the first IPv6 connection right after an
-//!   IPv4 one took 1 s).
+//! - Neighbour discovery (ARP, NDP) is smoltcp's, patched (`vendor/smoltcp`)
+//!   to rate-limit per neighbour: an unanswered neighbour is asked again after a
+//!   second, while others are asked at once (upstream silences the whole cache,
+//!   and the first IPv6 connection right after an IPv4 one took 1 s).
 //! - IPv4 fragments are neither sent nor reassembled; no IPv6 fragments. Each
 //!   Ethernet interface answers its IPv6 link-local address (from its MAC,
 //!   not listed by netlink, as `MemStack` lists none); no SLAAC or router

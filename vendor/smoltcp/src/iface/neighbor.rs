@@ -45,8 +45,16 @@ impl Answer {
 #[derive(Debug)]
 pub struct Cache {
     storage: LinearMap<IpAddress, Neighbor, IFACE_NEIGHBOR_CACHE_COUNT>,
-    silent_until: Instant,
+    /// vdestack patch: the discovery rate limit is kept per address (upstream has
+    /// one for the whole cache: a request for one neighbour silenced discovery of
+    /// every other for a second, so a stack's first IPv6 connection after an IPv4
+    /// one waited a second for its neighbour solicitation).
+    silent_until: LinearMap<IpAddress, Instant, SILENT_ADDRS>,
 }
+
+/// vdestack patch: how many addresses the discovery rate limit follows at once;
+/// past that, the one whose silence ends first is forgotten.
+const SILENT_ADDRS: usize = 16;
 
 impl Cache {
     /// Minimum delay between discovery requests, in milliseconds.
@@ -59,7 +67,7 @@ impl Cache {
     pub fn new() -> Self {
         Self {
             storage: LinearMap::new(),
-            silent_until: Instant::from_millis(0),
+            silent_until: LinearMap::new(),
         }
     }
 
@@ -158,15 +166,28 @@ impl Cache {
             return Answer::Found(hardware_addr);
         }
 
-        if timestamp < self.silent_until {
-            Answer::RateLimited
-        } else {
-            Answer::NotFound
+        match self.silent_until.get(protocol_addr) {
+            Some(&until) if timestamp < until => Answer::RateLimited,
+            _ => Answer::NotFound,
         }
     }
 
-    pub(crate) fn limit_rate(&mut self, timestamp: Instant) {
-        self.silent_until = timestamp + Self::SILENT_TIME;
+    pub(crate) fn limit_rate(&mut self, protocol_addr: IpAddress, timestamp: Instant) {
+        self.silent_until.retain(|_, until| timestamp < *until);
+        if self.silent_until.len() == SILENT_ADDRS && !self.silent_until.contains_key(&protocol_addr)
+        {
+            let first = self
+                .silent_until
+                .iter()
+                .min_by_key(|(_, until)| **until)
+                .map(|(addr, _)| *addr);
+            if let Some(addr) = first {
+                self.silent_until.remove(&addr);
+            }
+        }
+        let _ = self
+            .silent_until
+            .insert(protocol_addr, timestamp + Self::SILENT_TIME);
     }
 
     pub(crate) fn flush(&mut self) {
@@ -305,7 +326,7 @@ mod test {
             Answer::NotFound
         );
 
-        cache.limit_rate(Instant::from_millis(0));
+        cache.limit_rate(MOCK_IP_ADDR_1.into(), Instant::from_millis(0));
         assert_eq!(
             cache.lookup(&MOCK_IP_ADDR_1.into(), Instant::from_millis(100)),
             Answer::RateLimited
@@ -314,6 +335,33 @@ mod test {
             cache.lookup(&MOCK_IP_ADDR_1.into(), Instant::from_millis(2000)),
             Answer::NotFound
         );
+    }
+
+    // vdestack patch: discovering one neighbour does not silence another.
+    #[test]
+    fn test_vdestack_hush_per_address() {
+        let mut cache = Cache::new();
+        cache.limit_rate(MOCK_IP_ADDR_1.into(), Instant::from_millis(0));
+        assert_eq!(
+            cache.lookup(&MOCK_IP_ADDR_2.into(), Instant::from_millis(100)),
+            Answer::NotFound
+        );
+        cache.limit_rate(MOCK_IP_ADDR_2.into(), Instant::from_millis(100));
+        assert_eq!(
+            cache.lookup(&MOCK_IP_ADDR_1.into(), Instant::from_millis(500)),
+            Answer::RateLimited
+        );
+        assert_eq!(
+            cache.lookup(&MOCK_IP_ADDR_2.into(), Instant::from_millis(500)),
+            Answer::RateLimited
+        );
+        // More addresses than it follows: the earliest is forgotten, none is lost.
+        for i in 0..2 * SILENT_ADDRS as u8 {
+            let addr = IpAddress::v4(10, 9, 0, i);
+            cache.limit_rate(addr, Instant::from_millis(200 + i as i64));
+            assert_eq!(cache.lookup(&addr, Instant::from_millis(300)), Answer::RateLimited);
+        }
+        assert_eq!(cache.silent_until.len(), SILENT_ADDRS);
     }
 
     #[test]
