@@ -33,16 +33,14 @@ pub(super) const TCP_BUFFER: usize = 1 << 20;
 
 /// The window on a link of ordinary frames (a datagram transport, a switch).
 /// Such a link drops what a receiver's socket queue cannot hold (Linux's default
-/// holds about 90 full frames), and smoltcp recovers from a loss slowly (a
-/// retransmission timeout of at least a second, one segment per fast
-/// retransmit): with 1 MiB windows two user stacks on `vxvde://` lost a few
-/// frames per window and moved 3-33 MB/s. With 64 KiB one stream moved 236-264
-/// MB/s but four collapsed (3-18 MB/s: four windows overrun the queue); with 32
-/// KiB, 212 and 181 MB/s (C libvdestack: 98 and 97). The cliff is moved, not
-/// removed: many connections on one link at once can still overrun a receiver,
-/// until loss recovery (SACK, a shorter RTO) or a pacer shared by the link's
-/// connections replaces this.
-pub(super) const TCP_BUFFER_WIRE: usize = 32 << 10;
+/// holds about 90 full frames). Unpatched smoltcp recovered from a loss slowly
+/// (an RTO of at least a second, one segment per fast retransmit): 1 MiB windows
+/// moved 3-33 MB/s between two user stacks on `vxvde://`, 64 KiB collapsed with
+/// four streams. With our patched loss recovery (`vendor/smoltcp/PATCHES.md`)
+/// losses cost a round trip or two; measured side by side (3 rounds, vxvde://,
+/// 1/4 streams, MB/s): 32 KiB 137/121 between user stacks and 56/46 to a Debian
+/// vdens; 64 KiB 169/129 and 81/48; 128 KiB 158/132 and 60/45.
+pub(super) const TCP_BUFFER_WIRE: usize = 64 << 10;
 
 /// How long an ACK may wait for data to ride on. An answer written within it
 /// carries the ACK of its request, so a request/response exchange moves two
