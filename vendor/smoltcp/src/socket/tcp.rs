@@ -551,6 +551,13 @@ pub struct Socket<'a> {
     recover: Option<TcpSeqNumber>,
     /// vdestack patch: when to send a loss probe (see `LOSS_PROBE_MIN`).
     loss_probe_at: Option<Instant>,
+    /// vdestack patch: where the first hole ends, by the SACK blocks of the last
+    /// ACK (the lowest left edge above its ACK number).
+    sack_hole_end: Option<TcpSeqNumber>,
+    /// vdestack patch: a retransmission of a whole hole in progress: the next
+    /// sequence number to re-send, and where the hole ends.
+    retransmit_next: Option<TcpSeqNumber>,
+    retransmit_end: Option<TcpSeqNumber>,
 
     /// Duration for Delayed ACK. If None no ACKs will be delayed.
     ack_delay: Option<Duration>,
@@ -644,6 +651,9 @@ impl<'a> Socket<'a> {
             pending_fast_retransmit: false,
             recover: None,
             loss_probe_at: None,
+            sack_hole_end: None,
+            retransmit_next: None,
+            retransmit_end: None,
             ack_delay: Some(ACK_DELAY_DEFAULT),
             ack_delay_timer: AckDelayTimer::Idle,
             challenge_ack_timer: Instant::from_secs(0),
@@ -959,6 +969,9 @@ impl<'a> Socket<'a> {
         self.pending_fast_retransmit = false;
         self.recover = None;
         self.loss_probe_at = None;
+        self.sack_hole_end = None;
+        self.retransmit_next = None;
+        self.retransmit_end = None;
 
         #[cfg(feature = "async")]
         {
@@ -2121,6 +2134,20 @@ impl<'a> Socket<'a> {
             self.tx_waker.wake();
         }
 
+        // vdestack patch: where the first hole ends, if the peer SACKs above it.
+        if let Some(ack_number) = repr.ack_number {
+            self.sack_hole_end = repr
+                .sack_ranges
+                .iter()
+                .flatten()
+                .map(|&(left, _)| TcpSeqNumber(left as i32))
+                .filter(|&left| left > ack_number && left <= self.remote_last_seq)
+                .fold(None, |lowest: Option<TcpSeqNumber>, left| match lowest {
+                    Some(l) if l <= left => Some(l),
+                    _ => Some(left),
+                });
+        }
+
         if let Some(ack_number) = repr.ack_number {
             // TODO: When flow control is implemented,
             // refractor the following block within that implementation
@@ -2180,6 +2207,8 @@ impl<'a> Socket<'a> {
                         } else if ack_len > 0 {
                             net_debug!("partial ACK, retransmitting the next hole");
                             self.pending_fast_retransmit = true;
+                            self.retransmit_next = None;
+                            self.rtte.on_retransmit();
                         }
                     }
 
@@ -2548,6 +2577,7 @@ impl<'a> Socket<'a> {
                 self.recover = Some(self.remote_last_seq);
             }
             self.pending_fast_retransmit = true;
+            self.retransmit_next = None;
             self.rtte.on_retransmit();
         }
 
@@ -2574,6 +2604,8 @@ impl<'a> Socket<'a> {
                 self.recover = None;
                 self.loss_probe_at = None;
                 self.pending_fast_retransmit = false;
+                self.retransmit_next = None;
+                self.retransmit_end = None;
 
                 // Inform RTTE, so that it can can handle RTO backoff
                 self.rtte.on_rto();
@@ -2588,6 +2620,7 @@ impl<'a> Socket<'a> {
                     .on_loss(cx.now(), in_flight);
 
                 self.pending_fast_retransmit = true;
+                self.retransmit_next = None;
             }
 
             // Clear the `should_retransmit` state. If we can't retransmit right
@@ -2720,13 +2753,39 @@ impl<'a> Socket<'a> {
                 let effective_mss = local_mss.min(self.remote_mss).saturating_sub(options_len);
 
                 let offset = if self.pending_fast_retransmit {
-                    let size = effective_mss.min(self.tx_buffer.len());
-                    repr.seq_number = self.local_seq_no;
-                    repr.payload = self.tx_buffer.get_allocated(0, size);
+                    // vdestack patch: re-send the whole first hole, up to where the
+                    // peer's SACK blocks say data arrived (one segment without them),
+                    // one segment per call, continuing where the last call stopped.
+                    if self.retransmit_next.is_none() {
+                        self.retransmit_end = self.sack_hole_end;
+                    }
+                    let start = match self.retransmit_next {
+                        Some(next) if next > self.local_seq_no && next < self.remote_last_seq => {
+                            next
+                        }
+                        _ => self.local_seq_no,
+                    };
+                    let offset = start - self.local_seq_no;
+                    let end = self
+                        .retransmit_end
+                        .filter(|&end| end > start)
+                        .unwrap_or(start + effective_mss);
+                    let size = effective_mss
+                        .min(end - start)
+                        .min(self.tx_buffer.len().saturating_sub(offset));
+                    repr.seq_number = start;
+                    repr.payload = self.tx_buffer.get_allocated(offset, size);
 
-                    self.pending_fast_retransmit = false;
+                    let next = start + size;
+                    if size > 0 && next < end && next < self.remote_last_seq {
+                        self.retransmit_next = Some(next);
+                    } else {
+                        self.pending_fast_retransmit = false;
+                        self.retransmit_next = None;
+                        self.retransmit_end = None;
+                    }
 
-                    0
+                    offset
                 } else {
                     // Right edge of window, ie the max sequence number we're allowed to send.
                     let win_right_edge = self.local_seq_no + self.remote_win_len;
@@ -7553,6 +7612,58 @@ mod test {
             payload:    &b"DDD"[..],
             ..RECV_TEMPL
         }));
+    }
+
+    // vdestack patch: a hole of several segments that the peer's SACK blocks
+    // delimit is re-sent whole on the fast retransmit, not one segment per RTT.
+    #[test]
+    fn test_vdestack_sack_hole_resent_whole() {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        s.remote_has_sack = true;
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDDeeeFFF").unwrap();
+        // aaa, BBB and ccc are lost; DDD, eee and FFF arrive.
+        for (i, chunk) in [b"aaa", b"BBB", b"ccc", b"DDD", b"eee", b"FFF"].iter().enumerate() {
+            recv!(s, time 10, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload:    &chunk[..],
+                ..RECV_TEMPL
+            }));
+        }
+        let sacked = |right: usize| {
+            let left = (LOCAL_SEQ + 1 + 9).0 as u32;
+            [Some((left, (LOCAL_SEQ + 1 + right).0 as u32)), None, None]
+        };
+        for (t, right) in [(12, 12), (13, 15), (14, 18)] {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                sack_ranges: sacked(right),
+                ..SEND_TEMPL
+            });
+        }
+        for (i, chunk) in [b"aaa", b"BBB", b"ccc"].iter().enumerate() {
+            recv!(s, time 15, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload:    &chunk[..],
+                ..RECV_TEMPL
+            }));
+        }
+        // Only the hole: DDD onwards arrived.
+        recv_nothing!(s, time 16);
+        send!(s, time 17, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 18),
+            ..SEND_TEMPL
+        });
+        recv_nothing!(s, time 2000);
     }
 
     // vdestack patch: the RTO's floor is 200 ms, not 1 s.
