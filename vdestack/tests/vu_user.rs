@@ -132,6 +132,17 @@ fn ping_received(out: &str) -> Vec<u32> {
         .collect()
 }
 
+/// The `ttl=` of each reply line (`None` for a line without one).
+fn ping_ttls(out: &str) -> Vec<Option<u32>> {
+    out.lines()
+        .filter(|l| l.contains(" bytes from "))
+        .map(|l| {
+            let t = l.split(" ttl=").nth(1)?;
+            t.split(' ').next()?.parse().ok()
+        })
+        .collect()
+}
+
 sandbox_test! {
     fn ip_configures_vde0_and_ping_reaches_a_vdens_peer() {
         const T: &str = "ip_configures_vde0_and_ping_reaches_a_vdens_peer";
@@ -153,6 +164,11 @@ sandbox_test! {
         assert!(out.contains("state UP") || out.contains(",UP"), "{out}");
         let got = ping_received(&out);
         assert!(got.len() == 2 && got.iter().all(|&n| n >= 3), "{out}");
+        // The hop limit the replies came with (IP_RECVTTL, IPV6_RECVHOPLIMIT):
+        // the peer's 64, no router between.
+        let ttls = ping_ttls(&out);
+        assert!(ttls.len() >= 6, "{out}");
+        assert!(ttls.iter().all(|t| t.is_some_and(|t| t > 0)), "{out}");
     }
 }
 

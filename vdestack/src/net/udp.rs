@@ -43,14 +43,13 @@ impl UserDgram {
     fn pop(&self) -> SocketAddr {
         let mut q = self.sources.lock().unwrap_or_else(|p| p.into_inner());
         q.pop_front()
-            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+            .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |s| s.from)
     }
 
     fn front(&self) -> SocketAddr {
         let q = self.sources.lock().unwrap_or_else(|p| p.into_inner());
         q.front()
-            .copied()
-            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+            .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |s| s.from)
     }
 
     pub(crate) fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {

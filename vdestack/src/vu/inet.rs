@@ -166,6 +166,9 @@ pub struct Received {
     pub full: usize,
     /// Where it came from (`None`: the stack does not say).
     pub from: Option<SocketAddr>,
+    /// The hop limit (IPv4: TTL) its packet arrived with (`None`: the stack
+    /// does not say): what `IP_RECVTTL` and `IPV6_RECVHOPLIMIT` ask for.
+    pub hop_limit: Option<u8>,
 }
 
 /// Names one trapped call while it waits for its answer (the kernel's

@@ -85,7 +85,9 @@
 //!   they carry payloads without addresses (a connected socket's: what glibc's
 //!   resolver does). `sendmsg` with an address on a stream socket fails with
 //!   `EISCONN` (TCP would ignore the address); `recvmsg` on a datagram socket
-//!   gives no control messages (TTL, timestamps).
+//!   gives no control messages but the hop limit (`IP_TTL` after `IP_RECVTTL`,
+//!   `IPV6_HOPLIMIT` after `IPV6_RECVHOPLIMIT`), where the stack knows it (a
+//!   user-space stack; not `--stack mem`): no timestamps, no packet info.
 //! - Every `sendmsg` and `recvmsg` of the program is trapped (their addresses
 //!   are in memory, out of the filter's reach), and `CONTINUE`d unless the fd is
 //!   a served datagram socket: about one trapped call's time each (netlink

@@ -90,6 +90,38 @@ pub(crate) fn scatter(iov: &[(u64, u64)], mut n: usize) -> Vec<(u64, usize)> {
     out
 }
 
+/// `sizeof(struct cmsghdr)`: `cmsg_len` (a `size_t`), `cmsg_level`, `cmsg_type`.
+const CMSGHDR_SIZE: usize = 16;
+
+/// Control messages whose data is an `int` ((level, type, value) each), laid
+/// out in `room` bytes as the kernel's `put_cmsg` lays them: the bytes (each
+/// message `CMSG_SPACE` long, the last one cut to what is left), and whether
+/// one did not fit whole (`MSG_CTRUNC`). The length of the bytes is the
+/// `msg_controllen` the caller reads back.
+pub(crate) fn int_cmsgs(msgs: &[(i32, i32, i32)], room: usize) -> (Vec<u8>, bool) {
+    const LEN: usize = CMSGHDR_SIZE + 4; // CMSG_LEN(sizeof(int))
+    const SPACE: usize = (LEN + 7) & !7; // CMSG_SPACE(sizeof(int))
+    let mut out = Vec::new();
+    let mut cut = false;
+    for &(level, kind, value) in msgs {
+        let left = room - out.len();
+        if left < CMSGHDR_SIZE {
+            cut = true;
+            break;
+        }
+        let len = LEN.min(left);
+        cut |= len < LEN;
+        let mut m = Vec::with_capacity(SPACE);
+        m.extend_from_slice(&(len as u64).to_ne_bytes());
+        m.extend_from_slice(&level.to_ne_bytes());
+        m.extend_from_slice(&kind.to_ne_bytes());
+        m.extend_from_slice(&value.to_ne_bytes());
+        m.resize(SPACE.min(left), 0);
+        out.extend_from_slice(&m);
+    }
+    (out, cut)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +162,38 @@ mod tests {
             huge.extend_from_slice(&(u64::MAX / 2).to_ne_bytes());
         }
         assert_eq!(parse_iovecs(&huge), Err(libc::EINVAL));
+    }
+
+    #[test]
+    fn int_control_messages_as_the_kernel_lays_them() {
+        let ttl = (libc::IPPROTO_IP, libc::IP_TTL, 64);
+        let (b, cut) = int_cmsgs(&[ttl], 64);
+        assert!(!cut);
+        assert_eq!(b.len(), 24, "CMSG_SPACE(sizeof(int))");
+        assert_eq!(u64::from_ne_bytes(b[0..8].try_into().unwrap()), 20);
+        assert_eq!(
+            i32::from_ne_bytes(b[8..12].try_into().unwrap()),
+            libc::IPPROTO_IP
+        );
+        assert_eq!(
+            i32::from_ne_bytes(b[12..16].try_into().unwrap()),
+            libc::IP_TTL
+        );
+        assert_eq!(i32::from_ne_bytes(b[16..20].try_into().unwrap()), 64);
+        // Two fit in 48; the second is cut in 40, dropped in 30.
+        let hl = (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT, 255);
+        assert_eq!(int_cmsgs(&[ttl, hl], 48).0.len(), 48);
+        let (b, cut) = int_cmsgs(&[ttl, hl], 40);
+        assert!(cut);
+        assert_eq!(b.len(), 40);
+        assert_eq!(u64::from_ne_bytes(b[24..32].try_into().unwrap()), 16);
+        let (b, cut) = int_cmsgs(&[ttl, hl], 30);
+        assert!(cut);
+        assert_eq!(b.len(), 24);
+        // A whole message in exactly CMSG_LEN bytes is not cut.
+        let (b, cut) = int_cmsgs(&[ttl], 20);
+        assert_eq!((b.len(), cut), (20, false));
+        assert_eq!(int_cmsgs(&[ttl], 0), (Vec::new(), true));
+        assert_eq!(int_cmsgs(&[], 0), (Vec::new(), false));
     }
 }

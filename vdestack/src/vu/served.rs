@@ -95,6 +95,7 @@ pub trait ServedNet: Send {
             len,
             full,
             from: None,
+            hop_limit: None,
         })
     }
 

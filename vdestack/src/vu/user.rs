@@ -8,7 +8,8 @@
 //!
 //! What the kernel's sockets have and these do not (the documented limits):
 //! no raw sockets (`EPERM`, as for a program without `CAP_NET_RAW`), no
-//! UDP-Lite; no control messages on received datagrams (TTL, timestamps);
+//! UDP-Lite; of the control messages on received datagrams only the hop limit
+//! (`IP_RECVTTL`, `IPV6_RECVHOPLIMIT`; no timestamps, no packet info);
 //! `connect(AF_UNSPEC)` on a datagram socket succeeds but keeps the peer; a
 //! datagram's sender is known only to a receive that asks for it
 //! (`recvfrom` with an address, `recvmsg`): one read with plain `read`/`recv`
@@ -339,12 +340,17 @@ impl ServedNet for UserNet {
             flags |= RecvFlags::PEEK;
         }
         let (len, full) = rnet::recv(app.as_fd(), buf, flags).map_err(|e| e.raw_os_error())?;
-        let from = if peek {
+        let source = if peek {
             q.front().copied()
         } else {
             q.pop_front()
         };
-        Ok(Received { len, full, from })
+        Ok(Received {
+            len,
+            full,
+            from: source.map(|s| s.from),
+            hop_limit: source.map(|s| s.hop_limit),
+        })
     }
 
     fn inet_alive(&mut self, s: &InetSocket) -> bool {

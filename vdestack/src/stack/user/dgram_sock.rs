@@ -26,9 +26,21 @@ use super::route;
 const DGRAM_PACKETS: usize = 64;
 const DGRAM_BYTES: usize = 256 * 1024;
 
-/// The source addresses of the datagrams written to a socket's engine end, in
-/// order; the application's side pops one per datagram it reads.
-pub(crate) type Sources = Arc<Mutex<VecDeque<SocketAddr>>>;
+/// Where a datagram written to a socket's engine end came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Source {
+    /// The sender.
+    pub(crate) from: SocketAddr,
+    /// The hop limit (IPv4: TTL) its packet arrived with.
+    pub(crate) hop_limit: u8,
+}
+
+/// The sources of the datagrams written to a socket's engine end, in order;
+/// the application's side pops one per datagram it reads.
+pub(crate) type Sources = Arc<Mutex<VecDeque<Source>>>;
+
+/// The hop limit told when none was noted (see `hops.rs`): the usual initial one.
+const HOPS_UNKNOWN: u8 = 64;
 
 /// UDP or ICMP echo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,10 +165,7 @@ impl DgramSock {
         // net → app
         for i in 0..self.at.len() {
             let at = self.at[i];
-            let Some(set) = engine.sockets(at.iface) else {
-                continue;
-            };
-            loop {
+            while let Some(set) = engine.sockets(at.iface) {
                 let got = match self.kind {
                     DgramKind::Udp => {
                         let s = set.get_mut::<udp::Socket>(at.handle);
@@ -187,6 +196,7 @@ impl DgramSock {
                     }
                     continue;
                 }
+                let hop_limit = engine.hops.of(from.ip()).unwrap_or(HOPS_UNKNOWN);
                 let from = super::tcp_sock::family_of(from, self.v6 && self.kind == DgramKind::Udp);
                 let wanted = match self.peer {
                     Some(p) => {
@@ -197,13 +207,16 @@ impl DgramSock {
                     None => true,
                 } && (self.kind == DgramKind::Udp
                     || is_echo_reply(&scratch.dgram[..n], self.v6));
-                let delivered = !wanted || self.deliver(&scratch.dgram[..n], from);
+                let source = Source { from, hop_limit };
+                let delivered = !wanted || self.deliver(&scratch.dgram[..n], source);
                 if self.kind == DgramKind::Udp {
                     if !delivered {
                         // The application's queue is full: leave it in smoltcp's.
                         break;
                     }
-                    let _ = set.get_mut::<udp::Socket>(at.handle).recv();
+                    if let Some(set) = engine.sockets(at.iface) {
+                        let _ = set.get_mut::<udp::Socket>(at.handle).recv();
+                    }
                 }
                 *busy = true;
             }
@@ -237,13 +250,13 @@ impl DgramSock {
 
     /// Writes one datagram to the engine end, its source first on the FIFO;
     /// `false` when the application's queue is full.
-    fn deliver(&self, payload: &[u8], from: SocketAddr) -> bool {
+    fn deliver(&self, payload: &[u8], source: Source) -> bool {
         if payload.is_empty() {
             // An empty message would read as the end of the pair: dropped.
             return true;
         }
         let mut q = self.sources.lock().unwrap_or_else(|p| p.into_inner());
-        q.push_back(from);
+        q.push_back(source);
         match rustix::net::send(&self.fd, payload, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
             Ok(_) => true,
             Err(_) => {

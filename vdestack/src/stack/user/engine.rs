@@ -15,6 +15,7 @@ use smoltcp::time::{Duration as SmolDuration, Instant};
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
 
 use super::device::{LoopDevice, PlugDevice};
+use super::hops::{Hops, Recording};
 use super::pool::Worker;
 use super::ports::Ports;
 use super::route::LO;
@@ -132,6 +133,8 @@ pub(crate) struct Engine {
     pub(super) dhcp_done: Vec<super::dhcp::Stopping>,
     /// Sockets whose application end hung up since the last poll.
     pub(super) hung_up: Vec<SockId>,
+    /// The hop limits datagrams arrive with, by source.
+    pub(super) hops: Hops,
     /// Sockets whose engine end had an event since the last poll (it may have
     /// bytes to read), and whether the application had shut its end (or more).
     pub(super) stirred: Vec<(SockId, bool)>,
@@ -217,6 +220,7 @@ impl Engine {
             ports: Ports::new(seed as u32),
             worker: None,
             hung_up: Vec::new(),
+            hops: Hops::default(),
             stirred: Vec::new(),
             orphans: Vec::new(),
             dhcp: Vec::new(),
@@ -412,7 +416,12 @@ impl Engine {
                         closed: false,
                         moved: 0,
                     };
-                    net.iface.poll(t, &mut dev, &mut net.sockets);
+                    let mut rec = Recording {
+                        dev: &mut dev,
+                        hops: &mut self.hops,
+                        ethernet: true,
+                    };
+                    net.iface.poll(t, &mut rec, &mut net.sockets);
                     ifc.closed |= dev.closed;
                     moved += dev.moved;
                 }
@@ -425,7 +434,12 @@ impl Engine {
                     ifc.closed |= closed;
                 }
                 (Port::Loop(dev), true, Some(net)) => {
-                    net.iface.poll(t, dev, &mut net.sockets);
+                    let mut rec = Recording {
+                        dev,
+                        hops: &mut self.hops,
+                        ethernet: false,
+                    };
+                    net.iface.poll(t, &mut rec, &mut net.sockets);
                 }
                 (Port::Loop(dev), _, _) => dev.queue.clear(),
             }

@@ -92,6 +92,7 @@ mod dgram_sock;
 mod dhcp;
 mod engine;
 mod filter;
+mod hops;
 mod mss;
 mod netlink;
 pub(crate) mod pool;

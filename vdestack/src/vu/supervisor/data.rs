@@ -11,6 +11,7 @@
 //! it is ready (`waits.rs`). A non-blocking socket (or `MSG_DONTWAIT`)
 //! gets `EAGAIN` instead.
 
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::event::epoll::{self, EventData, EventFlags};
@@ -21,10 +22,10 @@ use super::sockets::{read_addr, write_addr, MAX_DATAGRAM};
 use super::target::{FdKind, Target};
 use super::{Answer, Served, State, Then};
 use crate::sys::set_nonblocking;
-use crate::vu::inet::{Accepted, InetCall, Received};
+use crate::vu::inet::{kept_option, Accepted, InetCall, InetSocket, Received};
 use crate::vu::msghdr::{
-    parse_iovecs, parse_msghdr, scatter, IOVEC_SIZE, MSGHDR_SIZE, MSG_CONTROLLEN_AT, MSG_FLAGS_AT,
-    MSG_NAMELEN_AT, UIO_MAXIOV,
+    int_cmsgs, parse_iovecs, parse_msghdr, scatter, MsgHdr, IOVEC_SIZE, MSGHDR_SIZE,
+    MSG_CONTROLLEN_AT, MSG_FLAGS_AT, MSG_NAMELEN_AT, UIO_MAXIOV,
 };
 use crate::vu::served::ServedNet;
 use crate::vu::sockaddr;
@@ -161,35 +162,19 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
 
     /// `recvfrom(fd, buf, len, flags, addr, addrlen)` with an address wanted.
     pub(super) fn recvfrom(&mut self, t: &Target<'_>) -> Answer {
-        let fd = t.int(0);
-        let Some(shape) = self.inet_shape(t, fd) else {
-            return Answer::CONTINUE;
-        };
-        if shape.listening {
-            return Answer::errno(libc::ENOTCONN);
-        }
-        // A stream has no source addresses: the kernel says length 0, as for TCP.
-        if shape.kind == libc::SOCK_STREAM {
-            return Answer::CONTINUE;
-        }
-        self.try_recvfrom(t, fd, shape)
-            .unwrap_or_else(Answer::errno)
-    }
-
-    fn try_recvfrom(&mut self, t: &Target<'_>, fd: i32, shape: Shape) -> Result<Answer, Errno> {
-        let flags = t.int(3);
-        let cap = t.n.args[2].min(MAX_DATAGRAM as u64) as usize;
-        let (got, data) = match self.take_datagram(t, fd, shape.ino, flags, cap)? {
-            Got::Data(g, d) => (g, d),
-            Got::Answered(a) => return Ok(a),
-        };
-        t.write(t.ptr(1), &data)?;
-        write_source(t, t.ptr(4), t.ptr(5), got)?;
-        Ok(Answer::value(received_value(got, flags)))
+        self.recv_datagram(t, RecvCall::From)
     }
 
     /// `recvmsg(fd, msg, flags)`.
     pub(super) fn recvmsg(&mut self, t: &Target<'_>) -> Answer {
+        self.recv_datagram(t, RecvCall::Msg)
+    }
+
+    /// A receive that wants the sender: on a served datagram socket, one
+    /// datagram read with its sender (and the control messages asked for) and
+    /// written to the caller. Other fds, and streams (no senders: the kernel
+    /// says length 0, as for TCP), are the kernel's.
+    fn recv_datagram(&mut self, t: &Target<'_>, call: RecvCall) -> Answer {
         let fd = t.int(0);
         let Some(shape) = self.inet_shape(t, fd) else {
             return Answer::CONTINUE;
@@ -200,47 +185,28 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
         if shape.kind == libc::SOCK_STREAM {
             return Answer::CONTINUE;
         }
-        self.try_recvmsg(t, fd, shape).unwrap_or_else(Answer::errno)
+        self.try_recv_datagram(t, fd, shape, call)
+            .unwrap_or_else(Answer::errno)
     }
 
-    fn try_recvmsg(&mut self, t: &Target<'_>, fd: i32, shape: Shape) -> Result<Answer, Errno> {
-        let flags = t.int(2);
-        let at = t.ptr(1);
-        let m = parse_msghdr(&t.read(at, MSGHDR_SIZE)?);
-        if m.iovlen > UIO_MAXIOV {
-            return Err(libc::EMSGSIZE);
-        }
-        let iov = parse_iovecs(&t.read(m.iov, m.iovlen as usize * IOVEC_SIZE)?)?;
-        let cap: u64 = iov.iter().map(|&(_, l)| l).sum();
-        let cap = cap.min(MAX_DATAGRAM as u64) as usize;
-        let (got, data) = match self.take_datagram(t, fd, shape.ino, flags, cap)? {
+    fn try_recv_datagram(
+        &mut self,
+        t: &Target<'_>,
+        fd: i32,
+        shape: Shape,
+        call: RecvCall,
+    ) -> Result<Answer, Errno> {
+        let place = Place::read(t, call)?;
+        let (got, data) = match self.take_datagram(t, fd, shape.ino, place.flags, place.cap())? {
             Got::Data(g, d) => (g, d),
             Got::Answered(a) => return Ok(a),
         };
-        let mut done = 0;
-        for (base, n) in scatter(&iov, data.len()) {
-            t.write(base, &data[done..done + n])?;
-            done += n;
-        }
-        let name = got
-            .from
-            .map(|a| sockaddr::encode_inet(&a))
-            .unwrap_or_default();
-        if m.name != 0 && !name.is_empty() {
-            let n = (m.namelen as usize).min(name.len());
-            t.write(m.name, &name[..n])?;
-        }
-        let namelen = if m.name != 0 { name.len() as u32 } else { 0 };
-        t.write(at + MSG_NAMELEN_AT, &namelen.to_ne_bytes())?;
-        // No control messages (TTL, timestamps) are given.
-        t.write(at + MSG_CONTROLLEN_AT, &0u64.to_ne_bytes())?;
-        let mflags = if got.full > got.len {
-            libc::MSG_TRUNC
-        } else {
-            0
+        let control = match self.socks.get(&shape.ino) {
+            Some(Served::Inet(s)) if place.wants_control() => control_messages(s, got),
+            _ => Vec::new(),
         };
-        t.write(at + MSG_FLAGS_AT, &mflags.to_ne_bytes())?;
-        Ok(Answer::value(received_value(got, flags)))
+        place.write(t, &data, got, &control)?;
+        Ok(Answer::value(received_value(got, place.flags)))
     }
 
     /// One datagram of served socket `ino` for a receive call with `flags`, at
@@ -350,6 +316,145 @@ impl<N: ServedNet + ?Sized> State<'_, N> {
             Err(e) => Err(e.raw_os_error()),
         }
     }
+}
+
+/// The receive calls that want a datagram's sender.
+#[derive(Clone, Copy)]
+enum RecvCall {
+    /// `recvfrom(fd, buf, len, flags, addr, addrlen)`.
+    From,
+    /// `recvmsg(fd, msg, flags)`.
+    Msg,
+}
+
+/// Where a receive call puts a datagram, read from the caller before the
+/// datagram is taken.
+struct Place {
+    flags: i32,
+    /// The caller's buffers.
+    iov: Vec<(u64, u64)>,
+    /// `recvfrom`'s address and its length's place; `recvmsg`'s message header
+    /// (its place and fields).
+    rest: PlaceRest,
+}
+
+enum PlaceRest {
+    From { addr: u64, len_at: u64 },
+    Msg { at: u64, m: MsgHdr },
+}
+
+impl Place {
+    fn read(t: &Target<'_>, call: RecvCall) -> Result<Place, Errno> {
+        Ok(match call {
+            RecvCall::From => Place {
+                flags: t.int(3),
+                iov: vec![(t.ptr(1), t.n.args[2])],
+                rest: PlaceRest::From {
+                    addr: t.ptr(4),
+                    len_at: t.ptr(5),
+                },
+            },
+            RecvCall::Msg => {
+                let at = t.ptr(1);
+                let m = parse_msghdr(&t.read(at, MSGHDR_SIZE)?);
+                if m.iovlen > UIO_MAXIOV {
+                    return Err(libc::EMSGSIZE);
+                }
+                Place {
+                    flags: t.int(2),
+                    iov: parse_iovecs(&t.read(m.iov, m.iovlen as usize * IOVEC_SIZE)?)?,
+                    rest: PlaceRest::Msg { at, m },
+                }
+            }
+        })
+    }
+
+    /// The most bytes of a datagram the buffers take.
+    fn cap(&self) -> usize {
+        let cap: u64 = self.iov.iter().map(|&(_, l)| l).sum();
+        cap.min(MAX_DATAGRAM as u64) as usize
+    }
+
+    /// Whether the caller has room for control messages.
+    fn wants_control(&self) -> bool {
+        matches!(self.rest, PlaceRest::Msg { m, .. } if m.control != 0)
+    }
+
+    /// Writes the datagram `data` received as `got`, its sender and the
+    /// `control` messages (each an `int`: level, type, value) to the caller.
+    fn write(
+        &self,
+        t: &Target<'_>,
+        data: &[u8],
+        got: Received,
+        control: &[(i32, i32, i32)],
+    ) -> Result<(), Errno> {
+        let mut done = 0;
+        for (base, n) in scatter(&self.iov, data.len()) {
+            t.write(base, &data[done..done + n])?;
+            done += n;
+        }
+        let (at, m) = match self.rest {
+            PlaceRest::From { addr, len_at } => return write_source(t, addr, len_at, got),
+            PlaceRest::Msg { at, m } => (at, m),
+        };
+        let name = got
+            .from
+            .map(|a| sockaddr::encode_inet(&a))
+            .unwrap_or_default();
+        if m.name != 0 && !name.is_empty() {
+            let n = (m.namelen as usize).min(name.len());
+            t.write(m.name, &name[..n])?;
+        }
+        let namelen = if m.name != 0 { name.len() as u32 } else { 0 };
+        t.write(at + MSG_NAMELEN_AT, &namelen.to_ne_bytes())?;
+        let (cmsgs, cut) = int_cmsgs(control, m.controllen as usize);
+        if !cmsgs.is_empty() {
+            t.write(m.control, &cmsgs)?;
+        }
+        t.write(at + MSG_CONTROLLEN_AT, &(cmsgs.len() as u64).to_ne_bytes())?;
+        let mut mflags = if got.full > got.len {
+            libc::MSG_TRUNC
+        } else {
+            0
+        };
+        if cut {
+            mflags |= libc::MSG_CTRUNC;
+        }
+        t.write(at + MSG_FLAGS_AT, &mflags.to_ne_bytes())
+    }
+}
+
+/// Whether an `int` option kept for socket `s` is on (the kernel reads an
+/// `int`, or a byte when fewer were given).
+fn option_on(s: &InetSocket, level: i32, name: i32) -> bool {
+    let v = kept_option(s, level, name);
+    match v.get(..4) {
+        Some(b) => i32::from_ne_bytes(b.try_into().expect("4 bytes")) != 0,
+        None => v.first().is_some_and(|&b| b != 0),
+    }
+}
+
+/// The control messages socket `s` asked for about a datagram received as
+/// `got`: the hop limit (`IP_TTL` with `IP_RECVTTL`, for IPv4 senders;
+/// `IPV6_HOPLIMIT` with `IPV6_RECVHOPLIMIT`, on an IPv6 socket).
+fn control_messages(s: &InetSocket, got: Received) -> Vec<(i32, i32, i32)> {
+    let mut out = Vec::new();
+    let Some(hops) = got.hop_limit.map(i32::from) else {
+        return out;
+    };
+    let v4_sender = match got.from {
+        Some(SocketAddr::V4(_)) => true,
+        Some(SocketAddr::V6(a)) => a.ip().to_ipv4_mapped().is_some(),
+        None => s.family == libc::AF_INET,
+    };
+    if v4_sender && option_on(s, libc::IPPROTO_IP, libc::IP_RECVTTL) {
+        out.push((libc::IPPROTO_IP, libc::IP_TTL, hops));
+    }
+    if s.family == libc::AF_INET6 && option_on(s, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT) {
+        out.push((libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT, hops));
+    }
+    out
 }
 
 /// What a receive call returns: the bytes copied, or with `MSG_TRUNC` the
