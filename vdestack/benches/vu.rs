@@ -1,9 +1,12 @@
 //! `vdestack vu` benchmark: what serving a program's system calls costs.
 //!
 //! ```text
-//! cargo bench -p vdestack --bench vu [-- [--quick] [--rounds R]]
+//! cargo bench -p vdestack --bench vu [-- [--quick] [--rounds R] [--only user|rr]]
 //! scripts/bench --vu '--quick'
 //! ```
+//!
+//! `--only user` runs only the user-space stack's rows, `--only rr` only its
+//! request/response row (and the trapped call's).
 //!
 //! * **Served calls**, per call: `SIOCGIFFLAGS` on an `AF_INET` socket, a
 //!   netlink link dump (`RTM_GETLINK`, two links), and an `open` of an ordinary
@@ -46,12 +49,16 @@ const SANDBOX_ENV: &str = "VDESTACK_VU_BENCH_SANDBOX";
 struct Opts {
     rounds: usize,
     quick: bool,
+    /// Only these rows: `user` (the user-space stack's), `rr` (its
+    /// request/response row).
+    only: Option<String>,
 }
 
 fn parse_args() -> Result<Opts, String> {
     let mut o = Opts {
         rounds: 5,
         quick: false,
+        only: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -68,9 +75,17 @@ fn parse_args() -> Result<Opts, String> {
                     .filter(|r| *r > 0)
                     .ok_or("--rounds takes a positive number")?;
             }
-            "-h" | "--help" => {
-                return Err("cargo bench -p vdestack --bench vu [-- [--quick] [--rounds R]]".into())
+            "--only" => {
+                o.only = Some(
+                    args.next()
+                        .filter(|v| v == "user" || v == "rr")
+                        .ok_or("--only takes `user` or `rr`")?,
+                );
             }
+            "-h" | "--help" => return Err(
+                "cargo bench -p vdestack --bench vu [-- [--quick] [--rounds R] [--only user|rr]]"
+                    .into(),
+            ),
             other => return Err(format!("unknown option {other} (see --help)")),
         }
     }
@@ -409,6 +424,9 @@ fn kernel_like_mem() -> Result<(), String> {
 }
 
 fn run(o: &Opts) -> Result<(), String> {
+    if o.only.is_some() {
+        return user::run(o);
+    }
     let scale = if o.quick { 1 } else { 4 };
     kernel_like_mem()?;
     println!(
@@ -588,8 +606,9 @@ mod user {
             "{:<44} {:>10} {:>10} {:>8}",
             "", "kernel", "vu user", "vu/kernel"
         );
+        let rr_only = o.only.as_deref() == Some("rr");
         let result = (|| -> Result<(), String> {
-            for streams in ["1", "4"] {
+            for streams in ["1", "4"].into_iter().filter(|_| !rr_only) {
                 let iperf = |user: bool, vu: &mut Vu<UserNet>| -> Result<f64, String> {
                     let args = ["-c", "10.9.0.1", "-J", "-t", secs, "-P", streams];
                     let out = if user {
@@ -613,48 +632,50 @@ mod user {
                     v / k
                 );
             }
-            // One stream of bulk data: the same program on the kernel stack and
-            // under vu, and the user stack's own Rust socket (no vu).
-            let mib: u64 = if o.quick { 256 } else { 1024 };
-            let sink: SocketAddr = "10.9.0.1:7001".parse().map_err(|_| "address")?;
-            let run_bulk = |user: bool, vu: &mut Vu<UserNet>| -> Result<f64, String> {
-                let mut c = if user {
-                    Command::new(&me)
-                } else {
-                    kernel.command(&me)
+            if !rr_only {
+                // One stream of bulk data: the same program on the kernel stack and
+                // under vu, and the user stack's own Rust socket (no vu).
+                let mib: u64 = if o.quick { 256 } else { 1024 };
+                let sink: SocketAddr = "10.9.0.1:7001".parse().map_err(|_| "address")?;
+                let run_bulk = |user: bool, vu: &mut Vu<UserNet>| -> Result<f64, String> {
+                    let mut c = if user {
+                        Command::new(&me)
+                    } else {
+                        kernel.command(&me)
+                    };
+                    c.arg(mib.to_string())
+                        .env(ROLE_ENV, "bulk")
+                        .env("VDESTACK_VU_BENCH_PEER", "10.9.0.1:7001");
+                    let out = output(c, user.then_some(vu))?;
+                    let mbits: f64 = out
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("bulk printed {out:?}"))?;
+                    Ok(mbits / 1e3)
                 };
-                c.arg(mib.to_string())
-                    .env(ROLE_ENV, "bulk")
-                    .env("VDESTACK_VU_BENCH_PEER", "10.9.0.1:7001");
-                let out = output(c, user.then_some(vu))?;
-                let mbits: f64 = out
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("bulk printed {out:?}"))?;
-                Ok(mbits / 1e3)
-            };
-            let k = measure(o.rounds, || run_bulk(false, &mut vu))?;
-            let v = measure(o.rounds, || run_bulk(true, &mut vu))?;
-            let native = measure(o.rounds, || {
-                let s = vu.net().stack();
-                let mut c = s.tcp_connect(sink).map_err(|e| e.to_string())?;
-                bulk(&mut c, mib, |c| c.shutdown(std::net::Shutdown::Write))
-                    .map_err(|e| e.to_string())
-            })?;
-            println!(
-                "{:<44} {:>6.2}Gb/s {:>6.2}Gb/s {:>7.2}x",
-                format!("bulk TCP, {mib} MiB, 1 stream"),
-                k,
-                v,
-                v / k
-            );
-            println!(
-                "{:<44} {:>10} {:>6.2}Gb/s {:>7.2}x",
-                "  the same from Rust on the user stack (no vu)",
-                "",
-                native,
-                native / k
-            );
+                let k = measure(o.rounds, || run_bulk(false, &mut vu))?;
+                let v = measure(o.rounds, || run_bulk(true, &mut vu))?;
+                let native = measure(o.rounds, || {
+                    let s = vu.net().stack();
+                    let mut c = s.tcp_connect(sink).map_err(|e| e.to_string())?;
+                    bulk(&mut c, mib, |c| c.shutdown(std::net::Shutdown::Write))
+                        .map_err(|e| e.to_string())
+                })?;
+                println!(
+                    "{:<44} {:>6.2}Gb/s {:>6.2}Gb/s {:>7.2}x",
+                    format!("bulk TCP, {mib} MiB, 1 stream"),
+                    k,
+                    v,
+                    v / k
+                );
+                println!(
+                    "{:<44} {:>10} {:>6.2}Gb/s {:>7.2}x",
+                    "  the same from Rust on the user stack (no vu)",
+                    "",
+                    native,
+                    native / k
+                );
+            }
             let n: u64 = if o.quick { 2000 } else { 10000 };
             let rr = |user: bool, vu: &mut Vu<UserNet>| -> Result<f64, String> {
                 let mut c = if user {

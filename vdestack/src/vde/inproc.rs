@@ -95,8 +95,9 @@ impl DirectTap {
 }
 
 /// What a plug's owner is woken with when frames arrive for it
-/// ([`InProc::open_with_waker`]): called by the sender's thread, under the
-/// port's queue lock, each time the queue stops being empty.
+/// ([`InProc::open_with_waker`]): called by the sender's thread, after it let go
+/// of the port's queue (the waker may receive them), each time the queue stops
+/// being empty.
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
 /// How a port says it has frames.
@@ -177,7 +178,16 @@ impl Port {
         q.bytes += buf.len();
         q.frames.push_back((*hdr, buf));
         if q.frames.len() == 1 {
-            self.ready.signal();
+            match &self.ready {
+                // Under the lock: the eventfd is readable exactly while frames wait.
+                Ready::Fd(_) => self.ready.signal(),
+                // After it: the waker may take the frames at once (a user-space
+                // stack polled by this very thread, `stack/user/pool.rs`).
+                Ready::Waker(w) => {
+                    drop(q);
+                    w();
+                }
+            }
         }
         true
     }

@@ -91,6 +91,12 @@ impl PollWindow {
         self.bulk = self.bulk_until.is_some_and(|t| now < t);
     }
 
+    /// Whether traffic is bulk as of the last [`PollWindow::moved`] (then
+    /// [`PollWindow::window`] is zero).
+    pub fn is_bulk(&self) -> bool {
+        self.bulk
+    }
+
     /// A poll found frames: keep polling that long.
     pub fn found(&mut self) {}
 

@@ -39,6 +39,8 @@ pub(super) struct PlugDevice<'a> {
     pub(super) only: Option<&'a super::filter::Addrs>,
     /// Set when the plug says its network is gone.
     pub(super) closed: bool,
+    /// The bytes of the frames received and sent (what tells bulk traffic).
+    pub(super) moved: usize,
 }
 
 pub(super) struct PlugRx<'a> {
@@ -50,6 +52,7 @@ pub(super) struct PlugTx<'a> {
     buf: &'a mut [u8],
     /// The link's real MTU, when large segments go whole.
     large_mtu: Option<usize>,
+    moved: &'a mut usize,
 }
 
 /// Receives one frame from `plug` into `buf`: its length, or `None` when nothing
@@ -94,6 +97,7 @@ impl Device for PlugDevice<'_> {
             }
         };
         let large_mtu = self.large.then_some(self.mtu);
+        self.moved += n;
         Some((
             PlugRx {
                 frame: &self.rx[..n],
@@ -102,6 +106,7 @@ impl Device for PlugDevice<'_> {
                 plug: self.plug,
                 buf: self.tx,
                 large_mtu,
+                moved: &mut self.moved,
             },
         ))
     }
@@ -111,6 +116,7 @@ impl Device for PlugDevice<'_> {
             plug: self.plug,
             buf: self.tx,
             large_mtu: self.large.then_some(self.mtu),
+            moved: &mut self.moved,
         })
     }
 
@@ -203,6 +209,7 @@ impl phy::TxToken for PlugTx<'_> {
         let len = len.min(self.buf.len());
         let r = f(&mut self.buf[..len]);
         let frame = &self.buf[..len];
+        *self.moved += len;
         // A full peer drops the frame, as a wire would; TCP sends it again.
         match self.large_mtu {
             Some(mtu) if len > mtu + ETH_HDR => {

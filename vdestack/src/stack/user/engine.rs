@@ -7,7 +7,7 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::BorrowedFd;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant as StdInstant;
+use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use smoltcp::iface::{Config, Interface, Route, SocketHandle, SocketSet};
 use smoltcp::phy::Medium;
@@ -23,6 +23,7 @@ use super::sock::Sock;
 use crate::nl::server::memstack::MemLinkKind;
 use crate::nl::server::{MemStack, Server};
 use crate::vde::gso::MAX_GSO_FRAME;
+use crate::vde::poll_window::PollWindow;
 use crate::vde::{Plug, MAX_FRAME};
 
 /// A socket's id in its stack's table.
@@ -134,8 +135,15 @@ pub(crate) struct Engine {
     pub(super) hung_up: Vec<SockId>,
     /// The hop limits datagrams arrive with, by source.
     pub(super) hops: Hops,
+    /// Sockets whose engine end had an event since the last poll (it may have
+    /// bytes to read), and whether the application had shut its end (or more).
+    pub(super) stirred: Vec<(SockId, bool)>,
     /// A seed for smoltcp's and our own random choices.
     seed: u64,
+    /// The stack's traffic on its plugs, weighed as the pool threads weigh
+    /// theirs: during bulk its senders leave its frames to its pool thread
+    /// (`pool.rs`).
+    traffic: PollWindow,
 }
 
 impl std::fmt::Debug for Engine {
@@ -213,10 +221,12 @@ impl Engine {
             worker: None,
             hung_up: Vec::new(),
             hops: Hops::default(),
+            stirred: Vec::new(),
             orphans: Vec::new(),
             dhcp: Vec::new(),
             dhcp_done: Vec::new(),
             seed,
+            traffic: PollWindow::new(StdDuration::ZERO),
         })
     }
 
@@ -333,6 +343,13 @@ impl Engine {
         }
     }
 
+    /// Whether the stack's traffic is bulk (more than `vde::poll_window`'s
+    /// [`BULK_BYTES`](crate::vde::poll_window::BULK_BYTES) a millisecond on its
+    /// plugs, lately).
+    pub(super) fn is_bulk(&self) -> bool {
+        self.traffic.is_bulk()
+    }
+
     /// Polls the stack: frames in and out of every interface, sockets' bytes
     /// moved, timers run. Returns when it wants to be polled again.
     pub(crate) fn poll(&mut self, now: StdInstant, scratch: &mut Scratch) -> Option<StdInstant> {
@@ -340,6 +357,11 @@ impl Engine {
         for id in std::mem::take(&mut self.hung_up) {
             if let Some(s) = self.socks.get_mut(&id) {
                 s.app_gone();
+            }
+        }
+        for (id, shut) in self.stirred.drain(..) {
+            if let Some(s) = self.socks.get_mut(&id) {
+                s.stirred(shut);
             }
         }
         for round in 0..16 {
@@ -380,6 +402,7 @@ impl Engine {
     }
 
     fn poll_ifaces(&mut self, t: Instant, scratch: &mut Scratch) {
+        let mut moved = 0;
         for ifc in &mut self.ifaces {
             match (&mut ifc.port, ifc.up, ifc.net.as_mut()) {
                 (Port::Plug(plug), true, Some(net)) => {
@@ -391,6 +414,7 @@ impl Engine {
                         large: ifc.large,
                         only: ifc.only.as_deref(),
                         closed: false,
+                        moved: 0,
                     };
                     let mut rec = Recording {
                         dev: &mut dev,
@@ -399,6 +423,7 @@ impl Engine {
                     };
                     net.iface.poll(t, &mut rec, &mut net.sockets);
                     ifc.closed |= dev.closed;
+                    moved += dev.moved;
                 }
                 (Port::Plug(plug), _, _) => {
                     // Down: frames are dropped, as a down link's are.
@@ -418,6 +443,9 @@ impl Engine {
                 }
                 (Port::Loop(dev), _, _) => dev.queue.clear(),
             }
+        }
+        if moved > 0 {
+            self.traffic.moved(moved, StdInstant::now());
         }
     }
 

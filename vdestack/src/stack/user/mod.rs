@@ -121,7 +121,7 @@ impl UserStack {
     pub(crate) fn new(specs: &[IfSpec], offload: bool) -> io::Result<Self> {
         // An `inproc://` plug wakes the stack's pool thread directly (no fd of
         // its own); the thread is known once the stack is registered.
-        let target: Arc<OnceLock<(Arc<pool::Worker>, u64)>> = Arc::new(OnceLock::new());
+        let target: Arc<OnceLock<std::sync::Weak<Shared>>> = Arc::new(OnceLock::new());
         let mut plugs = Vec::with_capacity(specs.len());
         for s in specs {
             let plug = open_plug(&s.url, &target)
@@ -129,7 +129,7 @@ impl UserStack {
             plugs.push((s.name.clone(), plug));
         }
         let shared = pool::register(|| engine::Engine::new(plugs, offload))?;
-        let _ = target.set((shared.worker.clone(), shared.slot));
+        let _ = target.set(Arc::downgrade(&shared));
         // Frames that came before the waker knew whom to wake.
         shared.kick();
         Ok(UserStack {
@@ -245,13 +245,13 @@ impl Drop for UserStack {
 /// backend does (its fd watched).
 fn open_plug(
     url: &str,
-    target: &Arc<OnceLock<(Arc<pool::Worker>, u64)>>,
+    target: &Arc<OnceLock<std::sync::Weak<Shared>>>,
 ) -> io::Result<engine::OpenPlug> {
     if let Some(arg) = url.strip_prefix("inproc://") {
         let t = target.clone();
         let waker: crate::vde::inproc::Waker = Arc::new(move || {
-            if let Some((w, slot)) = t.get() {
-                w.kick(*slot);
+            if let Some(sh) = t.get().and_then(std::sync::Weak::upgrade) {
+                sh.frames_came();
             }
         });
         let plug = crate::vde::inproc::InProc::open_with_waker(arg, waker)?;

@@ -8,15 +8,24 @@
 //! A ready stack is polled whole ([`Engine::poll`]): its plugs drained, its
 //! sockets' bytes moved, its timers run.
 //!
+//! Frames that another thread hands to a stack's `inproc://` plug (a kernel
+//! stack's relay thread) are polled by that thread at once, when nobody polls
+//! the stack and its traffic is not bulk ([`Shared::frames_came`]): the answer
+//! of a request/response exchange then reaches the socket pair without
+//! waking the pool thread, which only hears when the stack wants its timers
+//! run ([`Worker::retime`]). A kick or a new timer wakes a sleeping pool thread,
+//! stops a polling one, and costs nothing more when it is at work.
+//!
 //! A stack costs no thread and no fd of its own. A worker left with no stack ends
 //! after [`LINGER`], so a process whose stacks are all gone is back to its own
 //! threads.
 
+use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -56,6 +65,54 @@ impl Shared {
     pub(super) fn kick(&self) {
         self.worker.kick(self.slot);
     }
+
+    /// Frames came for the stack (its `inproc://` waker, on the sender's
+    /// thread): a thread that is not polling a stack already (a relay thread
+    /// that just read them from a kernel stack's tap) polls it here and now, so
+    /// the frames reach the sockets' pairs without waking the pool thread: on
+    /// a request/response exchange that is one thread's wake-up less per
+    /// answer. The pool thread is woken only if the stack's next timer comes
+    /// before it would wake anyway. If the stack is being polled (by its pool
+    /// thread or a control call), or during bulk (the pool thread then works
+    /// beside the sender rather than after it), its pool thread is kicked.
+    pub(super) fn frames_came(&self) {
+        if !POLLING.get() {
+            let engine = match self.engine.try_lock() {
+                Ok(e) => Some(e),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+            if let Some(mut engine) = engine.filter(|e| !e.is_bulk()) {
+                POLLING.set(true);
+                let next = SCRATCH.with_borrow_mut(|s| {
+                    let s = s.get_or_insert_with(|| Box::new(Scratch::new()));
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        engine.poll(Instant::now(), s)
+                    }))
+                });
+                POLLING.set(false);
+                drop(engine);
+                match next {
+                    Ok(Some(at)) => self.worker.retime(self.slot, at),
+                    Ok(None) => {}
+                    // A bug in the stack: its pool thread tries again.
+                    Err(_) => self.kick(),
+                }
+                return;
+            }
+        }
+        self.kick();
+    }
+}
+
+thread_local! {
+    /// This thread is polling a stack (a pool thread always is): frames it
+    /// sends to another stack of the process wake that stack's pool thread,
+    /// they are not polled in the middle of the first stack's poll.
+    static POLLING: Cell<bool> = const { Cell::new(false) };
+    /// The frame buffers of a thread that polls a stack its frames came to
+    /// (made on its first such poll, gone with the thread).
+    static SCRATCH: RefCell<Option<Box<Scratch>>> = const { RefCell::new(None) };
 }
 
 impl Drop for Shared {
@@ -70,6 +127,9 @@ pub(crate) struct Worker {
     epoll: OwnedFd,
     wake: OwnedFd,
     state: Mutex<WorkerState>,
+    /// Something was kicked or retimed since the thread last looked (set under
+    /// `state`'s lock): a thread polling for events stops and looks.
+    pending: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -78,6 +138,13 @@ struct WorkerState {
     next_slot: u64,
     /// Stacks a control call changed since the thread last looked.
     kicked: Vec<u64>,
+    /// When stacks polled by another thread ([`Shared::frames_came`]) want to
+    /// be polled again.
+    retimed: Vec<(u64, Instant)>,
+    /// The thread sleeps in `epoll_wait` (until the time inside, or for as long
+    /// as it takes): the wake eventfd is written to wake it. `None` while it is
+    /// awake or woken (it looks at `kicked` and `retimed` before it sleeps).
+    asleep: Option<Option<Instant>>,
     /// The thread has ended (or is ending): no new stack goes to it.
     ended: bool,
 }
@@ -173,6 +240,7 @@ impl Worker {
             epoll,
             wake,
             state: Mutex::new(WorkerState::default()),
+            pending: AtomicBool::new(false),
         });
         let run = w.clone();
         std::thread::Builder::new()
@@ -184,8 +252,32 @@ impl Worker {
 
     /// Has the thread poll stack `slot` soon.
     pub(super) fn kick(&self, slot: u64) {
-        lock(&self.state).kicked.push(slot);
-        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+        let mut st = lock(&self.state);
+        st.kicked.push(slot);
+        self.notify(st, None);
+    }
+
+    /// Has the thread poll stack `slot` at `at` (or sooner).
+    fn retime(&self, slot: u64, at: Instant) {
+        let mut st = lock(&self.state);
+        st.retimed.push((slot, at));
+        self.notify(st, Some(at));
+    }
+
+    /// Tells the thread that `state` changed: a polling thread sees `pending`;
+    /// a sleeping one is woken, unless it wakes before `at` anyway.
+    fn notify(&self, mut st: MutexGuard<'_, WorkerState>, at: Option<Instant>) {
+        self.pending.store(true, Ordering::Release);
+        let wake = match (st.asleep, at) {
+            (None, _) => false,
+            (Some(_), None) | (Some(None), Some(_)) => true,
+            (Some(Some(until)), Some(at)) => at < until,
+        };
+        if wake {
+            st.asleep = None;
+            drop(st);
+            let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+        }
     }
 
     /// Watches `fd` for stack `slot`: the event's data is the slot (high 32
@@ -203,7 +295,19 @@ impl Worker {
         let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
     }
 
+    /// Whether the thread may sleep (until `until`): nothing was kicked or
+    /// retimed meanwhile. From now on, those who do wake it.
+    fn sleeps_until(&self, until: Option<Instant>) -> bool {
+        let mut st = lock(&self.state);
+        if self.pending.load(Ordering::Relaxed) {
+            return false;
+        }
+        st.asleep = Some(until);
+        true
+    }
+
     fn run(self: Arc<Self>) {
+        POLLING.set(true);
         let mut events = vec![
             Event {
                 flags: EventFlags::empty(),
@@ -216,6 +320,7 @@ impl Worker {
         let mut scratch = Scratch::new();
         let mut ready: Vec<u64> = Vec::new();
         let mut hups: Vec<(u64, SockId)> = Vec::new();
+        let mut stirred: Vec<(u64, SockId, bool)> = Vec::new();
         let mut empty_since: Option<Instant> = None;
         let mut window = PollWindow::new(crate::Config::current().relay_poll);
         loop {
@@ -235,14 +340,15 @@ impl Worker {
             // Look again for a while before sleeping, as the kernel backend's
             // relay threads do (`vde::poll_window`): on a request/response
             // exchange every hop would otherwise pay a thread's wake-up.
-            let mut n = poll_briefly(&self.epoll, &mut events, &mut window, wait);
-            if n == 0 {
+            let mut n = poll_briefly(&self.epoll, &mut events, &mut window, wait, &self.pending);
+            if n == 0 && self.sleeps_until(wait.map(|w| now + w)) {
                 let asleep = Instant::now();
                 n = match epoll::wait(&self.epoll, &mut events[..], ts.as_ref()) {
                     Ok(n) => n,
                     Err(rustix::io::Errno::INTR) => 0,
                     Err(_) => 0,
                 };
+                lock(&self.state).asleep = None;
                 window.slept(asleep.elapsed());
             }
             // What the wake-up brought, as the window weighs traffic: a frame's
@@ -250,6 +356,7 @@ impl Worker {
             window.moved(n * 1514, Instant::now());
             ready.clear();
             hups.clear();
+            stirred.clear();
             let mut woken = false;
             for ev in &events[..n] {
                 let (slot, id) = (ev.data.u64() >> 32, ev.data.u64() as SockId);
@@ -259,6 +366,10 @@ impl Worker {
                 }
                 ready.push(slot);
                 let flags = ev.flags;
+                if id != 0 {
+                    let shut = EventFlags::RDHUP | EventFlags::HUP | EventFlags::ERR;
+                    stirred.push((slot, id, flags.intersects(shut)));
+                }
                 if id != 0 && flags.intersects(EventFlags::HUP | EventFlags::ERR) {
                     hups.push((slot, id));
                 }
@@ -280,7 +391,16 @@ impl Worker {
             }
             let stacks: Vec<(u64, Arc<Shared>)> = {
                 let mut st = lock(&self.state);
+                self.pending.store(false, Ordering::Relaxed);
                 ready.append(&mut st.kicked);
+                // Only earlier times are taken: the stack's own next poll says
+                // when it wants the one after.
+                for (slot, t) in st.retimed.drain(..) {
+                    if due.get(&slot).is_none_or(|&d| t < d) {
+                        due.insert(slot, t);
+                        timers.push(Reverse((t, slot)));
+                    }
+                }
                 ready.sort_unstable();
                 ready.dedup();
                 let found = ready
@@ -319,6 +439,9 @@ impl Worker {
                     engine
                         .hung_up
                         .extend(hups.iter().filter(|(s, _)| *s == slot).map(|(_, id)| *id));
+                    engine
+                        .stirred
+                        .extend(stirred.iter().filter(|e| e.0 == slot).map(|e| (e.1, e.2)));
                     // A bug in one stack must not stop the pool: that stack
                     // is polled again later.
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -348,12 +471,14 @@ impl Worker {
 }
 
 /// Looks for events without sleeping for as long as `window` says (never past
-/// `wait`, the next timer), yielding the CPU between looks; how many it found.
+/// `wait`, the next timer, nor once something is `pending`), yielding the CPU
+/// between looks; how many it found.
 fn poll_briefly(
     ep: &OwnedFd,
     events: &mut [Event],
     window: &mut PollWindow,
     wait: Option<Duration>,
+    pending: &AtomicBool,
 ) -> usize {
     let span = wait.map_or(window.window(), |w| w.min(window.window()));
     if span.is_zero() {
@@ -369,7 +494,7 @@ fn poll_briefly(
             window.found();
             return n;
         }
-        if start.elapsed() >= span {
+        if start.elapsed() >= span || pending.load(Ordering::Relaxed) {
             return 0;
         }
         std::thread::yield_now();

@@ -112,6 +112,15 @@ pub(super) struct TcpSock {
     pub(super) hop_limit: Option<u8>,
     /// The application's end hung up.
     pub(super) gone: bool,
+    /// The engine end may have bytes to read: set by its events (and at
+    /// first), cleared once a read found it empty. The pool thread's epoll is
+    /// edge-triggered, so no event is missed, and a socket with nothing to send
+    /// costs no read per poll.
+    pub(super) unread: bool,
+    /// An event said the application shut its end for writing (or closed it):
+    /// its end is read until it says so (a read of what was there says
+    /// nothing of the end, and its event is already taken).
+    pub(super) app_shut: bool,
 }
 
 /// A new smoltcp TCP socket, set up as ours are: no delayed ACK (it caps
@@ -156,6 +165,8 @@ impl TcpSock {
             nodelay: false,
             hop_limit: None,
             gone: false,
+            unread: true,
+            app_shut: false,
         }
     }
 
@@ -312,22 +323,31 @@ impl TcpSock {
             let _ = rustix::net::shutdown(fd, Shutdown::Write);
             *eof_sent = true;
         }
-        // app → net
-        while !*app_eof && s.can_send() {
-            let r = s.send(|buf| match rustix::io::read(fd, buf) {
-                Ok(0) => (0, Some(0)),
-                Ok(n) => (n, Some(n)),
-                Err(Errno::AGAIN) => (0, None),
-                Err(_) => (0, Some(0)),
+        // app → net. A read shorter than the room offered took all there was:
+        // more is an event ([`TcpSock::unread`]); only the end, once announced,
+        // is read for ([`TcpSock::app_shut`]).
+        while self.unread && !*app_eof && s.can_send() {
+            let r = s.send(|buf| {
+                let room = buf.len();
+                match rustix::io::read(fd, buf) {
+                    Ok(0) => (0, Some((0, false))),
+                    Ok(n) => (n, Some((n, n == room))),
+                    Err(Errno::AGAIN) => (0, None),
+                    Err(_) => (0, Some((0, false))),
+                }
             });
             match r {
-                Ok(Some(0)) => {
+                Ok(Some((0, _))) => {
                     *app_eof = true;
                     s.close();
                     *busy = true;
                 }
-                Ok(Some(_)) => *busy = true,
-                _ => break,
+                Ok(Some((_, more))) => {
+                    *busy = true;
+                    self.unread = more || self.app_shut;
+                }
+                Ok(None) => self.unread = false,
+                Err(_) => break,
             }
         }
         if s.state() == State::Closed || (s.state() == State::TimeWait && *app_eof) {
