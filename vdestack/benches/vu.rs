@@ -37,7 +37,7 @@ use std::fs::File;
 use std::io::{Read, Seek};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use vdestack::nl::AddrSpec;
 use vdestack::stack::{Backend, Stack};
@@ -552,7 +552,10 @@ mod user {
         v["end"]["sum_received"]["bits_per_second"]
             .as_f64()
             .map(|b| b / 1e9)
-            .ok_or_else(|| "no sum_received in iperf3's report".into())
+            .ok_or_else(|| match v["error"].as_str() {
+                Some(e) => format!("iperf3: {e}"),
+                None => "no sum_received in iperf3's report".into(),
+            })
     }
 
     pub(super) fn run(o: &Opts) -> Result<(), String> {
@@ -571,6 +574,19 @@ mod user {
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let mut iperf_server = iperf_server.spawn().map_err(|e| e.to_string())?;
+        // The server listens some milliseconds after it starts: wait for its port.
+        let listening = (0..100).any(|_| {
+            let up = peer
+                .tcp_connect("10.9.0.1:5201".parse().expect("address"))
+                .is_ok();
+            if !up {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            up
+        });
+        if !listening {
+            return Err("iperf3 -s did not listen within 2 s".into());
+        }
         let me = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut rr_server = peer.command(&me);
         rr_server

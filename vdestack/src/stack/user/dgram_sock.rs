@@ -66,8 +66,6 @@ pub(super) struct DgramSock {
     pub(super) hop_limit: Option<u8>,
     pub(super) broadcast: bool,
     pub(super) gone: bool,
-    /// The engine end may have datagrams to read (as [`super::tcp_sock::TcpSock::unread`]).
-    pub(super) unread: bool,
 }
 
 impl DgramSock {
@@ -84,7 +82,6 @@ impl DgramSock {
             hop_limit: None,
             broadcast: false,
             gone: false,
-            unread: true,
         }
     }
 
@@ -222,14 +219,11 @@ impl DgramSock {
             }
         }
         // app → net: datagrams written to the pair go to the connected peer.
-        while self.unread {
+        loop {
             let n = match rustix::net::recv(&self.fd, &mut scratch.dgram[..], RecvFlags::DONTWAIT) {
                 Ok((_, n)) => n,
                 Err(Errno::INTR) => continue,
-                Err(_) => {
-                    self.unread = false;
-                    break;
-                }
+                Err(_) => break,
             };
             if n == 0 && super::bridge::hung_up(&self.fd) {
                 return false;

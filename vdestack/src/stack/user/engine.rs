@@ -135,9 +135,6 @@ pub(crate) struct Engine {
     pub(super) hung_up: Vec<SockId>,
     /// The hop limits datagrams arrive with, by source.
     pub(super) hops: Hops,
-    /// Sockets whose engine end had an event since the last poll (it may have
-    /// bytes to read), and whether the application had shut its end (or more).
-    pub(super) stirred: Vec<(SockId, bool)>,
     /// A seed for smoltcp's and our own random choices.
     seed: u64,
     /// The stack's traffic on its plugs, weighed as the pool threads weigh
@@ -221,7 +218,6 @@ impl Engine {
             worker: None,
             hung_up: Vec::new(),
             hops: Hops::default(),
-            stirred: Vec::new(),
             orphans: Vec::new(),
             dhcp: Vec::new(),
             dhcp_done: Vec::new(),
@@ -357,11 +353,6 @@ impl Engine {
         for id in std::mem::take(&mut self.hung_up) {
             if let Some(s) = self.socks.get_mut(&id) {
                 s.app_gone();
-            }
-        }
-        for (id, shut) in self.stirred.drain(..) {
-            if let Some(s) = self.socks.get_mut(&id) {
-                s.stirred(shut);
             }
         }
         for round in 0..16 {

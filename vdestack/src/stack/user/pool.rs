@@ -320,7 +320,6 @@ impl Worker {
         let mut scratch = Scratch::new();
         let mut ready: Vec<u64> = Vec::new();
         let mut hups: Vec<(u64, SockId)> = Vec::new();
-        let mut stirred: Vec<(u64, SockId, bool)> = Vec::new();
         let mut empty_since: Option<Instant> = None;
         let mut window = PollWindow::new(crate::Config::current().relay_poll);
         loop {
@@ -356,7 +355,6 @@ impl Worker {
             window.moved(n * 1514, Instant::now());
             ready.clear();
             hups.clear();
-            stirred.clear();
             let mut woken = false;
             for ev in &events[..n] {
                 let (slot, id) = (ev.data.u64() >> 32, ev.data.u64() as SockId);
@@ -366,10 +364,6 @@ impl Worker {
                 }
                 ready.push(slot);
                 let flags = ev.flags;
-                if id != 0 {
-                    let shut = EventFlags::RDHUP | EventFlags::HUP | EventFlags::ERR;
-                    stirred.push((slot, id, flags.intersects(shut)));
-                }
                 if id != 0 && flags.intersects(EventFlags::HUP | EventFlags::ERR) {
                     hups.push((slot, id));
                 }
@@ -439,9 +433,6 @@ impl Worker {
                     engine
                         .hung_up
                         .extend(hups.iter().filter(|(s, _)| *s == slot).map(|(_, id)| *id));
-                    engine
-                        .stirred
-                        .extend(stirred.iter().filter(|e| e.0 == slot).map(|e| (e.1, e.2)));
                     // A bug in one stack must not stop the pool: that stack
                     // is polled again later.
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

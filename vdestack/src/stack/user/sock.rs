@@ -50,18 +50,6 @@ impl Sock {
         }
     }
 
-    /// Its engine end had an event: it may have bytes to read; `shut`: the
-    /// application had shut its end for writing (or closed it).
-    pub(super) fn stirred(&mut self, shut: bool) {
-        match self {
-            Sock::Tcp(s) => {
-                s.unread = true;
-                s.app_shut |= shut;
-            }
-            Sock::Dgram(s) => s.unread = true,
-        }
-    }
-
     /// Its engine end.
     pub(super) fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         use std::os::fd::AsFd;

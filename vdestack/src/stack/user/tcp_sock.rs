@@ -112,15 +112,6 @@ pub(super) struct TcpSock {
     pub(super) hop_limit: Option<u8>,
     /// The application's end hung up.
     pub(super) gone: bool,
-    /// The engine end may have bytes to read: set by its events (and at
-    /// first), cleared once a read found it empty. The pool thread's epoll is
-    /// edge-triggered, so no event is missed, and a socket with nothing to send
-    /// costs no read per poll.
-    pub(super) unread: bool,
-    /// An event said the application shut its end for writing (or closed it):
-    /// its end is read until it says so (a read of what was there says
-    /// nothing of the end, and its event is already taken).
-    pub(super) app_shut: bool,
 }
 
 /// A new smoltcp TCP socket, set up as ours are: no delayed ACK (it caps
@@ -165,8 +156,6 @@ impl TcpSock {
             nodelay: false,
             hop_limit: None,
             gone: false,
-            unread: true,
-            app_shut: false,
         }
     }
 
@@ -323,31 +312,24 @@ impl TcpSock {
             let _ = rustix::net::shutdown(fd, Shutdown::Write);
             *eof_sent = true;
         }
-        // app → net. A read shorter than the room offered took all there was:
-        // more is an event ([`TcpSock::unread`]); only the end, once announced,
-        // is read for ([`TcpSock::app_shut`]).
-        while self.unread && !*app_eof && s.can_send() {
-            let r = s.send(|buf| {
-                let room = buf.len();
-                match rustix::io::read(fd, buf) {
-                    Ok(0) => (0, Some((0, false))),
-                    Ok(n) => (n, Some((n, n == room))),
-                    Err(Errno::AGAIN) => (0, None),
-                    Err(_) => (0, Some((0, false))),
-                }
+        // app → net. Read on every poll, not only after an event: a skipped
+        // read would strand bytes until the connection timed out, were an
+        // event ever missed; a read that finds nothing costs a system call.
+        while !*app_eof && s.can_send() {
+            let r = s.send(|buf| match rustix::io::read(fd, buf) {
+                Ok(0) => (0, Some(0)),
+                Ok(n) => (n, Some(n)),
+                Err(Errno::AGAIN) => (0, None),
+                Err(_) => (0, Some(0)),
             });
             match r {
-                Ok(Some((0, _))) => {
+                Ok(Some(0)) => {
                     *app_eof = true;
                     s.close();
                     *busy = true;
                 }
-                Ok(Some((_, more))) => {
-                    *busy = true;
-                    self.unread = more || self.app_shut;
-                }
-                Ok(None) => self.unread = false,
-                Err(_) => break,
+                Ok(Some(_)) => *busy = true,
+                _ => break,
             }
         }
         if s.state() == State::Closed || (s.state() == State::TimeWait && *app_eof) {
