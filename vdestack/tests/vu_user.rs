@@ -259,6 +259,51 @@ sandbox_test! {
 }
 
 sandbox_test! {
+    fn what_a_program_sends_before_it_exits_reaches_the_peer() {
+        const T: &str = "what_a_program_sends_before_it_exits_reaches_the_peer";
+        if !peers_ready(T) || !have_tool(T, "nc") || !have_tool(T, "python3") {
+            return;
+        }
+        // The program writes 1 MiB and exits at once, without closing: the
+        // stack must still deliver it all, and the FIN, as the kernel would
+        // after the process is gone (`vdestack vu` waits for the peer's ACKs
+        // before it drops the stack).
+        let dir = TempDir::new("vu-user-exit");
+        let input = dir.path("in");
+        random_file(&input, 1 << 20, 19);
+        let (got, done) = (dir.join_str("got"), dir.join_str("done"));
+        let url = "vxvde://239.1.16.6";
+        let _peer = vdens_peer(url, &format!("nc -l 10.0.0.2 5003 > {got}; touch {done}"));
+        let send = dir.path("send.py");
+        std::fs::write(
+            &send,
+            format!(
+                "import os, socket, time\n\
+                 data = open({:?}, 'rb').read()\n\
+                 for _ in range(300):\n\
+                 \x20   try:\n\
+                 \x20       s = socket.create_connection(('10.0.0.2', 5003))\n\
+                 \x20       break\n\
+                 \x20   except OSError:\n\
+                 \x20       time.sleep(0.1)\n\
+                 s.sendall(data)\n\
+                 os._exit(0)\n",
+                input.display().to_string()
+            ),
+        )
+        .unwrap();
+        let (code, out, err) = vu_sh(url, &format!("{OUR_CONFIG} && python3 {}", send.display()));
+        assert_eq!(code, 0, "{out}\n{err}");
+        let deadline = std::time::Instant::now() + LIMIT;
+        while !Path::new(&done).exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(Path::new(&done).exists(), "the peer's nc -l never ended (no FIN)");
+        assert!(same_files(&input, Path::new(&got)), "what the peer received differs");
+    }
+}
+
+sandbox_test! {
     fn python_http_server_serves_curl_in_a_vdens_peer() {
         const T: &str = "python_http_server_serves_curl_in_a_vdens_peer";
         if !peers_ready(T) || !have_tool(T, "python3") || !have_tool(T, "curl") {

@@ -140,6 +140,15 @@ pub trait ServedNet: Send {
     fn is_local(&mut self, ip: IpAddr) -> bool {
         crate::nl::emul::is_local(&mut NetDialog::new(self), ip).unwrap_or(false)
     }
+
+    /// Called once the program has ended, before the stack is dropped: waits
+    /// (up to `limit`) for what the program's closed connections still have on
+    /// the way, and says whether all of it got there. Default: nothing to wait
+    /// for.
+    fn settle(&self, limit: std::time::Duration) -> bool {
+        let _ = limit;
+        true
+    }
 }
 
 /// A [`Dialog`] over a served stack's rtnetlink (port 0), for the emulation

@@ -23,6 +23,7 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::net::{self as rnet, RecvFlags};
@@ -117,6 +118,15 @@ impl UserNet {
         self.stack
     }
 
+    /// Waits, up to `limit`, until the connections the program let go of
+    /// (closed, or left by its exit) have had their data and FIN acknowledged
+    /// by the peer, as a kernel keeps sending after a process exits. Whether
+    /// everything was acknowledged in time. `vdestack vu` calls it before it
+    /// drops the stack, so `nc` sending a file and exiting loses nothing.
+    pub fn settle(&self, limit: Duration) -> bool {
+        self.shared.settle(limit)
+    }
+
     fn sources_of(&mut self, s: &InetSocket) -> Result<Sources, Errno> {
         if let Some(q) = self.sources.get(&s.id) {
             return Ok(q.clone());
@@ -197,6 +207,10 @@ impl UserNet {
 }
 
 impl ServedNet for UserNet {
+    fn settle(&self, limit: Duration) -> bool {
+        UserNet::settle(self, limit)
+    }
+
     fn rtnetlink(&mut self, port: u32, request: &[u8]) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         for (_, msg) in frame::split(request) {

@@ -115,6 +115,10 @@ pub fn run(a: VuArgs) -> io::Result<i32> {
     }
 }
 
+/// How long `vdestack vu` waits, once its command has ended, for the peers to
+/// acknowledge what the command's connections still had on the way.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Runs the command on `net`.
 fn serve<N: ServedNet>(net: N, mut cmd: Vec<String>, resolv: Option<Vec<u8>>) -> io::Result<i32> {
     if cmd.is_empty() {
@@ -137,7 +141,17 @@ fn serve<N: ServedNet>(net: N, mut cmd: Vec<String>, resolv: Option<Vec<u8>>) ->
     if let Some(r) = resolv {
         vu.resolv_conf(r);
     }
-    match vu.run(c) {
+    let ran = vu.run(c);
+    // What the command's closed connections still have on the way goes out
+    // before the stack is dropped, as the kernel sends after a process exits.
+    if !vu.net().settle(SETTLE) {
+        eprintln!(
+            "vdestack vu: some connections still had data unacknowledged {} s after the command \
+             ended; they are dropped",
+            SETTLE.as_secs()
+        );
+    }
+    match ran {
         Ok(st) => Ok(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             eprintln!("vdestack vu: {}: {e}", cmd[0]);

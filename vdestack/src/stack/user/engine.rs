@@ -477,6 +477,27 @@ impl Engine {
         busy
     }
 
+    /// Whether a connection the application let go of still has data or its
+    /// FIN on the way, not yet acknowledged (orphans being reset count too).
+    pub(super) fn closing(&mut self) -> bool {
+        use smoltcp::socket::tcp::{Socket, State};
+        let mut ats: Vec<At> = self
+            .socks
+            .values()
+            .filter_map(|s| match s {
+                Sock::Tcp(t) => t.let_go(),
+                Sock::Dgram(_) => None,
+            })
+            .collect();
+        ats.extend(self.orphans.iter().copied());
+        ats.into_iter().any(|at| {
+            self.sockets(at.iface).is_some_and(|set| {
+                let state = set.get::<Socket>(at.handle).state();
+                !matches!(state, State::Closed | State::TimeWait | State::FinWait2)
+            })
+        })
+    }
+
     /// The TCP window for a connection on interface `pos` (see
     /// [`super::tcp_sock::TCP_BUFFER_WIRE`]).
     pub(super) fn tcp_window(&self, pos: usize) -> usize {

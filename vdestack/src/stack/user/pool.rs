@@ -61,6 +61,25 @@ impl Shared {
         self.engine.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Waits, up to `limit`, until every connection an application let go of
+    /// has had its data and FIN acknowledged (or was reset): what a program
+    /// wrote before it exited reaches the peer before the stack is dropped.
+    /// Whether it settled in time.
+    pub(crate) fn settle(&self, limit: Duration) -> bool {
+        let end = Instant::now() + limit;
+        loop {
+            if !self.lock().closing() {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            // Hang-ups may not have been polled yet.
+            self.kick();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Has the worker poll the stack soon (after a control call changed it).
     pub(super) fn kick(&self) {
         self.worker.kick(self.slot);

@@ -174,6 +174,16 @@ impl TcpSock {
         }
     }
 
+    /// The connection, if the application let go of it: its end hung up or
+    /// closed (what [`Shared::settle`](super::Shared::settle) waits for).
+    pub(super) fn let_go(&self) -> Option<At> {
+        let TcpState::Open { at, .. } = &self.state else {
+            return None;
+        };
+        let hung = self.gone || self.fd.as_ref().is_none_or(super::bridge::hung_up);
+        hung.then_some(*at)
+    }
+
     /// Fails the socket with `error`: its engine end closed, its smoltcp socket
     /// gone.
     fn fail(&mut self, engine: &mut Engine, error: Option<Errno>) {
