@@ -189,7 +189,10 @@ fn the_socket_calls_of_a_program_on_a_user_stack() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vu_sockets.py"),
         out.display()
     );
-    let run = std::thread::spawn(move || vu.run(sh(&script)));
+    // The stack lives until the peer has read its echoes: the program may
+    // end (its last `cat` gone) before the stack has sent what `cat` wrote,
+    // and a dropped stack sends nothing more.
+    let run = std::thread::spawn(move || (vu.run(sh(&script)), vu));
     // The inetd-style server: two connections from the peer, each echoed by
     // its own `cat`.
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -213,9 +216,15 @@ fn the_socket_calls_of_a_program_on_a_user_stack() {
         c.shutdown(std::net::Shutdown::Write).unwrap();
         let mut back = String::new();
         c.read_to_string(&mut back).unwrap();
-        assert_eq!(back, msg);
+        if back != msg {
+            // What the program said (its checks) tells which side stalled.
+            let _ = run.join();
+            let said = std::fs::read_to_string(&out).unwrap_or_default();
+            panic!("connection {i} echoed {back:?}; the program said:\n{said}");
+        }
     }
-    let st = run.join().unwrap().unwrap();
+    let (st, _vu) = run.join().unwrap();
+    let st = st.unwrap();
     let said = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(st.success(), "{st}\n{said}");
     assert!(said.ends_with("OK\n"), "{said}");

@@ -46,6 +46,11 @@ const BACKLOG_MAX: i32 = 128;
 
 /// A user-space stack served to supervised programs (`vdestack vu URL...`).
 ///
+/// The stack sends for a program's connections as long as it lives, after the
+/// program has ended too (as a kernel does after a process exits). Dropping
+/// it drops what is still on the way: call [`UserNet::settle`] first, or keep
+/// it while peers still read.
+///
 /// ```no_run
 /// use std::process::Command;
 /// use vdestack::stack::{Backend, Stack};
