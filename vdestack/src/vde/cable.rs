@@ -122,16 +122,16 @@ fn poll_then_sleep(fds: &mut [PollFd<'_>], window: &mut PollWindow) -> rustix::i
     let span = window.window();
     if !span.is_zero() {
         let start = Instant::now();
+        let mut last = start;
         loop {
             let n = poll(fds, Some(&NO_WAIT))?;
             if n > 0 {
                 window.found();
                 return Ok(n);
             }
-            if start.elapsed() >= span {
+            if !window.next_look(start, span, &mut last) {
                 break;
             }
-            std::thread::yield_now();
         }
     }
     let asleep = Instant::now();

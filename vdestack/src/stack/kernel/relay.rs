@@ -490,16 +490,16 @@ fn poll_briefly(ep: &OwnedFd, events: &mut Vec<epoll::Event>, window: &mut PollW
         return;
     }
     let start = Instant::now();
+    let mut last = start;
     loop {
         let now = epoll::wait(ep, rustix::buffer::spare_capacity(events), Some(&NO_WAIT));
         if now.is_ok() && !events.is_empty() {
             window.found();
             return;
         }
-        if start.elapsed() >= span {
+        if !window.next_look(start, span, &mut last) {
             return;
         }
-        std::thread::yield_now();
     }
 }
 

@@ -495,6 +495,7 @@ fn poll_briefly(
         return 0;
     }
     let start = Instant::now();
+    let mut last = start;
     let zero = Timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -504,10 +505,9 @@ fn poll_briefly(
             window.found();
             return n;
         }
-        if start.elapsed() >= span || pending.load(Ordering::Relaxed) {
+        if pending.load(Ordering::Relaxed) || !window.next_look(start, span, &mut last) {
             return 0;
         }
-        std::thread::yield_now();
     }
 }
 
