@@ -356,7 +356,12 @@ impl Engine {
             }
         }
         for round in 0..16 {
-            self.poll_ifaces(t, scratch);
+            // Frames are taken in the first round only: what comes later
+            // is an event (the plugs' fds are edge-triggered in the pool's
+            // epoll; `inproc://` wakes the stack), and looking for it again
+            // costs a receive that finds nothing on each of a plug's sockets.
+            // Later rounds send what the sockets' services gave smoltcp.
+            self.poll_ifaces(t, scratch, round == 0);
             let busy = self.service(t, scratch);
             let looped = self.ifaces.iter().any(|i| match &i.port {
                 Port::Loop(l) => !l.queue.is_empty(),
@@ -392,7 +397,8 @@ impl Engine {
         at
     }
 
-    fn poll_ifaces(&mut self, t: Instant, scratch: &mut Scratch) {
+    /// Runs smoltcp on every interface: frames in (with `ingress`) and out.
+    fn poll_ifaces(&mut self, t: Instant, scratch: &mut Scratch, ingress: bool) {
         let mut moved = 0;
         for ifc in &mut self.ifaces {
             match (&mut ifc.port, ifc.up, ifc.net.as_mut()) {
@@ -412,11 +418,17 @@ impl Engine {
                         hops: &mut self.hops,
                         ethernet: true,
                     };
-                    net.iface.poll(t, &mut rec, &mut net.sockets);
+                    if ingress {
+                        net.iface.poll(t, &mut rec, &mut net.sockets);
+                    } else {
+                        while net.iface.poll_egress(t, &mut rec, &mut net.sockets)
+                            != smoltcp::iface::PollResult::None
+                        {}
+                    }
                     ifc.closed |= dev.closed;
                     moved += dev.moved;
                 }
-                (Port::Plug(plug), _, _) => {
+                (Port::Plug(plug), _, _) if ingress => {
                     // Down: frames are dropped, as a down link's are.
                     let mut closed = false;
                     while super::device::recv_frame(&mut **plug, &mut scratch.rx, &mut closed)
@@ -433,6 +445,7 @@ impl Engine {
                     net.iface.poll(t, &mut rec, &mut net.sockets);
                 }
                 (Port::Loop(dev), _, _) => dev.queue.clear(),
+                (Port::Plug(_), _, _) => {}
             }
         }
         if moved > 0 {
