@@ -3,7 +3,8 @@
 //! socket served by the stack, against real Debian peers (`vdens`, a C echo
 //! server built on Debian's libvdestack) on `vxvde://` inside the test's own
 //! network namespace; and the isolation: the machine's own network (here: the
-//! test namespace's loopback) is out of reach.
+//! test namespace's loopback) is out of reach. `vdestack vu` runs under a
+//! Docker-like filter that refuses new namespaces (the peers make theirs).
 
 mod common;
 
@@ -17,11 +18,19 @@ use common::*;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// `vdestack vu URL -- /bin/sh -c SCRIPT`: (exit code, stdout, stderr).
-fn vu_sh(url: &str, script: &str) -> (i32, String, String) {
+/// `vdestack vu URL -- /bin/sh -c SCRIPT` where no namespace can be made (a
+/// Docker-like seccomp filter refuses them to `vdestack vu` and all it runs).
+fn vu_command(url: &str, script: &str) -> Command {
     let mut c = Command::new(vdestack_bin());
     c.args(["vu", url, "--", "/bin/sh", "-c", script])
         .stdin(Stdio::null());
+    vdestack::diagnostics::deny_namespaces_on_exec(&mut c).unwrap();
+    c
+}
+
+/// `vdestack vu URL -- /bin/sh -c SCRIPT`: (exit code, stdout, stderr).
+fn vu_sh(url: &str, script: &str) -> (i32, String, String) {
+    let c = vu_command(url, script);
     let out = output_within(c, LIMIT).unwrap_or_else(|| panic!("vdestack vu hung on {script}"));
     (
         out.status.code().unwrap_or(-1),
@@ -32,11 +41,8 @@ fn vu_sh(url: &str, script: &str) -> (i32, String, String) {
 
 /// The same, started in the background (killed on drop).
 fn vu_spawn(url: &str, script: &str) -> Proc {
-    let mut c = Command::new(vdestack_bin());
-    c.args(["vu", url, "--", "/bin/sh", "-c", script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut c = vu_command(url, script);
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
     Proc::spawn(c)
 }
 
