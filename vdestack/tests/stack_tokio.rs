@@ -1,19 +1,16 @@
-//! The `tokio` feature: async TCP and UDP made in stacks, an async plug, and the
-//! `tokio_echo` example reached by a Debian `vdens` peer over `vxvde://` (ping,
-//! then an `nc` echo, IPv4 and IPv6).
+//! The `tokio` feature: an async plug, and the `tokio_echo` example reached by a
+//! Debian `vdens` peer over `vxvde://` (ping, then an `nc` echo, IPv4 and IPv6).
+//! Async TCP and UDP between two stacks, on both backends: `both_backends.rs`
+//! (`tokio_sockets`).
 
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::stacks::configure;
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use vdestack::stack::Stack;
 use vdestack::vde::Recv;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -22,53 +19,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-fn sa(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-sandbox_test! {
-    fn async_tcp_and_udp_between_two_stacks() {
-        let url = "inproc://tokio-sockets";
-        let a = Stack::builder().interface("eth0", url).build().unwrap();
-        let b = Stack::builder().interface("eth0", url).build().unwrap();
-        configure(&a, "eth0", &[("10.9.0.1", 24), ("fc00:9::1", 64)]);
-        configure(&b, "eth0", &[("10.9.0.2", 24), ("fc00:9::2", 64)]);
-        runtime().block_on(async {
-            for listen in ["10.9.0.1:7200", "[fc00:9::1]:7201"] {
-                let l = vdestack::tokio::TcpListener::bind(&a, sa(listen)).unwrap();
-                let server = tokio::spawn(async move {
-                    let (mut c, _) = l.accept().await.unwrap();
-                    let mut buf = vec![0u8; 100_000];
-                    c.read_exact(&mut buf).await.unwrap();
-                    c.write_all(&buf).await.unwrap();
-                    c.shutdown().await.unwrap();
-                });
-                let mut c = vdestack::tokio::TcpStream::connect(&b, sa(listen)).await.unwrap();
-                assert_eq!(c.peer_addr().unwrap(), sa(listen));
-                let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-                c.write_all(&data).await.unwrap();
-                let mut back = Vec::new();
-                c.read_to_end(&mut back).await.unwrap();
-                assert!(back == data, "{listen}: the echo differs");
-                server.await.unwrap();
-            }
-            // Refused: the async connect says so.
-            let e = vdestack::tokio::TcpStream::connect(&b, sa("10.9.0.1:7209"))
-                .await
-                .unwrap_err();
-            assert_eq!(vdestack::error::errno_of(&e), libc::ECONNREFUSED, "{e}");
-
-            let ua = vdestack::tokio::UdpSocket::bind(&a, sa("10.9.0.1:7202")).unwrap();
-            let ub = vdestack::tokio::UdpSocket::bind(&b, sa("10.9.0.2:0")).unwrap();
-            ub.send_to(b"async hello", sa("10.9.0.1:7202")).await.unwrap();
-            let mut buf = [0u8; 64];
-            let (n, from) = ua.recv_from(&mut buf).await.unwrap();
-            assert_eq!(&buf[..n], b"async hello");
-            assert_eq!(from, ub.local_addr().unwrap());
-        });
-    }
 }
 
 sandbox_test! {
