@@ -133,6 +133,9 @@ pub(crate) struct Engine {
     pub(super) dhcp_done: Vec<super::dhcp::Stopping>,
     /// Sockets whose application end hung up since the last poll.
     pub(super) hung_up: Vec<SockId>,
+    /// A watched plug's fd had an event since frames were last taken (at
+    /// first: there may be frames).
+    pub(super) plugs_stirred: bool,
     /// The hop limits datagrams arrive with, by source.
     pub(super) hops: Hops,
     /// A seed for smoltcp's and our own random choices.
@@ -217,6 +220,7 @@ impl Engine {
             ports: Ports::new(seed as u32),
             worker: None,
             hung_up: Vec::new(),
+            plugs_stirred: true,
             hops: Hops::default(),
             orphans: Vec::new(),
             dhcp: Vec::new(),
@@ -398,9 +402,19 @@ impl Engine {
     }
 
     /// Runs smoltcp on every interface: frames in (with `ingress`) and out.
+    ///
+    /// A watched plug's frames are taken only after its fd had an event since
+    /// they were last taken (`plugs_stirred`): its fd is edge-triggered in the
+    /// pool's epoll and was read until it had nothing, so a poll for a socket's
+    /// bytes or a timer skips the receives that would find nothing.
     fn poll_ifaces(&mut self, t: Instant, scratch: &mut Scratch, ingress: bool) {
         let mut moved = 0;
+        let stirred = self.plugs_stirred;
+        if ingress {
+            self.plugs_stirred = false;
+        }
         for ifc in &mut self.ifaces {
+            let ingress = ingress && (stirred || !ifc.watched);
             match (&mut ifc.port, ifc.up, ifc.net.as_mut()) {
                 (Port::Plug(plug), true, Some(net)) => {
                     let mut dev = PlugDevice {

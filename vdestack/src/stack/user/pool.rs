@@ -344,6 +344,7 @@ impl Worker {
         let mut scratch = Scratch::new();
         let mut ready: Vec<u64> = Vec::new();
         let mut hups: Vec<(u64, SockId)> = Vec::new();
+        let mut plug_events: Vec<u64> = Vec::new();
         let mut empty_since: Option<Instant> = None;
         let mut window = PollWindow::new(crate::Config::current().relay_poll);
         loop {
@@ -387,6 +388,7 @@ impl Worker {
             window.moved(n * 1514, Instant::now());
             ready.clear();
             hups.clear();
+            plug_events.clear();
             let mut woken = false;
             for ev in &events[..n] {
                 let (slot, id) = (ev.data.u64() >> 32, ev.data.u64() as SockId);
@@ -395,6 +397,9 @@ impl Worker {
                     continue;
                 }
                 ready.push(slot);
+                if id == 0 {
+                    plug_events.push(slot);
+                }
                 let flags = ev.flags;
                 if id != 0 && flags.intersects(EventFlags::HUP | EventFlags::ERR) {
                     hups.push((slot, id));
@@ -465,6 +470,7 @@ impl Worker {
                     engine
                         .hung_up
                         .extend(hups.iter().filter(|(s, _)| *s == slot).map(|(_, id)| *id));
+                    engine.plugs_stirred |= plug_events.contains(&slot);
                     // A bug in one stack must not stop the pool: that stack
                     // is polled again later.
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
