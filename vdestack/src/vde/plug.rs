@@ -84,6 +84,16 @@ pub trait Plug: Send + Debug {
     fn tap_delivery(&mut self) -> Option<&mut dyn TapDelivery> {
         None
     }
+
+    /// How many full-size frames the receivers of this link can queue before they
+    /// drop, when that is small and known: a multicast datagram link
+    /// (`vxvde://`, `vxlan://`), whose members each read from one UDP socket
+    /// buffer. While several of a user-space stack's TCP connections send on the
+    /// link, they share it as their limit in flight, so that together they do
+    /// not overrun a member. `None`: no such limit (a switch, a stream, a kernel link).
+    fn flight_frames(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A plug's fd to poll is its [`Plug::data_fd`] (so `Box<dyn Plug>` works with

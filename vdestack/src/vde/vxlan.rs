@@ -47,6 +47,8 @@ pub struct Vxlan {
     /// The frames of the large segment being sent (and those a full peer has not
     /// taken yet, once asked to keep them).
     batch: SegmentBatch,
+    /// What a member's receive queue holds ([`Plug::flight_frames`]).
+    flight_frames: usize,
 }
 
 impl Vxlan {
@@ -72,6 +74,7 @@ impl Vxlan {
         }
         common::set_output(&fd, &group, cfg, ifx)?;
         Ok(Self {
+            flight_frames: common::flight_frames(&fd),
             fd,
             fwd: Forwarder::new(cfg, group),
             vni: cfg.vni,
@@ -147,6 +150,10 @@ impl Plug for Vxlan {
 
     fn backlog(&mut self) -> Option<&mut dyn Backlog> {
         Some(self)
+    }
+
+    fn flight_frames(&self) -> Option<usize> {
+        Some(self.flight_frames)
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<Recv> {

@@ -63,6 +63,8 @@ pub struct Vxvde {
     /// The frames of the large segment being sent (and those a full peer has not
     /// taken yet, once asked to keep them).
     batch: SegmentBatch,
+    /// What a member's receive queue holds ([`Plug::flight_frames`]).
+    flight_frames: usize,
 }
 
 impl Vxvde {
@@ -100,6 +102,7 @@ impl Vxvde {
         }
         Ok(Self {
             fwd: Forwarder::new(cfg, group),
+            flight_frames: common::flight_frames(&mcast),
             mcast,
             ucast,
             epoll: ep,
@@ -279,6 +282,10 @@ impl Plug for Vxvde {
 
     fn backlog(&mut self) -> Option<&mut dyn Backlog> {
         Some(self)
+    }
+
+    fn flight_frames(&self) -> Option<usize> {
+        Some(self.flight_frames)
     }
 }
 

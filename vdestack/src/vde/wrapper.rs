@@ -38,9 +38,10 @@ pub fn open_nested<T>(
 }
 
 /// The [`Plug`](super::Plug) methods a wrapper passes to the plug it wraps (field
-/// `$inner`): the fds, and the nested plug's back-pressure capability
+/// `$inner`): the fds, the nested plug's back-pressure capability
 /// ([`Backlog`](super::Backlog): the frames it keeps are already tagged or
-/// encrypted, so they flush unchanged). The other capabilities stay `None`: no
+/// encrypted, so they flush unchanged) and its receivers' queue
+/// ([`Plug::flight_frames`](super::Plug::flight_frames)). The other capabilities stay `None`: no
 /// large segments, no batches, no tap of its own.
 macro_rules! pass_through {
     ($inner:ident) => {
@@ -54,6 +55,10 @@ macro_rules! pass_through {
 
         fn backlog(&mut self) -> Option<&mut dyn $crate::vde::Backlog> {
             self.$inner.backlog()
+        }
+
+        fn flight_frames(&self) -> Option<usize> {
+            self.$inner.flight_frames()
         }
     };
 }

@@ -92,6 +92,9 @@ pub(super) struct Iface {
     pub(super) watched: bool,
     /// Its plug carries large TCP segments whole (see `device.rs`).
     pub(super) large: bool,
+    /// The full-size frames its receivers queue, shared among the TCP
+    /// connections that send on it (see `flight.rs`).
+    pub(super) flight_frames: Option<usize>,
     /// Its addresses, when there are more than smoltcp holds (smoltcp then
     /// takes any address; `filter.rs` drops what is not ours).
     pub(super) only: Option<Vec<(IpAddr, u8)>>,
@@ -182,6 +185,7 @@ impl Engine {
             closed: false,
             watched: false,
             large: false,
+            flight_frames: None,
             only: None,
         }];
         for (i, (name, (mut plug, watched))) in plugs.into_iter().enumerate() {
@@ -199,6 +203,7 @@ impl Engine {
                 crate::error::context(io::Error::from(e), format!("interface {name}"))
             })?;
             let _ = mem.set_carrier(link, true);
+            let flight_frames = plug.flight_frames();
             ifaces.push(Iface {
                 link,
                 port: Port::Plug(plug),
@@ -209,6 +214,7 @@ impl Engine {
                 closed: false,
                 watched,
                 large,
+                flight_frames,
                 only: None,
             });
         }
@@ -432,6 +438,10 @@ impl Engine {
                         hops: &mut self.hops,
                         ethernet: true,
                     };
+                    if let Some(frames) = ifc.flight_frames {
+                        // The link's MSS: the MTU less the IP and TCP headers.
+                        super::flight::share(&mut net.sockets, frames, ifc.mtu.saturating_sub(40));
+                    }
                     if ingress {
                         net.iface.poll(t, &mut rec, &mut net.sockets);
                     } else {

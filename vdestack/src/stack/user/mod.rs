@@ -92,6 +92,7 @@ mod dgram_sock;
 mod dhcp;
 mod engine;
 mod filter;
+mod flight;
 mod hops;
 mod mss;
 mod netlink;

@@ -573,6 +573,8 @@ pub struct Socket<'a> {
 
     /// The congestion control algorithm.
     congestion_controller: congestion::AnyController,
+    /// vdestack patch: at most this many octets in flight (see `set_flight_cap`).
+    flight_cap: usize,
 
     /// tsval generator - if some, tcp timestamp is enabled
     tsval_generator: Option<TcpTimestampGenerator>,
@@ -661,6 +663,7 @@ impl<'a> Socket<'a> {
             tsval_generator: None,
             last_remote_tsval: 0,
             congestion_controller: congestion::AnyController::new(),
+            flight_cap: usize::MAX,
 
             #[cfg(feature = "async")]
             rx_waker: WakerRegistration::new(),
@@ -1448,7 +1451,24 @@ impl<'a> Socket<'a> {
         self.congestion_controller
             .inner()
             .window()
+            .min(self.flight_cap)
             .saturating_sub(self.flight_size())
+    }
+
+    /// vdestack patch: caps the octets this socket keeps in flight (sent, not yet
+    /// acknowledged) below its congestion window; `None` lifts the cap.
+    ///
+    /// A stack whose connections share a link with a small receive queue (a
+    /// datagram transport's socket buffer) sets each connection's share of what
+    /// that queue holds, so their windows together do not overrun it. Retransmits
+    /// of a fast recovery are sent whatever the cap.
+    pub fn set_flight_cap(&mut self, cap: Option<usize>) {
+        self.flight_cap = cap.unwrap_or(usize::MAX);
+    }
+
+    /// vdestack patch: the cap set by [`set_flight_cap`](Self::set_flight_cap).
+    pub fn flight_cap(&self) -> Option<usize> {
+        (self.flight_cap != usize::MAX).then_some(self.flight_cap)
     }
 
     /// Return the amount of octets queued in the receive buffer. This value can be larger than
@@ -7664,6 +7684,46 @@ mod test {
             ..SEND_TEMPL
         });
         recv_nothing!(s, time 2000);
+    }
+
+    // vdestack patch: a flight cap holds new data back below the congestion
+    // window until ACKs make room; lifting it sends the rest.
+    #[test]
+    fn test_vdestack_flight_cap() {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        s.set_flight_cap(Some(6));
+        assert_eq!(s.flight_cap(), Some(6));
+        s.send_slice(b"aaaBBBcccDDD").unwrap();
+        for (i, chunk) in [b"aaa", b"BBB"].iter().enumerate() {
+            recv!(s, time 10, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload:    &chunk[..],
+                ..RECV_TEMPL
+            }));
+        }
+        recv_nothing!(s, time 11);
+        send!(s, time 12, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 3),
+            ..SEND_TEMPL
+        });
+        recv!(s, time 13, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 14);
+        s.set_flight_cap(None);
+        assert_eq!(s.flight_cap(), None);
+        recv!(s, time 15, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 9,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload:    &b"DDD"[..],
+            ..RECV_TEMPL
+        }));
     }
 
     // vdestack patch: the RTO's floor is 200 ms, not 1 s.
