@@ -371,3 +371,27 @@ sandbox_test! {
         drop(peer);
     }
 }
+
+sandbox_test! {
+    fn vxvde_tells_how_many_frames_a_member_queues() {
+        // A member's socket buffer: the kernel's default, or twice `rcvbuf=`.
+        let default: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_default")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let frames = |url: &str| vde::open(url).unwrap().flight_frames();
+        assert_eq!(frames("vxvde://239.5.0.9/port=24009"), Some(default / 4608));
+        assert_eq!(
+            frames("vxvde://239.5.0.9/port=24009/rcvbuf=262144"),
+            Some(2 * 262_144 / 4608)
+        );
+        // A wrapper's receivers are its nested plug's.
+        assert_eq!(
+            frames("vlan://5{vxvde://239.5.0.9/port=24009}"),
+            Some(default / 4608)
+        );
+        assert_eq!(frames("vxlan://239.5.0.10/port=24010"), Some(default / 4608));
+        assert_eq!(frames("inproc://flight-frames"), None);
+    }
+}
