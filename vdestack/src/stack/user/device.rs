@@ -9,6 +9,16 @@
 //! the link's real MTU ([`gso_header`]): whole to a port that offloads (another
 //! such stack, a kernel stack's tap), cut by the segment for any other. Frames
 //! that come in whole have their pending checksum completed first.
+//!
+//! Segmentation offload: on a multicast datagram link whose plug cuts segments
+//! itself (`vxvde://`, `vxlan://`: [`crate::vde::SegmentBatching`], one
+//! `sendmmsg` per segment), smoltcp keeps the link's real MTU and MSS but sends
+//! TCP segments of up to [`TSO_MOST`] bytes, which the plug cuts at the
+//! connection's MSS; smoltcp then leaves TCP checksums to this device
+//! ([`fill_tcp_checksum`] for the frames it does not cut). Only those links:
+//! a `vde://` switch's queue (a Unix datagram socket's ten frames) drops such
+//! bursts, which cost a two-user-stack echo through a Debian `vde_switch` 17 s
+//! instead of 1 s.
 
 use std::collections::VecDeque;
 use std::io;
@@ -22,6 +32,12 @@ use crate::vde::{Plug, Recv};
 /// The IP packet size smoltcp is told a large-segment link takes.
 pub(super) const LARGE_MTU: usize = 65535;
 
+/// The largest TCP segment (frame bytes) smoltcp hands a plug that cuts segments
+/// itself: about 11 full-size frames, sent with one `sendmmsg`. Larger bursts
+/// overran a `vxvde://` member's socket queue (about 46 frames) more often: toward
+/// a Debian vdens, 16 KiB gave 77-92 MB/s with one stream, 64 KiB 73-76.
+const TSO_MOST: usize = 16 << 10;
+
 /// Ethernet header bytes on top of the MTU.
 const ETH_HDR: usize = 14;
 
@@ -34,6 +50,10 @@ pub(super) struct PlugDevice<'a> {
     pub(super) mtu: usize,
     /// The plug carries large segments whole (its offload is on).
     pub(super) large: bool,
+    /// The plug cuts large TCP segments itself ([`crate::vde::SegmentBatching`]):
+    /// smoltcp hands it segments of up to 64 KiB with the link's real MSS
+    /// (its segmentation offload), and leaves TCP checksums to this device.
+    pub(super) tso: bool,
     /// The link's addresses, when smoltcp takes any and frames for others are
     /// dropped here (see `filter.rs`).
     pub(super) only: Option<&'a super::filter::Addrs>,
@@ -52,6 +72,10 @@ pub(super) struct PlugTx<'a> {
     buf: &'a mut [u8],
     /// The link's real MTU, when large segments go whole.
     large_mtu: Option<usize>,
+    /// The plug cuts large segments, and TCP checksums are ours to fill.
+    tso: bool,
+    /// The MSS smoltcp asked this frame to be cut at (segmentation offload).
+    cut_at: Option<u16>,
     moved: &'a mut usize,
 }
 
@@ -106,6 +130,8 @@ impl Device for PlugDevice<'_> {
                 plug: self.plug,
                 buf: self.tx,
                 large_mtu,
+                tso: self.tso,
+                cut_at: None,
                 moved: &mut self.moved,
             },
         ))
@@ -116,12 +142,14 @@ impl Device for PlugDevice<'_> {
             plug: self.plug,
             buf: self.tx,
             large_mtu: self.large.then_some(self.mtu),
+            tso: self.tso,
+            cut_at: None,
             moved: &mut self.moved,
         })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
-        caps(Medium::Ethernet, link_max(self.mtu, self.large))
+        plug_caps(self.mtu, self.large, self.tso)
     }
 }
 
@@ -190,6 +218,71 @@ pub(super) fn gso_header(frame: &[u8], mtu: usize) -> Option<VnetHdr> {
     })
 }
 
+/// The header that has the plug cut `frame`, a TCP segment, at `mss` payload
+/// bytes (each frame's checksums computed as it is cut).
+fn tso_header(frame: &[u8], mss: u16) -> Option<VnetHdr> {
+    let mut hdr = gso_header(frame, usize::from(mss))?;
+    hdr.gso_size = mss;
+    Some(hdr)
+}
+
+/// Fills in the TCP checksum of `frame` (an Ethernet frame; anything else is
+/// left alone): smoltcp leaves it zero on a device that cuts segments.
+pub(super) fn fill_tcp_checksum(frame: &mut [u8]) {
+    let Some(ethertype) = frame.get(12..14).map(|t| u16::from_be_bytes([t[0], t[1]])) else {
+        return;
+    };
+    let (l4, pseudo) = match ethertype {
+        0x0800 => {
+            let Some(&vihl) = frame.get(14) else { return };
+            let l4 = ETH_HDR + usize::from(vihl & 0x0f) * 4;
+            if frame.get(23) != Some(&6) || frame.len() < l4 + 20 {
+                return;
+            }
+            let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+            // Ethernet pads short frames: the TCP segment ends where IP says.
+            let end = (ETH_HDR + total).min(frame.len());
+            if end < l4 + 20 {
+                return;
+            }
+            let tcp_len = (end - l4) as u64;
+            (l4..end, gso::sum_words(&frame[26..34]) + 6 + tcp_len)
+        }
+        0x86dd => {
+            let l4 = ETH_HDR + 40;
+            if frame.get(20) != Some(&6) || frame.len() < l4 + 20 {
+                return;
+            }
+            let plen = usize::from(u16::from_be_bytes([frame[18], frame[19]]));
+            let end = (l4 + plen).min(frame.len());
+            if end < l4 + 20 {
+                return;
+            }
+            let tcp_len = (end - l4) as u64;
+            (l4..end, gso::sum_words(&frame[22..54]) + 6 + tcp_len)
+        }
+        _ => return,
+    };
+    let at = l4.start + 16;
+    frame[at..at + 2].copy_from_slice(&[0, 0]);
+    let c = !gso::fold(pseudo + gso::sum_words(&frame[l4]));
+    frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+/// The capabilities of a plug's device: frames of the link's MTU, or 64 KiB
+/// packets where they go whole (`large`); with `tso`, TCP segments of up to 64
+/// KiB that the plug cuts, and TCP checksums left to [`PlugTx`].
+pub(super) fn plug_caps(mtu: usize, large: bool, tso: bool) -> DeviceCapabilities {
+    let mut c = caps(Medium::Ethernet, link_max(mtu, large));
+    if tso && !large {
+        c.checksum.tcp = phy::Checksum::Rx;
+        let most = std::num::NonZeroUsize::new(TSO_MOST);
+        c.segmentation.tcpv4 = most;
+        c.segmentation.tcpv6 = most;
+    }
+    c
+}
+
 /// The capabilities of a device of `medium` carrying frames of `max` bytes.
 pub(super) fn caps(medium: Medium, max: usize) -> DeviceCapabilities {
     let mut c = DeviceCapabilities::default();
@@ -205,11 +298,30 @@ impl phy::RxToken for PlugRx<'_> {
 }
 
 impl phy::TxToken for PlugTx<'_> {
+    fn set_meta(&mut self, meta: phy::PacketMeta) {
+        self.cut_at = meta.segmentation_offload_size.map(|n| n.get());
+    }
+
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let len = len.min(self.buf.len());
         let r = f(&mut self.buf[..len]);
-        let frame = &self.buf[..len];
         *self.moved += len;
+        if self.tso {
+            // smoltcp left the TCP checksum to us: a segment to cut gets it
+            // from the plug, one frame at a time; any other TCP frame here.
+            let frame = &mut self.buf[..len];
+            match self.cut_at.and_then(|mss| tso_header(frame, mss)) {
+                Some(hdr) => {
+                    let _ = crate::vde::send_segment(self.plug, &hdr, frame);
+                }
+                None => {
+                    fill_tcp_checksum(frame);
+                    let _ = self.plug.send(frame);
+                }
+            }
+            return r;
+        }
+        let frame = &self.buf[..len];
         // A full peer drops the frame, as a wire would; TCP sends it again.
         match self.large_mtu {
             Some(mtu) if len > mtu + ETH_HDR => {
@@ -324,6 +436,75 @@ mod tests {
         assert!(gso_header(&frame(0x0800, 17, 5), 1500).is_none());
         assert!(gso_header(&frame(0x0806, 6, 5), 1500).is_none());
         assert!(gso_header(&[0u8; 10], 1500).is_none());
+    }
+
+    /// An Ethernet frame holding a TCP segment of `payload` bytes with the
+    /// checksum smoltcp computes, over IPv4 or IPv6.
+    fn tcp_frame(v6: bool, payload: usize) -> Vec<u8> {
+        use smoltcp::wire::{IpAddress, TcpPacket};
+        let (l3, src, dst): (usize, IpAddress, IpAddress) = if v6 {
+            (40, "fc00::1".parse().unwrap(), "fc00::2".parse().unwrap())
+        } else {
+            (20, "10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap())
+        };
+        let tcp_len = 20 + payload;
+        let mut f = vec![0u8; ETH_HDR + l3 + tcp_len];
+        if v6 {
+            f[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+            f[14] = 0x60;
+            f[18..20].copy_from_slice(&(tcp_len as u16).to_be_bytes());
+            f[20] = 6;
+            f[22..38].copy_from_slice(&"fc00::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+            f[38..54].copy_from_slice(&"fc00::2".parse::<std::net::Ipv6Addr>().unwrap().octets());
+        } else {
+            f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+            f[14] = 0x45;
+            f[16..18].copy_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+            f[23] = 6;
+            f[26..34].copy_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        }
+        let l4 = ETH_HDR + l3;
+        for (i, b) in f[l4..].iter_mut().enumerate() {
+            *b = (i * 7) as u8;
+        }
+        f[l4 + 12] = 5 << 4;
+        let mut tcp = TcpPacket::new_unchecked(&mut f[l4..]);
+        tcp.fill_checksum(&src, &dst);
+        f
+    }
+
+    #[test]
+    fn tcp_checksums_are_filled_as_smoltcp_would() {
+        for v6 in [false, true] {
+            for payload in [0, 1, 1001] {
+                let want = tcp_frame(v6, payload);
+                let mut got = want.clone();
+                let at = ETH_HDR + if v6 { 40 } else { 20 } + 16;
+                got[at..at + 2].copy_from_slice(&[0, 0]);
+                fill_tcp_checksum(&mut got);
+                assert_eq!(got, want, "v6 {v6}, {payload} bytes");
+            }
+        }
+    }
+
+    #[test]
+    fn ethernet_padding_is_not_summed() {
+        let want = tcp_frame(false, 0);
+        let mut got = want.clone();
+        got.extend_from_slice(&[0xee; 6]);
+        got[ETH_HDR + 36..ETH_HDR + 38].copy_from_slice(&[0, 0]);
+        fill_tcp_checksum(&mut got);
+        assert_eq!(got[..want.len()], want[..]);
+    }
+
+    #[test]
+    fn a_plug_that_cuts_segments_is_given_them_and_the_tcp_checksums() {
+        let c = plug_caps(1500, false, true);
+        assert_eq!(c.max_transmission_unit, 1514);
+        assert_eq!(c.segmentation.tcpv4.map(|n| n.get()), Some(TSO_MOST));
+        assert!(!c.checksum.tcp.tx() && c.checksum.tcp.rx());
+        let plain = plug_caps(1500, false, false);
+        assert!(plain.segmentation.tcpv4.is_none() && plain.checksum.tcp.tx());
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub(super) struct Iface {
     pub(super) watched: bool,
     /// Its plug carries large TCP segments whole (see `device.rs`).
     pub(super) large: bool,
+    /// Its plug cuts large TCP segments itself (see `device.rs`).
+    pub(super) tso: bool,
     /// The full-size frames its receivers queue, shared among the TCP
     /// connections that send on it (see `flight.rs`).
     pub(super) flight_frames: Option<usize>,
@@ -185,6 +187,7 @@ impl Engine {
             closed: false,
             watched: false,
             large: false,
+            tso: false,
             flight_frames: None,
             only: None,
         }];
@@ -204,6 +207,9 @@ impl Engine {
             })?;
             let _ = mem.set_carrier(link, true);
             let flight_frames = plug.flight_frames();
+            // Segments cut by the plug, on the multicast datagram links only
+            // (see `device.rs`).
+            let tso = !large && flight_frames.is_some() && plug.segment_batching().is_some();
             ifaces.push(Iface {
                 link,
                 port: Port::Plug(plug),
@@ -214,6 +220,7 @@ impl Engine {
                 closed: false,
                 watched,
                 large,
+                tso,
                 flight_frames,
                 only: None,
             });
@@ -302,8 +309,15 @@ impl Engine {
                 continue;
             }
             if ifc.net.is_none() || remake {
-                let iface =
-                    new_interface(&mut ifc.port, mac, mtu, ifc.large, seed ^ pos as u64, now);
+                let iface = new_interface(
+                    &mut ifc.port,
+                    mac,
+                    mtu,
+                    ifc.large,
+                    ifc.tso,
+                    seed ^ pos as u64,
+                    now,
+                );
                 match &mut ifc.net {
                     Some(n) => n.iface = iface,
                     None => {
@@ -429,6 +443,7 @@ impl Engine {
                         tx: &mut scratch.tx,
                         mtu: ifc.mtu,
                         large: ifc.large,
+                        tso: ifc.tso,
                         only: ifc.only.as_deref(),
                         closed: false,
                         moved: 0,
@@ -587,6 +602,7 @@ fn new_interface(
     mac: [u8; 6],
     mtu: usize,
     large: bool,
+    tso: bool,
     seed: u64,
     now: Instant,
 ) -> Interface {
@@ -599,14 +615,11 @@ fn new_interface(
     };
     let mut config = Config::new(hw);
     config.random_seed = seed;
-    let mut caps_dev = CapsOnly(super::device::caps(
-        medium,
-        if medium == Medium::Ethernet {
-            super::device::link_max(mtu, large)
-        } else {
-            mtu
-        },
-    ));
+    let mut caps_dev = CapsOnly(if medium == Medium::Ethernet {
+        super::device::plug_caps(mtu, large, tso)
+    } else {
+        super::device::caps(medium, mtu)
+    });
     Interface::new(config, &mut caps_dev, now)
 }
 
