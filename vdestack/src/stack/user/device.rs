@@ -51,8 +51,9 @@ pub(super) struct PlugDevice<'a> {
     /// The plug carries large segments whole (its offload is on).
     pub(super) large: bool,
     /// The plug cuts large TCP segments itself ([`crate::vde::SegmentBatching`]):
-    /// smoltcp hands it segments of up to 64 KiB with the link's real MSS
-    /// (its segmentation offload), and leaves TCP checksums to this device.
+    /// smoltcp hands it segments of up to [`TSO_MOST`] bytes with the link's
+    /// real MSS (its segmentation offload), and leaves TCP checksums to this
+    /// device.
     pub(super) tso: bool,
     /// The link's addresses, when smoltcp takes any and frames for others are
     /// dropped here (see `filter.rs`).
@@ -221,7 +222,8 @@ pub(super) fn gso_header(frame: &[u8], mtu: usize) -> Option<VnetHdr> {
 /// The header that has the plug cut `frame`, a TCP segment, at `mss` payload
 /// bytes (each frame's checksums computed as it is cut).
 fn tso_header(frame: &[u8], mss: u16) -> Option<VnetHdr> {
-    let mut hdr = gso_header(frame, usize::from(mss))?;
+    // Any MTU above the headers: the cut is at the MSS smoltcp asked for.
+    let mut hdr = gso_header(frame, LARGE_MTU)?;
     hdr.gso_size = mss;
     Some(hdr)
 }
@@ -270,8 +272,8 @@ pub(super) fn fill_tcp_checksum(frame: &mut [u8]) {
 }
 
 /// The capabilities of a plug's device: frames of the link's MTU, or 64 KiB
-/// packets where they go whole (`large`); with `tso`, TCP segments of up to 64
-/// KiB that the plug cuts, and TCP checksums left to [`PlugTx`].
+/// packets where they go whole (`large`); with `tso`, TCP segments of up to
+/// [`TSO_MOST`] bytes that the plug cuts, and TCP checksums left to [`PlugTx`].
 pub(super) fn plug_caps(mtu: usize, large: bool, tso: bool) -> DeviceCapabilities {
     let mut c = caps(Medium::Ethernet, link_max(mtu, large));
     if tso && !large {
@@ -495,6 +497,15 @@ mod tests {
         got[ETH_HDR + 36..ETH_HDR + 38].copy_from_slice(&[0, 0]);
         fill_tcp_checksum(&mut got);
         assert_eq!(got[..want.len()], want[..]);
+    }
+
+    #[test]
+    fn a_segment_to_cut_is_cut_at_the_mss_smoltcp_asked_for() {
+        let f = tcp_frame(true, 4000);
+        let h = tso_header(&f, 1428).unwrap();
+        assert_eq!(h.gso_type, gso::GSO_TCPV6);
+        assert_eq!((h.gso_size, h.hdr_len, h.csum_start), (1428, 74, 54));
+        assert!(tso_header(&f, 88).is_some(), "any MSS, headers aside");
     }
 
     #[test]
