@@ -236,7 +236,21 @@ impl Proc {
 /// Runs `cmd` to its end with its output captured, as `Command::output` does, but
 /// gives up after `t`: the process is then killed and `None` returned, so a hung
 /// program fails the test with a name instead of hanging it.
-pub fn output_within(mut cmd: Command, t: Duration) -> Option<std::process::Output> {
+pub fn output_within(cmd: Command, t: Duration) -> Option<std::process::Output> {
+    let (status, stdout, stderr) = output_or_killed(cmd, t);
+    Some(std::process::Output {
+        status: status?,
+        stdout,
+        stderr,
+    })
+}
+
+/// Runs `cmd` for at most `limit`: its exit status (`None`: it was killed at the
+/// limit) and what it wrote to stdout and stderr until then.
+pub fn output_or_killed(
+    mut cmd: Command,
+    limit: Duration,
+) -> (Option<std::process::ExitStatus>, Vec<u8>, Vec<u8>) {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut p = Proc::spawn(cmd);
     let drain = |r: Option<Box<dyn Read + Send>>| {
@@ -250,13 +264,13 @@ pub fn output_within(mut cmd: Command, t: Duration) -> Option<std::process::Outp
     };
     let out = drain(p.child.stdout.take().map(|r| Box::new(r) as _));
     let err = drain(p.child.stderr.take().map(|r| Box::new(r) as _));
-    let status = p.wait_exit(t);
+    let status = p.wait_exit(limit);
     drop(p); // kills it if it is still running, so the readers see EOF
-    Some(std::process::Output {
-        status: status?,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
+    (
+        status,
+        out.join().unwrap_or_default(),
+        err.join().unwrap_or_default(),
+    )
 }
 
 impl Drop for Proc {
