@@ -175,7 +175,7 @@ fn run_guest(dir: &TempDir, program: &str, args: &[&str]) -> String {
     // whatever its command did): one that has not exited after 120 s is killed
     // and its output checked all the same; a guest that hung before its last
     // step lacks GUEST-DONE there. (Once in CI, Debian's vdens with its slirp
-    // plugin printed GUEST-DONE and did not exit.)
+    // plugin had not ended after 120 s, and what it had printed was lost.)
     let (status, stdout, stderr) = output_or_killed(c, Duration::from_secs(120));
     let text = String::from_utf8_lossy(&stdout).into_owned();
     let status = status.map_or_else(
