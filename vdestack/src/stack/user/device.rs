@@ -234,40 +234,35 @@ pub(super) fn fill_tcp_checksum(frame: &mut [u8]) {
     let Some(ethertype) = frame.get(12..14).map(|t| u16::from_be_bytes([t[0], t[1]])) else {
         return;
     };
-    let (l4, pseudo) = match ethertype {
+    // Where TCP starts, the offset of its protocol byte, where the IP length
+    // field is and what it counts from, and where the addresses are.
+    let (l4, proto_at, len_at, len_from, addrs) = match ethertype {
         0x0800 => {
             let Some(&vihl) = frame.get(14) else { return };
-            let l4 = ETH_HDR + usize::from(vihl & 0x0f) * 4;
-            if frame.get(23) != Some(&6) || frame.len() < l4 + 20 {
-                return;
-            }
-            let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
-            // Ethernet pads short frames: the TCP segment ends where IP says.
-            let end = (ETH_HDR + total).min(frame.len());
-            if end < l4 + 20 {
-                return;
-            }
-            let tcp_len = (end - l4) as u64;
-            (l4..end, gso::sum_words(&frame[26..34]) + 6 + tcp_len)
+            (
+                ETH_HDR + usize::from(vihl & 0x0f) * 4,
+                23,
+                16,
+                ETH_HDR,
+                26..34,
+            )
         }
-        0x86dd => {
-            let l4 = ETH_HDR + 40;
-            if frame.get(20) != Some(&6) || frame.len() < l4 + 20 {
-                return;
-            }
-            let plen = usize::from(u16::from_be_bytes([frame[18], frame[19]]));
-            let end = (l4 + plen).min(frame.len());
-            if end < l4 + 20 {
-                return;
-            }
-            let tcp_len = (end - l4) as u64;
-            (l4..end, gso::sum_words(&frame[22..54]) + 6 + tcp_len)
-        }
+        0x86dd => (ETH_HDR + 40, 20, 18, ETH_HDR + 40, 22..54),
         _ => return,
     };
-    let at = l4.start + 16;
+    if frame.get(proto_at) != Some(&6) || frame.len() < l4 + 20 {
+        return;
+    }
+    let ip_len = usize::from(u16::from_be_bytes([frame[len_at], frame[len_at + 1]]));
+    // Ethernet pads short frames: the TCP segment ends where IP says.
+    let end = (len_from + ip_len).min(frame.len());
+    if end < l4 + 20 {
+        return;
+    }
+    let pseudo = gso::sum_words(&frame[addrs]) + 6 + (end - l4) as u64;
+    let at = l4 + 16;
     frame[at..at + 2].copy_from_slice(&[0, 0]);
-    let c = !gso::fold(pseudo + gso::sum_words(&frame[l4]));
+    let c = !gso::fold(pseudo + gso::sum_words(&frame[l4..end]));
     frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
 }
 
